@@ -1,0 +1,8 @@
+"""Registered data sets: importing this package registers every one of them.
+
+Each module declares one data set (or one family) with :func:`course_lib.registry.register`.
+"""
+
+from course_lib.datasets import genome, pum2
+
+__all__ = ["genome", "pum2"]

@@ -1,0 +1,92 @@
+"""Evaluation metrics with exact names.
+
+sklearn's coefficient of determination (``R2``) and the squared Pearson correlation
+(``Pearson r^2``) are different numbers: the first punishes bias and scale errors, the second
+does not. Papers often write "r²" for the second; this module never mixes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+REGRESSION_METRICS = ("MSE", "MAE", "R2", "Pearson r", "Pearson r^2", "Spearman rho")
+CLASSIFICATION_METRICS = ("ROC AUC", "accuracy", "F1", "MCC")
+
+
+def _check_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} values but y_pred has {y_pred.size}")
+    if y_true.size < 2:
+        raise ValueError("need at least two values to compute metrics")
+    if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
+        raise ValueError("y_true or y_pred contains NaN or infinite values")
+    return y_true, y_pred
+
+
+def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Pearson correlation coefficient (``nan`` when either input is constant)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    if y_true.std() == 0 or y_pred.std() == 0:
+        return float("nan")
+    return float(stats.pearsonr(y_true, y_pred)[0])
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, MAE, R2 (sklearn), Pearson r, Pearson r^2 and Spearman rho of two ``[n]`` arrays."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    r = pearson_r(y_true, y_pred)
+    rho = float(stats.spearmanr(y_true, y_pred)[0]) if y_pred.std() > 0 else float("nan")
+    return {
+        "MSE": float(skm.mean_squared_error(y_true, y_pred)),
+        "MAE": float(skm.mean_absolute_error(y_true, y_pred)),
+        "R2": float(skm.r2_score(y_true, y_pred)),
+        "Pearson r": r,
+        "Pearson r^2": r * r,
+        "Spearman rho": rho,
+    }
+
+
+def classification_metrics(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """ROC AUC (from scores), accuracy, F1 and MCC (at ``threshold``) for binary labels.
+
+    Parameters
+    ----------
+    y_true
+        ``[n]`` labels in {0, 1}.
+    scores
+        ``[n]`` probabilities (use ``threshold=0`` for logits).
+    """
+    y_true, scores = _check_pair(y_true, scores)
+    labels = set(np.unique(y_true).tolist())
+    if not labels <= {0.0, 1.0}:
+        raise ValueError(f"binary labels must be 0 or 1, found {sorted(labels)}")
+    if len(labels) < 2:
+        raise ValueError("ROC AUC needs both classes in y_true")
+    predicted = (scores >= threshold).astype(int)
+    return {
+        "ROC AUC": float(skm.roc_auc_score(y_true, scores)),
+        "accuracy": float(skm.accuracy_score(y_true, predicted)),
+        "F1": float(skm.f1_score(y_true, predicted, zero_division=0)),
+        "MCC": float(skm.matthews_corrcoef(y_true, predicted)),
+    }
+
+
+def summarize_folds(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (ddof=1) of each metric over folds."""
+    if not per_fold:
+        raise ValueError("no folds to summarize")
+    names = per_fold[0].keys()
+    out = {}
+    for name in names:
+        values = np.array([fold[name] for fold in per_fold], dtype=float)
+        out[name] = {
+            "mean": float(values.mean()),
+            "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        }
+    return out

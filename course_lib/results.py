@@ -1,0 +1,107 @@
+"""The ``results/<chapter>.json`` files that the book's results page is built from."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from course_lib.paths import results_dir
+from course_lib.profiles import check_profile
+
+PROVENANCES = ("real", "synthetic")
+REQUIRED_KEYS = ("chapter", "profile", "provenance", "metrics", "wall_time_s", "anchors")
+
+
+def _clean(value: Any) -> Any:
+    """Make numpy scalars, NaN and nested mappings JSON-safe (NaN becomes ``null``)."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_results(
+    chapter: str,
+    *,
+    profile: str,
+    provenance: str | Mapping[str, str],
+    metrics: Mapping[str, Any],
+    wall_time_s: float,
+    anchors: Mapping[str, Any],
+    models: Mapping[str, Any] | None = None,
+    notes: list[str] | None = None,
+    folder: str | Path | None = None,
+) -> Path:
+    """Write ``results/<chapter>.json`` and return its path.
+
+    Parameters
+    ----------
+    chapter
+        Notebook stem, e.g. ``"01_utr_rnafm"``.
+    provenance
+        ``"real"`` or ``"synthetic"``, or ``{data set: provenance}`` when a chapter mixes them
+        (or records an untrained backbone, e.g. ``{"backbone": "untrained"}``).
+    metrics
+        ``{model: {split: {metric: value}}}`` or any nesting of named numbers.
+    anchors
+        The published figures this chapter compares with, with their sources.
+    """
+    check_profile(profile)
+    values = provenance.values() if isinstance(provenance, Mapping) else [provenance]
+    data_values = [v for v in values if v in PROVENANCES]
+    if not data_values:
+        raise ValueError(f"provenance must include 'real' or 'synthetic', got {provenance!r}")
+    if wall_time_s < 0:
+        raise ValueError("wall_time_s must be non-negative")
+    record = {
+        "chapter": chapter,
+        "profile": profile,
+        "provenance": provenance,
+        "metrics": metrics,
+        "wall_time_s": round(float(wall_time_s), 2),
+        "anchors": anchors,
+        "models": models or {},
+        "notes": notes or [],
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+    path = Path(folder) if folder else results_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / f"{chapter}.json"
+    out.write_text(json.dumps(_clean(record), indent=2) + "\n")
+    return out
+
+
+def read_results(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """All ``<chapter>.json`` files in ``folder``, keyed by chapter, checked for the schema."""
+    path = Path(folder) if folder else results_dir()
+    out = {}
+    for file in sorted(path.glob("*.json")):
+        record = json.loads(file.read_text())
+        missing = [k for k in REQUIRED_KEYS if k not in record]
+        if missing:
+            raise ValueError(f"{file} lacks {missing}; was it written by write_results?")
+        out[record["chapter"]] = record
+    return out
+
+
+class Stopwatch:
+    """Wall time since construction, for the results file: ``watch.seconds``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
