@@ -30,6 +30,25 @@ def _record_name(names: Sequence[str] | None, index: int) -> str:
     return repr(names[index]) if names is not None else f"#{index}"
 
 
+def _code_table(alphabet: str) -> bytes:
+    """256-byte table for :meth:`bytes.translate`: base -> code, NUL (padding) -> -1.
+
+    Codes are stored as bytes, read back as ``int8``: ``0..3`` bases, ``4`` N, ``0xFF`` (-1)
+    padding and ``0xFE`` (-2) an unknown character.
+    """
+    table = bytearray([_UNKNOWN] * 256)
+    for code, base in enumerate(alphabet.upper().replace("U", "T")):
+        table[ord(base)] = table[ord(base.lower())] = code
+    table[ord("U")] = table[ord("u")] = table[ord("T")]
+    table[ord("N")] = table[ord("n")] = 4
+    table[0] = _PAD
+    return bytes(table)
+
+
+_UNKNOWN = 0xFE  # int8 -2
+_PAD = 0xFF  # int8 -1
+
+
 def to_codes(
     seqs: Sequence[str],
     alphabet: str = ACGT,
@@ -63,46 +82,37 @@ def to_codes(
     if padding not in ("right", "left"):
         raise ValueError(f"padding must be 'right' or 'left', got {padding!r}")
     n = len(seqs)
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
-    max_len = int(lengths.max()) if n else 0
+    max_len = max(map(len, seqs), default=0)
     width = max_len if length is None else int(length)
-    if n and max_len > width:
+    if max_len > width:
+        lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=n)
         i = int(np.argmax(lengths))
         raise ValueError(
             f"record {_record_name(names, i)} has length {lengths[i]}, longer than the requested "
             f"length {width}; trim it or raise `length`"
         )
-    lut = np.full(256, -2, dtype=np.int8)
-    for code, base in enumerate(alphabet.upper().replace("U", "T")):
-        lut[ord(base)] = code
-        lut[ord(base.lower())] = code
-    lut[ord("U")] = lut[ord("T")]
-    lut[ord("u")] = lut[ord("T")]
-    lut[ord("N")] = 4
-    lut[ord("n")] = 4
-    out = np.full((n, width), -1, dtype=np.int8)
     if n == 0 or width == 0:
-        return out
-    joined = "".join(seqs)
-    try:
-        raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    except UnicodeEncodeError:
-        _raise_unknown(seqs, names, alphabet)
-        raise
-    codes = lut[raw]
-    if (codes == -2).any():
-        _raise_unknown(seqs, names, alphabet)
-    rows = np.repeat(np.arange(n), lengths)
-    starts = np.cumsum(lengths) - lengths
-    within = np.arange(codes.size) - np.repeat(starts, lengths)
+        return np.full((n, width), -1, dtype=np.int8)
     if padding == "left":
-        within = within + np.repeat(width - lengths, lengths)
-    out[rows, within] = codes
-    return out
+        seqs_padded = [s.rjust(width, "\0") for s in seqs]
+    else:
+        seqs_padded = seqs
+    try:
+        # fixed-width bytes: C-level ASCII encoding, NUL-padded on the right to `width`
+        raw = np.array(seqs_padded, dtype=f"S{width}")
+    except UnicodeEncodeError:
+        _raise_unknown(seqs, names)
+        raise
+    translated = memoryview(raw).cast("B").tobytes().translate(_code_table(alphabet))
+    codes = np.frombuffer(translated, dtype=np.int8).reshape(n, width).copy()
+    n_pad = n * width - sum(map(len, seqs))
+    if (codes == -2).any() or np.count_nonzero(codes == -1) != n_pad:
+        _raise_unknown(seqs, names)  # an unknown character, or a NUL inside a sequence
+    return codes
 
 
-def _raise_unknown(seqs: Sequence[str], names: Sequence[str] | None, alphabet: str) -> None:
-    allowed = set(alphabet.upper() + alphabet.lower() + "UuNn")
+def _raise_unknown(seqs: Sequence[str], names: Sequence[str] | None) -> None:
+    allowed = set("ACGTUNacgtun")
     for i, seq in enumerate(seqs):
         for pos, char in enumerate(seq):
             if char not in allowed:
@@ -143,12 +153,16 @@ def one_hot(
         ``[n, L, 4]`` (or ``[n, 4, L]``); a single string input still gives ``n = 1``.
     """
     codes = to_codes(_as_list(seqs), alphabet, length, padding, names)
-    eye = np.zeros((6, 4), dtype=dtype)
-    eye[:4] = np.eye(4, dtype=dtype)
-    # code 4 (N) -> row 4, padding (-1) -> row 5: both all-zero
-    index = np.where(codes < 0, 5, codes)
-    out = eye[index]
-    return np.ascontiguousarray(out.transpose(0, 2, 1)) if channels_first else out
+    if channels_first:
+        out = np.empty((codes.shape[0], 4, codes.shape[1]), dtype=dtype)
+        channels = np.arange(4, dtype=np.int8)[None, :, None]
+        np.equal(codes[:, None, :], channels, out=out, casting="unsafe")
+        return out
+    # read the int8 codes as uint8 row numbers of a 256-row table: rows 0..3 are the unit
+    # vectors; N (4), padding (255) and every other row are all-zero
+    table = np.zeros((256, 4), dtype=dtype)
+    table[np.arange(4), np.arange(4)] = 1
+    return np.take(table, codes.view(np.uint8), axis=0)
 
 
 def decode_one_hot(x: np.ndarray, alphabet: str = ACGT, channels_first: bool = False) -> list[str]:
@@ -253,15 +267,20 @@ def kmer_ids(
         ``int64`` array ``[n, L - k + 1]``.
     """
     _check_k(k)
-    codes = to_codes(_as_list(seqs), ACGT, names=names).astype(np.int64)
+    codes = to_codes(_as_list(seqs), ACGT, names=names)
     n, width = codes.shape
     if width < k:
         raise ValueError(f"sequences of length {width} are shorter than k={k}")
-    windows = np.lib.stride_tricks.sliding_window_view(codes, k, axis=1)  # [n, L-k+1, k]
-    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
-    ids = (windows * weights).sum(-1) + offset
-    invalid = ((windows < 0) | (windows > 3)).any(-1)
-    ids[invalid] = -1
+    n_windows = width - k + 1
+    valid = (codes >= 0) & (codes < 4)
+    ids = np.zeros((n, n_windows), dtype=np.int64)
+    window_valid = np.ones((n, n_windows), dtype=bool)
+    for j in range(k):  # Horner's rule over the k positions of every window at once
+        ids *= 4
+        ids += codes[:, j : j + n_windows]
+        window_valid &= valid[:, j : j + n_windows]
+    ids += offset
+    ids[~window_valid] = -1
     return ids
 
 

@@ -4,5 +4,6 @@ Each module declares one data set (or one family) with :func:`course_lib.registr
 """
 
 from course_lib.datasets import genome, pum2
+from course_lib.datasets import utr
 
-__all__ = ["genome", "pum2"]
+__all__ = ["genome", "pum2", "utr"]

@@ -1,0 +1,43 @@
+# Two commands: `make book` builds the whole course website, `make test` passes the tests.
+# Both create .venv when missing, install torch 2.13.0 first (a local CPU build here), then
+# the course package, and prepare the data offline (real files from the cache or ../shared/data,
+# synthetic stand-ins otherwise).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED_DATA ?= ../shared/data
+PROFILE ?= smoke
+CHAPTERS ?=
+
+.PHONY: book test setup data chapters site lint clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	$(PY) -m data_scripts prepare --shared $(SHARED_DATA)
+
+chapters: data
+	$(PY) -m course_lib.run $(CHAPTERS) --profile $(PROFILE)
+
+site:
+	$(PY) -m course_lib.site
+
+book: chapters
+	$(MAKE) site
+
+test: book
+	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra
+
+lint: setup
+	$(VENV)/bin/ruff check course_lib data_scripts tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check course_lib data_scripts tests benchmarks
+
+clean:
+	rm -rf _build results

@@ -1,0 +1,1 @@
+"""Neural network architectures used in the chapters, one module per model family."""

@@ -1,0 +1,193 @@
+"""Execute chapter notebooks with papermill: ``python -m course_lib.run [CHAPTERS] --profile smoke``.
+
+Each chapter runs in a fresh kernel with ``COURSE_PROFILE`` set, from the ``notebooks/``
+folder, into ``<output>/notebooks/<chapter>.ipynb``. The runner records each chapter's wall
+time and peak memory (resident memory of the kernel, sampled every 0.2 s), prints a summary,
+and exits non-zero with the failing cell's error when a chapter fails. The book is built from
+these executed copies (see :mod:`course_lib.site`), never by executing notebooks again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from course_lib.paths import project_root
+from course_lib.profiles import PROFILE_NAMES, check_profile
+
+
+@dataclass
+class ChapterRun:
+    """Outcome of one executed chapter."""
+
+    chapter: str
+    ok: bool
+    wall_time_s: float
+    peak_memory_mb: float
+    error: str = ""
+
+
+class PeakMemory:
+    """Sample the resident memory of this process's children (the kernel) in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def find_chapters(selection: list[str], folder: Path) -> list[Path]:
+    """Notebooks in ``folder`` matching ``selection`` (stems, numbers like ``01``; all if empty).
+
+    Raises
+    ------
+    ValueError
+        A selection matches no notebook (the message lists the chapters).
+    """
+    notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no chapter notebooks in {folder}")
+    if not selection:
+        return notebooks
+    chosen = []
+    for item in selection:
+        stem = Path(item).stem
+        matches = [p for p in notebooks if p.stem == stem or p.stem.split("_")[0] == stem]
+        if not matches:
+            raise ValueError(
+                f"no chapter {item!r}; choose from {', '.join(p.stem for p in notebooks)}"
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def describe_failure(err: BaseException) -> str:
+    """One readable paragraph naming the failing cell and its error."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        source = err.source.strip().splitlines()
+        first_line = source[0] if source else ""
+        return (
+            f"cell {err.cell_index} (execution count {err.exec_count}, starts {first_line!r}) "
+            f"raised {err.ename}: {err.evalue}"
+        )
+    return f"{type(err).__name__}: {err}"
+
+
+def run_chapter(
+    notebook: Path, output_dir: Path, profile: str, timeout: int, parameters: dict | None = None
+) -> ChapterRun:
+    """Execute one notebook with papermill; never raises for a failing cell."""
+    import papermill
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / notebook.name
+    start = time.perf_counter()
+    error = ""
+    with PeakMemory() as memory:
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(target),
+                parameters={"profile": profile, **(parameters or {})},
+                cwd=str(notebook.parent),
+                kernel_name="python3",
+                execution_timeout=timeout,
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception as err:  # noqa: BLE001  (reported, then the run exits non-zero)
+            error = describe_failure(err)
+    return ChapterRun(
+        notebook.stem, not error, round(time.perf_counter() - start, 1), round(memory.peak_mb, 1), error
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.run", description=__doc__.split("\n")[0])
+    parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
+    parser.add_argument("--profile", default=os.environ.get("COURSE_PROFILE", "smoke"), choices=PROFILE_NAMES)
+    parser.add_argument("--output", default=None, help="folder for executed notebooks (default _build/executed)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing chapter")
+    args = parser.parse_args(argv)
+    root = project_root()
+    profile = check_profile(args.profile)
+    try:
+        chapters = find_chapters(args.chapters, root / "notebooks")
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    output = Path(args.output) if args.output else root / "_build" / "executed"
+    os.environ["COURSE_PROFILE"] = profile
+    os.environ.setdefault("COURSE_PROGRESS", "text")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    runs: list[ChapterRun] = []
+    for notebook in chapters:
+        print(f"[{profile}] running {notebook.stem} ...", flush=True)
+        result = run_chapter(notebook, output / "notebooks", profile, args.timeout)
+        runs.append(result)
+        status = "ok" if result.ok else "FAILED"
+        print(
+            f"[{profile}] {notebook.stem}: {status} in {result.wall_time_s:.1f} s, "
+            f"peak memory {result.peak_memory_mb:.0f} MB",
+            flush=True,
+        )
+        if not result.ok:
+            print(f"    {result.error}", file=sys.stderr, flush=True)
+            if args.fail_fast:
+                break
+    summary = output / "run_summary.json"
+    previous = json.loads(summary.read_text()) if summary.exists() else {}
+    previous.update({r.chapter: asdict(r) | {"profile": profile} for r in runs})
+    summary.write_text(json.dumps(previous, indent=2) + "\n")
+    print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
+    for r in runs:
+        print(f"{r.chapter:<28}{'ok' if r.ok else 'FAILED':<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
+    total = sum(r.wall_time_s for r in runs)
+    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        print(f"\n{len(failed)} chapter(s) failed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.chapter}: {r.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

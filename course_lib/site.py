@@ -1,0 +1,159 @@
+"""Build the course website from executed notebooks: ``python -m course_lib.site``.
+
+The book source is staged in ``_build/site_src``: the configuration, the prose pages, the
+*executed* notebooks from :mod:`course_lib.run`, and a results page generated from
+``results/*.json``. Jupyter Book 1.x then builds ``_build/html`` with warnings as errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from course_lib.paths import project_root, results_dir
+from course_lib.results import read_results
+
+
+def _flatten(prefix: tuple[str, ...], value: Any, rows: list[tuple[tuple[str, ...], Any]]) -> None:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            _flatten((*prefix, str(key)), inner, rows)
+    else:
+        rows.append((prefix, value))
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "n/a"
+    return str(value).replace("|", "\\|")
+
+
+def metrics_table(metrics: Mapping[str, Any]) -> str:
+    """A markdown table: one row per path of nested keys, one column per leaf metric name."""
+    rows: list[tuple[tuple[str, ...], Any]] = []
+    _flatten((), metrics, rows)
+    if not rows:
+        return "_no metrics recorded_\n"
+    columns: list[str] = []
+    table: dict[str, dict[str, Any]] = {}
+    for path, value in rows:
+        label = " / ".join(path[:-1]) or "value"
+        name = path[-1]
+        if name not in columns:
+            columns.append(name)
+        table.setdefault(label, {})[name] = value
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for label, values in table.items():
+        lines.append(f"| {label} | " + " | ".join(_format(values.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Any]) -> str:
+    """Markdown of the results page: one section per chapter, metrics beside the anchors."""
+    out = [
+        "# Results\n",
+        "Every number on this page was computed by the run that built this site and read from "
+        "`results/<chapter>.json`. Each chapter states its **profile** and the **provenance** of "
+        "its data. Numbers from `smoke` runs or synthetic data check that the code works; they "
+        "are not comparable with the published anchors, which come from real data at paper scale.\n",
+    ]
+    if not results:
+        out.append("_No results files were found: run `make book` first._\n")
+    for chapter, record in results.items():
+        provenance = record["provenance"]
+        if isinstance(provenance, Mapping):
+            provenance = ", ".join(f"{k}: {v}" for k, v in provenance.items())
+        out.append(f"## {chapter}\n")
+        run = runs.get(chapter, {})
+        memory = f", peak memory {run['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in run else ""
+        out.append(
+            f"Profile **{record['profile']}**, data **{provenance}**, wall time "
+            f"{record['wall_time_s']:.1f} s{memory}.\n"
+        )
+        if "synthetic" in str(provenance) or "untrained" in str(provenance):
+            out.append(
+                ":::{note}\nThese figures come from synthetic data or an untrained backbone: "
+                "they show the pipeline works, not what the published models achieve.\n:::\n"
+            )
+        out.append("### Metrics\n")
+        out.append(metrics_table(record["metrics"]))
+        out.append("\n### Published anchors\n")
+        out.append(metrics_table(record["anchors"]))
+        for note in record.get("notes", []):
+            out.append(f"\n- {note}")
+        out.append("\n")
+    return "\n".join(out)
+
+
+def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
+    """Copy configuration, prose and executed notebooks into ``staging``; write the results page.
+
+    Raises
+    ------
+    FileNotFoundError
+        A chapter listed in the repository has no executed copy (run the chapters first).
+    """
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, staging / name)
+    shutil.copytree(root / "book", staging / "book")
+    (staging / "notebooks").mkdir()
+    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        executed_copy = executed / "notebooks" / notebook.name
+        if not executed_copy.exists():
+            raise FileNotFoundError(
+                f"no executed copy of {notebook.name} in {executed_copy.parent}; "
+                "run `python -m course_lib.run --profile smoke` first"
+            )
+        shutil.copy(executed_copy, staging / "notebooks" / notebook.name)
+    summary = executed / "run_summary.json"
+    runs = json.loads(summary.read_text()) if summary.exists() else {}
+    page = render_results_page(read_results(results), runs)
+    (staging / "book" / "results.md").write_text(page)
+    return staging
+
+
+def build(staging: Path, output_root: Path) -> Path:
+    """Run ``jupyter-book build`` (warnings are errors) and return the HTML folder."""
+    html = output_root / "_build" / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    command = [
+        str(Path(sys.executable).with_name("jupyter-book")), "build", str(staging),
+        "--path-output", str(output_root), "--builder", "html", "-W", "-n", "--keep-going",
+    ]
+    completed = subprocess.run(command, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {completed.returncode}); see above")
+    return html
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.site", description=__doc__.split("\n")[0])
+    parser.add_argument("--executed", default=None, help="executed notebooks (default _build/executed)")
+    args = parser.parse_args(argv)
+    root = project_root()
+    executed = Path(args.executed) if args.executed else root / "_build" / "executed"
+    try:
+        staging = stage(root, executed, root / "_build" / "site_src", results_dir())
+        html = build(staging, root)
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"\nThe course website is in {html}\nopen {html / 'index.html'} or serve it with\n"
+          f"  python -m http.server --directory {html.relative_to(root)} 8000")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Fetch the real data sets, build their synthetic stand-ins, or seed the cache.
+
+Examples
+--------
+``python -m data_scripts list``
+    every registered data set and what the cache holds
+``python -m data_scripts fetch pum2`` / ``fetch all``
+    download with a progress bar and verify sha256
+``python -m data_scripts synth pum2``
+    build the labelled synthetic stand-in
+``python -m data_scripts seed ../shared/data``
+    copy real files from a local folder into the cache (verified)
+``python -m data_scripts prepare [--shared ../shared/data]``
+    what ``make`` runs: seed what it can, use cached real files, synthesize the rest (offline)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course_lib import registry
+from course_lib.paths import data_dir
+
+
+def _names(name: str) -> list[str]:
+    import course_lib.datasets  # noqa: F401  (registers every data set)
+
+    if name == "all":
+        return sorted(registry.REGISTRY)
+    registry.get(name)
+    return [name]
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    print(f"data folder: {data_dir()}  (set COURSE_DATA_DIR to move it)\n")
+    for row in registry.describe():
+        status = "real" if row["real in cache"] else ("synthetic" if row["synthetic built"] else "-")
+        print(f"{row['name']:<24} [{status:<9}] {row['files']}")
+        print(f"{'':<24} licence: {row['licence']}; schema: {row['schema']}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    failed = []
+    for name in _names(args.name):
+        try:
+            folder = registry.fetch(name, force=args.force)
+            print(f"{name}: real files verified in {folder}")
+        except registry.DataError as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            failed.append(name)
+    return 1 if failed else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    for name in _names(args.name):
+        print(f"{name}: synthetic stand-in in {registry.synthesize(name, args.seed, args.force)}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    source = Path(args.source)
+    if not source.is_dir():
+        print(f"no folder {source}; nothing seeded", file=sys.stderr)
+        return 1
+    for name in _names("all"):
+        folder = registry.seed_from(name, source)
+        if folder:
+            print(f"{name}: seeded real files from {source} into {folder}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    shared = Path(args.shared) if args.shared else None
+    for name in _names("all"):
+        if shared and shared.is_dir() and not registry.is_real_available(name):
+            registry.seed_from(name, shared)
+        if registry.is_real_available(name):
+            print(f"{name:<24} real       {registry.real_folder(name)}")
+        else:
+            print(f"{name:<24} synthetic  {registry.synthesize(name)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data_scripts", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered data sets").set_defaults(func=cmd_list)
+    fetch = sub.add_parser("fetch", help="download real files (NAME or all)")
+    fetch.add_argument("name")
+    fetch.add_argument("--force", action="store_true", help="download again even if cached")
+    fetch.set_defaults(func=cmd_fetch)
+    synth = sub.add_parser("synth", help="build a synthetic stand-in (NAME or all)")
+    synth.add_argument("name")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--force", action="store_true")
+    synth.set_defaults(func=cmd_synth)
+    seed = sub.add_parser("seed", help="copy real files from a local folder into the cache")
+    seed.add_argument("source")
+    seed.set_defaults(func=cmd_seed)
+    prepare = sub.add_parser("prepare", help="offline preparation used by make")
+    prepare.add_argument("--shared", default=None, help="local folder to seed real files from")
+    prepare.set_defaults(func=cmd_prepare)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyError as err:
+        print(err.args[0], file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
