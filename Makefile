@@ -10,7 +10,7 @@ SHARED_DATA ?= ../shared/data
 PROFILE ?= smoke
 CHAPTERS ?=
 
-.PHONY: book test setup data chapters site lint clean
+.PHONY: book test setup data chapters site lint clean browser-deps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,16 @@ site:
 book: chapters
 	$(MAKE) site
 
-test: book
+# Debian's chromium for tests/test_browser.py: installed once, when root and apt-get allow it.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "browser-deps: /usr/bin/chromium is installed"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "browser-deps: /usr/bin/chromium is missing; install Debian's chromium package as root" \
+	       "(apt-get install chromium), or tests/test_browser.py fails under make test"; \
+	else apt-get update && apt-get install -y --no-install-recommends chromium \
+	  || echo "browser-deps: installing chromium failed; tests/test_browser.py will fail"; fi
+
+test: book browser-deps
 	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra
 
 lint: setup

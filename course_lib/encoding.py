@@ -19,7 +19,8 @@ AGCT = "AGCT"
 
 Padding = Literal["right", "left"]
 
-_VALID = "ACGTUN"
+_UNKNOWN = 0xFE  # read as int8: -2
+_PAD = 0xFF  # read as int8: -1
 
 
 def _as_list(seqs: str | Sequence[str]) -> list[str]:
@@ -43,10 +44,6 @@ def _code_table(alphabet: str) -> bytes:
     table[ord("N")] = table[ord("n")] = 4
     table[0] = _PAD
     return bytes(table)
-
-
-_UNKNOWN = 0xFE  # int8 -2
-_PAD = 0xFF  # int8 -1
 
 
 def to_codes(
@@ -182,13 +179,13 @@ def decode_one_hot(x: np.ndarray, alphabet: str = ACGT, channels_first: bool = F
     return ["".join(row) for row in letters[idx]]
 
 
-def pad(
-    seqs: Sequence[str], length: int, padding: Padding = "right", fill: str = "N"
-) -> list[str]:
+def pad(seqs: Sequence[str], length: int, padding: Padding = "right", fill: str = "N") -> list[str]:
     """Pad (never trim) strings to ``length`` with ``fill`` on the chosen side."""
     too_long = [i for i, s in enumerate(seqs) if len(s) > length]
     if too_long:
-        raise ValueError(f"{len(too_long)} sequences are longer than {length} (first: #{too_long[0]})")
+        raise ValueError(
+            f"{len(too_long)} sequences are longer than {length} (first: #{too_long[0]})"
+        )
     if padding == "right":
         return [s.ljust(length, fill) for s in seqs]
     if padding == "left":

@@ -134,9 +134,7 @@ def read_fasta(
             seen[name] = lineno
             seq = "".join(chunks)
             if not seq and not allow_empty_records:
-                raise FastaFormatError(
-                    f"{path}: record {name!r} at line {lineno} has no sequence"
-                )
+                raise FastaFormatError(f"{path}: record {name!r} at line {lineno} has no sequence")
             if uppercase:
                 seq = seq.upper()
             if to_dna:
@@ -172,7 +170,8 @@ def write_fasta(path: str | Path, names: list[str], sequences: list[str], width:
 class Genome:
     """Random access to a (possibly large) genome FASTA through ``pyfaidx``.
 
-    Coordinates are 0-based, end-exclusive, as in Python slicing and BED files.
+    Coordinates are 0-based, end-exclusive, as in Python slicing and BED files. The ``.fai``
+    index is written beside the FASTA and rebuilt when it is older than the FASTA.
     """
 
     def __init__(self, path: str | Path):
@@ -182,7 +181,7 @@ class Genome:
         if not self.path.exists():
             raise FileNotFoundError(f"genome FASTA not found: {self.path}")
         try:
-            self._fasta = pyfaidx.Fasta(str(self.path), sequence_always_upper=True, rebuild=False)
+            self._fasta = pyfaidx.Fasta(str(self.path), sequence_always_upper=True)
         except (pyfaidx.FastaIndexingError, ValueError) as err:
             raise FastaFormatError(f"{self.path}: cannot index this genome FASTA: {err}") from err
 
@@ -194,7 +193,9 @@ class Genome:
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """Sequence of ``chrom[start:end]``, upper case."""
         if chrom not in self._fasta:
-            raise KeyError(f"chromosome {chrom!r} not in {self.path.name}; have {list(self.chromosomes)}")
+            raise KeyError(
+                f"chromosome {chrom!r} not in {self.path.name}; have {list(self.chromosomes)}"
+            )
         size = len(self._fasta[chrom])
         if not 0 <= start < end <= size:
             raise ValueError(f"interval {chrom}:{start}-{end} outside 0..{size}")

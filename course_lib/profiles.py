@@ -31,9 +31,16 @@ class Profile:
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
-        "smoke": Profile("smoke", "CI and the book build: tiny models, small samples", "< 3 min on 2 CPU cores", False),
+        "smoke": Profile(
+            "smoke",
+            "CI and the book build: tiny models, small samples",
+            "< 3 min on 2 CPU cores",
+            False,
+        ),
         "laptop": Profile("laptop", "a student on a CPU", "< 30 min on a CPU", False),
-        "full": Profile("full", "paper scale on one GPU with real data and weights", "hours on a GPU", True),
+        "full": Profile(
+            "full", "paper scale on one GPU with real data and weights", "hours on a GPU", True
+        ),
     }
 )
 

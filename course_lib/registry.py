@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import json
 import shutil
 import urllib.error
@@ -245,7 +246,10 @@ def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: f
                 _download(url, part, show_progress, timeout)
                 found = verify_file(part, remote.sha256)
                 if remote.compression == "gzip":
-                    with gzip.open(part, "rb") as src, open(target.with_suffix(".tmp"), "wb") as dst:
+                    with (
+                        gzip.open(part, "rb") as src,
+                        open(target.with_suffix(".tmp"), "wb") as dst,
+                    ):
                         shutil.copyfileobj(src, dst)
                     target.with_suffix(".tmp").replace(target)
                     part.unlink()
@@ -253,13 +257,16 @@ def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: f
                     part.replace(target)
                 _write_stamp(folder, remote, found)
                 break
-            except ChecksumError:
-                part.unlink(missing_ok=True)
-                raise
-            except (urllib.error.URLError, OSError, EOFError) as err:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError) as err:
+                # unreachable, cut off mid-way (IncompleteRead) or not gzip: try the next address
                 part.unlink(missing_ok=True)
                 target.with_suffix(".tmp").unlink(missing_ok=True)
                 errors.append(f"{url}: {getattr(err, 'reason', err)}")
+            except BaseException:
+                # ChecksumError, a corrupt gzip stream, Ctrl-C: never leave a partial file
+                part.unlink(missing_ok=True)
+                target.with_suffix(".tmp").unlink(missing_ok=True)
+                raise
         else:
             raise DataUnavailableError(
                 f"could not download {remote.filename} for data set {name!r} "

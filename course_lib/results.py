@@ -7,7 +7,7 @@ import math
 import platform
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ REQUIRED_KEYS = ("chapter", "profile", "provenance", "metrics", "wall_time_s", "
 
 
 def _clean(value: Any) -> Any:
-    """Make numpy scalars, NaN and nested mappings JSON-safe (NaN becomes ``null``)."""
+    """Make numpy scalars and arrays, NaN and nested mappings JSON-safe (NaN becomes ``null``)."""
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):  # numpy arrays, tensors
+        return _clean(value.tolist())
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -62,8 +64,8 @@ def write_results(
     data_values = [v for v in values if v in PROVENANCES]
     if not data_values:
         raise ValueError(f"provenance must include 'real' or 'synthetic', got {provenance!r}")
-    if wall_time_s < 0:
-        raise ValueError("wall_time_s must be non-negative")
+    if not math.isfinite(wall_time_s) or wall_time_s < 0:
+        raise ValueError(f"wall_time_s must be a non-negative number, got {wall_time_s!r}")
     record = {
         "chapter": chapter,
         "profile": profile,
@@ -73,7 +75,7 @@ def write_results(
         "anchors": anchors,
         "models": models or {},
         "notes": notes or [],
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
     path = Path(folder) if folder else results_dir()

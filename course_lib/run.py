@@ -102,7 +102,8 @@ def describe_failure(err: BaseException) -> str:
         source = err.source.strip().splitlines()
         first_line = source[0] if source else ""
         return (
-            f"cell {err.cell_index} (execution count {err.exec_count}, starts {first_line!r}) "
+            f"cell {err.cell_index} of the executed notebook (execution count {err.exec_count}, "
+            f"starts {first_line!r}) "
             f"raised {err.ename}: {err.evalue}"
         )
     return f"{type(err).__name__}: {err}"

@@ -94,14 +94,13 @@ def structure_labels(structure: str) -> np.ndarray:
     >>> structure_labels("((..))").tolist()
     [0, 0, 2, 2, 1, 1]
     """
-    codes = np.frombuffer(structure.encode("ascii"), dtype=np.uint8)
-    labels = _LABEL_TABLE[np.minimum(codes, 127)]
-    if (labels < 0).any() or (codes > 127).any():
-        bad = sorted({c for c in structure if c not in STRUCTURE_CLASSES})
+    bad = sorted(set(structure) - set(STRUCTURE_CLASSES))
+    if bad:
         raise ValueError(
             f"structure {structure!r} has characters {bad}; expected only '(', ')' and '.' "
             "(pseudoknot brackets are not produced by RNA.fold)"
         )
+    labels = _LABEL_TABLE[np.frombuffer(structure.encode("ascii"), dtype=np.uint8)]
     return labels.astype(np.int64)
 
 

@@ -44,7 +44,7 @@ def select_device(preference: str = "auto") -> torch.device:
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA) for repeatable runs."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (the legacy global RNG that libraries draw from)
     torch.manual_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
 
@@ -198,7 +198,8 @@ def fit(
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         value = row[monitor]
-        improved = value > best_value if val_score else value < best_value
+        better = value > best_value if val_score else value < best_value
+        improved = bool(np.isfinite(value) and better)
         if improved:
             best_value, best_epoch, since_best = value, epoch, 0
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -212,8 +213,12 @@ def fit(
         if patience is not None and since_best >= patience:
             stopped_early = True
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if best_state is None:
+        raise FloatingPointError(
+            f"the validation {monitor} was never finite in {len(rows)} epochs; check the "
+            "validation set (a score such as ROC AUC needs both classes) and the learning rate"
+        )
+    model.load_state_dict(best_state)
     model.eval()
     return FitResult(
         history=pd.DataFrame(rows),
@@ -250,4 +255,3 @@ def evaluate_loss(
         raise ValueError("the validation loader is empty")
     value = score(np.concatenate(targets), np.concatenate(outputs)) if score else None
     return total / count, value
-

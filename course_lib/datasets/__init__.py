@@ -5,5 +5,6 @@ Each module declares one data set (or one family) with :func:`course_lib.registr
 
 from course_lib.datasets import genome, pum2
 from course_lib.datasets import utr
+from course_lib.datasets import egfp
 
-__all__ = ["genome", "pum2", "utr"]
+__all__ = ["egfp", "genome", "pum2", "utr"]

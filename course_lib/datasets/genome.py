@@ -48,7 +48,9 @@ GENOME_EXCERPT = register(
         files=(
             RemoteFile(
                 GENOME_FILE,
-                (f"https://raw.githubusercontent.com/kipoi/kipoiseq/{_COMMIT}/tests/data/{GENOME_FILE}",),
+                (
+                    f"https://raw.githubusercontent.com/kipoi/kipoiseq/{_COMMIT}/tests/data/{GENOME_FILE}",
+                ),
                 "d5c82d841fcfb4324334d28019fa39d35e7deb63bf52bf955a77cb52214177ee",
             ),
         ),

@@ -2,11 +2,12 @@
 
 Real: 3,000 positive and 3,000 negative 81-nt sites (Uhl et al., GigaScience 2021; MIT).
 Synthetic: the same layout; positives carry the PUM2 motif UGUAHAUA (H = A, C or U) at a
-random position, negatives are shuffled to keep their base composition and carry none.
+random position, negatives are drawn from the same background and carry none.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,13 +105,23 @@ def synthesize_pum2(folder: Path, seed: int, n_per_class: int = 3000, length: in
     pos[np.arange(n_per_class), starts + 4] = h
     neg = backgrounds(n_per_class)
     pos_seqs = ["".join(row) for row in letters[pos]]
-    neg_seqs = ["".join(row) for row in letters[neg]]
-    import re
-
-    motif = re.compile("UGUA[ACU]AUA")
-    neg_seqs = [motif.sub(lambda m: "UGUG" + m.group(0)[4:], s) for s in neg_seqs]
+    neg_seqs = [_destroy_motifs("".join(row)) for row in letters[neg]]
     write_fasta(folder / POSITIVES, [f"synthetic_pos_{i}" for i in range(n_per_class)], pos_seqs)
     write_fasta(folder / NEGATIVES, [f"synthetic_neg_{i}" for i in range(n_per_class)], neg_seqs)
+
+
+_MOTIF_RNA = re.compile("UGUA[ACU]AUA")
+
+
+def _destroy_motifs(seq: str) -> str:
+    """Turn every UGUAHAUA into UGUGHAUA, repeating until none is left.
+
+    One pass is not enough: rewriting ``UGUAUAUAUA`` gives ``UGUGUAUAUA``, which holds a new
+    motif two bases later. Each pass turns an A into a G, so the loop ends.
+    """
+    while _MOTIF_RNA.search(seq):
+        seq = _MOTIF_RNA.sub(lambda m: "UGUG" + m.group(0)[4:], seq)
+    return seq
 
 
 PUM2 = register(

@@ -34,6 +34,10 @@ SETS = ("random", "human")
 MIN_LENGTH, MAX_LENGTH = 25, 100
 #: Rows per set after ``total_reads >= 10`` in the real file (Sample et al. 2019).
 REAL_FILTERED_COUNTS = {"random": 83_919, "human": 15_555}
+#: The RNA-FM project's copy (uncompressed CSV; download it by hand into the cache folder).
+RNAFM_MIRROR = (
+    "https://proj.cse.cuhk.edu.hk/rnafm/api/download?filename=GSM4084997_varying_length_25to100.csv"
+)
 #: First nucleotides of the reporter CDS downstream of every UTR (eGFP).
 CDS_START = "ATGGTGAGCAAGGGCGAG"
 
@@ -366,7 +370,8 @@ def split_utr_mrl(
     3. Training is the rest of the random set (minus any UTR sequence that also appears in a
        test set, so no sequence is in two parts); the human set is only for testing.
     4. A random ``val_fraction`` of training becomes the validation set (model selection).
-    5. With ``max_train``, training is subsampled to that many rows (small profiles).
+    5. With ``max_train``, training and validation are subsampled first so that training
+       keeps about ``max_train`` rows (small profiles); the test sets stay whole.
 
     Returns
     -------
@@ -387,11 +392,11 @@ def split_utr_mrl(
     rest = rest[~rest["utr"].isin(in_test)]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(rest))
-    n_val = int(round(val_fraction * len(rest)))
+    if max_train is not None:  # keep the train/validation ratio
+        order = order[: int(round(max_train / (1 - val_fraction)))]
+    n_val = int(round(val_fraction * len(order)))
     val = rest.iloc[np.sort(order[:n_val])]
     train = rest.iloc[np.sort(order[n_val:])]
-    if max_train is not None and len(train) > max_train:
-        train = train.iloc[np.sort(rng.choice(len(train), max_train, replace=False))]
     parts = [p.reset_index(drop=True) for p in (train, val, test_random, test_human)]
     return UTRSplit(*parts)
 
@@ -445,5 +450,6 @@ UTR_VARYING_LENGTH = register(
         loader=_load,
         shared_subdir="utr",
         homepage="https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GSM4084997",
+        extra={"uncompressed_mirror": RNAFM_MIRROR},
     )
 )

@@ -1,0 +1,304 @@
+"""Chapter 4's data: a synthetic chromatin task for the teacher, and genome windows for ISM.
+
+The published Beluga weights cannot be downloaded here, so ``smoke`` and ``laptop`` train a
+scaled-down Beluga ("teacher") on a task with a known answer: each chromatin feature is driven
+by a planted motif (a transcription-factor-like 6-mer, read on either strand), and one extra
+feature needs two motifs together (a cooperative enhancer). The teacher's saturation
+mutagenesis therefore has structure: breaking a motif lowers its feature, completing a near-match
+raises it. The Multiplexer is then distilled on real genome windows (hg38 chr22 excerpt), with
+train, validation and test windows taken from disjoint coordinate ranges (or disjoint
+chromosomes on a whole genome, as in the original: validation chr8, test chr9).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_lib.encoding import one_hot, reverse_complement, to_codes
+from course_lib.fasta import Genome
+from course_lib.metrics import pearson_r
+from course_lib.training import FitResult, fit
+
+#: Chapter 4 settings per profile (resolve with ``profiles.chapter_settings``).
+CHAPTER4 = {
+    "smoke": {
+        "sequence_length": 320,
+        "n_features": 6,
+        "teacher_channels": (8, 12, 16),
+        "teacher_hidden": 32,
+        "n_teacher_train": 1500,
+        "n_teacher_val": 300,
+        "teacher_epochs": 4,
+        "teacher_batch_size": 64,
+        "multiplexer_channels": (24, 48),
+        "multiplexer_dilations": (2, 4, 8),
+        "steps": 60,
+        "windows_per_step": 2,
+        "eval_every": 20,
+        "n_val_windows": 4,
+        "n_test_windows": 6,
+        "ism_batch_size": 640,
+        "lr": 2e-3,
+        "speed_windows": 2,
+    },
+    "laptop": {
+        "sequence_length": 600,
+        "n_features": 12,
+        "teacher_channels": (32, 48, 64),
+        "teacher_hidden": 64,
+        "n_teacher_train": 8000,
+        "n_teacher_val": 1000,
+        "teacher_epochs": 6,
+        "teacher_batch_size": 64,
+        "multiplexer_channels": (64, 128),
+        "multiplexer_dilations": (4, 8, 32),
+        "steps": 1200,
+        "windows_per_step": 4,
+        "eval_every": 100,
+        "n_val_windows": 16,
+        "n_test_windows": 32,
+        "ism_batch_size": 800,
+        "lr": 1e-3,
+        "speed_windows": 4,
+    },
+    "full": {
+        "sequence_length": 2000,
+        "n_features": 2002,
+        "teacher_channels": (320, 480, 640),
+        "teacher_hidden": 2003,
+        "n_teacher_train": 50000,
+        "n_teacher_val": 5000,
+        "teacher_epochs": 10,
+        "teacher_batch_size": 128,
+        "multiplexer_channels": (640, 1280),
+        "multiplexer_dilations": (4, 16, 64),
+        "steps": 10000,
+        "windows_per_step": 16,
+        "eval_every": 200,
+        "n_val_windows": 64,
+        "n_test_windows": 256,
+        "ism_batch_size": 1000,
+        "lr": 1e-4,
+        "speed_windows": 16,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ChromatinTask:
+    """Planted-motif rules for ``F`` chromatin features.
+
+    Feature ``i < len(motifs)`` is the occupancy of motif ``i`` at its best site on either
+    strand, ``exp(-penalty * mismatches)``: 1 for an exact match, ~0.2 for one mismatch (like
+    the binding probability of a transcription factor). With ``cooperative = (a, b)`` a last
+    feature is the product of the occupancies of motifs ``a`` and ``b`` (an enhancer that needs
+    both factors).
+    """
+
+    motifs: tuple[str, ...]
+    cooperative: tuple[int, int] | None = None
+    penalty: float = 1.5
+
+    @property
+    def n_features(self) -> int:
+        return len(self.motifs) + (self.cooperative is not None)
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [f"{m} motif" for m in self.motifs]
+        if self.cooperative is not None:
+            a, b = self.cooperative
+            names.append(f"{self.motifs[a]} + {self.motifs[b]}")
+        return names
+
+    def labels(self, sequences: Sequence[str]) -> np.ndarray:
+        """``[n, F]`` occupancies in [0, 1] of ``sequences`` (scanned, not remembered)."""
+        occupancy = np.exp(-self.penalty * best_site_mismatches(sequences, self.motifs))
+        if self.cooperative is not None:
+            a, b = self.cooperative
+            occupancy = np.concatenate([occupancy, occupancy[:, [a]] * occupancy[:, [b]]], axis=1)
+        return occupancy.astype(np.float32)
+
+
+def make_task(
+    n_features: int, rng: np.random.Generator, motif_length: int = 6, cooperative: bool = True
+) -> ChromatinTask:
+    """Random distinct, non-palindromic motifs (one per feature, the last one cooperative)."""
+    n_motifs = n_features - 1 if cooperative else n_features
+    if n_motifs < (2 if cooperative else 1):
+        raise ValueError(f"n_features={n_features} leaves too few motifs; use at least 3")
+    motifs: list[str] = []
+    seen: set[str] = set()
+    while len(motifs) < n_motifs:
+        motif = "".join(rng.choice(list("ACGT"), motif_length))
+        rc = reverse_complement(motif)
+        if motif in seen or rc in seen or motif == rc:
+            continue
+        seen.update((motif, rc))
+        motifs.append(motif)
+    return ChromatinTask(tuple(motifs), (0, 1) if cooperative else None)
+
+
+def best_site_mismatches(sequences: Sequence[str], motifs: Sequence[str]) -> np.ndarray:
+    """``[n, M]`` mismatches of each motif at its best site on either strand of each sequence.
+
+    N counts as a mismatch. Vectorized over sequences and positions.
+    """
+    codes = to_codes(list(sequences)).astype(np.int16)
+    out = np.zeros((len(codes), len(motifs)), dtype=np.int16)
+    for j, motif in enumerate(motifs):
+        windows = np.lib.stride_tricks.sliding_window_view(codes, len(motif), axis=1)
+        best = np.zeros(len(codes), dtype=np.int16)
+        for strand in (motif, reverse_complement(motif)):
+            target = to_codes([strand])[0].astype(np.int16)
+            best = np.maximum(best, (windows == target).sum(-1).max(-1))
+        out[:, j] = len(motif) - best
+    return out
+
+
+def plant_motifs(
+    backgrounds: Sequence[str], task: ChromatinTask, rng: np.random.Generator, probability: float
+) -> list[str]:
+    """Insert each motif (random strand, random place) into each background with ``probability``."""
+    out = []
+    for seq in backgrounds:
+        chars = list(seq)
+        for motif in task.motifs:
+            if rng.random() < probability:
+                site = motif if rng.random() < 0.5 else reverse_complement(motif)
+                start = int(rng.integers(0, len(chars) - len(site) + 1))
+                chars[start : start + len(site)] = site
+        out.append("".join(chars))
+    return out
+
+
+def encode_windows(sequences: Sequence[str]) -> torch.Tensor:
+    """One-hot ``[n, 4, L]`` float tensor in Beluga's A, G, C, T order."""
+    return torch.from_numpy(one_hot(list(sequences), alphabet="AGCT", channels_first=True))
+
+
+def chromatin_dataset(
+    backgrounds: Sequence[str],
+    task: ChromatinTask,
+    rng: np.random.Generator,
+    probability: float = 0.5,
+) -> TensorDataset:
+    """Planted sequences as ``(x [n, 4, L], y [n, F])`` for training the teacher."""
+    sequences = plant_motifs(backgrounds, task, rng, probability)
+    return TensorDataset(encode_windows(sequences), torch.from_numpy(task.labels(sequences)))
+
+
+def pretrain_teacher(
+    teacher: nn.Module,
+    train: TensorDataset,
+    validation: TensorDataset,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> FitResult:
+    """Train the teacher on the chromatin task (binary cross-entropy, Adam), with a progress bar.
+
+    The teacher is left in its best-on-validation state, in eval mode.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return fit(
+        teacher,
+        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator),
+        DataLoader(validation, batch_size=256),
+        loss_fn=nn.BCELoss(),
+        epochs=epochs,
+        lr=lr,
+        device=device,
+        description="teacher",
+    )
+
+
+@torch.no_grad()
+def teacher_pearson(teacher: nn.Module, data: TensorDataset, batch_size: int = 256) -> list[float]:
+    """Pearson r between the teacher's predictions and the planted occupancies, per feature."""
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    inputs, labels = data.tensors
+    scores = torch.cat(
+        [teacher(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)]
+    )
+    return [pearson_r(labels[:, f].numpy(), scores[:, f].numpy()) for f in range(labels.shape[1])]
+
+
+_MAIN_CHROMOSOME = re.compile(r"^chr([0-9]+|X|Y)$")
+SPLITS = ("train", "validation", "test")
+
+
+def split_regions(
+    chromosomes: dict[str, int],
+    validation_chromosomes: Sequence[str] = ("chr8",),
+    test_chromosomes: Sequence[str] = ("chr9",),
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Disjoint train / validation / test regions ``{split: {chrom: (start, end)}}``.
+
+    A whole genome that has the held-out chromosomes is split by chromosome (train: the other
+    main chromosomes chr1-22, X, Y). Otherwise (e.g. the one-record chr22 excerpt) every
+    chromosome is cut into three consecutive coordinate ranges in ``fractions``; windows are
+    sampled inside a range, so windows of different splits never overlap.
+    """
+    held = set(validation_chromosomes) | set(test_chromosomes)
+    if held and held <= set(chromosomes):
+        train = {c: (0, n) for c, n in chromosomes.items() if _MAIN_CHROMOSOME.match(c) and c not in held}
+        if train:
+            return {
+                "train": train,
+                "validation": {c: (0, chromosomes[c]) for c in validation_chromosomes},
+                "test": {c: (0, chromosomes[c]) for c in test_chromosomes},
+            }
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
+    out: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in SPLITS}
+    for chrom, size in chromosomes.items():
+        cuts = np.round(np.cumsum((0,) + tuple(fractions)) * size).astype(int)
+        for split, start, end in zip(SPLITS, cuts[:-1], cuts[1:], strict=True):
+            out[split][chrom] = (int(start), int(end))
+    return out
+
+
+def window_sampler(
+    genome: Genome, regions: dict[str, tuple[int, int]], length: int, max_n: int = 10
+) -> Callable[[int, np.random.Generator], torch.Tensor]:
+    """``sample(n, rng) -> [n, 4, L]`` one-hot genome windows from ``regions``.
+
+    Windows are drawn in proportion to region length; those with more than ``max_n`` N are
+    redrawn (N positions are all-zero in the encoding).
+    """
+
+    def sample(n: int, rng: np.random.Generator) -> torch.Tensor:
+        windows = genome.sample_windows(n, length, rng, chromosomes=regions, max_n=max_n)
+        return encode_windows([seq for _, _, seq in windows])
+
+    return sample
+
+
+def sample_sequences(
+    genome: Genome,
+    regions: dict[str, tuple[int, int]],
+    n: int,
+    length: int,
+    rng: np.random.Generator,
+) -> list[str]:
+    """``n`` window sequences from ``regions`` with N replaced by random bases (teacher backgrounds)."""
+    windows = genome.sample_windows(n, length, rng, chromosomes=regions)
+    out = []
+    for _, _, seq in windows:
+        if "N" in seq:
+            seq = "".join(rng.choice(list("ACGT")) if c == "N" else c for c in seq)
+        out.append(seq)
+    return out

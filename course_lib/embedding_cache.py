@@ -1,0 +1,263 @@
+"""Compute a frozen backbone's embeddings once, keep them on disk, train every head from them.
+
+The backbone never changes while a head trains, so running it on every batch of every epoch
+(as the RNA-FM tutorial did) repeats the same work. :func:`build_embedding_cache` runs it once
+per sequence (batched, ``torch.no_grad``, sorted by length to waste little on padding) and
+stores float16 embeddings in a ``numpy.memmap`` whose name holds the data set, the
+checkpoint's sha256 and the sequences' sha256, so a different checkpoint or subset can never
+be read by mistake. :class:`UTRBatches` serves ``(inputs, target)`` batches from the cache
+(or, for comparison, from the backbone on the fly) for :func:`course_lib.training.fit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from course_lib.encoding import Padding, one_hot
+from course_lib.paths import data_dir
+from course_lib.progress import progress
+from course_lib.rnafm import RNAFMBackbone
+
+InputType = Literal["seq", "emb-rnafm"]
+INPUT_TYPES: tuple[InputType, ...] = ("seq", "emb-rnafm")
+
+
+def sequences_sha256(sequences: Sequence[str]) -> str:
+    """sha256 of the sequences in order (upper case, U as T), newline-separated."""
+    digest = hashlib.sha256()
+    for seq in sequences:
+        digest.update(seq.upper().replace("U", "T").encode() + b"\n")
+    return digest.hexdigest()
+
+
+def cache_key(dataset: str, checkpoint_sha256: str, sequences: Sequence[str], max_len: int) -> str:
+    """File stem ``<data set>__ckpt<12 hex>__seqs<12 hex>__L<max_len>``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset)
+    seqs = sequences_sha256(sequences)
+    return f"{safe}__ckpt{checkpoint_sha256[:12]}__seqs{seqs[:12]}__L{max_len}"
+
+
+def left_align(batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Move each row's first ``length`` positions to the end: ``[b, L, ...]`` -> ``[b, L, ...]``.
+
+    Turns right-padded rows (sequence at the start) into left-padded ones (sequence ending at
+    the last position, i.e. at the start codon); padding stays zero.
+    """
+    width = batch.shape[1]
+    lengths = np.asarray(lengths)
+    if (lengths > width).any():
+        raise ValueError(f"a length exceeds the padded width {width}")
+    source = np.arange(width)[None, :] - (width - lengths)[:, None]  # [b, L]
+    valid = source >= 0
+    index = np.where(valid, source, 0).reshape(source.shape + (1,) * (batch.ndim - 2))
+    out = np.take_along_axis(batch, index, axis=1)
+    return out * valid.reshape(valid.shape + (1,) * (batch.ndim - 2)).astype(out.dtype)
+
+
+@dataclass(frozen=True)
+class EmbeddingCache:
+    """Float16 embeddings ``[n, max_len, dim]`` on disk, right-padded with zeros.
+
+    Attributes
+    ----------
+    path
+        The ``.f16`` memory-map file; ``path.with_suffix(".json")`` holds its metadata.
+    lengths
+        ``[n]`` sequence lengths (rows beyond them are zero).
+    """
+
+    path: Path
+    lengths: np.ndarray
+    max_len: int
+    dim: int
+    checkpoint_sha256: str
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def array(self) -> np.memmap:
+        """Read-only view ``[n, max_len, dim]`` float16."""
+        return np.memmap(self.path, np.float16, "r", shape=(len(self), self.max_len, self.dim))
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * self.max_len * self.dim * 2
+
+    def batch(self, rows: np.ndarray, padding: Padding = "right") -> np.ndarray:
+        """Embeddings of ``rows`` as float32 ``[b, max_len, dim]``, right or left padded."""
+        rows = np.asarray(rows)
+        out = np.asarray(self.array[rows], dtype=np.float32)
+        return left_align(out, self.lengths[rows]) if padding == "left" else out
+
+
+def open_embedding_cache(path: str | Path) -> EmbeddingCache:
+    """Open a finished cache from its ``.f16`` path (its ``.json`` must exist)."""
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    return EmbeddingCache(
+        path=path,
+        lengths=np.asarray(meta["lengths"], dtype=np.int64),
+        max_len=int(meta["max_len"]),
+        dim=int(meta["dim"]),
+        checkpoint_sha256=meta["checkpoint_sha256"],
+    )
+
+
+def build_embedding_cache(
+    backbone: RNAFMBackbone,
+    sequences: Sequence[str],
+    dataset: str,
+    folder: str | Path | None = None,
+    max_len: int = 100,
+    batch_size: int = 64,
+    show_progress: bool = True,
+) -> EmbeddingCache:
+    """Embed ``sequences`` once with the frozen ``backbone`` and store them (or reuse them).
+
+    Parameters
+    ----------
+    backbone
+        From :func:`course_lib.rnafm.load_rnafm` / :func:`course_lib.rnafm.get_backbone`.
+    sequences
+        ``n`` sequences of at most ``max_len`` nt (DNA or RNA alphabet).
+    dataset
+        Name of the data set and part, e.g. ``"utr_varying_length/train"``; part of the key.
+    folder
+        Cache folder; default ``$COURSE_DATA_DIR/embedding_cache``.
+
+    Returns
+    -------
+    EmbeddingCache
+        Row ``i`` holds ``sequences[i]``.
+    """
+    sequences = list(sequences)
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    if not len(sequences):
+        raise ValueError("no sequences to embed")
+    if lengths.max() > max_len:
+        raise ValueError(f"a sequence has {lengths.max()} nt, more than max_len={max_len}")
+    folder = Path(folder) if folder is not None else data_dir() / "embedding_cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (cache_key(dataset, backbone.checkpoint_sha256, sequences, max_len) + ".f16")
+    if path.with_suffix(".json").exists() and path.exists():
+        return open_embedding_cache(path)
+    part = path.with_name(path.name + ".part")
+    dim = backbone.embed_dim
+    store = np.memmap(part, np.float16, "w+", shape=(len(sequences), max_len, dim))
+    order = np.argsort(lengths, kind="stable")  # similar lengths share a batch: little padding
+    starts = range(0, len(order), batch_size)
+    for start in progress(starts, desc=f"embedding {dataset}", disable=not show_progress):
+        rows = np.sort(order[start : start + batch_size])
+        emb = backbone.embed([sequences[i] for i in rows]).float().cpu().numpy()
+        store[rows, : emb.shape[1]] = emb.astype(np.float16)
+    store.flush()
+    del store
+    part.replace(path)
+    meta = {
+        "dataset": dataset,
+        "checkpoint": backbone.checkpoint.name,
+        "checkpoint_sha256": backbone.checkpoint_sha256,
+        "pretrained": backbone.pretrained,
+        "sequences_sha256": sequences_sha256(sequences),
+        "max_len": max_len,
+        "dim": dim,
+        "lengths": lengths.tolist(),
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return open_embedding_cache(path)
+
+
+class UTRBatches:
+    """``(inputs, target)`` batches for :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`.
+
+    ``inputs`` is a dict with ``"seq"`` (one-hot ``[b, max_len, 4]``) and/or ``"emb"``
+    (``[b, max_len, dim]``), both padded on the same side; ``target`` is ``[b]`` float32.
+
+    Parameters
+    ----------
+    sequences, labels
+        ``n`` UTRs and their (scaled) labels.
+    input_types
+        Any of ``"seq"``, ``"emb-rnafm"``.
+    embeddings
+        An :class:`EmbeddingCache` aligned with ``sequences`` (fast), or an
+        :class:`~course_lib.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
+    padding
+        ``"right"`` (UTR starts at position 0, as in the RNA-FM tutorial) or ``"left"``
+        (UTR ends at the last position, next to the start codon, as in Optimus 5-Prime).
+    """
+
+    def __init__(
+        self,
+        sequences: Sequence[str],
+        labels: np.ndarray,
+        input_types: Sequence[InputType] = ("seq",),
+        embeddings: EmbeddingCache | RNAFMBackbone | None = None,
+        padding: Padding = "right",
+        max_len: int = 100,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
+        unknown = set(input_types) - set(INPUT_TYPES)
+        if unknown or not input_types:
+            raise ValueError(f"input_types must be a non-empty subset of {INPUT_TYPES}")
+        if "emb-rnafm" in input_types and embeddings is None:
+            raise ValueError("input type 'emb-rnafm' needs an EmbeddingCache or a backbone")
+        if isinstance(embeddings, EmbeddingCache) and len(embeddings) != len(sequences):
+            raise ValueError(
+                f"the cache has {len(embeddings)} rows but there are {len(sequences)} sequences"
+            )
+        self.sequences = list(sequences)
+        self.labels = np.asarray(labels, dtype=np.float32)
+        if len(self.labels) != len(self.sequences):
+            raise ValueError("sequences and labels differ in length")
+        self.lengths = np.fromiter((len(s) for s in self.sequences), np.int64, len(self.sequences))
+        self.input_types = tuple(input_types)
+        self.embeddings = embeddings
+        self.padding = padding
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.one_hot = (
+            one_hot(self.sequences, length=max_len, padding=padding, dtype=np.uint8)
+            if "seq" in self.input_types
+            else None
+        )
+
+    def __len__(self) -> int:
+        return -(-len(self.sequences) // self.batch_size)
+
+    def _embeddings(self, rows: np.ndarray) -> np.ndarray:
+        if isinstance(self.embeddings, EmbeddingCache):
+            return self.embeddings.batch(rows, self.padding)
+        emb = self.embeddings.embed([self.sequences[i] for i in rows]).float().cpu().numpy()
+        full = np.zeros((len(rows), self.max_len, emb.shape[2]), np.float32)
+        full[:, : emb.shape[1]] = emb
+        return left_align(full, self.lengths[rows]) if self.padding == "left" else full
+
+    def batch(self, rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The batch of the given example indices (sorted for fast memory-map reads)."""
+        rows = np.sort(np.asarray(rows))
+        inputs = {}
+        if self.one_hot is not None:
+            inputs["seq"] = torch.from_numpy(self.one_hot[rows].astype(np.float32))
+        if "emb-rnafm" in self.input_types:
+            inputs["emb"] = torch.from_numpy(self._embeddings(rows))
+        return inputs, torch.from_numpy(self.labels[rows])
+
+    def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        n = len(self.sequences)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(0, n, self.batch_size):
+            yield self.batch(order[start : start + self.batch_size])

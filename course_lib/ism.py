@@ -1,0 +1,241 @@
+"""In-silico saturation mutagenesis (ISM): every single-nucleotide variant of a window.
+
+Variant numbering (the one convention used throughout the course)::
+
+    variant v = 4 * position + base        position = v // 4,   base = v % 4
+
+with ``base`` an index into ``"AGCT"`` (Beluga's one-hot order). Variants ``4p .. 4p+3`` are
+the four bases at position ``p``; the one equal to the reference base is included (its effect
+is zero), as in the published Multiplexer training code.
+
+The layout of an ISM map is ``[features, 4, L]``: ``ism[f, b, p]`` is the log-odds change of
+feature ``f`` when position ``p`` holds base ``b``. Going from a per-variant array
+``[4L, features]`` to that map is therefore ``reshape(L, 4, F).permute(2, 1, 0)``
+(:func:`variants_to_map`). The published training notebook instead transposes to ``[F, 4L]``
+and reshapes straight to ``[F, 4, L]``, which reads the variant axis as base-major
+(``v = base * L + position``): with the position-major construction above, that places the
+effect of variant ``v`` at base ``v // L``, position ``v % L`` -- a scrambled map. The
+manuscript (and the published command-line tool, which indexes ``output[:, base, position]``)
+means the layout used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+BASES = "AGCT"
+EPSILON = 1e-6
+
+
+def variant_index(position: int | np.ndarray, base: int | np.ndarray) -> int | np.ndarray:
+    """Variant number of ``base`` (index into ``"AGCT"``) at ``position``: ``4 * position + base``."""
+    return 4 * position + base
+
+
+def variant_position_base(variant: int | np.ndarray) -> tuple:
+    """Inverse of :func:`variant_index`: ``(position, base) = divmod(variant, 4)``."""
+    return divmod(variant, 4)
+
+
+def make_variants(reference: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """One-hot variants ``start .. stop-1`` of one window, built without a loop over positions.
+
+    Parameters
+    ----------
+    reference
+        One-hot window ``[4, L]`` (A, G, C, T channels).
+    start, stop
+        Variant numbers, ``0 <= start < stop <= 4L``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[stop - start, 4, L]``: copies of the reference with position ``v // 4`` set to base
+        ``v % 4``.
+    """
+    if reference.dim() != 2 or reference.shape[0] != 4:
+        raise ValueError(f"reference must be one-hot [4, L], got {tuple(reference.shape)}")
+    n_variants = 4 * reference.shape[1]
+    if not 0 <= start < stop <= n_variants:
+        raise ValueError(f"variant range {start}..{stop} outside 0..{n_variants}")
+    variants = torch.arange(start, stop, device=reference.device)
+    return _mutate(reference.expand(stop - start, -1, -1), variants)
+
+
+def _mutate(references: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
+    """Copies of ``references [n, 4, L]`` with variant ``variants[i]`` applied to row ``i``."""
+    out = references.clone()
+    rows = torch.arange(out.shape[0], device=out.device)
+    position, base = variants // 4, variants % 4
+    out[rows, :, position] = 0
+    out[rows, base, position] = 1
+    return out
+
+
+def iter_variant_batches(
+    references: torch.Tensor, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """All ``4L`` variants of each of ``n`` windows, ``batch_size`` at a time.
+
+    Only one batch exists at any moment: the ``[n * 4L, 4, L]`` tensor is never built.
+
+    Parameters
+    ----------
+    references
+        One-hot windows ``[n, 4, L]``.
+
+    Yields
+    ------
+    (window, variant, batch)
+        ``window`` and ``variant`` are ``[b]`` index tensors, ``batch`` is ``[b, 4, L]``.
+    """
+    if references.dim() != 3 or references.shape[1] != 4:
+        raise ValueError(f"references must be one-hot [n, 4, L], got {tuple(references.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    n, _, length = references.shape
+    per_window = 4 * length
+    for start in range(0, n * per_window, batch_size):
+        flat = torch.arange(start, min(start + batch_size, n * per_window), device=references.device)
+        window, variant = flat // per_window, flat % per_window
+        yield window, variant, _mutate(references[window], variant)
+
+
+def log_odds(alt: torch.Tensor, ref: torch.Tensor, eps: float = EPSILON) -> torch.Tensor:
+    """``log((alt + e)(1 - ref + e) / ((1 - alt + e)(ref + e)))``, the Multiplexer target."""
+    return torch.log((alt + eps) * (1 - ref + eps)) - torch.log((1 - alt + eps) * (ref + eps))
+
+
+def variants_to_map(per_variant: torch.Tensor) -> torch.Tensor:
+    """``[..., 4L, F]`` per-variant values (variant ``v = 4p + b``) -> ``[..., F, 4, L]`` maps."""
+    *lead, n_variants, n_features = per_variant.shape
+    if n_variants % 4:
+        raise ValueError(f"the variant axis has {n_variants} entries, not a multiple of 4")
+    grid = per_variant.reshape(*lead, n_variants // 4, 4, n_features)  # [..., L, 4, F]
+    return grid.movedim(-1, -3).transpose(-1, -2)  # [..., F, 4, L]
+
+
+@torch.no_grad()
+def ism_log_odds(
+    model: nn.Module, references: torch.Tensor, batch_size: int = 512
+) -> torch.Tensor:
+    """Saturation mutagenesis of ``model`` on ``n`` windows: the Multiplexer's training target.
+
+    Parameters
+    ----------
+    model
+        Maps ``[b, 4, L]`` one-hot to ``[b, F]`` probabilities (e.g. :class:`Beluga`); it is
+        put in eval mode.
+    references
+        ``[n, 4, L]`` one-hot windows, on the model's device.
+    batch_size
+        Variants per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n, F, 4, L]`` log-odds changes; ``out[i, f, b, p]`` is window ``i`` with base ``b``
+        at position ``p`` (zero where ``b`` is the reference base).
+    """
+    model.eval()
+    reference_pred = model(references)  # [n, F]
+    n, _, length = references.shape
+    per_variant = references.new_empty(n, 4 * length, reference_pred.shape[1])
+    for window, variant, batch in iter_variant_batches(references, batch_size):
+        per_variant[window, variant] = log_odds(model(batch), reference_pred[window])
+    return variants_to_map(per_variant)
+
+
+def loop_variants(sequence: str) -> np.ndarray:
+    """The published construction (a Python loop over positions), kept for tests and benchmarks.
+
+    Returns ``[4L, 4, L]`` with variant ``4j + k`` = base ``"AGCT"[k]`` at position ``j``.
+    """
+    encode = {
+        "A": np.array([1, 0, 0, 0]),
+        "G": np.array([0, 1, 0, 0]),
+        "C": np.array([0, 0, 1, 0]),
+        "T": np.array([0, 0, 0, 1]),
+        "N": np.array([0, 0, 0, 0]),
+    }
+    reference = np.zeros((4, len(sequence)))
+    for i, char in enumerate(sequence.upper()):
+        reference[:, i] = encode[char]
+    variants = np.tile(reference, (4 * len(sequence), 1, 1))
+    for j in range(len(sequence)):
+        for k, base in enumerate(BASES):
+            variants[4 * j + k, :, j] = encode[base]
+    return variants
+
+
+def weighted_pearson_r(
+    y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """Pearson correlation with per-element weights (default ``|y_true|``).
+
+    ``r_w = cov_w(x, y) / sqrt(var_w(x) var_w(y))`` with weighted means; ``nan`` when a weighted
+    variance is zero.
+    """
+    x = np.asarray(y_true, dtype=np.float64).ravel()
+    y = np.asarray(y_pred, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"y_true has {x.size} values but y_pred has {y.size}")
+    w = np.abs(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != x.shape:
+        raise ValueError(f"weights have {w.size} values, expected {x.size}")
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative")
+    total = w.sum()
+    if total <= 0:
+        return float("nan")
+    dx = x - (w * x).sum() / total
+    dy = y - (w * y).sum() / total
+    var_x, var_y = (w * dx * dx).sum(), (w * dy * dy).sum()
+    if var_x <= 0 or var_y <= 0:
+        return float("nan")
+    return float((w * dx * dy).sum() / np.sqrt(var_x * var_y))
+
+
+def ism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Pearson r and weighted Pearson r (weights ``|true|``) per feature, averaged over features.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        ``[n, F, 4, L]`` ISM maps (teacher and multiplexer).
+
+    Returns
+    -------
+    dict
+        ``"Pearson r"``, ``"weighted Pearson r"`` (the published Multiplexer metric) and
+        ``"Pearson r (all values)"`` over the flattened maps; features that are constant are
+        left out of the averages.
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 4:
+        raise ValueError(f"expected two [n, F, 4, L] arrays, got {t.shape} and {p.shape}")
+    per_t = t.transpose(1, 0, 2, 3).reshape(t.shape[1], -1)
+    per_p = p.transpose(1, 0, 2, 3).reshape(p.shape[1], -1)
+    plain = [weighted_pearson_r(a, b, np.ones_like(a)) for a, b in zip(per_t, per_p, strict=True)]
+    weighted = [weighted_pearson_r(a, b) for a, b in zip(per_t, per_p, strict=True)]
+    return {
+        "Pearson r": float(np.nanmean(plain)),
+        "weighted Pearson r": float(np.nanmean(weighted)),
+        "Pearson r (all values)": weighted_pearson_r(t, p, np.ones(t.size)),
+    }
+
+
+def max_effect_track(ism: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Largest absolute effect at each position: ``max over bases |ism[..., b, p]|``.
+
+    ``[F, 4, L]`` gives ``[F, L]``; ``[4, L]`` (one feature) gives ``[L]``.
+    """
+    values = ism.detach().cpu().numpy() if torch.is_tensor(ism) else np.asarray(ism)
+    if values.ndim < 2 or values.shape[-2] != 4:
+        raise ValueError(f"expected an ISM map [..., 4, L], got shape {values.shape}")
+    return np.abs(values).max(axis=-2)

@@ -1,0 +1,136 @@
+"""Student versions of the chapters: ``python -m course_lib.student [CHAPTERS]``.
+
+A chapter's exercise solutions are cells tagged ``solution`` (and ``hide-cell`` for the site).
+The student version replaces each of them by an empty cell of the same kind holding only
+:data:`PLACEHOLDER` and tagged ``exercise``, keeps every other cell unchanged, and clears all
+outputs and execution counts. Files are written to ``_build/student/<chapter>.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from course_lib.paths import project_root
+
+SOLUTION_TAG = "solution"
+EXERCISE_TAG = "exercise"
+PLACEHOLDER = "# Your solution here"
+MARKDOWN_PLACEHOLDER = "*Your answer here*"
+
+
+def is_solution(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is tagged as an exercise solution."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def placeholder_cell(cell_type: str) -> NotebookNode:
+    """An empty exercise cell (code or markdown) tagged ``exercise``."""
+    if cell_type == "code":
+        cell = nbformat.v4.new_code_cell(PLACEHOLDER)
+    elif cell_type == "markdown":
+        cell = nbformat.v4.new_markdown_cell(MARKDOWN_PLACEHOLDER)
+    else:
+        raise ValueError(f"a solution cell must be code or markdown, not {cell_type!r}")
+    cell.metadata["tags"] = [EXERCISE_TAG]
+    return cell
+
+
+def strip_solutions(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
+    """The student version of ``nb`` (a new notebook; ``nb`` is left unchanged).
+
+    Parameters
+    ----------
+    nb
+        A notebook whose exercise solutions are cells tagged ``solution``.
+    name
+        Used in error messages.
+
+    Raises
+    ------
+    ValueError
+        ``nb`` has no cell tagged ``solution`` (nothing would be left for the student to do).
+    """
+    if not any(is_solution(cell) for cell in nb.cells):
+        raise ValueError(
+            f"{name} has no cell tagged {SOLUTION_TAG!r}: tag each exercise's solution cell "
+            f'with ["{SOLUTION_TAG}", "hide-cell"]'
+        )
+    student = copy.deepcopy(nb)
+    student.cells = [
+        placeholder_cell(cell.cell_type) if is_solution(cell) else cell for cell in student.cells
+    ]
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    student.metadata.pop("papermill", None)
+    return student
+
+
+def first_exercise_index(nb: NotebookNode) -> int:
+    """Index of the first solution or exercise-placeholder cell.
+
+    Raises
+    ------
+    ValueError
+        ``nb`` has neither.
+    """
+    for index, cell in enumerate(nb.cells):
+        if is_solution(cell) or EXERCISE_TAG in cell.get("metadata", {}).get("tags", []):
+            return index
+    raise ValueError(f"no cell tagged {SOLUTION_TAG!r} or {EXERCISE_TAG!r}")
+
+
+def up_to_first_exercise(nb: NotebookNode) -> NotebookNode:
+    """A copy of ``nb`` holding only the cells before its first exercise."""
+    truncated = copy.deepcopy(nb)
+    truncated.cells = truncated.cells[: first_exercise_index(nb)]
+    return truncated
+
+
+def write_student_version(notebook: Path, output_dir: Path) -> Path:
+    """Write the student version of ``notebook`` into ``output_dir`` (same file name)."""
+    nb = nbformat.read(notebook, as_version=4)
+    student = strip_solutions(nb, name=notebook.name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / notebook.name
+    nbformat.write(student, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    from course_lib.run import find_chapters
+
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.student", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
+    parser.add_argument("--source", default=None, help="chapter notebooks (default notebooks/)")
+    parser.add_argument("--output", default=None, help="output folder (default _build/student)")
+    args = parser.parse_args(argv)
+    root = project_root()
+    source = Path(args.source) if args.source else root / "notebooks"
+    output = Path(args.output) if args.output else root / "_build" / "student"
+    try:
+        chapters = find_chapters(args.chapters, source)
+        for notebook in chapters:
+            target = write_student_version(notebook, output)
+            n_exercises = sum(
+                EXERCISE_TAG in c.metadata.get("tags", [])
+                for c in nbformat.read(target, as_version=4).cells
+            )
+            print(f"{notebook.stem}: {n_exercises} solution(s) removed -> {target}")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

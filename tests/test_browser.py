@@ -1,0 +1,272 @@
+"""The built site in a real browser: headless Chromium (Debian's ``/usr/bin/chromium``).
+
+``_build/html`` is served on 127.0.0.1 by an ``http.server`` thread and every page (the index,
+the prose pages, every chapter, the results page) is opened with Playwright's Python client.
+A page fails on a console error, an uncaught script error, a local resource that does not
+load, an image that does not load, or an internal link (or ``#fragment``) that leads nowhere.
+Chapter pages must also show their figures, offer the Binder and Colab launch buttons and the
+notebook download, and keep every exercise solution collapsed until its toggle is clicked.
+
+The test machines have no network beyond loopback. Every request to another host (MathJax
+from its CDN, launch targets, ...) is aborted with ``page.route``; the console errors those
+aborted requests cause, and only those, are ignored. A full-page screenshot of each page is
+kept in ``_build/screenshots/<page>.png``.
+
+Run it: ``make browser-deps`` (installs Debian's chromium once), ``make book``, then
+``.venv/bin/pytest tests/test_browser.py``. Without ``/usr/bin/chromium`` the tests skip,
+unless ``COURSE_REQUIRE_BUILD`` is set (as in ``make test``): then they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+EXECUTED = ROOT / "_build" / "executed" / "notebooks"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = [nb.stem for nb in NOTEBOOKS]
+PROSE = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
+# page name (screenshot file) -> path in the site
+PAGES = {"index": "index.html"}
+PAGES |= {stem: f"book/{stem}.html" for stem in PROSE}
+PAGES |= {stem: f"notebooks/{stem}.html" for stem in CHAPTERS}
+
+
+def _require_or_skip(ok: bool, reason: str) -> None:
+    if not ok:
+        if os.environ.get("COURSE_REQUIRE_BUILD"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    """Base URL of ``_build/html`` served on a free loopback port."""
+    _require_or_skip((HTML / "index.html").exists(), f"{HTML} not built; run `make book` first")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_or_skip(
+        CHROMIUM.exists(), f"{CHROMIUM} is missing; install it with `make browser-deps`"
+    )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _require_or_skip(False, "playwright is not installed: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Visit:
+    """What happened while one page loaded."""
+
+    url: str
+    errors: list[str] = field(default_factory=list)  # console errors, script errors, bad loads
+    blocked: list[str] = field(default_factory=list)  # non-loopback requests we aborted
+
+
+def _is_local(url: str, base: str) -> bool:
+    return url.startswith(base) or url.startswith(("data:", "blob:", "about:"))
+
+
+def open_page(browser, base: str, path: str):
+    """Open ``path`` in a fresh page with only loopback reachable; returns (page, Visit)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    visit = Visit(base + path)
+
+    def route(route) -> None:
+        if _is_local(route.request.url, base):
+            route.continue_()
+        else:
+            visit.blocked.append(route.request.url)
+            route.abort()
+
+    def console(message) -> None:
+        if message.type != "error":
+            return
+        where = message.location.get("url", "") if message.location else ""
+        if where and not _is_local(where, base) and where in visit.blocked:
+            return  # the failed load of a resource we blocked: no network here
+        visit.errors.append(f"console error: {message.text} (at {where or 'unknown'})")
+
+    def response(resp) -> None:
+        if _is_local(resp.url, base) and resp.status >= 400:
+            visit.errors.append(f"HTTP {resp.status} for {resp.url}")
+
+    def failed(request) -> None:
+        if _is_local(request.url, base):
+            visit.errors.append(f"request failed: {request.url} ({request.failure})")
+
+    page.route("**/*", route)
+    page.on("console", console)
+    page.on("pageerror", lambda err: visit.errors.append(f"script error: {err}"))
+    page.on("response", response)
+    page.on("requestfailed", failed)
+    reply = page.goto(visit.url, wait_until="load")
+    assert reply is not None and reply.status == 200, f"{visit.url}: HTTP {reply and reply.status}"
+    return page, visit
+
+
+_FETCHED: dict[str, tuple[int, str]] = {}
+
+
+def fetch(url: str) -> tuple[int, str]:
+    """HTTP status and text of a local URL (cached)."""
+    if url not in _FETCHED:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                _FETCHED[url] = (reply.status, reply.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError as err:
+            _FETCHED[url] = (err.code, "")
+    return _FETCHED[url]
+
+
+def broken_links(hrefs: list[str], base: str) -> list[str]:
+    """Internal links whose target does not answer 200 or lacks the ``#fragment`` id."""
+    broken = []
+    for href in sorted(set(hrefs)):
+        if not href.startswith(base):
+            continue
+        target, fragment = urldefrag(href)
+        target = target.split("?")[0]
+        status, text = fetch(target)
+        if status != 200:
+            broken.append(f"{href} (HTTP {status})")
+            continue
+        if fragment and urlsplit(target).path.endswith(".html"):
+            ids = set(re.findall(r'\s(?:id|name)="([^"]+)"', text))
+            if unquote(fragment) not in ids:
+                broken.append(f"{href} (no element with id {unquote(fragment)!r})")
+    return broken
+
+
+IMAGES_NOT_LOADED = """() => Array.from(document.images)
+    .filter(img => !img.complete || img.naturalWidth === 0)
+    .map(img => img.currentSrc || img.src)"""
+LINKS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+
+
+@pytest.mark.parametrize("name", list(PAGES), ids=list(PAGES))
+def test_page_in_browser(browser, site: str, name: str) -> None:
+    page, visit = open_page(browser, site, PAGES[name])
+    try:
+        if name == "index":  # the root redirects to the introduction
+            page.wait_for_url("**/book/intro.html")
+            page.wait_for_load_state("load")
+        page.wait_for_load_state("networkidle")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        problems = list(visit.errors)
+        problems += [
+            f"image did not load: {src}"
+            for src in page.evaluate(IMAGES_NOT_LOADED)
+            if _is_local(src, site)
+        ]
+        problems += [
+            f"broken internal link: {link}" for link in broken_links(page.evaluate(LINKS), site)
+        ]
+        title = page.title()
+    finally:
+        page.close()
+    assert not problems, f"{visit.url}:\n" + "\n".join(problems)
+    assert "Deep learning for RNA and DNA sequences" in title, f"{visit.url}: title {title!r}"
+
+
+def _png_outputs(notebook: Path) -> int:
+    nb = nbformat.read(notebook, as_version=4)
+    return sum(
+        "image/png" in output.get("data", {}) for c in nb.cells for output in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page_figures_launch_buttons_and_hidden_solutions(
+    browser, site: str, chapter: str
+) -> None:
+    source = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    n_solutions = sum("solution" in c.metadata.get("tags", []) for c in source.cells)
+    executed = EXECUTED / f"{chapter}.ipynb"
+    _require_or_skip(executed.exists(), f"{executed} missing; run `make book` first")
+    n_figures = _png_outputs(executed)
+    page, visit = open_page(browser, site, f"notebooks/{chapter}.html")
+    try:
+        shown = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.cell_output img'))
+                .filter(img => img.complete && img.naturalWidth > 0).length"""
+        )
+        assert shown >= max(n_figures, 1), f"{chapter}: {shown} of {n_figures} figures shown"
+
+        menu = page.locator(".dropdown-launch-buttons > button")
+        assert menu.count() == 1, f"{chapter}: no launch-buttons menu in the page header"
+        menu.click()
+        binder = page.locator(".dropdown-launch-buttons a[href*='mybinder.org']")
+        colab = page.locator(".dropdown-launch-buttons a[href*='colab.research.google.com']")
+        for button, name in ((binder, "Binder"), (colab, "Colab")):
+            assert button.count() == 1, f"{chapter}: no {name} launch button"
+            assert button.is_visible(), f"{chapter}: the {name} launch button is not shown"
+            assert f"notebooks/{chapter}.ipynb" in button.get_attribute("href")
+        download = page.locator(".dropdown-download-buttons a[href$='.ipynb']")
+        assert download.count() == 1, f"{chapter}: no notebook download button"
+        status, text = fetch(site + f"_sources/notebooks/{chapter}.ipynb")
+        assert status == 200 and json.loads(text)["cells"], "the downloaded notebook is empty"
+
+        solutions = page.locator(".cell.tag_solution")
+        assert solutions.count() == n_solutions >= 2
+        for index in range(n_solutions):
+            cell = solutions.nth(index)
+            toggle = cell.locator("details > summary")
+            code = cell.locator(".cell_input pre")
+            assert toggle.is_visible(), f"{chapter}: solution {index + 1} has no visible toggle"
+            assert not code.is_visible(), f"{chapter}: solution {index + 1} is not hidden"
+            toggle.click()
+            code.wait_for(state="visible", timeout=5000)
+            assert "assert" in code.inner_text()
+    finally:
+        page.close()
+    assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)

@@ -1,0 +1,112 @@
+"""Checks of the chapter notebooks: clean in git, executed by the runner, rendered in the site.
+
+``make test`` runs every chapter (``course_lib.run``) and builds the site before pytest, and
+sets ``COURSE_REQUIRE_BUILD=1`` so that a missing build fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.results import REQUIRED_KEYS
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXECUTED = ROOT / "_build" / "executed" / "notebooks"
+HTML = ROOT / "_build" / "html"
+RESULTS = Path(os.environ.get("COURSE_RESULTS_DIR") or ROOT / "results")
+CHAPTER_IDS = [nb.stem for nb in NOTEBOOKS]
+
+
+def _require(path: Path) -> None:
+    if not path.exists():
+        if os.environ.get("COURSE_REQUIRE_BUILD"):
+            pytest.fail(f"{path} is missing: the chapters were not run or the site not built")
+        pytest.skip(f"{path} not built; run `make book` first")
+
+
+def test_every_chapter_of_the_design_exists() -> None:
+    expected = {"00_sequences", "01_utr_rnafm", "02_optimus_attention", "03_pum2_dnabert_lstm",
+                "04_beluga_multiplexer", "05_utr_lm"}
+    present = set(CHAPTER_IDS)
+    assert "00_sequences" in present
+    assert present <= expected, f"unexpected notebooks {present - expected}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_notebook_is_clean_and_parameterised(notebook: Path) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+        f"{notebook.name} has stored outputs; clear them before committing"
+    )
+    first = code[0]
+    assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged parameters"
+    lines = first.source.strip().splitlines()
+    assert lines[:2] == ["import os", 'profile = os.environ.get("COURSE_PROFILE", "laptop")']
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_notebook_has_checked_exercises(notebook: Path) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) >= 2, f"{notebook.name} needs at least two exercises with solutions"
+    for cell in solutions:
+        assert "hide-cell" in cell.metadata["tags"] or "hide-input" in cell.metadata["tags"]
+        assert "assert " in cell.source, "a solution must check itself with an assert"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_executed_chapter_has_no_errors(notebook: Path) -> None:
+    executed = EXECUTED / notebook.name
+    _require(executed)
+    nb = nbformat.read(executed, as_version=4)
+    assert nb.metadata.get("papermill", {}).get("parameters", {}).get("profile") == "smoke"
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert output.get("output_type") != "error", f"{notebook.name}: {output.get('evalue')}"
+    images = sum(
+        1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    )
+    assert images >= 2, f"{notebook.name} shows fewer than two figures"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_wrote_its_results(notebook: Path) -> None:
+    path = RESULTS / f"{notebook.stem}.json"
+    _require(path)
+    record = json.loads(path.read_text())
+    assert all(key in record for key in REQUIRED_KEYS)
+    assert record["chapter"] == notebook.stem
+    provenance = json.dumps(record["provenance"])
+    assert "real" in provenance or "synthetic" in provenance
+    assert record["metrics"], "no metrics recorded"
+    assert record["anchors"], "no anchors recorded"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_page_is_in_the_site_with_its_figures(notebook: Path) -> None:
+    page = HTML / "notebooks" / f"{notebook.stem}.html"
+    _require(page)
+    html = page.read_text()
+    executed = nbformat.read(EXECUTED / notebook.name, as_version=4)
+    figures = sum(
+        1 for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    )
+    shown = len(re.findall(r"<img [^>]*src=\"[^\"]*\.png\"", html))
+    assert shown >= figures, f"{page.name} shows {shown} of {figures} figures"
+    assert "parameters" not in re.findall(r"<h1>(.*?)</h1>", html)
+
+
+def test_site_has_results_and_index() -> None:
+    _require(HTML / "index.html")
+    results = (HTML / "book" / "results.html").read_text()
+    for notebook in NOTEBOOKS:
+        assert notebook.stem in results, f"results page lacks {notebook.stem}"

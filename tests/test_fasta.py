@@ -1,0 +1,198 @@
+"""Tests of course_lib.fasta: reading FASTA files and random access to small genomes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from course_lib.fasta import FastaFormatError, Genome, read_fasta, write_fasta
+
+MULTI_LINE = """>seq1 first record
+ACGT
+acgt
+;a comment line
+>seq2
+GGGG
+
+>seq3 RNA record
+ACGU
+U
+"""
+
+
+def test_read_plain_multi_line_records(tmp_path):
+    path = tmp_path / "plain.fa"
+    path.write_text(MULTI_LINE)
+    result = read_fasta(path)
+    assert result.names == ["seq1", "seq2", "seq3"]
+    assert result.sequences == ["ACGTACGT", "GGGG", "ACGUU"]
+    assert result.records[0].description == "first record"
+    assert result.n_skipped_with_n == 0 and len(result) == 3
+
+
+def test_read_gzipped_detected_from_content(tmp_path):
+    plain = tmp_path / "plain.fa"
+    plain.write_text(MULTI_LINE)
+    for name in ("records.fa.gz", "records_without_suffix.fa"):
+        with gzip.open(tmp_path / name, "wt") as fh:
+            fh.write(MULTI_LINE)
+        assert read_fasta(tmp_path / name).records == read_fasta(plain).records
+
+
+def test_options_lowercase_and_to_dna(tmp_path):
+    path = tmp_path / "x.fa"
+    path.write_text(">a\nacgu\n")
+    assert read_fasta(path, uppercase=False).sequences == ["acgu"]
+    assert read_fasta(path, to_dna=True).sequences == ["ACGT"]
+
+
+def test_skip_n_counts_skipped_records(tmp_path):
+    path = tmp_path / "n.fa"
+    path.write_text(">a\nACGT\n>b\nACNT\n>c\nGG\n>d\nnnAC\n")
+    assert read_fasta(path).names == ["a", "b", "c", "d"]
+    result = read_fasta(path, skip_n=True)
+    assert result.names == ["a", "c"]
+    assert result.n_skipped_with_n == 2
+
+
+def test_duplicate_headers_raise(tmp_path):
+    path = tmp_path / "dup.fa"
+    path.write_text(">a\nACGT\n>b\nAC\n>a other description\nGG\n")
+    with pytest.raises(FastaFormatError, match=r"duplicate record name 'a' \(lines 1 and 5\)"):
+        read_fasta(path)
+
+
+def test_empty_file_raises(tmp_path):
+    for text in ("", "\n\n  \n"):
+        path = tmp_path / "empty.fa"
+        path.write_text(text)
+        with pytest.raises(FastaFormatError, match="no FASTA records found"):
+            read_fasta(path)
+
+
+def test_text_before_header_raises(tmp_path):
+    path = tmp_path / "bad.fa"
+    path.write_text("ACGT\n>a\nACGT\n")
+    with pytest.raises(FastaFormatError, match="line 1 holds sequence before any '>' header"):
+        read_fasta(path)
+
+
+def test_record_without_sequence(tmp_path):
+    path = tmp_path / "hollow.fa"
+    path.write_text(">a\n>b\nAC\n")
+    with pytest.raises(FastaFormatError, match="record 'a' at line 1 has no sequence"):
+        read_fasta(path)
+    assert read_fasta(path, allow_empty_records=True).sequences == ["", "AC"]
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="FASTA file not found"):
+        read_fasta(tmp_path / "missing.fa")
+    binary = tmp_path / "binary.fa"
+    binary.write_bytes(b">a\n\xff\xfe\x00\x01\n")
+    with pytest.raises(FastaFormatError, match="not a text FASTA file"):
+        read_fasta(binary)
+    assert issubclass(FastaFormatError, ValueError)
+
+
+def test_write_fasta_round_trip_and_line_width(tmp_path):
+    path = write_fasta(tmp_path / "sub" / "out.fa", ["x", "y"], ["A" * 25, "CG"], width=10)
+    assert path.read_text().splitlines() == [">x", "A" * 10, "A" * 10, "A" * 5, ">y", "CG"]
+    assert read_fasta(path).sequences == ["A" * 25, "CG"]
+    with pytest.raises(ValueError, match="2 names but 1 sequences"):
+        write_fasta(tmp_path / "bad.fa", ["x", "y"], ["A"])
+
+
+# ---------------------------------------------------------------- Genome
+
+
+@pytest.fixture
+def genome_seqs():
+    rng = np.random.default_rng(0)
+    chr1 = "".join(rng.choice(list("ACGT"), 1000))
+    chr2 = "".join(rng.choice(list("ACGT"), 400))
+    return {"chr1": chr1, "chr2": chr2}
+
+
+@pytest.fixture
+def genome(tmp_path, genome_seqs):
+    path = write_fasta(tmp_path / "genome.fa", list(genome_seqs), list(genome_seqs.values()))
+    return Genome(path)
+
+
+def test_genome_chromosomes_and_fetch(genome, genome_seqs):
+    assert genome.chromosomes == {"chr1": 1000, "chr2": 400}
+    assert genome.fetch("chr1", 55, 185) == genome_seqs["chr1"][55:185]  # spans 60-nt lines
+    assert genome.fetch("chr2", 0, 400) == genome_seqs["chr2"]
+    with pytest.raises(ValueError, match="outside 0..400"):
+        genome.fetch("chr2", 390, 401)
+    with pytest.raises(ValueError, match="outside"):
+        genome.fetch("chr2", 10, 10)
+    with pytest.raises(KeyError, match="chromosome 'chrX' not in genome.fa"):
+        genome.fetch("chrX", 0, 10)
+
+
+def test_genome_soft_masked_is_upper_case(tmp_path):
+    genome = Genome(write_fasta(tmp_path / "soft.fa", ["c"], ["ACGTacgtNn"]))
+    assert genome.fetch("c", 0, 10) == "ACGTACGTNN"
+
+
+def test_genome_rebuilds_a_stale_index(tmp_path):
+    path = write_fasta(tmp_path / "g.fa", ["c"], ["AAAA"])
+    assert Genome(path).fetch("c", 0, 4) == "AAAA"
+    write_fasta(path, ["c", "d"], ["CCCCCC", "GG"])
+    index_time = os.stat(str(path) + ".fai").st_mtime
+    os.utime(path, (index_time + 10, index_time + 10))  # the FASTA is newer than its index
+    genome = Genome(path)
+    assert genome.chromosomes == {"c": 6, "d": 2}
+    assert genome.fetch("c", 0, 6) == "CCCCCC"
+
+
+def test_genome_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Genome(tmp_path / "none.fa")
+    ragged = tmp_path / "ragged.fa"
+    ragged.write_text(">c\nACGT\nAC\nACGT\n")
+    with pytest.raises(FastaFormatError, match="cannot index"):
+        Genome(ragged)
+
+
+def test_sample_windows_respect_disjoint_regions(genome, genome_seqs):
+    rng = np.random.default_rng(1)
+    train_regions = {"chr1": (0, 600)}
+    val_regions = {"chr1": (600, 1000), "chr2": (100, 400)}
+    train = genome.sample_windows(50, 100, rng, chromosomes=train_regions)
+    val = genome.sample_windows(200, 100, rng, chromosomes=val_regions)
+    assert len(train) == 50 and len(val) == 200
+    for windows, regions in ((train, train_regions), (val, val_regions)):
+        for chrom, start, seq in windows:
+            lo, hi = regions[chrom]
+            assert lo <= start and start + 100 <= hi
+            assert seq == genome_seqs[chrom][start : start + 100]
+    assert {chrom for chrom, _, _ in val} == {"chr1", "chr2"}  # both regions are drawn
+    train_bases = {(c, s + i) for c, s, _ in train for i in range(100)}
+    val_bases = {(c, s + i) for c, s, _ in val for i in range(100)}
+    assert not train_bases & val_bases
+
+
+def test_sample_windows_repeatable_and_default_regions(genome):
+    first = genome.sample_windows(20, 50, np.random.default_rng(3))
+    assert first == genome.sample_windows(20, 50, np.random.default_rng(3))
+    assert {c for c, _, _ in first} <= {"chr1", "chr2"}
+    with pytest.raises(ValueError, match="no region is at least 500 bp long"):
+        genome.sample_windows(1, 500, np.random.default_rng(0), chromosomes={"chr2": (0, 400)})
+
+
+def test_sample_windows_reject_n_rich_windows(tmp_path):
+    rng = np.random.default_rng(0)
+    half = "".join(rng.choice(list("ACGT"), 500))
+    genome = Genome(write_fasta(tmp_path / "n.fa", ["c", "gap"], ["N" * 500 + half, "N" * 300]))
+    windows = genome.sample_windows(100, 50, rng, chromosomes={"c": (0, 1000)}, max_n=5)
+    assert len(windows) == 100
+    assert all(seq.count("N") <= 5 for _, _, seq in windows)
+    assert all(start >= 500 - 5 for _, start, _ in windows)
+    with pytest.raises(RuntimeError, match="could not find 3 windows with at most 10 N"):
+        genome.sample_windows(3, 50, rng, chromosomes={"gap": (0, 300)}, max_tries=5)

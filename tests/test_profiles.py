@@ -1,0 +1,76 @@
+"""Tests of course_lib.profiles: profile names, the default profile, chapter settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib.profiles import (
+    PROFILE_NAMES,
+    PROFILES,
+    chapter_settings,
+    check_profile,
+    default_profile_name,
+    get_profile,
+)
+
+TABLE = {
+    "smoke": {"epochs": 1, "n_train": 200, "batch_size": 32},
+    "laptop": {"epochs": 10, "n_train": 20_000, "batch_size": 64},
+    "full": {"epochs": 50, "n_train": 260_000, "batch_size": 128},
+}
+
+
+def test_profile_names():
+    assert PROFILE_NAMES == ("smoke", "laptop", "full")
+    assert set(PROFILES) == set(PROFILE_NAMES)
+    assert get_profile("full").real_weights and not get_profile("smoke").real_weights
+
+
+def test_unknown_profile_lists_the_names():
+    assert check_profile("smoke") == "smoke"
+    with pytest.raises(
+        ValueError, match=r"unknown profile 'fast'; choose one of smoke, laptop, full"
+    ):
+        check_profile("fast")
+    with pytest.raises(ValueError, match="unknown profile"):
+        chapter_settings(TABLE, "Smoke")
+
+
+def test_default_profile_follows_course_profile(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert default_profile_name() == "laptop"
+    assert get_profile().name == "laptop"
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert default_profile_name() == "smoke"
+    assert get_profile().name == "smoke"
+    monkeypatch.setenv("COURSE_PROFILE", "turbo")
+    with pytest.raises(ValueError, match="unknown profile 'turbo'"):
+        default_profile_name()
+
+
+def test_settings_take_the_profile_values():
+    settings = chapter_settings(TABLE, "smoke")
+    assert settings == {"epochs": 1, "n_train": 200, "batch_size": 32, "profile": "smoke"}
+    assert settings.epochs == 1 and settings.profile == "smoke"
+    with pytest.raises(AttributeError, match="no setting 'lr'"):
+        _ = settings.lr
+
+
+def test_overrides_none_keeps_value_and_table_is_not_mutated():
+    settings = chapter_settings(TABLE, "laptop", epochs=3, n_train=None)
+    assert settings.epochs == 3 and settings.n_train == 20_000
+    assert TABLE["laptop"]["epochs"] == 10
+    assert chapter_settings(TABLE, "laptop").epochs == 10
+
+
+def test_unknown_override_key_raises():
+    with pytest.raises(ValueError, match=r"unknown setting 'epoch'; the chapter knows"):
+        chapter_settings(TABLE, "smoke", epoch=2)
+    # a misspelt key raises even when its value is None
+    with pytest.raises(ValueError, match="unknown setting 'n_trian'"):
+        chapter_settings(TABLE, "smoke", n_trian=None)
+
+
+def test_table_must_cover_every_profile():
+    with pytest.raises(ValueError, match=r"no entry for profile\(s\) \['full'\]"):
+        chapter_settings({"smoke": {}, "laptop": {}}, "smoke")

@@ -1,0 +1,109 @@
+"""The papermill runner, the site builder's pages and the data_scripts command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.run import find_chapters, run_chapter
+from course_lib.site import metrics_table, render_results_page
+from data_scripts.__main__ import main as data_main
+
+
+def _notebook(path: Path, sources: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "laptop"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_find_chapters_by_number_and_stem(tmp_path: Path) -> None:
+    for stem in ("00_a", "01_b", "02_c"):
+        _notebook(tmp_path / f"{stem}.ipynb", [])
+    assert [p.stem for p in find_chapters([], tmp_path)] == ["00_a", "01_b", "02_c"]
+    assert [p.stem for p in find_chapters(["02", "00_a"], tmp_path)] == ["02_c", "00_a"]
+    with pytest.raises(ValueError, match="no chapter '07'.*00_a, 01_b, 02_c"):
+        find_chapters(["07"], tmp_path)
+
+
+def test_runner_reports_the_failing_cell(tmp_path: Path) -> None:
+    nb = _notebook(tmp_path / "01_fail.ipynb", ["x = 1", "raise ValueError('planted failure')"])
+    result = run_chapter(nb, tmp_path / "out", "smoke", timeout=120)
+    assert not result.ok
+    assert "ValueError: planted failure" in result.error and "planted failure')" in result.error
+    assert (tmp_path / "out" / "01_fail.ipynb").exists()
+    assert result.peak_memory_mb > 10
+
+
+def test_runner_injects_the_profile(tmp_path: Path) -> None:
+    nb = _notebook(tmp_path / "01_ok.ipynb", ["assert profile == 'smoke'"])
+    result = run_chapter(nb, tmp_path / "out", "smoke", timeout=120)
+    assert result.ok, result.error
+
+
+def test_metrics_table_flattens_nested_metrics() -> None:
+    table = metrics_table({"cnn": {"test": {"R2": 0.5, "MSE": 1.25}}, "rnn": {"test": {"R2": None}}})
+    lines = table.strip().splitlines()
+    assert lines[0] == "| | R2 | MSE |"
+    assert "| cnn / test | 0.5 | 1.25 |" in lines
+    assert "| rnn / test | n/a |  |" in lines
+
+
+def test_results_page_flags_synthetic_data() -> None:
+    record = {
+        "chapter": "01_x", "profile": "smoke", "provenance": "synthetic", "wall_time_s": 3.0,
+        "metrics": {"m": {"R2": 0.1}}, "anchors": {"paper": {"R2": 0.8}}, "notes": [],
+    }
+    page = render_results_page({"01_x": record}, {"01_x": {"peak_memory_mb": 512.0}})
+    assert "## 01_x" in page and "peak memory 512 MB" in page
+    assert "synthetic data" in page and "| paper | 0.8 |" in page
+
+
+def test_data_scripts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    assert data_main(["synth", "pum2"]) == 0
+    assert (tmp_path / "cache" / "synthetic" / "pum2" / "PUM2_PARCLIP.positives.fa").exists()
+    assert data_main(["fetch", "no_such_set"]) == 2
+    assert "unknown data set 'no_such_set'" in capsys.readouterr().err
+    assert data_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "pum2" in out and "synthetic" in out
+
+
+def test_data_scripts_prepare_seeds_real_files(tmp_path: Path, monkeypatch, capsys) -> None:
+    from course_lib.datasets.pum2 import synthesize_pum2
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    shared = tmp_path / "shared"
+    synthesize_pum2(shared / "pum2", seed=1, n_per_class=10)  # wrong checksum on purpose
+    from course_lib.registry import ChecksumError
+
+    with pytest.raises(ChecksumError, match="expected sha256 19e09a68"):
+        data_main(["prepare", "--shared", str(shared)])
+    assert not (tmp_path / "cache" / "pum2" / "PUM2_PARCLIP.positives.fa").exists()
+
+
+def test_run_summary_is_json(tmp_path: Path) -> None:
+    nb = _notebook(tmp_path / "00_ok.ipynb", ["print('hi')"])
+    from course_lib.run import main
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "course_lib").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    nb.rename(tmp_path / "notebooks" / nb.name)
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["00", "--output", str(tmp_path / "exec")]) == 0
+    finally:
+        os.chdir(cwd)
+    summary = json.loads((tmp_path / "exec" / "run_summary.json").read_text())
+    assert summary["00_ok"]["ok"] and summary["00_ok"]["profile"] == "smoke"
