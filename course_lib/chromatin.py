@@ -24,48 +24,57 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_lib.encoding import one_hot, reverse_complement, to_codes
 from course_lib.fasta import Genome
 from course_lib.metrics import pearson_r
+from course_lib.models.beluga import Beluga
 from course_lib.training import FitResult, fit
 
 #: Chapter 4 settings per profile (resolve with ``profiles.chapter_settings``).
 CHAPTER4 = {
     "smoke": {
         "sequence_length": 320,
-        "n_features": 6,
-        "teacher_channels": (8, 12, 16),
-        "teacher_hidden": 32,
+        "n_features": 4,
+        "teacher_channels": (8, 8, 16),
+        "teacher_hidden": 16,
+        "teacher_dropout": (0.0, 0.0, 0.1),
         "n_teacher_train": 1500,
         "n_teacher_val": 300,
         "teacher_epochs": 4,
-        "teacher_batch_size": 64,
-        "multiplexer_channels": (24, 48),
+        "teacher_batch_size": 32,
+        "teacher_lr": 3e-3,
+        "multiplexer_channels": (16, 32),
         "multiplexer_dilations": (2, 4, 8),
-        "steps": 60,
-        "windows_per_step": 2,
+        "steps": 120,
+        "fresh_windows": 1,
+        "batch_windows": 4,
+        "pool_size": 32,
         "eval_every": 20,
         "n_val_windows": 4,
         "n_test_windows": 6,
         "ism_batch_size": 640,
-        "lr": 2e-3,
+        "lr": 5e-3,
         "speed_windows": 2,
     },
     "laptop": {
-        "sequence_length": 600,
-        "n_features": 12,
-        "teacher_channels": (32, 48, 64),
-        "teacher_hidden": 64,
-        "n_teacher_train": 8000,
-        "n_teacher_val": 1000,
+        "sequence_length": 400,
+        "n_features": 6,
+        "teacher_channels": (16, 16, 32),
+        "teacher_hidden": 32,
+        "teacher_dropout": (0.0, 0.0, 0.1),
+        "n_teacher_train": 6000,
+        "n_teacher_val": 600,
         "teacher_epochs": 6,
-        "teacher_batch_size": 64,
-        "multiplexer_channels": (64, 128),
+        "teacher_batch_size": 32,
+        "teacher_lr": 2e-3,
+        "multiplexer_channels": (32, 64),
         "multiplexer_dilations": (4, 8, 32),
         "steps": 1200,
-        "windows_per_step": 4,
+        "fresh_windows": 1,
+        "batch_windows": 8,
+        "pool_size": 256,
         "eval_every": 100,
         "n_val_windows": 16,
         "n_test_windows": 32,
         "ism_batch_size": 800,
-        "lr": 1e-3,
+        "lr": 2e-3,
         "speed_windows": 4,
     },
     "full": {
@@ -73,14 +82,18 @@ CHAPTER4 = {
         "n_features": 2002,
         "teacher_channels": (320, 480, 640),
         "teacher_hidden": 2003,
+        "teacher_dropout": (0.2, 0.2, 0.5),
         "n_teacher_train": 50000,
         "n_teacher_val": 5000,
         "teacher_epochs": 10,
         "teacher_batch_size": 128,
+        "teacher_lr": 1e-3,
         "multiplexer_channels": (640, 1280),
         "multiplexer_dilations": (4, 16, 64),
         "steps": 10000,
-        "windows_per_step": 16,
+        "fresh_windows": 16,
+        "batch_windows": 16,
+        "pool_size": 16,
         "eval_every": 200,
         "n_val_windows": 64,
         "n_test_windows": 256,
@@ -95,16 +108,17 @@ CHAPTER4 = {
 class ChromatinTask:
     """Planted-motif rules for ``F`` chromatin features.
 
-    Feature ``i < len(motifs)`` is the occupancy of motif ``i`` at its best site on either
-    strand, ``exp(-penalty * mismatches)``: 1 for an exact match, ~0.2 for one mismatch (like
-    the binding probability of a transcription factor). With ``cooperative = (a, b)`` a last
-    feature is the product of the occupancies of motifs ``a`` and ``b`` (an enhancer that needs
-    both factors).
+    Each site of a window (every offset, both strands) is bound by the factor of motif ``i``
+    with probability ``exp(-penalty * mismatches)`` (1 for an exact match, ~0.08 for one
+    mismatch), and feature ``i`` is the probability that at least one site is bound
+    (a noisy OR). With ``cooperative = (a, b)`` a last feature is the product of features ``a``
+    and ``b`` (an enhancer that needs both factors). Every window thus has a graded value and
+    every near-match contributes, so saturation mutagenesis maps are dense, as for real models.
     """
 
     motifs: tuple[str, ...]
     cooperative: tuple[int, int] | None = None
-    penalty: float = 1.5
+    penalty: float = 2.5
 
     @property
     def n_features(self) -> int:
@@ -119,12 +133,17 @@ class ChromatinTask:
         return names
 
     def labels(self, sequences: Sequence[str]) -> np.ndarray:
-        """``[n, F]`` occupancies in [0, 1] of ``sequences`` (scanned, not remembered)."""
-        occupancy = np.exp(-self.penalty * best_site_mismatches(sequences, self.motifs))
+        """``[n, F]`` feature values in [0, 1] of ``sequences`` (scanned, not remembered)."""
+        values = np.stack([self._occupancy(sequences, m) for m in self.motifs], axis=1)
         if self.cooperative is not None:
             a, b = self.cooperative
-            occupancy = np.concatenate([occupancy, occupancy[:, [a]] * occupancy[:, [b]]], axis=1)
-        return occupancy.astype(np.float32)
+            values = np.concatenate([values, values[:, [a]] * values[:, [b]]], axis=1)
+        return values.astype(np.float32)
+
+    def _occupancy(self, sequences: Sequence[str], motif: str) -> np.ndarray:
+        mismatches = site_mismatches(sequences, motif)  # [n, 2, sites]
+        bound = np.minimum(np.exp(-self.penalty * mismatches), 1 - 1e-7)
+        return 1 - np.exp(np.log1p(-bound).sum(axis=(1, 2)))
 
 
 def make_task(
@@ -146,21 +165,18 @@ def make_task(
     return ChromatinTask(tuple(motifs), (0, 1) if cooperative else None)
 
 
-def best_site_mismatches(sequences: Sequence[str], motifs: Sequence[str]) -> np.ndarray:
-    """``[n, M]`` mismatches of each motif at its best site on either strand of each sequence.
+def site_mismatches(sequences: Sequence[str], motif: str) -> np.ndarray:
+    """``[n, 2, L - k + 1]`` mismatches of ``motif`` at every offset, forward and reverse strand.
 
-    N counts as a mismatch. Vectorized over sequences and positions.
+    N counts as a mismatch. Vectorized over sequences and offsets.
     """
     codes = to_codes(list(sequences)).astype(np.int16)
-    out = np.zeros((len(codes), len(motifs)), dtype=np.int16)
-    for j, motif in enumerate(motifs):
-        windows = np.lib.stride_tricks.sliding_window_view(codes, len(motif), axis=1)
-        best = np.zeros(len(codes), dtype=np.int16)
-        for strand in (motif, reverse_complement(motif)):
-            target = to_codes([strand])[0].astype(np.int16)
-            best = np.maximum(best, (windows == target).sum(-1).max(-1))
-        out[:, j] = len(motif) - best
-    return out
+    windows = np.lib.stride_tricks.sliding_window_view(codes, len(motif), axis=1)
+    out = []
+    for strand in (motif, reverse_complement(motif)):
+        target = to_codes([strand])[0].astype(np.int16)
+        out.append(len(motif) - (windows == target).sum(-1))
+    return np.stack(out, axis=1)
 
 
 def plant_motifs(
@@ -193,6 +209,40 @@ def chromatin_dataset(
     """Planted sequences as ``(x [n, 4, L], y [n, F])`` for training the teacher."""
     sequences = plant_motifs(backgrounds, task, rng, probability)
     return TensorDataset(encode_windows(sequences), torch.from_numpy(task.labels(sequences)))
+
+
+def seed_first_layer(teacher: Beluga, motifs: Sequence[str], scale: float = 2.0) -> int:
+    """Initialise first-layer filters of ``teacher`` with the motifs (both strands).
+
+    Filter ``2i`` (``2i + 1``) gets ``scale * (one_hot - 1/4)`` of motif ``i`` (its reverse
+    complement), centred in the 8-wide kernel, and a bias that makes it fire for at most one
+    mismatch. This is the DanQ-JASPAR trick (Quang & Xie 2016): a deep convolutional net without
+    batch norm, like Beluga, otherwise needs far more than a minute of CPU training to leave its
+    plateau. The other filters keep their random initialisation.
+
+    Returns
+    -------
+    int
+        Number of seeded filters.
+    """
+    conv = teacher.model[0][0]
+    n_needed = 2 * len(motifs)
+    if conv.out_channels < n_needed:
+        raise ValueError(
+            f"the first layer has {conv.out_channels} filters but {len(motifs)} motifs need "
+            f"{n_needed} (both strands); widen teacher_channels[0]"
+        )
+    width = conv.kernel_size[1]
+    with torch.no_grad():
+        for i, site in enumerate(s for m in motifs for s in (m, reverse_complement(m))):
+            if len(site) > width:
+                raise ValueError(f"motif {site} is longer than the {width}-wide filters")
+            pwm = torch.from_numpy(one_hot(site, alphabet="AGCT", channels_first=True)[0])
+            offset = (width - len(site)) // 2
+            conv.weight[i].zero_()
+            conv.weight[i, :, 0, offset : offset + len(site)] = scale * (pwm - 0.25)
+            conv.bias[i] = -scale * 0.75 * (len(site) - 2)
+    return n_needed
 
 
 def pretrain_teacher(

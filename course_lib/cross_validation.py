@@ -105,7 +105,7 @@ class CVResult:
 def stratified_folds(
     labels: np.ndarray, n_folds: int = 5, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``n_folds`` shuffled stratified ``(train_index, test_index)`` pairs covering every row once."""
+    """``n_folds`` shuffled stratified ``(train_index, test_index)`` pairs; each row tested once."""
     labels = np.asarray(labels)
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
@@ -209,7 +209,9 @@ def paired_comparison(a: CVResult, b: CVResult, metric: str = "ROC AUC") -> dict
         for fa, fb in zip(a.folds, b.folds, strict=True)
     ):
         raise ValueError(f"{a.name} and {b.name} were not evaluated on the same folds")
-    diff = np.array([fa.metrics[metric] - fb.metrics[metric] for fa, fb in zip(a.folds, b.folds)])
+    score_a = np.array([f.metrics[metric] for f in a.folds])
+    score_b = np.array([f.metrics[metric] for f in b.folds])
+    diff = score_a - score_b
     out = {
         "mean difference": float(diff.mean()),
         "sd difference": float(diff.std(ddof=1)) if diff.size > 1 else 0.0,
@@ -217,9 +219,7 @@ def paired_comparison(a: CVResult, b: CVResult, metric: str = "ROC AUC") -> dict
         "folds": int(diff.size),
     }
     if diff.size > 1 and diff.std() > 0:
-        t = stats.ttest_rel(
-            [f.metrics[metric] for f in a.folds], [f.metrics[metric] for f in b.folds]
-        )
+        t = stats.ttest_rel(score_a, score_b)
         out["paired t"], out["t-test p"] = float(t.statistic), float(t.pvalue)
         out["Wilcoxon p"] = float(stats.wilcoxon(diff).pvalue)
     else:

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -83,9 +84,9 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    @property
+    @cached_property
     def array(self) -> np.memmap:
-        """Read-only view ``[n, max_len, dim]`` float16."""
+        """Read-only view ``[n, max_len, dim]`` float16 (opened once)."""
         return np.memmap(self.path, np.float16, "r", shape=(len(self), self.max_len, self.dim))
 
     @property
@@ -177,7 +178,7 @@ def build_embedding_cache(
 
 
 class UTRBatches:
-    """``(inputs, target)`` batches for :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`.
+    """``(inputs, target)`` batches for the UTR head (``Human5PrimeUTRPredictor``).
 
     ``inputs`` is a dict with ``"seq"`` (one-hot ``[b, max_len, 4]``) and/or ``"emb"``
     (``[b, max_len, dim]``), both padded on the same side; ``target`` is ``[b]`` float32.

@@ -122,11 +122,20 @@ def plot_aug_scan(scan: pd.DataFrame, ax: Axes | None = None, title: str = "") -
         _, ax = plt.subplots(figsize=(9, 3.5))
     for color, frame in (("C3", "out of frame"), ("C0", "in frame")):
         rows = scan[scan["frame"] == frame]
-        ax.bar(rows["position"], rows["mean_change"], yerr=rows["sem_change"], color=color,
-               label=f"AUG {frame} with the CDS", width=0.8)
+        ax.bar(
+            rows["position"],
+            rows["mean_change"],
+            yerr=rows["sem_change"],
+            color=color,
+            label=f"AUG {frame} with the CDS",
+            width=0.8,
+        )
     ax.axhline(0, color="k", lw=0.8)
-    ax.set(xlabel="position of the inserted AUG (nt from the 5' cap end; CDS follows the UTR)",
-           ylabel="predicted change in MRL", title=title)
+    ax.set(
+        xlabel="position of the inserted AUG (nt from the 5' cap end; CDS follows the UTR)",
+        ylabel="predicted change in MRL",
+        title=title,
+    )
     ax.legend(fontsize="small")
     return ax
 
@@ -201,8 +210,14 @@ def greedy_design(predict: Predictor, seq: str, n_steps: int = 10) -> Design:
         current, score = variants[best], float(scores[best])
         edits.append(candidate_edits[best])
         trajectory.append(score)
-    return Design(seq.upper().replace("U", "T"), current, trajectory[0], score, tuple(edits),
-                  tuple(trajectory))
+    return Design(
+        seq.upper().replace("U", "T"),
+        current,
+        trajectory[0],
+        score,
+        tuple(edits),
+        tuple(trajectory),
+    )
 
 
 def substitution_gains(
@@ -246,7 +261,10 @@ def gradient_design(
         gains = substitution_gains(model, current, forward)
         gains[np.arange(len(current)), [BASES.index(b) for b in current]] = -np.inf
         flat = np.argsort(gains, axis=None)[::-1][: min(top_k, 3 * len(current))]
-        candidates = [(int(i), current[i], BASES[b]) for i, b in zip(*np.unravel_index(flat, gains.shape), strict=True)]
+        candidates = [
+            (int(i), current[i], BASES[b])
+            for i, b in zip(*np.unravel_index(flat, gains.shape), strict=True)
+        ]
         variants = [current[:i] + new + current[i + 1 :] for i, _, new in candidates]
         scores = predict(variants)
         best = int(np.argmax(scores))
@@ -255,5 +273,11 @@ def gradient_design(
         current, score = variants[best], float(scores[best])
         edits.append(candidates[best])
         trajectory.append(score)
-    return Design(seq.upper().replace("U", "T"), current, trajectory[0], score, tuple(edits),
-                  tuple(trajectory))
+    return Design(
+        seq.upper().replace("U", "T"),
+        current,
+        trajectory[0],
+        score,
+        tuple(edits),
+        tuple(trajectory),
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,73 @@ from course_lib.training import Forward, default_forward, select_device, to_devi
 BASES = "ACGT"
 RNA_BASES = "ACGU"
 ScoreFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TokenModelView:
+    """How to feed sequences to a k-mer token model and where its token embedding is.
+
+    Attributes
+    ----------
+    encode
+        ``encode(list_of_sequences)`` -> the model's inputs (tensor or dict of tensors).
+    forward
+        ``forward(model, inputs)`` -> ``[n]`` logits.
+    embedding
+        ``embedding(model)`` -> the module whose output is the embedded tokens.
+    k
+        k-mer size.
+    leading_specials
+        Token columns before the first k-mer (1 for ``[CLS]``).
+    """
+
+    encode: Callable[[list[str]], Any]
+    forward: Forward
+    embedding: Callable[[nn.Module], nn.Module]
+    k: int
+    leading_specials: int = 0
+
+
+@dataclass
+class Explanation:
+    """Attributions of ``n`` sequences of length ``L``.
+
+    ``ism`` is ``[n, L, 4]`` (ACGT); ``ism_importance`` and ``gradient_importance`` are
+    ``[n, L]`` (gradient x input of the k-mer embeddings spread over nucleotides).
+    """
+
+    sequences: list[str]
+    ism: np.ndarray
+    ism_importance: np.ndarray
+    gradient_importance: np.ndarray
+
+
+def explain_token_model(
+    model: nn.Module,
+    view: TokenModelView,
+    seqs: Sequence[str],
+    device: str | torch.device = "auto",
+    batch_size: int = 1024,
+) -> Explanation:
+    """In-silico mutagenesis and embedding gradient x input of a token model on ``seqs``."""
+    seqs = list(seqs)
+    score = torch_score_fn(model, view.encode, view.forward, device, batch_size)
+    ism = in_silico_mutagenesis(score, seqs)
+    length = len(seqs[0])
+    token_scores = np.concatenate(
+        [
+            embedding_gradient_x_input(
+                model,
+                view.encode(seqs[start : start + batch_size]),
+                view.embedding(model),
+                view.forward,
+                device,
+            )
+            for start in range(0, len(seqs), batch_size)
+        ]
+    )
+    gradient = tokens_to_positions(token_scores, view.k, length, view.leading_specials)
+    return Explanation(seqs, ism, ism_importance(ism), gradient)
 
 
 def torch_score_fn(

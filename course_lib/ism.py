@@ -224,10 +224,15 @@ def ism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     plain = [weighted_pearson_r(a, b, np.ones_like(a)) for a, b in zip(per_t, per_p, strict=True)]
     weighted = [weighted_pearson_r(a, b) for a, b in zip(per_t, per_p, strict=True)]
     return {
-        "Pearson r": float(np.nanmean(plain)),
-        "weighted Pearson r": float(np.nanmean(weighted)),
+        "Pearson r": _mean_defined(plain),
+        "weighted Pearson r": _mean_defined(weighted),
         "Pearson r (all values)": weighted_pearson_r(t, p, np.ones(t.size)),
     }
+
+
+def _mean_defined(values: list[float]) -> float:
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
 
 
 def max_effect_track(ism: np.ndarray | torch.Tensor) -> np.ndarray:

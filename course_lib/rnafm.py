@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from course_lib.encoding import to_codes
+from course_lib.paths import checkpoints_dir
 from course_lib.registry import sha256sum
 from course_lib.training import select_device
 
@@ -81,7 +82,11 @@ class RNAFMBackbone:
         return next(self.model.parameters()).device
 
     def describe(self) -> str:
-        kind = "pretrained" if self.pretrained else "UNTRAINED (random weights, smoke only)"
+        kind = (
+            "pretrained"
+            if self.pretrained
+            else "UNTRAINED (random weights, no pretrained knowledge)"
+        )
         return (
             f"RNA-FM backbone from {self.checkpoint.name}: {self.num_layers} layers, width "
             f"{self.embed_dim}, {sum(p.numel() for p in self.model.parameters()):,} "
@@ -231,6 +236,16 @@ def build_small_rnafm(
     torch.save({"args": args, "model": state}, part)
     part.replace(path)
     return path
+
+
+def resolve_checkpoint(value: str | Path | None) -> Path | None:
+    """A checkpoint setting as a path: ``None`` stays ``None`` (the small untrained model),
+    ``"default"`` is ``checkpoints_dir() / "RNA-FM_pretrained.pth"``, anything else a path."""
+    if value is None:
+        return None
+    if str(value) == "default":
+        return checkpoints_dir() / CHECKPOINT_NAME
+    return Path(value)
 
 
 def get_backbone(

@@ -93,6 +93,23 @@ def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     return "\n".join(out)
 
 
+def publish_notebook(executed: Path, target: Path) -> Path:
+    """Copy an executed notebook for the site, folding away papermill's injected parameters.
+
+    The injected cell stays in the page (readers can see which profile produced it) but is
+    collapsed behind a toggle like the exercise solutions.
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, target)
+    return target
+
+
 def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     """Copy configuration, prose and executed notebooks into ``staging``; write the results page.
 
@@ -115,7 +132,7 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
                 f"no executed copy of {notebook.name} in {executed_copy.parent}; "
                 "run `python -m course_lib.run --profile smoke` first"
             )
-        shutil.copy(executed_copy, staging / "notebooks" / notebook.name)
+        publish_notebook(executed_copy, staging / "notebooks" / notebook.name)
     summary = executed / "run_summary.json"
     runs = json.loads(summary.read_text()) if summary.exists() else {}
     page = render_results_page(read_results(results), runs)

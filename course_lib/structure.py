@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,12 @@ def _to_rna(seq: str, index: int) -> str:
     return rna
 
 
+def _start_method() -> str:
+    """``fork`` on Linux (no re-import of ``__main__``, so scripts need no main guard; the
+    workers only call ViennaRNA), else ``spawn`` (macOS and Windows)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 def fold_one(seq: str) -> tuple[str, float]:
     """MFE structure and energy of one RNA sequence: ``("((...))", -1.2)``."""
     import RNA
@@ -135,7 +142,7 @@ def fold_sequences(
     if processes == 1 or len(rna) < MIN_PARALLEL:
         folded = list(progress(map(fold_one, rna), disable=not show_progress, **bar_kwargs))
     else:
-        context = mp.get_context("spawn")
+        context = mp.get_context(_start_method())
         with context.Pool(min(processes, os.cpu_count() or 1)) as pool:
             results = pool.imap(fold_one, rna, chunksize=chunksize)
             folded = list(progress(results, disable=not show_progress, **bar_kwargs))

@@ -54,22 +54,38 @@ from course_lib.tokenization import (
 from course_lib.training import FitResult, fit, predict, select_device, to_device
 
 OBJECTIVES = ("mlm", "mfe", "structure")
+#: UTRSplit part -> name of the published test set.
+TEST_SETS = {"test_random": "Random7600", "test_human": "Human7600"}
+#: Published figures on the real data (COURSE_DESIGN.md). Optimus reported squared Pearson r.
+ANCHORS = {
+    "UTR-LM + ResNet head, fine-tuned (Chu et al. 2024)": {
+        "Random7600": {"R2": 0.859},
+        "Human7600": {"R2": 0.806},
+        "source": "Chu Y et al., Nat Mach Intell 6, 449-460 (2024); sklearn R2",
+    },
+    "Optimus 5-Prime, varying length 25-100 (Sample et al. 2019)": {
+        "Random7600": {"Pearson r^2": 0.838},
+        "Human7600": {"Pearson r^2": 0.778},
+        "source": "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019); squared Pearson r, not R2",
+    },
+}
 POOLINGS = ("cls", "mean")
 LOSSES = ("huber", "mse")
 
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 UTR_LM_TABLE: dict[str, dict[str, Any]] = {
     "smoke": {
-        "n_train": 1500,
-        "n_test_per_length": 8,
-        "hidden_size": 64,
+        "n_train": 1000,
+        "val_fraction": 0.1,
+        "n_test_per_length": 5,
+        "hidden_size": 32,
         "num_layers": 2,
         "num_heads": 4,
-        "pretrain_epochs": 4,
-        "finetune_epochs": 4,
+        "pretrain_epochs": 3,
+        "finetune_epochs": 3,
         "batch_size": 64,
-        "pretrain_lr": 2e-3,
-        "finetune_lr": 1e-3,
+        "pretrain_lr": 3e-3,
+        "finetune_lr": 2e-3,
         "pooling": "cls",
         "loss": "huber",
         "freeze_backbone": False,
@@ -79,13 +95,14 @@ UTR_LM_TABLE: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
-        "n_train": 20000,
+        "n_train": 10000,
+        "val_fraction": 0.1,
         "n_test_per_length": 100,
-        "hidden_size": 96,
-        "num_layers": 4,
-        "num_heads": 8,
+        "hidden_size": 64,
+        "num_layers": 3,
+        "num_heads": 4,
         "pretrain_epochs": 8,
-        "finetune_epochs": 10,
+        "finetune_epochs": 8,
         "batch_size": 128,
         "pretrain_lr": 1e-3,
         "finetune_lr": 5e-4,
@@ -99,6 +116,7 @@ UTR_LM_TABLE: dict[str, dict[str, Any]] = {
     },
     "full": {
         "n_train": None,
+        "val_fraction": 0.1,
         "n_test_per_length": 100,
         "hidden_size": 128,
         "num_layers": 6,
@@ -982,6 +1000,23 @@ def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np
     raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
 
 
+def linear_probe_r2(embeddings: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated R² of a ridge regression from frozen embeddings ``[n, H]`` to ``y``.
+
+    A *linear probe*: how much of ``y`` a backbone's embedding exposes without fine-tuning.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(embeddings) != len(y) or len(y) < 2 * folds:
+        raise ValueError(f"need matching embeddings and labels, at least {2 * folds} rows")
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
+    split = KFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(probe, embeddings, np.asarray(y), cv=split, scoring="r2").mean())
+
+
 # ----------------------------------------------------------------------------- comparison
 
 
@@ -1006,6 +1041,7 @@ def comparison_table(
     provenance: str,
     profile: str,
     columns: Sequence[str] = ("R2", "Pearson r", "Pearson r^2", "Spearman rho"),
+    skip: Sequence[str] = ("scaled", "val"),
 ) -> pd.DataFrame:
     """One table: this chapter's models, other chapters' results files, and the anchors.
 
@@ -1015,7 +1051,8 @@ def comparison_table(
         ``{model: {split: metrics}}`` of this chapter.
     records
         ``{chapter: results record}`` as from :func:`course_lib.results.read_results`; every
-        metrics dict with an ``R2`` is listed, labelled by its key path.
+        metrics dict with an ``R2`` is listed, labelled by its key path, unless a key of the
+        path is in ``skip`` (scaled-unit duplicates and validation scores by default).
     anchors
         ``{label: {split: {metric: value}, "source": str}}`` (non-mapping entries are skipped).
     provenance, profile
@@ -1041,6 +1078,8 @@ def comparison_table(
         if isinstance(data, Mapping):
             data = ", ".join(f"{k}: {v}" for k, v in data.items())
         for path, values in metric_rows(record.get("metrics", {})):
+            if set(path) & set(skip):
+                continue
             model = path[0] if path else ""
             add(chapter, model, " / ".join(path[1:]), data, record.get("profile", ""), values)
     for label, entry in anchors.items():

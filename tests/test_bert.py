@@ -57,7 +57,9 @@ def test_dnabert_optimizer_schedule_and_decay_groups():
     decay, no_decay = optimizer.param_groups
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     names = {id(p): n for n, p in model.named_parameters()}
-    assert all(n.endswith("bias") or "LayerNorm" in n for n in map(names.get, map(id, no_decay["params"])))
+    assert all(
+        n.endswith("bias") or "LayerNorm" in n for n in map(names.get, map(id, no_decay["params"]))
+    )
     lrs = []
     for _ in range(100):
         lrs.append(optimizer.param_groups[0]["lr"])
@@ -74,8 +76,14 @@ def test_mlm_pretraining_learns_and_transfers():
     batch = VOCAB.encode([patterns[i] for i in rng.integers(0, 4, 256)]).to_torch()
     config = tiny_config(dropout=0.0)
     mlm, history = pretrain_masked_kmers(
-        config, batch["input_ids"], batch["attention_mask"], VOCAB,
-        epochs=6, batch_size=32, lr=3e-3, show_progress=False,
+        config,
+        batch["input_ids"],
+        batch["attention_mask"],
+        VOCAB,
+        epochs=6,
+        batch_size=32,
+        lr=3e-3,
+        show_progress=False,
     )
     assert list(history.columns) == ["epoch", "mlm_loss", "masked_accuracy"]
     assert history.mlm_loss.iloc[-1] < history.mlm_loss.iloc[0]
@@ -108,8 +116,14 @@ def test_small_bert_learns_planted_kmer_rule():
     seqs = [s[:6] + "TTT" + s[9:] if y else s for s, y in zip(seqs, labels, strict=True)]
     tokens = VOCAB.encode(seqs).to_torch()
     trainer = neural_fold_trainer(
-        lambda: bert_classifier(tiny_config()), tokens, labels, epochs=4, batch_size=32,
-        forward=bert_logit, grad_clip=1.0, show_progress=False,
+        lambda: bert_classifier(tiny_config()),
+        tokens,
+        labels,
+        epochs=4,
+        batch_size=32,
+        forward=bert_logit,
+        grad_clip=1.0,
+        show_progress=False,
         optimizer_factory=lambda m, steps: dnabert_optimizer(m, steps, lr=2e-3),
     )
     result = cross_validate("BERT", trainer, labels, stratified_folds(labels, 3)[:1])
@@ -149,5 +163,39 @@ def test_load_dnabert_missing_files_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="no DNABERT checkpoint folder"):
         load_dnabert(None)
     VOCAB.write(tmp_path / "partial")
-    with pytest.raises(FileNotFoundError, match=r"config.json, model.safetensors or pytorch_model.bin"):
+    with pytest.raises(
+        FileNotFoundError, match=r"config.json, model.safetensors or pytorch_model.bin"
+    ):
         load_dnabert(tmp_path / "partial")
+
+
+def test_bert_fold_trainers_variants(tmp_path):
+    from course_lib.bert import bert_fold_trainers
+
+    labels = np.arange(36) % 2
+    tokens = VOCAB.encode(["ACGTTGCAAC" if y else "TTTTGGGACA" for y in labels]).to_torch()
+    common = dict(
+        hidden_size=32,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=32,
+        epochs=1,
+        lr=1e-3,
+        pretrain_lr=1e-3,
+        batch_size=8,
+        show_progress=False,
+    )
+    assert list(bert_fold_trainers(tokens, labels, VOCAB, pretrain_epochs=0, **common)) == [
+        "BERT (no pretraining)"
+    ]
+    both = bert_fold_trainers(tokens, labels, VOCAB, pretrain_epochs=1, **common)
+    assert list(both) == ["BERT (no pretraining)", "BERT (MLM-pretrained)"]
+    _save_checkpoint(tmp_path / "DNA_bert_3")
+    real = bert_fold_trainers(
+        tokens, labels, VOCAB, pretrain_epochs=1, dnabert_path=tmp_path / "DNA_bert_3", **common
+    )
+    assert list(real) == ["DNABERT-3 (fine-tuned)"]
+    result = cross_validate(
+        "DNABERT", real["DNABERT-3 (fine-tuned)"], labels, stratified_folds(labels, 3)[:1]
+    )
+    assert result.folds[0].trained.best_epoch == 1

@@ -149,7 +149,8 @@ def open_page(browser, base: str, path: str):
     page.on("response", response)
     page.on("requestfailed", failed)
     reply = page.goto(visit.url, wait_until="load")
-    assert reply is not None and reply.status == 200, f"{visit.url}: HTTP {reply and reply.status}"
+    status = reply.status if reply else None
+    assert status == 200, f"{visit.url}: HTTP {status}; is the page in _toc.yml, the site rebuilt?"
     return page, visit
 
 
@@ -194,6 +195,9 @@ LINKS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
 
 @pytest.mark.parametrize("name", list(PAGES), ids=list(PAGES))
 def test_page_in_browser(browser, site: str, name: str) -> None:
+    if name in CHAPTERS:
+        executed = EXECUTED / f"{name}.ipynb"
+        _require_or_skip(executed.exists(), f"{executed} missing; run `make book` first")
     page, visit = open_page(browser, site, PAGES[name])
     try:
         if name == "index":  # the root redirects to the introduction

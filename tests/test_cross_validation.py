@@ -101,7 +101,13 @@ def test_neural_fold_trainer_fresh_model_per_fold_and_learns():
         return model
 
     trainer = neural_fold_trainer(
-        factory, x, y, epochs=15, lr=0.1, batch_size=32, forward=lambda m, v: m(v).squeeze(-1),
+        factory,
+        x,
+        y,
+        epochs=15,
+        lr=0.1,
+        batch_size=32,
+        forward=lambda m, v: m(v).squeeze(-1),
         show_progress=False,
     )
     result = cross_validate("linear", trainer, y, stratified_folds(y, 3))

@@ -141,7 +141,9 @@ def test_registry_entry_and_synthetic_fallback(data_dir, monkeypatch):
     assert remote.filename == EGFP_FILE and remote.compression == "gzip"
     assert remote.urls[0].endswith("GSM3130nnn/GSM3130435/suppl/GSM3130435_egfp_unmod_1.csv.gz")
     assert "Nat Biotechnol 37, 803-809 (2019)" in dataset.citation
-    small = registry.DataSet(**{**dataset.__dict__, "synthesize": lambda f, s: synthesize_egfp(f, s, n=500)})
+    small = registry.DataSet(
+        **{**dataset.__dict__, "synthesize": lambda f, s: synthesize_egfp(f, s, n=500)}
+    )
     monkeypatch.setitem(registry.REGISTRY, "egfp_unmod_1", small)
     loaded = registry.load("egfp_unmod_1")
     assert loaded.provenance == "synthetic" and len(loaded.data) == 500
@@ -163,7 +165,9 @@ def test_gzipped_download_is_stored_decompressed(data_dir, monkeypatch):
     remote = registry.RemoteFile(EGFP_FILE, (source.as_uri(),), None, compression="gzip")
     dataset = registry.get("egfp_unmod_1")
     monkeypatch.setitem(
-        registry.REGISTRY, "egfp_unmod_1", registry.DataSet(**{**dataset.__dict__, "files": (remote,)})
+        registry.REGISTRY,
+        "egfp_unmod_1",
+        registry.DataSet(**{**dataset.__dict__, "files": (remote,)}),
     )
     folder = registry.fetch("egfp_unmod_1", show_progress=False)
     assert len(load_egfp(folder / EGFP_FILE)) == 30

@@ -49,7 +49,9 @@ def planted_sequences(n=30, length=24, seed=0):
 
 
 def test_ism_exact_on_a_hand_built_scorer():
-    ism = in_silico_mutagenesis(lambda seqs: np.array([s.count("G") for s in seqs], float), ["ACGU"])
+    ism = in_silico_mutagenesis(
+        lambda seqs: np.array([s.count("G") for s in seqs], float), ["ACGU"]
+    )
     assert ism.shape == (1, 4, 4)
     expected = np.array([[0, 0, 1, 0], [0, 0, 1, 0], [-1, -1, 0, -1], [0, 0, 1, 0]], float)
     np.testing.assert_array_equal(ism[0], expected)
@@ -87,12 +89,16 @@ def test_gradient_x_input_of_a_linear_one_hot_model():
 def test_embedding_gradient_x_input_and_token_mapping():
     embedding = nn.Embedding(5, 2)
     with torch.no_grad():
-        embedding.weight.copy_(torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1], [2, 2]], dtype=torch.float32))
+        embedding.weight.copy_(
+            torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1], [2, 2]], dtype=torch.float32)
+        )
     model = nn.Sequential(embedding)
     forward = lambda m, ids: m(ids).sum((1, 2))  # noqa: E731
     scores = embedding_gradient_x_input(model, torch.tensor([[1, 3, 4]]), embedding, forward)
     assert scores.tolist() == [[1.0, 2.0, 4.0]]  # gradient 1, so the embedding sums
-    spread = tokens_to_positions(np.array([[9.0, 3.0, 6.0, 9.0]]), k=3, length=4, leading_specials=1)
+    spread = tokens_to_positions(
+        np.array([[9.0, 3.0, 6.0, 9.0]]), k=3, length=4, leading_specials=1
+    )
     assert spread.tolist() == [[1.0, 3.0, 3.0, 2.0]]
     with pytest.raises(ValueError, match="k-mer columns"):
         tokens_to_positions(np.zeros((1, 2)), k=3, length=6)
@@ -101,7 +107,10 @@ def test_embedding_gradient_x_input_and_token_mapping():
 def test_torch_score_fn_and_attribution_matrix():
     model = nn.Linear(4, 1)
     score = torch_score_fn(
-        model, lambda s: torch.from_numpy(one_hot(s).sum(1)), lambda m, x: m(x).squeeze(-1), batch_size=2
+        model,
+        lambda s: torch.from_numpy(one_hot(s).sum(1)),
+        lambda m, x: m(x).squeeze(-1),
+        batch_size=2,
     )
     assert score(["ACG", "TTT", "GGA"]).shape == (3,)
     matrix = attribution_matrix("ACGU", np.array([1.0, 2.0, 3.0, 4.0]))
@@ -109,5 +118,25 @@ def test_torch_score_fn_and_attribution_matrix():
 
 
 def test_motif_frequency_table():
-    table = motif_frequency(["AATGTAAATAA", "UGUACAUA", "ACGT", "UGUAGAUA"], np.array([1, 1, 0, 0]), MOTIF)
+    table = motif_frequency(
+        ["AATGTAAATAA", "UGUACAUA", "ACGT", "UGUAGAUA"], np.array([1, 1, 0, 0]), MOTIF
+    )
     assert table.loc["positives", "with motif"] == 2 and table.loc["negatives", "fraction"] == 0.0
+
+
+def test_explain_token_model_with_the_bilstm_and_bert_views():
+    from course_lib.bert import bert_classifier, bert_view, small_bert_config
+    from course_lib.interpret import explain_token_model
+    from course_lib.models.bilstm import BiLSTMClassifier, bilstm_view
+    from course_lib.tokenization import build_vocabulary
+
+    seqs = planted_sequences(n=3, length=20)
+    torch.manual_seed(0)
+    lstm = explain_token_model(BiLSTMClassifier(3, 8, 8, 1, 0.0, 8), bilstm_view(3), seqs, "cpu")
+    assert lstm.ism.shape == (3, 20, 4) and lstm.gradient_importance.shape == (3, 20)
+    vocab = build_vocabulary(3)
+    bert = bert_classifier(small_bert_config(vocab, 16, 1, 2, 32, max_length=32))
+    explained = explain_token_model(bert, bert_view(vocab), seqs, "cpu")
+    assert explained.ism_importance.shape == (3, 20)
+    assert np.isfinite(explained.gradient_importance).all()
+    assert np.abs(explained.gradient_importance).sum() > 0

@@ -16,8 +16,9 @@ SEQS = ["ACGU", "ACGTACGTAA", "GGGCCCAUGA", "A" * 12, "CUGA"]
 def checkpoint(tmp_path_factory):
     # a name without "RNA-FM": fm.pretrained would then demand a contact-regression file
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    return rnafm.build_small_rnafm(path, layers=2, embed_dim=16, ffn_embed_dim=32,
-                                   attention_heads=2)
+    return rnafm.build_small_rnafm(
+        path, layers=2, embed_dim=16, ffn_embed_dim=32, attention_heads=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +86,12 @@ def test_embeddings_do_not_depend_on_batch_padding(backbone):
 
 
 def test_get_backbone_builds_small_model_once(tmp_path):
-    first = rnafm.get_backbone(None, tmp_path, layers=1, embed_dim=8, ffn_embed_dim=16,
-                               attention_heads=2)
-    second = rnafm.get_backbone(None, tmp_path, layers=1, embed_dim=8, ffn_embed_dim=16,
-                                attention_heads=2)
+    first = rnafm.get_backbone(
+        None, tmp_path, layers=1, embed_dim=8, ffn_embed_dim=16, attention_heads=2
+    )
+    second = rnafm.get_backbone(
+        None, tmp_path, layers=1, embed_dim=8, ffn_embed_dim=16, attention_heads=2
+    )
     assert first.checkpoint == second.checkpoint
     assert first.checkpoint_sha256 == second.checkpoint_sha256
     assert "UNTRAINED" in first.describe()
@@ -103,8 +106,9 @@ def test_left_align_exact():
 
 
 def test_cache_matches_backbone_and_is_reused(backbone, tmp_path, monkeypatch):
-    cache = ec.build_embedding_cache(backbone, SEQS, "toy/train", tmp_path, max_len=12,
-                                     batch_size=2, show_progress=False)
+    cache = ec.build_embedding_cache(
+        backbone, SEQS, "toy/train", tmp_path, max_len=12, batch_size=2, show_progress=False
+    )
     assert cache.array.dtype == np.float16 and cache.array.shape == (5, 12, 16)
     direct = backbone.embed(SEQS).numpy()
     np.testing.assert_allclose(cache.batch(np.arange(5)), direct, atol=2e-2, rtol=1e-2)
@@ -121,8 +125,9 @@ def test_cache_matches_backbone_and_is_reused(backbone, tmp_path, monkeypatch):
 
 
 def test_batches_from_cache_equal_recomputed(backbone, tmp_path):
-    cache = ec.build_embedding_cache(backbone, SEQS, "toy/val", tmp_path, max_len=12,
-                                     show_progress=False)
+    cache = ec.build_embedding_cache(
+        backbone, SEQS, "toy/val", tmp_path, max_len=12, show_progress=False
+    )
     labels = np.arange(5, dtype=np.float32)
     for padding in ("right", "left"):
         kw = {"input_types": ("seq", "emb-rnafm"), "padding": padding, "max_len": 12}

@@ -107,3 +107,16 @@ def test_run_summary_is_json(tmp_path: Path) -> None:
         os.chdir(cwd)
     summary = json.loads((tmp_path / "exec" / "run_summary.json").read_text())
     assert summary["00_ok"]["ok"] and summary["00_ok"]["profile"] == "smoke"
+
+
+def test_published_notebook_folds_the_injected_parameters(tmp_path: Path) -> None:
+    from course_lib.site import publish_notebook
+
+    nb = nbformat.v4.new_notebook()
+    injected = nbformat.v4.new_code_cell('profile = "smoke"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [injected, nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    out = nbformat.read(publish_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb"), 4)
+    assert out.cells[0].metadata["tags"] == ["injected-parameters", "hide-cell"]
+    assert "tags" not in out.cells[1].metadata

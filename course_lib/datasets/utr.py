@@ -6,6 +6,9 @@ Real: GEO sample GSM4084997, ``GSM4084997_varying_length_25to100.csv`` (one row 
 ``utr``, ``set`` = ``random`` | ``human``, ``total_reads``, ``rl`` = measured MRL, ``len``).
 After keeping ``total_reads >= 10`` the random set has 83,919 rows and the human set 15,555.
 
+Sources: the GEO supplementary file (gzipped, fetched by :func:`course_lib.registry.fetch`) and
+the RNA-FM project's uncompressed copy (:data:`RNAFM_MIRROR`, for a download by hand).
+
 Synthetic: the same file name and columns; MRL comes from planted biology
 (:func:`planted_mrl`) plus polysome-sampling noise that shrinks with read count
 (:func:`noisy_mrl`), so the best possible R² is known (:func:`noise_r2_ceiling`).
@@ -211,24 +214,25 @@ def noise_r2_ceiling(true_mrl: np.ndarray, total_reads: np.ndarray) -> float:
     return signal_var / (signal_var + noise_var)
 
 
-def _random_utrs(lengths: np.ndarray, rng: np.random.Generator, gc: float) -> list[str]:
-    letters = np.array(list("ACGT"))
-    p = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
-    codes = rng.choice(4, size=(len(lengths), MAX_LENGTH), p=p)
-    rows = letters[codes].view(f"<U{MAX_LENGTH}").ravel()
+def _random_utrs(
+    lengths: np.ndarray, rng: np.random.Generator, gc: float | np.ndarray
+) -> list[str]:
+    """Random UTRs of the given lengths; ``gc`` (scalar or per UTR) is the G+C probability."""
+    gc = np.broadcast_to(np.asarray(gc, dtype=float), lengths.shape)[:, None]
+    u = rng.random((len(lengths), MAX_LENGTH))
+    codes = (u > (1 - gc) / 2).astype(np.int8) + (u > 0.5) + (u > (1 + gc) / 2)  # A C G T
+    rows = np.array(list("ACGT"))[codes].view(f"<U{MAX_LENGTH}").ravel()
     return [row[:n] for row, n in zip(rows, lengths, strict=True)]
 
 
 def _human_like_utrs(lengths: np.ndarray, rng: np.random.Generator) -> list[str]:
     """GC-rich leaders (mean GC ~0.6) depleted of uATGs, as in human 5' UTRs."""
     gcs = np.clip(rng.normal(0.6, 0.08, size=len(lengths)), 0.35, 0.8)
-    out = []
-    for length, gc in zip(lengths, gcs, strict=True):
-        (seq,) = _random_utrs(np.array([length]), rng, float(gc))
-        if rng.random() < 0.6:  # purifying selection removes most uATGs
-            seq = seq.replace("ATG", "ACG")
-        out.append(seq)
-    return out
+    selected = rng.random(len(lengths)) < 0.6  # purifying selection removes most uATGs
+    return [
+        seq.replace("ATG", "ACG") if drop else seq
+        for seq, drop in zip(_random_utrs(lengths, rng, gcs), selected, strict=True)
+    ]
 
 
 def synthesize_varying_length(

@@ -50,7 +50,7 @@ class Lambda(nn.Module):
 
 
 def _flatten(x: torch.Tensor) -> torch.Tensor:
-    return x.view(x.size(0), -1)
+    return x.reshape(x.size(0), -1)  # view() in the original; reshape also takes strided input
 
 
 def _as_2d(x: torch.Tensor) -> torch.Tensor:
