@@ -51,6 +51,7 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "bert_heads": 2,
         "bert_intermediate": 64,
         "bert_lr": 3e-3,
+        "bert_batch_size": 32,
         "bert_epochs": 5,
         "pretrain_epochs": 3,
         "pretrain_lr": 3e-3,
@@ -75,10 +76,11 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "bert_layers": 2,
         "bert_heads": 4,
         "bert_intermediate": 128,
-        "bert_lr": 5e-4,
-        "bert_epochs": 8,
-        "pretrain_epochs": 4,
-        "pretrain_lr": 5e-4,
+        "bert_lr": 1e-3,
+        "bert_batch_size": 32,
+        "bert_epochs": 6,
+        "pretrain_epochs": 3,
+        "pretrain_lr": 1e-3,
         "patience": 3,
         "logreg_c_grid": (1e-3, 1e-2),
         "n_interpret": 200,
@@ -101,6 +103,7 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "bert_heads": 12,
         "bert_intermediate": 3072,
         "bert_lr": 2e-4,
+        "bert_batch_size": 32,
         "bert_epochs": 5,
         "pretrain_epochs": 0,
         "pretrain_lr": 2e-4,
@@ -287,6 +290,8 @@ def pretrain_masked_kmers(
             corrupted, labels = mask_tokens(
                 input_ids[rows_], vocab, mask_probability, generator=generator
             )
+            if not (labels != IGNORE_INDEX).any():
+                continue  # nothing masked in this batch: the loss would be NaN
             out = model(
                 input_ids=corrupted.to(device),
                 attention_mask=attention_mask[rows_].to(device),

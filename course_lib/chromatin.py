@@ -79,7 +79,7 @@ CHAPTER4 = {
     },
     "full": {
         "sequence_length": 2000,
-        "n_features": 2002,
+        "n_features": 32,
         "teacher_channels": (320, 480, 640),
         "teacher_hidden": 2003,
         "teacher_dropout": (0.2, 0.2, 0.5),
@@ -95,8 +95,8 @@ CHAPTER4 = {
         "batch_windows": 16,
         "pool_size": 16,
         "eval_every": 200,
-        "n_val_windows": 64,
-        "n_test_windows": 256,
+        "n_val_windows": 8,
+        "n_test_windows": 32,
         "ism_batch_size": 1000,
         "lr": 1e-4,
         "speed_windows": 16,
@@ -182,14 +182,24 @@ def site_mismatches(sequences: Sequence[str], motif: str) -> np.ndarray:
 def plant_motifs(
     backgrounds: Sequence[str], task: ChromatinTask, rng: np.random.Generator, probability: float
 ) -> list[str]:
-    """Insert each motif (random strand, random place) into each background with ``probability``."""
+    """Insert each motif (random strand) into each background with ``probability``.
+
+    The planted motifs of one window never overlap: the window is cut into one slot per motif
+    and each motif lands at a random offset of its own (randomly assigned) slot.
+    """
+    width = max(len(m) for m in task.motifs)
     out = []
     for seq in backgrounds:
+        slot = len(seq) // len(task.motifs)
+        if slot < width:
+            raise ValueError(
+                f"a {len(seq)} bp window is too short to plant {len(task.motifs)} motifs"
+            )
         chars = list(seq)
-        for motif in task.motifs:
+        for motif, k in zip(task.motifs, rng.permutation(len(task.motifs)), strict=True):
             if rng.random() < probability:
                 site = motif if rng.random() < 0.5 else reverse_complement(motif)
-                start = int(rng.integers(0, len(chars) - len(site) + 1))
+                start = int(k) * slot + int(rng.integers(0, slot - len(site) + 1))
                 chars[start : start + len(site)] = site
         out.append("".join(chars))
     return out
@@ -280,7 +290,10 @@ def teacher_pearson(teacher: nn.Module, data: TensorDataset, batch_size: int = 2
     device = next(teacher.parameters()).device
     inputs, labels = data.tensors
     scores = torch.cat(
-        [teacher(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)]
+        [
+            teacher(inputs[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(inputs), batch_size)
+        ]
     )
     return [pearson_r(labels[:, f].numpy(), scores[:, f].numpy()) for f in range(labels.shape[1])]
 
@@ -304,7 +317,9 @@ def split_regions(
     """
     held = set(validation_chromosomes) | set(test_chromosomes)
     if held and held <= set(chromosomes):
-        train = {c: (0, n) for c, n in chromosomes.items() if _MAIN_CHROMOSOME.match(c) and c not in held}
+        train = {
+            c: (0, n) for c, n in chromosomes.items() if _MAIN_CHROMOSOME.match(c) and c not in held
+        }
         if train:
             return {
                 "train": train,
@@ -344,7 +359,7 @@ def sample_sequences(
     length: int,
     rng: np.random.Generator,
 ) -> list[str]:
-    """``n`` window sequences from ``regions`` with N replaced by random bases (teacher backgrounds)."""
+    """``n`` window sequences from ``regions``, N replaced by random bases (teacher backgrounds)."""
     windows = genome.sample_windows(n, length, rng, chromosomes=regions)
     out = []
     for _, _, seq in windows:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,8 @@ class Explanation:
     """Attributions of ``n`` sequences of length ``L``.
 
     ``ism`` is ``[n, L, 4]`` (ACGT); ``ism_importance`` and ``gradient_importance`` are
-    ``[n, L]`` (gradient x input of the k-mer embeddings spread over nucleotides).
+    ``[n, L]`` (gradient x input of the k-mer embeddings, against the mean embedding, spread
+    over nucleotides).
     """
 
     sequences: list[str]
@@ -183,15 +184,21 @@ def gradient_x_input(
 def embedding_gradient_x_input(
     model: nn.Module,
     inputs: Any,
-    embedding: nn.Module,
+    embedding: nn.Embedding,
     forward: Forward = default_forward,
     device: str | torch.device = "auto",
+    baseline: Literal["mean", "zero"] = "mean",
 ) -> np.ndarray:
-    """Gradient x input at the token embeddings, summed over the embedding axis: ``[n, T]``.
+    """Gradient x (input - baseline) at the token embeddings, summed over dimensions: ``[n, T]``.
 
-    ``embedding`` is the module whose output is the embedded tokens (e.g.
+    ``embedding`` is the ``nn.Embedding`` whose output is the embedded tokens (e.g.
     ``model.embedding`` of the BiLSTM, ``model.bert.embeddings.word_embeddings`` of BERT).
+    ``baseline="mean"`` compares each token with the average embedding (a first-order estimate
+    of replacing it by an average token, which is closer to mutagenesis); ``"zero"`` is plain
+    gradient x input.
     """
+    if baseline not in ("mean", "zero"):
+        raise ValueError(f"baseline must be 'mean' or 'zero', got {baseline!r}")
     device = select_device(device) if isinstance(device, str) else device
     model.to(device).eval()
     captured: list[torch.Tensor] = []
@@ -209,7 +216,8 @@ def embedding_gradient_x_input(
     if not captured:
         raise ValueError("the embedding module was not called by the forward pass")
     embedded = captured[0]
-    return (embedded.grad * embedded).sum(-1).detach().cpu().numpy()
+    reference = embedding.weight.detach().mean(0) if baseline == "mean" else 0.0
+    return ((embedded - reference) * embedded.grad).sum(-1).detach().cpu().numpy()
 
 
 def tokens_to_positions(

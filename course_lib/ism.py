@@ -32,7 +32,7 @@ EPSILON = 1e-6
 
 
 def variant_index(position: int | np.ndarray, base: int | np.ndarray) -> int | np.ndarray:
-    """Variant number of ``base`` (index into ``"AGCT"``) at ``position``: ``4 * position + base``."""
+    """Number of the variant with ``base`` (index into ``"AGCT"``) at ``position``: ``4p + b``."""
     return 4 * position + base
 
 
@@ -63,12 +63,11 @@ def make_variants(reference: torch.Tensor, start: int, stop: int) -> torch.Tenso
     if not 0 <= start < stop <= n_variants:
         raise ValueError(f"variant range {start}..{stop} outside 0..{n_variants}")
     variants = torch.arange(start, stop, device=reference.device)
-    return _mutate(reference.expand(stop - start, -1, -1), variants)
+    return _mutate_(reference.expand(stop - start, -1, -1).clone(), variants)
 
 
-def _mutate(references: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
-    """Copies of ``references [n, 4, L]`` with variant ``variants[i]`` applied to row ``i``."""
-    out = references.clone()
+def _mutate_(out: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
+    """Apply variant ``variants[i]`` to row ``i`` of fresh copies ``out [n, 4, L]``, in place."""
     rows = torch.arange(out.shape[0], device=out.device)
     position, base = variants // 4, variants % 4
     out[rows, :, position] = 0
@@ -100,9 +99,11 @@ def iter_variant_batches(
     n, _, length = references.shape
     per_window = 4 * length
     for start in range(0, n * per_window, batch_size):
-        flat = torch.arange(start, min(start + batch_size, n * per_window), device=references.device)
+        flat = torch.arange(
+            start, min(start + batch_size, n * per_window), device=references.device
+        )
         window, variant = flat // per_window, flat % per_window
-        yield window, variant, _mutate(references[window], variant)
+        yield window, variant, _mutate_(references[window], variant)  # indexing copies
 
 
 def log_odds(alt: torch.Tensor, ref: torch.Tensor, eps: float = EPSILON) -> torch.Tensor:
@@ -120,9 +121,7 @@ def variants_to_map(per_variant: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ism_log_odds(
-    model: nn.Module, references: torch.Tensor, batch_size: int = 512
-) -> torch.Tensor:
+def ism_log_odds(model: nn.Module, references: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Saturation mutagenesis of ``model`` on ``n`` windows: the Multiplexer's training target.
 
     Parameters
@@ -244,3 +243,36 @@ def max_effect_track(ism: np.ndarray | torch.Tensor) -> np.ndarray:
     if values.ndim < 2 or values.shape[-2] != 4:
         raise ValueError(f"expected an ISM map [..., 4, L], got shape {values.shape}")
     return np.abs(values).max(axis=-2)
+
+
+def plot_ism_map(ism: np.ndarray, ax=None, title: str = "", limit: float | None = None):
+    """Heatmap of one feature's ISM map ``[4, L]``: bases A, G, C, T down, positions across.
+
+    Colours are symmetric around zero (blue: the variant lowers the feature, red: raises it);
+    ``limit`` fixes the colour range so that two maps can be compared. Returns the image.
+    """
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(ism)
+    if values.ndim != 2 or values.shape[0] != 4:
+        raise ValueError(f"expected one feature's map [4, L], got shape {values.shape}")
+    ax = ax or plt.subplots(figsize=(10, 1.8))[1]
+    limit = limit or float(np.abs(values).max()) or 1.0
+    image = ax.imshow(
+        values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
+    )
+    ax.set_yticks(range(4), list(BASES))
+    ax.set(xlabel="position in window", title=title)
+    return image
+
+
+def plot_max_effect(tracks: dict[str, np.ndarray], ax=None, title: str = ""):
+    """Line plot of per-position maximum effects ``{label: [L]}`` (see :func:`max_effect_track`)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(10, 2.5))[1]
+    for label, track in tracks.items():
+        ax.plot(np.asarray(track), label=label, lw=1)
+    ax.set(xlabel="position in window", ylabel="max |log-odds change|", title=title)
+    ax.legend(fontsize="small")
+    return ax

@@ -48,7 +48,7 @@ def test_notebook_is_clean_and_parameterised(notebook: Path) -> None:
     )
     first = code[0]
     assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged parameters"
-    lines = first.source.strip().splitlines()
+    lines = [line for line in first.source.splitlines() if line.strip()]
     assert lines[:2] == ["import os", 'profile = os.environ.get("COURSE_PROFILE", "laptop")']
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 

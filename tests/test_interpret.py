@@ -94,8 +94,13 @@ def test_embedding_gradient_x_input_and_token_mapping():
         )
     model = nn.Sequential(embedding)
     forward = lambda m, ids: m(ids).sum((1, 2))  # noqa: E731
-    scores = embedding_gradient_x_input(model, torch.tensor([[1, 3, 4]]), embedding, forward)
+    ids = torch.tensor([[1, 3, 4]])
+    scores = embedding_gradient_x_input(model, ids, embedding, forward, baseline="zero")
     assert scores.tolist() == [[1.0, 2.0, 4.0]]  # gradient 1, so the embedding sums
+    centred = embedding_gradient_x_input(model, ids, embedding, forward)  # mean row (0.8, 0.8)
+    np.testing.assert_allclose(centred, [[-0.6, 0.4, 2.4]], atol=1e-6)
+    with pytest.raises(ValueError, match="baseline"):
+        embedding_gradient_x_input(model, ids, embedding, forward, baseline="median")
     spread = tokens_to_positions(
         np.array([[9.0, 3.0, 6.0, 9.0]]), k=3, length=4, leading_specials=1
     )

@@ -9,9 +9,9 @@ from torch import nn
 
 from course_lib.encoding import one_hot
 from course_lib.ism import (
-    iter_variant_batches,
     ism_log_odds,
     ism_metrics,
+    iter_variant_batches,
     log_odds,
     loop_variants,
     make_variants,
@@ -95,7 +95,9 @@ def test_log_odds_formula():
     alt, ref = torch.tensor([0.9, 0.5]), torch.tensor([0.5, 0.5])
     e = 1e-6
     expected = np.log((0.9 + e) * (0.5 + e) / ((0.1 + e) * (0.5 + e)))
-    torch.testing.assert_close(log_odds(alt, ref), torch.tensor([expected, 0.0], dtype=torch.float32))
+    torch.testing.assert_close(
+        log_odds(alt, ref), torch.tensor([expected, 0.0], dtype=torch.float32)
+    )
 
 
 class LinearPWM(nn.Module):

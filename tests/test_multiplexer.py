@@ -109,7 +109,9 @@ def test_distils_a_planted_rule():
     assert history["step"].tolist() == [20, 40, 60]
     assert history["windows_seen"].iloc[-1] == 8 + 59 * 2
     test_x = random_windows(4, length, rng)
-    after = ism_metrics(ism_log_odds(teacher, test_x).numpy(), predict_maps(student, test_x).numpy())
+    after = ism_metrics(
+        ism_log_odds(teacher, test_x).numpy(), predict_maps(student, test_x).numpy()
+    )
     assert np.isnan(before["Pearson r"]) or before["Pearson r"] < 0.2
     assert after["Pearson r"] > 0.5 and after["weighted Pearson r"] > 0.6
     assert not student.training

@@ -3,8 +3,6 @@
 Each module declares one data set (or one family) with :func:`course_lib.registry.register`.
 """
 
-from course_lib.datasets import genome, pum2
-from course_lib.datasets import utr
-from course_lib.datasets import egfp
+from course_lib.datasets import egfp, genome, pum2, utr
 
 __all__ = ["egfp", "genome", "pum2", "utr"]

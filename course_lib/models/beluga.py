@@ -144,7 +144,8 @@ class Beluga(nn.Module):
             x = x.unsqueeze(2)
         if x.dim() != 4 or x.shape[1] != 4 or x.shape[2] != 1:
             raise ValueError(
-                f"Beluga expects one-hot input [batch, 4, L] or [batch, 4, 1, L], got {tuple(x.shape)}"
+                "Beluga expects one-hot input [batch, 4, L] or [batch, 4, 1, L], "
+                f"got {tuple(x.shape)}"
             )
         if x.shape[-1] != self.sequence_length:
             raise ValueError(
@@ -158,9 +159,10 @@ def small_beluga(
     n_features: int = 8,
     channels: tuple[int, int, int] = (16, 24, 32),
     hidden: int = 32,
+    dropout: tuple[float, float, float] = BELUGA_DROPOUT,
 ) -> Beluga:
     """A teacher of the same design, scaled down for a CPU (same module layout and keys)."""
-    return Beluga(sequence_length, n_features, channels, hidden)
+    return Beluga(sequence_length, n_features, channels, hidden, dropout)
 
 
 def load_beluga(
@@ -210,8 +212,9 @@ def load_beluga(
     if conv_output_length(sequence_length) * channels[2] != flat:
         raise ValueError(
             f"{path.name} has a linear layer of {flat} inputs = {channels[2]} channels x "
-            f"{flat // channels[2]} positions, which does not fit sequence_length={sequence_length} "
-            f"({conv_output_length(sequence_length)} positions); pass the length it was trained on"
+            f"{flat // channels[2]} positions, which does not fit sequence_length="
+            f"{sequence_length} ({conv_output_length(sequence_length)} positions); pass the "
+            "length it was trained on"
         )
     model = Beluga(sequence_length, n_features, channels, hidden)
     model.load_state_dict(state, strict=True)

@@ -32,6 +32,15 @@ from course_lib.progress import progress
 
 KERNEL = 8
 
+#: Published figures of the BelugaMultiplexer against Beluga saturation mutagenesis.
+MULTIPLEXER_ANCHORS = {
+    "BelugaMultiplexer vs Beluga ISM (2,002 features, 2,000 bp, hg19 chr8/chr9 held out)": {
+        "weighted Pearson r": 0.843,
+        "speed-up over Beluga on every variant": 67.7,
+        "source": "Zhou lab Multiplexer (github.com/jzhoulab/Multiplexer); speed-up on a GPU",
+    },
+}
+
 
 def positional_channel(length: int) -> torch.Tensor:
     """The published position encoding generalised to ``length``: ``[length]`` ramp 0 -> 1 -> 0.
@@ -173,7 +182,9 @@ def train_multiplexer(
         ``val_loss``, ``val_weighted_r``, ``windows_seen`` (teacher maps computed so far),
         ``seconds``.
     """
-    if min(steps, fresh_windows, batch_windows) < 1 or pool_size < max(fresh_windows, batch_windows):
+    if min(steps, fresh_windows, batch_windows) < 1 or pool_size < max(
+        fresh_windows, batch_windows
+    ):
         raise ValueError(
             "steps, fresh_windows and batch_windows must be positive and pool_size at least "
             f"max(fresh_windows, batch_windows); got {steps}, {fresh_windows}, {batch_windows}, "
