@@ -9,6 +9,9 @@ PY := $(VENV)/bin/python
 SHARED_DATA ?= ../shared/data
 PROFILE ?= smoke
 CHAPTERS ?=
+# OpenMP threads that spin while waiting slow torch by 10x when the cores are shared
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: book test setup data chapters site lint clean browser-deps
 

@@ -1,4 +1,4 @@
-"""Execute chapter notebooks with papermill: ``python -m course_lib.run [CHAPTERS] --profile smoke``.
+"""Execute chapter notebooks with papermill: ``python -m course_lib.run [CHAPTERS] --profile P``.
 
 Each chapter runs in a fresh kernel with ``COURSE_PROFILE`` set, from the ``notebooks/``
 folder, into ``<output>/notebooks/<chapter>.ipynb``. The runner records each chapter's wall
@@ -134,17 +134,29 @@ def run_chapter(
         except Exception as err:  # noqa: BLE001  (reported, then the run exits non-zero)
             error = describe_failure(err)
     return ChapterRun(
-        notebook.stem, not error, round(time.perf_counter() - start, 1), round(memory.peak_mb, 1), error
+        notebook.stem,
+        not error,
+        round(time.perf_counter() - start, 1),
+        round(memory.peak_mb, 1),
+        error,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.run", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.run", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
-    parser.add_argument("--profile", default=os.environ.get("COURSE_PROFILE", "smoke"), choices=PROFILE_NAMES)
-    parser.add_argument("--output", default=None, help="folder for executed notebooks (default _build/executed)")
+    parser.add_argument(
+        "--profile", default=os.environ.get("COURSE_PROFILE", "smoke"), choices=PROFILE_NAMES
+    )
+    parser.add_argument(
+        "--output", default=None, help="folder for executed notebooks (default _build/executed)"
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
-    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing chapter")
+    parser.add_argument(
+        "--fail-fast", action="store_true", help="stop at the first failing chapter"
+    )
     args = parser.parse_args(argv)
     root = project_root()
     profile = check_profile(args.profile)
@@ -156,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output) if args.output else root / "_build" / "executed"
     os.environ["COURSE_PROFILE"] = profile
     os.environ.setdefault("COURSE_PROGRESS", "text")
+    # OpenMP threads that spin while waiting multiply run times when the cores are shared
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     runs: list[ChapterRun] = []
     for notebook in chapters:
@@ -178,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     summary.write_text(json.dumps(previous, indent=2) + "\n")
     print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
     for r in runs:
-        print(f"{r.chapter:<28}{'ok' if r.ok else 'FAILED':<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
+        status = "ok" if r.ok else "FAILED"
+        print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
     total = sum(r.wall_time_s for r in runs)
     print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
     failed = [r for r in runs if not r.ok]

@@ -52,7 +52,9 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
         table.setdefault(label, {})[name] = value
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for label, values in table.items():
-        lines.append(f"| {label} | " + " | ".join(_format(values.get(c, "")) for c in columns) + " |")
+        lines.append(
+            f"| {label} | " + " | ".join(_format(values.get(c, "")) for c in columns) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -63,7 +65,8 @@ def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[
         "Every number on this page was computed by the run that built this site and read from "
         "`results/<chapter>.json`. Each chapter states its **profile** and the **provenance** of "
         "its data. Numbers from `smoke` runs or synthetic data check that the code works; they "
-        "are not comparable with the published anchors, which come from real data at paper scale.\n",
+        "are not comparable with the published anchors, which come from real data at paper "
+        "scale.\n",
     ]
     if not results:
         out.append("_No results files were found: run `make book` first._\n")
@@ -146,8 +149,16 @@ def build(staging: Path, output_root: Path) -> Path:
     if html.exists():
         shutil.rmtree(html)
     command = [
-        str(Path(sys.executable).with_name("jupyter-book")), "build", str(staging),
-        "--path-output", str(output_root), "--builder", "html", "-W", "-n", "--keep-going",
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(staging),
+        "--path-output",
+        str(output_root),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
     ]
     completed = subprocess.run(command, check=False)
     if completed.returncode != 0:
@@ -156,8 +167,12 @@ def build(staging: Path, output_root: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.site", description=__doc__.split("\n")[0])
-    parser.add_argument("--executed", default=None, help="executed notebooks (default _build/executed)")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.site", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--executed", default=None, help="executed notebooks (default _build/executed)"
+    )
     args = parser.parse_args(argv)
     root = project_root()
     executed = Path(args.executed) if args.executed else root / "_build" / "executed"
@@ -167,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"\nThe course website is in {html}\nopen {html / 'index.html'} or serve it with\n"
-          f"  python -m http.server --directory {html.relative_to(root)} 8000")
+    print(
+        f"\nThe course website is in {html}\nopen {html / 'index.html'} or serve it with\n"
+        f"  python -m http.server --directory {html.relative_to(root)} 8000"
+    )
     return 0
 
 

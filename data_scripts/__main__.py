@@ -36,7 +36,9 @@ def _names(name: str) -> list[str]:
 def cmd_list(_: argparse.Namespace) -> int:
     print(f"data folder: {data_dir()}  (set COURSE_DATA_DIR to move it)\n")
     for row in registry.describe():
-        status = "real" if row["real in cache"] else ("synthetic" if row["synthetic built"] else "-")
+        status = (
+            "real" if row["real in cache"] else ("synthetic" if row["synthetic built"] else "-")
+        )
         print(f"{row['name']:<24} [{status:<9}] {row['files']}")
         print(f"{'':<24} licence: {row['licence']}; schema: {row['schema']}")
     return 0
@@ -85,7 +87,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data_scripts", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m data_scripts", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered data sets").set_defaults(func=cmd_list)
     fetch = sub.add_parser("fetch", help="download real files (NAME or all)")

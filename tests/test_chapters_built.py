@@ -32,8 +32,14 @@ def _require(path: Path) -> None:
 
 
 def test_every_chapter_of_the_design_exists() -> None:
-    expected = {"00_sequences", "01_utr_rnafm", "02_optimus_attention", "03_pum2_dnabert_lstm",
-                "04_beluga_multiplexer", "05_utr_lm"}
+    expected = {
+        "00_sequences",
+        "01_utr_rnafm",
+        "02_optimus_attention",
+        "03_pum2_dnabert_lstm",
+        "04_beluga_multiplexer",
+        "05_utr_lm",
+    }
     present = set(CHAPTER_IDS)
     assert "00_sequences" in present
     assert present <= expected, f"unexpected notebooks {present - expected}"
@@ -47,7 +53,9 @@ def test_notebook_is_clean_and_parameterised(notebook: Path) -> None:
         f"{notebook.name} has stored outputs; clear them before committing"
     )
     first = code[0]
-    assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged parameters"
+    assert "parameters" in first.metadata.get("tags", []), (
+        "first code cell must be tagged parameters"
+    )
     lines = [line for line in first.source.splitlines() if line.strip()]
     assert lines[:2] == ["import os", 'profile = os.environ.get("COURSE_PROFILE", "laptop")']
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")

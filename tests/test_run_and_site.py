@@ -18,7 +18,11 @@ def _notebook(path: Path, sources: list[str]) -> Path:
     params = nbformat.v4.new_code_cell('profile = "laptop"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -48,7 +52,9 @@ def test_runner_injects_the_profile(tmp_path: Path) -> None:
 
 
 def test_metrics_table_flattens_nested_metrics() -> None:
-    table = metrics_table({"cnn": {"test": {"R2": 0.5, "MSE": 1.25}}, "rnn": {"test": {"R2": None}}})
+    table = metrics_table(
+        {"cnn": {"test": {"R2": 0.5, "MSE": 1.25}}, "rnn": {"test": {"R2": None}}}
+    )
     lines = table.strip().splitlines()
     assert lines[0] == "| | R2 | MSE |"
     assert "| cnn / test | 0.5 | 1.25 |" in lines
@@ -57,8 +63,13 @@ def test_metrics_table_flattens_nested_metrics() -> None:
 
 def test_results_page_flags_synthetic_data() -> None:
     record = {
-        "chapter": "01_x", "profile": "smoke", "provenance": "synthetic", "wall_time_s": 3.0,
-        "metrics": {"m": {"R2": 0.1}}, "anchors": {"paper": {"R2": 0.8}}, "notes": [],
+        "chapter": "01_x",
+        "profile": "smoke",
+        "provenance": "synthetic",
+        "wall_time_s": 3.0,
+        "metrics": {"m": {"R2": 0.1}},
+        "anchors": {"paper": {"R2": 0.8}},
+        "notes": [],
     }
     page = render_results_page({"01_x": record}, {"01_x": {"peak_memory_mb": 512.0}})
     assert "## 01_x" in page and "peak memory 512 MB" in page

@@ -38,6 +38,7 @@ from course_lib.utr_lm import (
     structure_targets,
     utr_lm_config,
     utr_vocabulary,
+    warmup_linear_schedule,
 )
 
 VOCAB = utr_vocabulary()
@@ -329,6 +330,21 @@ def test_length_buckets_cover_every_index_once_and_trim():
     assert inputs["input_ids"].shape == (2, 5) and target.shape == (2,)
     with pytest.raises(ValueError, match="batch_size"):
         LengthBucketSampler(lengths, batch_size=0)
+
+
+def test_warmup_then_linear_decay_to_a_tenth():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = warmup_linear_schedule(optimizer, total_steps=20, warmup_fraction=0.1)
+    lrs = []
+    for _ in range(20):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    np.testing.assert_allclose(lrs[:4], [0.5, 1.0, 1.0, 1.0 - 0.9 / 18])
+    assert lrs[-1] == pytest.approx(1.0 - 0.9 * 17 / 18)
+    schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)  # the floor
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:], strict=False))
 
 
 def test_loss_names_and_projection():
