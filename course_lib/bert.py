@@ -66,8 +66,8 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "val_fraction": 0.1,
         "k": 3,
         "batch_size": 64,
-        "lstm_epochs": 12,
-        "lstm_lr": 1e-3,
+        "lstm_epochs": 10,
+        "lstm_lr": 2e-3,
         "lstm_embedding": 128,
         "lstm_hidden": 100,
         "cnn_epochs": 15,
@@ -81,7 +81,7 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "bert_epochs": 5,
         "pretrain_epochs": 2,
         "pretrain_lr": 1e-3,
-        "patience": 3,
+        "patience": None,
         "logreg_c_grid": (1e-3, 1e-2),
         "n_interpret": 200,
         "dnabert_path": None,
@@ -93,7 +93,7 @@ PUM2_SETTINGS: dict[str, dict[str, Any]] = {
         "k": 3,
         "batch_size": 32,
         "lstm_epochs": 30,
-        "lstm_lr": 1e-3,
+        "lstm_lr": 2e-3,
         "lstm_embedding": 128,
         "lstm_hidden": 100,
         "cnn_epochs": 30,
@@ -209,6 +209,7 @@ def dnabert_optimizer(
 
     Biases and LayerNorm weights get no weight decay (as in DNABERT's ``run_finetune.py``).
     DNABERT pretrained with ``betas=(0.9, 0.98), eps=1e-6``. Step the scheduler every batch.
+    With ``weight_decay=0`` it is Adam with the same schedule (the chapter's BiLSTM uses it).
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be positive, got {total_steps}")

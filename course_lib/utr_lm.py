@@ -81,9 +81,9 @@ UTR_LM_TABLE: dict[str, dict[str, Any]] = {
         "hidden_size": 32,
         "num_layers": 2,
         "num_heads": 4,
-        "pretrain_epochs": 2,
-        "finetune_epochs": 3,
-        "batch_size": 64,
+        "pretrain_epochs": 3,
+        "finetune_epochs": 2,
+        "batch_size": 32,
         "pretrain_lr": 3e-3,
         "finetune_lr": 2e-3,
         "pooling": "mean",
@@ -186,7 +186,8 @@ class LengthBucketSampler(Sampler[list[int]]):
 
     Each epoch shuffles the indices, sorts windows of ``50 * batch_size`` of them by length,
     cuts them into batches and shuffles the batches. With :func:`collate_trimmed`, a batch
-    is only as wide as its longest UTR (about a third less compute on 25-100 nt UTRs).
+    is only as wide as its longest UTR: on UTRs of 25-100 nt an epoch holds about 35 % fewer
+    tokens than with random batches, which are nearly all as wide as the longest UTR.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 50):

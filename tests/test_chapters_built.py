@@ -59,6 +59,7 @@ def test_notebook_is_clean_and_parameterised(notebook: Path) -> None:
     lines = [line for line in first.source.splitlines() if line.strip()]
     assert lines[:2] == ["import os", 'profile = os.environ.get("COURSE_PROFILE", "laptop")']
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "google.colab" in code[1].source, "the cell after the parameters installs on Colab"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
