@@ -95,14 +95,14 @@ UTR_LM_TABLE: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
-        "n_train": 8000,
+        "n_train": 6000,
         "val_fraction": 0.1,
         "n_test_per_length": 100,
         "hidden_size": 64,
         "num_layers": 3,
         "num_heads": 4,
-        "pretrain_epochs": 6,
-        "finetune_epochs": 8,
+        "pretrain_epochs": 5,
+        "finetune_epochs": 6,
         "batch_size": 64,
         "pretrain_lr": 1e-3,
         "finetune_lr": 1e-3,
@@ -111,7 +111,7 @@ UTR_LM_TABLE: dict[str, dict[str, Any]] = {
         "freeze_backbone": False,
         "patience": 3,
         "projection": "umap",
-        "n_projection": 3000,
+        "n_projection": 2000,
         "fold_processes": 2,
     },
     "full": {
@@ -997,7 +997,7 @@ def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=2, random_state=seed).fit_transform(embeddings)
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(embeddings)
     raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
 
 
