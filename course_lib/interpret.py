@@ -77,8 +77,33 @@ def explain_token_model(
     device: str | torch.device = "auto",
     batch_size: int = 1024,
 ) -> Explanation:
-    """In-silico mutagenesis and embedding gradient x input of a token model on ``seqs``."""
+    """In-silico mutagenesis and embedding gradient x input of a token model on ``seqs``.
+
+    Parameters
+    ----------
+    model
+        A trained token model; it is put in evaluation mode and its weights and gradients are
+        left untouched.
+    view
+        How to encode sequences for ``model`` and where its token embedding is (for example
+        :func:`course_lib.models.bilstm.bilstm_view` or :func:`course_lib.bert.bert_view`).
+    seqs
+        ``n`` sequences of one length ``L`` (DNA or RNA letters, no N).
+
+    Returns
+    -------
+    Explanation
+        ``ism`` ``[n, L, 4]``, ``ism_importance`` and ``gradient_importance`` ``[n, L]``.
+    """
     seqs = list(seqs)
+    if not seqs:
+        raise ValueError("explain_token_model needs at least one sequence")
+    lengths = {len(s) for s in seqs}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"explain_token_model needs sequences of one length, got lengths {sorted(lengths)}; "
+            "cut them to a common window first"
+        )
     score = torch_score_fn(model, view.encode, view.forward, device, batch_size)
     ism = in_silico_mutagenesis(score, seqs)
     length = len(seqs[0])
@@ -177,8 +202,9 @@ def gradient_x_input(
     device = select_device(device) if isinstance(device, str) else device
     model.to(device).eval()
     x = inputs.detach().to(device).float().requires_grad_(True)
-    forward(model, x).sum().backward()
-    return (x.grad * x).detach().cpu().numpy()
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(forward(model, x).sum(), x)
+    return (grad * x).detach().cpu().numpy()
 
 
 def embedding_gradient_x_input(
@@ -204,20 +230,24 @@ def embedding_gradient_x_input(
     captured: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):
-        output.retain_grad()
-        captured.append(output)
+        # a leaf that needs a gradient, even when the model's weights are frozen
+        leaf = output.detach().requires_grad_(True)
+        captured.append(leaf)
+        return leaf
 
     handle = embedding.register_forward_hook(keep)
     try:
         with torch.enable_grad():
-            forward(model, to_device(inputs, device)).sum().backward()
+            total = forward(model, to_device(inputs, device)).sum()
+            if not captured:
+                raise ValueError("the embedding module was not called by the forward pass")
+            # autograd.grad, not backward(): the model's parameters get no .grad
+            (grad,) = torch.autograd.grad(total, captured[0])
     finally:
         handle.remove()
-    if not captured:
-        raise ValueError("the embedding module was not called by the forward pass")
-    embedded = captured[0]
+    embedded = captured[0].detach()
     reference = embedding.weight.detach().mean(0) if baseline == "mean" else 0.0
-    return ((embedded - reference) * embedded.grad).sum(-1).detach().cpu().numpy()
+    return ((embedded - reference) * grad).sum(-1).cpu().numpy()
 
 
 def tokens_to_positions(
