@@ -3,13 +3,16 @@
 Architecture of the original course notebook: embedding of ``4**k + 1`` tokens (id 0 for
 padding or N-containing k-mers) into 128 dimensions, two bidirectional LSTM layers of 100
 units, dropout 0.1, a dense layer of 64 with ReLU and one output logit (train it with
-``BCEWithLogitsLoss``). The sequence summary is the last hidden state of each direction, as a
-Keras ``Bidirectional(LSTM(..., return_sequences=False))`` gives.
+``BCEWithLogitsLoss``). The original summarises the sequence by the last hidden state of each
+direction, as a Keras ``Bidirectional(LSTM(..., return_sequences=False))`` gives
+(``readout="last"``); ``readout="max"`` takes the maximum of the last layer's outputs over
+positions instead, so a motif anywhere in the window reaches the head in one step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -42,6 +45,9 @@ class BiLSTMClassifier(nn.Module):
         k-mer size; the embedding has ``4**k + 1`` rows (row 0 is padding).
     embedding_dim, hidden_size, num_layers, dropout, dense_size
         Defaults reproduce the original: 128, 100, 2, 0.1, 64.
+    readout
+        ``"last"`` (the original: final hidden state of each direction) or ``"max"`` (maximum
+        over positions of the last layer's outputs).
 
     Input ``[n, T]`` token ids from :func:`lstm_token_ids`; output ``[n]`` logits.
     """
@@ -54,9 +60,13 @@ class BiLSTMClassifier(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.1,
         dense_size: int = 64,
+        readout: Literal["last", "max"] = "last",
     ) -> None:
         super().__init__()
+        if readout not in ("last", "max"):
+            raise ValueError(f"readout must be 'last' or 'max', got {readout!r}")
         self.k = k
+        self.readout = readout
         self.embedding = nn.Embedding(4**k + 1, embedding_dim, padding_idx=0)
         self.lstm = nn.LSTM(
             embedding_dim,
@@ -80,8 +90,11 @@ class BiLSTMClassifier(nn.Module):
 
     def from_embeddings(self, embedded: torch.Tensor) -> torch.Tensor:
         """Logits from embedded tokens ``[n, T, embedding_dim]`` (for gradient x input)."""
-        _, (h, _) = self.lstm(embedded)
-        summary = torch.cat([h[-2], h[-1]], dim=1)  # last layer, forward and backward
+        outputs, (h, _) = self.lstm(embedded)
+        if self.readout == "max":
+            summary = outputs.amax(dim=1)  # [n, 2 * hidden]
+        else:
+            summary = torch.cat([h[-2], h[-1]], dim=1)  # last layer, forward and backward
         return self.head(self.dropout(summary)).squeeze(-1)
 
 
