@@ -43,6 +43,18 @@ def test_bilstm_original_architecture_and_shapes():
         model(torch.full((1, 10), 65))
     with pytest.raises(ValueError, match=r"\[n, T\]"):
         model(torch.zeros(10, dtype=torch.long))
+    assert model.readout == "last"  # the original summary unless asked otherwise
+
+
+def test_bilstm_max_readout_is_the_positionwise_maximum():
+    """With readout="max" the summary is the position-wise maximum of the LSTM outputs."""
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(3, 8, 8, 1, 0.0, 8, readout="max").eval()
+    ids = torch.randint(1, 65, (2, 12))
+    outputs, _ = model.lstm(model.embedding(ids))
+    with torch.no_grad():
+        expected = model.head(outputs.amax(1)).squeeze(-1)
+        assert torch.allclose(model(ids), expected)
 
 
 def test_cnn_shapes_and_errors():
@@ -73,11 +85,12 @@ def test_kmer_logistic_regression_finds_the_motif(planted):
     assert any(m in "UGUAAAUA UGUACAUA UGUAUAUA" for m in best if len(m) >= 4)
 
 
-def test_bilstm_learns_planted_motif(planted):
+@pytest.mark.parametrize("readout", ["last", "max"])
+def test_bilstm_learns_planted_motif(planted, readout):
     y = planted.labels
     ids = torch.from_numpy(lstm_token_ids(planted.sequences, 3))
     trainer = neural_fold_trainer(
-        lambda: BiLSTMClassifier(3, 16, 16, 2, 0.1, 16),
+        lambda: BiLSTMClassifier(3, 16, 16, 2, 0.1, 16, readout=readout),
         ids,
         y,
         epochs=8,
