@@ -49,7 +49,7 @@ test: book browser-deps
 
 lint: setup
 	$(VENV)/bin/ruff check course_lib data_scripts tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check course_lib data_scripts tests benchmarks
+	$(VENV)/bin/ruff format --check course_lib data_scripts tests benchmarks notebooks
 
 clean:
 	rm -rf _build results
