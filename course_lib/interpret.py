@@ -88,7 +88,8 @@ def explain_token_model(
         How to encode sequences for ``model`` and where its token embedding is (for example
         :func:`course_lib.models.bilstm.bilstm_view` or :func:`course_lib.bert.bert_view`).
     seqs
-        ``n`` sequences of one length ``L`` (DNA or RNA letters, no N).
+        ``n >= 1`` sequences of one length ``L`` (DNA or RNA letters, no N); checked by
+        :func:`in_silico_mutagenesis`, which runs first.
 
     Returns
     -------
@@ -96,14 +97,6 @@ def explain_token_model(
         ``ism`` ``[n, L, 4]``, ``ism_importance`` and ``gradient_importance`` ``[n, L]``.
     """
     seqs = list(seqs)
-    if not seqs:
-        raise ValueError("explain_token_model needs at least one sequence")
-    lengths = {len(s) for s in seqs}
-    if len(lengths) > 1:
-        raise ValueError(
-            f"explain_token_model needs sequences of one length, got lengths {sorted(lengths)}; "
-            "cut them to a common window first"
-        )
     score = torch_score_fn(model, view.encode, view.forward, device, batch_size)
     ism = in_silico_mutagenesis(score, seqs)
     length = len(seqs[0])
@@ -154,7 +147,7 @@ def in_silico_mutagenesis(score: ScoreFn, seqs: Sequence[str]) -> np.ndarray:
         ``score(list_of_sequences) -> [m]`` (use logits, not probabilities, so saturated
         predictions still show their drivers).
     seqs
-        ``n`` sequences of equal length ``L`` (DNA or RNA alphabet, no N).
+        ``n >= 1`` sequences of one length ``L`` (DNA or RNA alphabet, no N).
 
     Returns
     -------
@@ -162,8 +155,14 @@ def in_silico_mutagenesis(score: ScoreFn, seqs: Sequence[str]) -> np.ndarray:
         ``float [n, L, 4]`` in ACGT order; the reference base has 0.
     """
     seqs = [s.upper().replace("U", "T") for s in seqs]
-    if len({len(s) for s in seqs}) > 1:
-        raise ValueError("in_silico_mutagenesis needs sequences of equal length")
+    if not seqs:
+        raise ValueError("in_silico_mutagenesis needs at least one sequence")
+    lengths = {len(s) for s in seqs}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"in_silico_mutagenesis needs sequences of one length, got lengths {sorted(lengths)}; "
+            "cut them to a common window first"
+        )
     codes = to_codes(seqs)
     if (codes > 3).any():
         raise ValueError("in_silico_mutagenesis needs sequences without N")
