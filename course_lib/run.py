@@ -5,6 +5,10 @@ folder, into ``<output>/notebooks/<chapter>.ipynb``. The runner records each cha
 time and peak memory (resident memory of the kernel, sampled every 0.2 s), prints a summary,
 and exits non-zero with the failing cell's error when a chapter fails. The book is built from
 these executed copies (see :mod:`course_lib.site`), never by executing notebooks again.
+
+``--tiny`` runs ``laptop`` or ``full`` on their own code paths at each chapter's tiny sizes
+(see :mod:`course_lib.profiles`); CI uses it so that every profile's code runs before a
+student's does. Tiny runs write to ``_build/tiny/<profile>`` and never reach the book.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from course_lib.paths import project_root
-from course_lib.profiles import PROFILE_NAMES, check_profile
+from course_lib.profiles import PROFILE_NAMES, TINY_ENV, check_profile
 
 
 @dataclass
@@ -157,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fail-fast", action="store_true", help="stop at the first failing chapter"
     )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="this profile's code paths at tiny sizes (each chapter's 'tiny' settings); results, "
+        "checkpoints and executed notebooks go to _build/tiny/<profile>, never into the book",
+    )
     args = parser.parse_args(argv)
     root = project_root()
     profile = check_profile(args.profile)
@@ -166,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     output = Path(args.output) if args.output else root / "_build" / "executed"
+    if args.tiny:
+        output = Path(args.output) if args.output else root / "_build" / "tiny" / profile
+        os.environ[TINY_ENV] = "1"
+        os.environ["COURSE_RESULTS_DIR"] = str(output / "results")
+        os.environ["COURSE_CHECKPOINT_DIR"] = str(output / "checkpoints")
+    else:
+        os.environ.pop(TINY_ENV, None)
+    label = f"{profile}, tiny" if args.tiny else profile
     os.environ["COURSE_PROFILE"] = profile
     os.environ.setdefault("COURSE_PROGRESS", "text")
     # OpenMP threads that spin while waiting multiply run times when the cores are shared
@@ -173,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     runs: list[ChapterRun] = []
     for notebook in chapters:
-        print(f"[{profile}] running {notebook.stem} ...", flush=True)
+        print(f"[{label}] running {notebook.stem} ...", flush=True)
         result = run_chapter(notebook, output / "notebooks", profile, args.timeout)
         runs.append(result)
         status = "ok" if result.ok else "FAILED"
         print(
-            f"[{profile}] {notebook.stem}: {status} in {result.wall_time_s:.1f} s, "
+            f"[{label}] {notebook.stem}: {status} in {result.wall_time_s:.1f} s, "
             f"peak memory {result.peak_memory_mb:.0f} MB",
             flush=True,
         )
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
     summary = output / "run_summary.json"
     previous = json.loads(summary.read_text()) if summary.exists() else {}
-    previous.update({r.chapter: asdict(r) | {"profile": profile} for r in runs})
+    previous.update({r.chapter: asdict(r) | {"profile": profile, "tiny": args.tiny} for r in runs})
     summary.write_text(json.dumps(previous, indent=2) + "\n")
     print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
     for r in runs:
