@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from course_lib.exercises import STRICT_ENV
 from course_lib.paths import project_root
 from course_lib.profiles import PROFILE_NAMES, TINY_ENV, check_profile
 
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     label = f"{profile}, tiny" if args.tiny else profile
     os.environ["COURSE_PROFILE"] = profile
     os.environ.setdefault("COURSE_PROGRESS", "text")
+    # the chapters run with their solutions: every exercise check must pass
+    os.environ.setdefault(STRICT_ENV, "1")
     # OpenMP threads that spin while waiting multiply run times when the cores are shared
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")

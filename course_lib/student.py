@@ -4,6 +4,10 @@ A chapter's exercise solutions are cells tagged ``solution`` (and ``hide-cell`` 
 The student version replaces each of them by an empty cell of the same kind holding only
 :data:`PLACEHOLDER` and tagged ``exercise``, keeps every other cell unchanged, and clears all
 outputs and execution counts. Files are written to ``_build/student/<chapter>.ipynb``.
+
+A solution cell whose metadata lists ``answers`` (the names its exercise's check reads) gets
+a placeholder that sets each of them to ``None``, so that the check after it reports "not
+yet" (see :mod:`course_lib.exercises`) and the student version runs top to bottom.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 PLACEHOLDER = "# Your solution here"
 MARKDOWN_PLACEHOLDER = "*Your answer here*"
+ANSWERS_KEY = "answers"
 
 
 def is_solution(cell: NotebookNode) -> bool:
@@ -29,10 +34,14 @@ def is_solution(cell: NotebookNode) -> bool:
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def placeholder_cell(cell_type: str) -> NotebookNode:
-    """An empty exercise cell (code or markdown) tagged ``exercise``."""
+def placeholder_cell(cell_type: str, answers: list[str] | tuple[str, ...] = ()) -> NotebookNode:
+    """An empty exercise cell (code or markdown) tagged ``exercise``.
+
+    ``answers`` are names the exercise's check reads; a code placeholder sets each to ``None``.
+    """
     if cell_type == "code":
-        cell = nbformat.v4.new_code_cell(PLACEHOLDER)
+        lines = [PLACEHOLDER, *(f"{name} = None  # your answer" for name in answers)]
+        cell = nbformat.v4.new_code_cell("\n".join(lines))
     elif cell_type == "markdown":
         cell = nbformat.v4.new_markdown_cell(MARKDOWN_PLACEHOLDER)
     else:
@@ -63,7 +72,10 @@ def strip_solutions(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
         )
     student = copy.deepcopy(nb)
     student.cells = [
-        placeholder_cell(cell.cell_type) if is_solution(cell) else cell for cell in student.cells
+        placeholder_cell(cell.cell_type, cell.metadata.get(ANSWERS_KEY, ()))
+        if is_solution(cell)
+        else cell
+        for cell in student.cells
     ]
     for cell in student.cells:
         if cell.cell_type == "code":

@@ -185,3 +185,13 @@ def test_student_version_of_chapter_00_runs_up_to_its_first_exercise(
     executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
     code = [c for c in executed.cells if c.cell_type == "code"]
     assert code and all(c.execution_count is not None for c in code)
+
+
+def test_placeholder_sets_the_answers_a_check_reads() -> None:
+    nb = _hand_built()
+    nb.cells[4].metadata["answers"] = ["y"]
+    student = strip_solutions(nb)
+    assert student.cells[4].source == f"{PLACEHOLDER}\ny = None  # your answer"
+    namespace = {}
+    exec(student.cells[4].source, namespace)
+    assert namespace["y"] is None
