@@ -27,11 +27,54 @@ EXERCISE_TAG = "exercise"
 PLACEHOLDER = "# Your solution here"
 MARKDOWN_PLACEHOLDER = "*Your answer here*"
 ANSWERS_KEY = "answers"
+#: A code cell whose output is a deterministic teaching fact keeps its stored output in git
+#: and in the student version, and ``pytest --nbval-lax`` compares it with a fresh run.
+CHECKED_OUTPUT_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
 def is_solution(cell: NotebookNode) -> bool:
     """Whether ``cell`` is tagged as an exercise solution."""
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def has_checked_output(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is a code cell whose stored output nbval checks."""
+    return cell.cell_type == "code" and CHECKED_OUTPUT_MARK in cell.source
+
+
+def store_checked_outputs(notebook: Path, executed: Path) -> int:
+    """Copy the outputs of ``notebook``'s checked cells from its ``executed`` copy.
+
+    Cells are matched by source (papermill adds one injected cell). Returns how many cells
+    were updated; every other cell of ``notebook`` stays without outputs.
+
+    Raises
+    ------
+    ValueError
+        A checked cell of ``notebook`` has no cell of the same source in ``executed``.
+    """
+    nb = nbformat.read(notebook, as_version=4)
+    ran = {
+        c.source: c for c in nbformat.read(executed, as_version=4).cells if has_checked_output(c)
+    }
+    n = 0
+    for cell in nb.cells:
+        if not has_checked_output(cell):
+            continue
+        if cell.source not in ran:
+            raise ValueError(
+                f"{executed.name} has no executed copy of the checked cell {cell.source[:60]!r}"
+            )
+        cell.outputs = [
+            o for o in ran[cell.source].outputs if o.get("output_type") != "display_data"
+        ]
+        for output in cell.outputs:
+            if output.get("output_type") == "execute_result":
+                output["execution_count"] = None
+        cell.execution_count = None
+        n += 1
+    nbformat.write(nb, notebook)
+    return n
 
 
 def placeholder_cell(cell_type: str, answers: list[str] | tuple[str, ...] = ()) -> NotebookNode:
@@ -78,7 +121,7 @@ def strip_solutions(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
         for cell in student.cells
     ]
     for cell in student.cells:
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and not has_checked_output(cell):
             cell.outputs = []
             cell.execution_count = None
     student.metadata.pop("papermill", None)
@@ -125,12 +168,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
     parser.add_argument("--source", default=None, help="chapter notebooks (default notebooks/)")
     parser.add_argument("--output", default=None, help="output folder (default _build/student)")
+    parser.add_argument(
+        "--store-checked-outputs",
+        action="store_true",
+        help=f"instead: copy the outputs of cells marked {CHECKED_OUTPUT_MARK!r} from "
+        "_build/executed into the chapter notebooks (after a smoke run)",
+    )
     args = parser.parse_args(argv)
     root = project_root()
     source = Path(args.source) if args.source else root / "notebooks"
     output = Path(args.output) if args.output else root / "_build" / "student"
     try:
         chapters = find_chapters(args.chapters, source)
+        if args.store_checked_outputs:
+            for notebook in chapters:
+                executed = root / "_build" / "executed" / "notebooks" / notebook.name
+                n = store_checked_outputs(notebook, executed)
+                print(f"{notebook.stem}: stored the outputs of {n} checked cell(s)")
+            return 0
         for notebook in chapters:
             target = write_student_version(notebook, output)
             n_exercises = sum(

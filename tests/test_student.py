@@ -8,6 +8,7 @@ exercise.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -195,3 +196,25 @@ def test_placeholder_sets_the_answers_a_check_reads() -> None:
     namespace = {}
     exec(student.cells[4].source, namespace)
     assert namespace["y"] is None
+
+
+def test_checked_outputs_are_stored_kept_and_only_theirs(tmp_path: Path) -> None:
+    from course_lib.student import CHECKED_OUTPUT_MARK, store_checked_outputs
+
+    v4 = nbformat.v4
+    source = v4.new_notebook()
+    checked = f"{CHECKED_OUTPUT_MARK}\nprint(len('ACGT'))"
+    source.cells = [v4.new_code_cell(checked), v4.new_code_cell("print(1)")]
+    source.cells.append(_tagged(v4.new_code_cell("y = 2"), "solution"))
+    executed = copy.deepcopy(source)
+    for cell in executed.cells:
+        cell.outputs = [v4.new_output("stream", text="4\n")]
+        cell.execution_count = 1
+    nbformat.write(source, tmp_path / "nb.ipynb")
+    nbformat.write(executed, tmp_path / "run.ipynb")
+    assert store_checked_outputs(tmp_path / "nb.ipynb", tmp_path / "run.ipynb") == 1
+    stored = nbformat.read(tmp_path / "nb.ipynb", as_version=4)
+    assert stored.cells[0].outputs[0]["text"] == "4\n" and stored.cells[0].execution_count is None
+    assert stored.cells[1].outputs == []
+    student = strip_solutions(executed)
+    assert student.cells[0].outputs and not student.cells[1].outputs
