@@ -27,6 +27,7 @@ import psutil
 from course_lib.exercises import STRICT_ENV
 from course_lib.paths import project_root
 from course_lib.profiles import PROFILE_NAMES, TINY_ENV, check_profile
+from course_lib.timings import TIMES_FILE, record_times
 
 
 @dataclass
@@ -168,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         help="this profile's code paths at tiny sizes (each chapter's 'tiny' settings); results, "
         "checkpoints and executed notebooks go to _build/tiny/<profile>, never into the book",
     )
+    parser.add_argument(
+        "--record-times",
+        action="store_true",
+        help=f"keep the wall times of this run in {TIMES_FILE} (shown on the setup page and "
+        "in each chapter; not with --tiny)",
+    )
     args = parser.parse_args(argv)
+    if args.record_times and args.tiny:
+        parser.error("--record-times records real-size runs only; drop --tiny")
     root = project_root()
     profile = check_profile(args.profile)
     try:
@@ -211,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(summary.read_text()) if summary.exists() else {}
     previous.update({r.chapter: asdict(r) | {"profile": profile, "tiny": args.tiny} for r in runs})
     summary.write_text(json.dumps(previous, indent=2) + "\n")
+    if args.record_times:
+        record_times(root / TIMES_FILE, profile, [asdict(r) for r in runs])
     print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
     for r in runs:
         status = "ok" if r.ok else "FAILED"

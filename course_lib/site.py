@@ -18,6 +18,7 @@ from typing import Any
 
 from course_lib.paths import project_root, results_dir
 from course_lib.results import read_results
+from course_lib.timings import TIMES_FILE, chapter_times, read_times, times_table
 
 
 def _flatten(prefix: tuple[str, ...], value: Any, rows: list[tuple[tuple[str, ...], Any]]) -> None:
@@ -96,11 +97,15 @@ def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     return "\n".join(out)
 
 
-def publish_notebook(executed: Path, target: Path) -> Path:
+TIMES_MARK = "<!-- chapter-times -->"
+
+
+def publish_notebook(executed: Path, target: Path, times: Mapping[str, str] | None = None) -> Path:
     """Copy an executed notebook for the site, folding away papermill's injected parameters.
 
     The injected cell stays in the page (readers can see which profile produced it) but is
-    collapsed behind a toggle like the exercise solutions.
+    collapsed behind a toggle like the exercise solutions. ``times`` (``{profile: measured
+    time}``, see :func:`course_lib.timings.chapter_times`) becomes a line under the title.
     """
     import nbformat
 
@@ -109,6 +114,11 @@ def publish_notebook(executed: Path, target: Path) -> Path:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
             cell.metadata["tags"] = [*tags, "hide-cell"]
+    if times:
+        line = "**Time to run this chapter**: " + "; ".join(
+            f"`{profile}` {time}" for profile, time in times.items()
+        )
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(line))
     nbformat.write(nb, target)
     return target
 
@@ -128,16 +138,22 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
         shutil.copy(root / name, staging / name)
     shutil.copytree(root / "book", staging / "book")
     (staging / "notebooks").mkdir()
-    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    summary = executed / "run_summary.json"
+    runs = json.loads(summary.read_text()) if summary.exists() else {}
+    recorded = read_times(root / TIMES_FILE)
+    chapters = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for notebook in chapters:
         executed_copy = executed / "notebooks" / notebook.name
         if not executed_copy.exists():
             raise FileNotFoundError(
                 f"no executed copy of {notebook.name} in {executed_copy.parent}; "
                 "run `python -m course_lib.run --profile smoke` first"
             )
-        publish_notebook(executed_copy, staging / "notebooks" / notebook.name)
-    summary = executed / "run_summary.json"
-    runs = json.loads(summary.read_text()) if summary.exists() else {}
+        times = chapter_times(notebook.stem, recorded, runs)
+        publish_notebook(executed_copy, staging / "notebooks" / notebook.name, times)
+    setup = staging / "book" / "setup.md"
+    table = times_table([nb.stem for nb in chapters], recorded, runs)
+    setup.write_text(setup.read_text().replace(TIMES_MARK, table))
     page = render_results_page(read_results(results), runs)
     (staging / "book" / "results.md").write_text(page)
     return staging

@@ -1,0 +1,93 @@
+"""Measured wall times of the chapters at each profile, for the setup page and chapter maps.
+
+Two sources, never typed in by hand:
+
+- the run that builds the site (``_build/executed/run_summary.json``, written by
+  :mod:`course_lib.run`), for the profile the site was built with;
+- ``book/chapter_times.json``, where ``python -m course_lib.run --record-times`` keeps the
+  wall times of full-size runs of other profiles (with the date and the machine), so that
+  a ``laptop`` measurement made once is shown on every later build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from course_lib.profiles import PROFILE_NAMES
+
+TIMES_FILE = Path("book") / "chapter_times.json"
+
+
+def machine_description() -> str:
+    """``"<n> CPU cores, <machine>"`` for the record of a measurement."""
+    return f"{os.cpu_count()} CPU cores, {platform.machine()}"
+
+
+def read_times(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{profile: {chapter: {"wall_time_s", "date", "machine"}}}``; empty if ``path`` is absent."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_times(path: Path, profile: str, runs: Iterable[Mapping[str, Any]]) -> None:
+    """Add the successful ``runs`` (``chapter``, ``ok``, ``wall_time_s``) of ``profile``."""
+    recorded = read_times(path)
+    stamp = {"date": time.strftime("%Y-%m-%d"), "machine": machine_description()}
+    for run in runs:
+        if run["ok"]:
+            entry = {"wall_time_s": run["wall_time_s"], **stamp}
+            recorded.setdefault(profile, {})[run["chapter"]] = entry
+    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+
+
+def format_duration(seconds: float) -> str:
+    """``"42 s"``, ``"13 min"`` or ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def chapter_times(
+    chapter: str, recorded: Mapping[str, Any], current: Mapping[str, Any]
+) -> dict[str, str]:
+    """``{profile: description}`` of one chapter's measured time at each profile.
+
+    Parameters
+    ----------
+    chapter
+        Notebook stem, e.g. ``"02_optimus_attention"``.
+    recorded
+        :func:`read_times` of ``book/chapter_times.json``.
+    current
+        The site build's run summary (``{chapter: {"wall_time_s", "profile", "ok", ...}}``).
+    """
+    out = {}
+    run = current.get(chapter, {})
+    for profile in PROFILE_NAMES:
+        if run.get("ok") and run.get("profile") == profile and not run.get("tiny"):
+            out[profile] = f"{format_duration(run['wall_time_s'])} (this build)"
+        elif chapter in recorded.get(profile, {}):
+            entry = recorded[profile][chapter]
+            out[profile] = (
+                f"{format_duration(entry['wall_time_s'])} (measured {entry['date']}, "
+                f"{entry['machine']})"
+            )
+        else:
+            out[profile] = "not measured yet"
+    return out
+
+
+def times_table(chapters: Iterable[str], recorded: Mapping, current: Mapping) -> str:
+    """A markdown table: one row per chapter, one column per profile."""
+    lines = ["| chapter | " + " | ".join(PROFILE_NAMES) + " |", "|---" * 4 + "|"]
+    for chapter in chapters:
+        times = chapter_times(chapter, recorded, current)
+        lines.append(f"| {chapter} | " + " | ".join(times[p] for p in PROFILE_NAMES) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,45 @@
+"""Tests of course_lib.timings: measured chapter times, recorded and shown."""
+
+from __future__ import annotations
+
+from course_lib.timings import (
+    chapter_times,
+    format_duration,
+    read_times,
+    record_times,
+    times_table,
+)
+
+
+def test_record_keeps_successful_runs_with_date_and_machine(tmp_path):
+    path = tmp_path / "times.json"
+    assert read_times(path) == {}
+    runs = [
+        {"chapter": "03_pum2", "ok": True, "wall_time_s": 1860.0},
+        {"chapter": "05_utr_lm", "ok": False, "wall_time_s": 12.0},
+    ]
+    record_times(path, "laptop", runs)
+    recorded = read_times(path)
+    assert list(recorded["laptop"]) == ["03_pum2"]
+    assert recorded["laptop"]["03_pum2"]["wall_time_s"] == 1860.0
+    assert "CPU cores" in recorded["laptop"]["03_pum2"]["machine"]
+
+
+def test_this_build_comes_first_then_records_then_not_measured():
+    recorded = {"laptop": {"02_x": {"wall_time_s": 780.0, "date": "2026-12-01", "machine": "m"}}}
+    current = {"02_x": {"ok": True, "profile": "smoke", "wall_time_s": 42.2, "tiny": False}}
+    times = chapter_times("02_x", recorded, current)
+    assert times == {
+        "smoke": "42 s (this build)",
+        "laptop": "13 min (measured 2026-12-01, m)",
+        "full": "not measured yet",
+    }
+    tiny = {"02_x": {"ok": True, "profile": "laptop", "wall_time_s": 9.0, "tiny": True}}
+    assert chapter_times("02_x", {}, tiny)["laptop"] == "not measured yet"
+    table = times_table(["02_x"], recorded, current)
+    assert table.splitlines()[0] == "| chapter | smoke | laptop | full |"
+    assert "| 02_x | 42 s (this build) | 13 min" in table
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (5, 600, 9000)] == ["5 s", "10 min", "2.5 h"]
