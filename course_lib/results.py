@@ -43,6 +43,7 @@ def write_results(
     anchors: Mapping[str, Any],
     models: Mapping[str, Any] | None = None,
     notes: list[str] | None = None,
+    headline: Mapping[str, Any] | None = None,
     folder: str | Path | None = None,
 ) -> Path:
     """Write ``results/<chapter>.json`` and return its path.
@@ -58,8 +59,12 @@ def write_results(
         ``{model: {split: {metric: value}}}`` or any nesting of named numbers.
     anchors
         The published figures this chapter compares with, with their sources.
+    headline
+        The chapter's headline for the results dashboard, made by :func:`make_headline`.
     """
     check_profile(profile)
+    if headline is not None:
+        check_headline(headline)
     values = provenance.values() if isinstance(provenance, Mapping) else [provenance]
     data_values = [v for v in values if v in PROVENANCES]
     if not data_values:
@@ -75,6 +80,7 @@ def write_results(
         "anchors": anchors,
         "models": models or {},
         "notes": notes or [],
+        "headline": headline,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
@@ -83,6 +89,52 @@ def write_results(
     out = path / f"{chapter}.json"
     out.write_text(json.dumps(_clean(record), indent=2) + "\n")
     return out
+
+
+def make_headline(
+    metric: str,
+    data: str,
+    compared: Mapping[str, tuple[float, float, float]],
+    interval: str,
+    anchor: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The headline of a chapter: one metric, the models compared on it, and an anchor.
+
+    Parameters
+    ----------
+    metric
+        Its exact name, e.g. ``"Pearson r^2"`` or ``"ROC AUC"``.
+    data
+        What it was measured on, with provenance, e.g. ``"real Random7600 (7,600 UTRs)"``.
+    compared
+        ``{model: (value, low, high)}``; the first model is the chapter's headline model.
+    interval
+        What ``low``..``high`` is, e.g. ``"95 % bootstrap over test rows"``.
+    anchor
+        ``{"name", "value", "protocol"}`` of the published figure it is set against.
+    """
+    headline = {
+        "metric": metric,
+        "data": data,
+        "interval": interval,
+        "compared": {
+            name: {"value": float(v), "ci": [float(lo), float(hi)]}
+            for name, (v, lo, hi) in compared.items()
+        },
+        "anchor": dict(anchor) if anchor else None,
+    }
+    check_headline(headline)
+    return headline
+
+
+def check_headline(headline: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``headline`` has what the dashboard shows."""
+    missing = [k for k in ("metric", "data", "interval", "compared") if k not in headline]
+    if missing or not headline["compared"]:
+        raise ValueError(f"a headline needs metric, data, interval and compared; lacks {missing}")
+    anchor = headline.get("anchor")
+    if anchor and not {"name", "value", "protocol"} <= set(anchor):
+        raise ValueError("an anchor needs name, value and protocol (see COURSE_DESIGN.md)")
 
 
 def read_results(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:

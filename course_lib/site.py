@@ -59,23 +59,107 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Any]) -> str:
-    """Markdown of the results page: one section per chapter, metrics beside the anchors."""
+def _provenance_text(provenance: Any) -> str:
+    if isinstance(provenance, Mapping):
+        return ", ".join(f"{k}: {v}" for k, v in provenance.items())
+    return str(provenance)
+
+
+def _headline_cells(record: Mapping[str, Any]) -> list[str]:
+    """The dashboard row of one chapter: headline, value [interval], data, profile, anchor."""
+    headline = record.get("headline")
+    if not headline:
+        return ["_no headline recorded_", "", _provenance_text(record["provenance"]), "", ""]
+    model, row = next(iter(headline["compared"].items()))
+    low, high = row["ci"]
+    anchor = headline.get("anchor")
+    anchor_text = (
+        f"{anchor['name']}: {_format(anchor['value'])} ({anchor['protocol']})" if anchor else ""
+    )
+    return [
+        f"{model}, {headline['metric']}",
+        f"{_format(row['value'])} [{_format(low)}, {_format(high)}]",
+        headline["data"],
+        anchor_text,
+        headline["interval"],
+    ]
+
+
+def dashboard_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """One compact row per chapter: its headline with interval, data, profile and anchor."""
+    lines = [
+        "| chapter | headline | value [interval] | data | anchor (protocol) | interval | profile |",
+        "|---" * 7 + "|",
+    ]
+    for chapter, record in results.items():
+        cells = _headline_cells(record)
+        cells = [c.replace("|", "\\|") for c in cells]
+        lines.append(f"| {chapter} | " + " | ".join(cells) + f" | {record['profile']} |")
+    return "\n".join(lines) + "\n"
+
+
+def draw_headline_figure(record: Mapping[str, Any], path: Path) -> Path | None:
+    """A figure of the headline models with their intervals beside the anchor; ``None`` if none."""
+    headline = record.get("headline")
+    if not headline:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(headline["compared"])
+    values = [headline["compared"][n]["value"] for n in names]
+    errors = [
+        [v - headline["compared"][n]["ci"][0] for n, v in zip(names, values, strict=True)],
+        [headline["compared"][n]["ci"][1] - v for n, v in zip(names, values, strict=True)],
+    ]
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(names)))
+    ax.errorbar(values, range(len(names)), xerr=errors, fmt="o", capsize=3, label="this run")
+    anchor = headline.get("anchor")
+    if anchor:
+        ax.axvline(anchor["value"], color="C3", ls="--", label=f"anchor ({anchor['protocol']})")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{headline['metric']} ({headline['interval']})")
+    ax.set_title(
+        f"{record['chapter']}: {headline['data']}, profile {record['profile']}", fontsize=9
+    )
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def render_results_page(
+    results: Mapping[str, Mapping[str, Any]],
+    runs: Mapping[str, Any],
+    figures: Mapping[str, str] | None = None,
+) -> str:
+    """Markdown of the results page: the dashboard, then each chapter's full tables, folded.
+
+    ``figures`` maps a chapter to its headline figure's path relative to the page.
+    """
     out = [
         "# Results\n",
         "Every number on this page was computed by the run that built this site and read from "
         "`results/<chapter>.json`. Each chapter states its **profile** and the **provenance** of "
         "its data. Numbers from `smoke` runs or synthetic data check that the code works; they "
         "are not comparable with the published anchors, which come from real data at paper "
-        "scale.\n",
+        "scale. An anchor obtained by selecting on the test set is labelled so: a clean protocol "
+        "is expected to score lower.\n",
+        "## Dashboard\n",
+        dashboard_table(results) if results else "",
     ]
     if not results:
         out.append("_No results files were found: run `make book` first._\n")
     for chapter, record in results.items():
-        provenance = record["provenance"]
-        if isinstance(provenance, Mapping):
-            provenance = ", ".join(f"{k}: {v}" for k, v in provenance.items())
+        provenance = _provenance_text(record["provenance"])
         out.append(f"## {chapter}\n")
+        if figures and chapter in figures:
+            out.append(f"![{chapter} headline beside its anchor]({figures[chapter]})\n")
         run = runs.get(chapter, {})
         memory = f", peak memory {run['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in run else ""
         out.append(
@@ -87,10 +171,12 @@ def render_results_page(results: Mapping[str, Mapping[str, Any]], runs: Mapping[
                 ":::{note}\nThese figures come from synthetic data or an untrained backbone: "
                 "they show the pipeline works, not what the published models achieve.\n:::\n"
             )
-        out.append("### Metrics\n")
+        out.append(":::{dropdown} All metrics and anchors of this chapter\n")
+        out.append("**Metrics**\n")
         out.append(metrics_table(record["metrics"]))
-        out.append("\n### Published anchors\n")
+        out.append("\n**Published anchors**\n")
         out.append(metrics_table(record["anchors"]))
+        out.append(":::\n")
         for note in record.get("notes", []):
             out.append(f"\n- {note}")
         out.append("\n")
@@ -154,7 +240,12 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     setup = staging / "book" / "setup.md"
     table = times_table([nb.stem for nb in chapters], recorded, runs)
     setup.write_text(setup.read_text().replace(TIMES_MARK, table))
-    page = render_results_page(read_results(results), runs)
+    records = read_results(results)
+    figures = {}
+    for chapter, record in records.items():
+        if draw_headline_figure(record, staging / "book" / "figures" / f"{chapter}.png"):
+            figures[chapter] = f"figures/{chapter}.png"
+    page = render_results_page(records, runs, figures)
     (staging / "book" / "results.md").write_text(page)
     return staging
 

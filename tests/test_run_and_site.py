@@ -76,6 +76,33 @@ def test_results_page_flags_synthetic_data() -> None:
     assert "synthetic data" in page and "| paper | 0.8 |" in page
 
 
+def test_dashboard_row_and_figure_from_a_headline(tmp_path: Path) -> None:
+    from course_lib.results import make_headline
+    from course_lib.site import dashboard_table, draw_headline_figure
+
+    headline = make_headline(
+        "ROC AUC",
+        "real PUM2 (6,000 sites)",
+        {"BiLSTM": (0.937, 0.926, 0.953), "k-mer LR": (0.912, 0.905, 0.919)},
+        "range over 5 folds",
+        {"name": "BiLSTM seed exercise", "value": 0.941, "protocol": "one split, test-selected"},
+    )
+    record = {
+        "chapter": "03_x",
+        "profile": "laptop",
+        "provenance": "real",
+        "headline": headline,
+    }
+    table = dashboard_table({"03_x": record, "04_y": {**record, "headline": None}})
+    assert "| 03_x | BiLSTM, ROC AUC | 0.937 [0.926, 0.953] | real PUM2 (6,000 sites) |" in table
+    assert "0.941 (one split, test-selected)" in table and "| 04_y | _no headline" in table
+    figure = draw_headline_figure(record, tmp_path / "f.png")
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    assert draw_headline_figure({**record, "headline": None}, tmp_path / "g.png") is None
+    with pytest.raises(ValueError, match="anchor needs name, value and protocol"):
+        make_headline("R2", "d", {"m": (1, 0, 2)}, "i", {"name": "paper", "value": 0.8})
+
+
 def test_data_scripts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
     assert data_main(["synth", "pum2"]) == 0
