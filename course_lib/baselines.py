@@ -12,6 +12,8 @@ model has learned something only where it beats these floors:
 - :func:`kmer_copy_baseline` (chapter 3, overlapping k-mers with span masking): the accuracy
   of copying every visible input token and filling a ``[MASK]`` with a k-mer consistent with
   the visible neighbouring k-mers; :func:`simulate_kmer_copy_baseline` draws the masks.
+
+:func:`token_frequencies` gives the base frequencies to fit on training rows.
 """
 
 from __future__ import annotations
@@ -142,6 +144,19 @@ def simulate_nucleotide_copy_baseline(
         "copy accuracy": float(hits.mean()),
         "scored tokens": int(losses.size),
     }
+
+
+def token_frequencies(input_ids: torch.Tensor | np.ndarray, vocab: KmerVocabulary) -> np.ndarray:
+    """``[4**k]`` frequencies of the k-mer tokens in ``input_ids`` ``[n, T]``, in
+    ``vocab.kmer_lookup`` order (A, C, G, T/U for k = 1); specials and padding are not counted.
+
+    Fit them on the training rows and pass them to the copy baselines (chapter 5).
+    """
+    rank = _rank_table(vocab)[np.asarray(input_ids).ravel()]
+    counts = np.bincount(rank[rank >= 0], minlength=4**vocab.k).astype(np.float64)
+    if counts.sum() == 0:
+        raise ValueError("input_ids hold no k-mer token of this vocabulary")
+    return counts / counts.sum()
 
 
 def _rank_table(vocab: KmerVocabulary) -> np.ndarray:

@@ -10,6 +10,7 @@ from course_lib.baselines import (
     nucleotide_copy_baseline,
     simulate_kmer_copy_baseline,
     simulate_nucleotide_copy_baseline,
+    token_frequencies,
 )
 from course_lib.tokenization import ESM_STYLE, IGNORE_INDEX, build_vocabulary, mask_tokens
 
@@ -36,8 +37,10 @@ def test_uniform_copy_baseline_beats_ln4():
 def test_nucleotide_copy_baseline_matches_simulation(frequencies):
     vocab = build_vocabulary(1, alphabet="ACGU", **ESM_STYLE)
     ids = random_ids(vocab, 1500, 100, frequencies)
-    simulated = simulate_nucleotide_copy_baseline(ids, vocab, frequencies, repeats=3, seed=1)
-    closed = nucleotide_copy_baseline(frequencies)
+    fitted = token_frequencies(ids, vocab)
+    np.testing.assert_allclose(fitted, frequencies or [0.25] * 4, atol=0.01)
+    simulated = simulate_nucleotide_copy_baseline(ids, vocab, fitted, repeats=3, seed=1)
+    closed = nucleotide_copy_baseline(fitted)
     n = simulated["scored tokens"]
     assert n > 50_000
     # a few standard errors (per-token loss sd < 1, accuracy sd < 0.5)
@@ -48,6 +51,8 @@ def test_nucleotide_copy_baseline_matches_simulation(frequencies):
 def test_nucleotide_copy_baseline_rejects_bad_input():
     with pytest.raises(ValueError, match="frequencies"):
         nucleotide_copy_baseline([0.5, 0.5])
+    with pytest.raises(ValueError, match="no k-mer token"):
+        token_frequencies(np.zeros((2, 3), int), build_vocabulary(3))
     with pytest.raises(ValueError, match="k = 1"):
         simulate_nucleotide_copy_baseline(np.zeros((1, 5), int), build_vocabulary(3))
 
