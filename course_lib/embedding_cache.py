@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from course_lib.encoding import Padding, one_hot
+from course_lib.models.rnafm import RNAFMBackbone
 from course_lib.paths import data_dir
 from course_lib.progress import progress
-from course_lib.rnafm import RNAFMBackbone
 
 InputType = Literal["seq", "emb-rnafm"]
 INPUT_TYPES: tuple[InputType, ...] = ("seq", "emb-rnafm")
@@ -127,7 +127,8 @@ def build_embedding_cache(
     Parameters
     ----------
     backbone
-        From :func:`course_lib.rnafm.load_rnafm` / :func:`course_lib.rnafm.get_backbone`.
+        From :func:`~course_lib.models.rnafm.load_rnafm` or
+        :func:`~course_lib.models.rnafm.get_backbone`.
     sequences
         ``n`` sequences of at most ``max_len`` nt (DNA or RNA alphabet).
     dataset
@@ -191,7 +192,7 @@ class UTRBatches:
         Any of ``"seq"``, ``"emb-rnafm"``.
     embeddings
         An :class:`EmbeddingCache` aligned with ``sequences`` (fast), or an
-        :class:`~course_lib.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
+        :class:`~course_lib.models.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
     padding
         ``"right"`` (UTR starts at position 0, as in the RNA-FM tutorial) or ``"left"``
         (UTR ends at the last position, next to the start codon, as in Optimus 5-Prime).

@@ -7,6 +7,7 @@ asked to, and returns the history as a DataFrame. The test set never enters :fun
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -255,3 +256,58 @@ def evaluate_loss(
         raise ValueError("the validation loader is empty")
     value = score(np.concatenate(targets), np.concatenate(outputs)) if score else None
     return total / count, value
+
+
+def warmup_linear_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.1
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then linear decay to 10 %."""
+    warmup = max(1, int(round(warmup_fraction * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.1, 1.0 - 0.9 * (step - warmup) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def dnabert_optimizer(
+    model: nn.Module,
+    total_steps: int,
+    lr: float = 2e-4,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.1,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with DNABERT's fine-tuning schedule: linear warm-up then linear decay to 0.
+
+    Biases and LayerNorm weights get no weight decay (as in DNABERT's ``run_finetune.py``).
+    DNABERT pretrained with ``betas=(0.9, 0.98), eps=1e-6``. Step the scheduler every batch.
+    With ``weight_decay=0`` it is Adam with the same schedule (the chapter's BiLSTM uses it).
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        eps=eps,
+        betas=betas,
+    )
+    warmup = max(1, math.ceil(warmup_fraction * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -7,14 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.ism import ism_log_odds, ism_metrics
-from course_lib.models.multiplexer import (
-    BelugaMultiplexer,
-    measure_speedup,
-    positional_channel,
-    predict_maps,
-    train_multiplexer,
-)
+from course_lib.chapters.ch4_beluga_multiplexer import measure_speedup, train_multiplexer
+from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics
+from course_lib.models.multiplexer import BelugaMultiplexer, positional_channel, predict_maps
 
 
 def random_windows(n: int, length: int, rng: np.random.Generator) -> torch.Tensor:

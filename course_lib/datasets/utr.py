@@ -319,6 +319,10 @@ def _load(folder: Path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- split
 
 
+#: UTRSplit test part -> name of the published test set (Sample et al. 2019).
+TEST_NAMES = {"test_random": "Random7600", "test_human": "Human7600"}
+
+
 @dataclass(frozen=True)
 class UTRSplit:
     """The MRL split: training, validation and the two original test sets.

@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from course_lib.encoding import to_codes
-from course_lib.paths import checkpoints_dir
 from course_lib.registry import sha256sum
 from course_lib.training import select_device
 
@@ -236,16 +235,6 @@ def build_small_rnafm(
     torch.save({"args": args, "model": state}, part)
     part.replace(path)
     return path
-
-
-def resolve_checkpoint(value: str | Path | None) -> Path | None:
-    """A checkpoint setting as a path: ``None`` stays ``None`` (the small untrained model),
-    ``"default"`` is ``checkpoints_dir() / "RNA-FM_pretrained.pth"``, anything else a path."""
-    if value is None:
-        return None
-    if str(value) == "default":
-        return checkpoints_dir() / CHECKPOINT_NAME
-    return Path(value)
 
 
 def get_backbone(

@@ -1,0 +1,442 @@
+"""Self-supervised pretraining objectives: UTR-LM's three and DNABERT's masked k-mers.
+
+- :func:`pretrain` (chapter 5) combines three switchable objectives on one forward pass of
+  :class:`~course_lib.models.utr_lm.UTRLMForPretraining`:
+
+  - ``"mlm"``: masked nucleotide modelling (15 % of nucleotides, BERT's 80/10/10 recipe);
+  - ``"mfe"``: regression of the ViennaRNA minimum free energy from the ``<cls>`` embedding;
+  - ``"structure"``: per-nucleotide classification as paired-left ``(``, paired-right ``)`` or
+    unpaired ``.`` in the ViennaRNA MFE structure (labels from :mod:`course_lib.structure`).
+
+- :func:`pretrain_masked_kmers` (chapter 3) trains ``BertForMaskedLM`` on k-mer tokens with
+  DNABERT's contiguous k-mer span masking (:func:`course_lib.tokenization.mask_tokens`), on
+  training sequences only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from transformers import EsmConfig
+
+from course_lib.models.utr_lm import PretrainingOutput, UTRLMForPretraining, encode_utrs
+from course_lib.progress import progress
+from course_lib.structure import FoldResult, structure_labels
+from course_lib.token_batches import LengthBucketSampler, collate_trimmed
+from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, TokenBatch, mask_tokens
+from course_lib.training import dnabert_optimizer, select_device, to_device, warmup_linear_schedule
+
+OBJECTIVES = ("mlm", "mfe", "structure")
+
+
+def check_objectives(objectives: Iterable[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated objectives in canonical order; at least one."""
+    objectives = tuple(objectives)
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not objectives:
+        raise ValueError(f"objectives must be a non-empty subset of {OBJECTIVES}, got {objectives}")
+    return tuple(o for o in OBJECTIVES if o in objectives)
+
+
+def structure_targets(structures: Sequence[str], width: int) -> np.ndarray:
+    """Per-token structure labels aligned with :func:`encode_utrs` output of width ``T``.
+
+    Position 0 is ``<cls>``, so nucleotide ``i`` sits at token ``i + 1``. Special and padding
+    positions get ``-100`` (ignored by the loss).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` ``[n, width]`` with values 0 ``(``, 1 ``)``, 2 ``.`` or ``-100``.
+    """
+    out = np.full((len(structures), width), IGNORE_INDEX, dtype=np.int64)
+    for i, structure in enumerate(structures):
+        if len(structure) + 2 > width:
+            raise ValueError(
+                f"structure #{i} has {len(structure)} nt but tokens are only {width} wide "
+                "(<cls> and <eos> take two); encode with a larger max_length"
+            )
+        out[i, 1 : 1 + len(structure)] = structure_labels(structure)
+    return out
+
+
+class PretrainingData(Dataset):
+    """Tokens of a UTR corpus with optional ViennaRNA labels, for :func:`pretrain`.
+
+    Items are dicts of tensors: ``input_ids`` and ``attention_mask`` ``[T]``, and when folds
+    are given ``mfe`` (kcal/mol, scalar) and ``structure`` ``[T]`` (``-100`` off nucleotides).
+    """
+
+    def __init__(self, tokens: TokenBatch, fold: FoldResult | None = None):
+        self.input_ids = torch.from_numpy(tokens.input_ids)
+        self.attention_mask = torch.from_numpy(tokens.attention_mask)
+        self.mfe: torch.Tensor | None = None
+        self.structure: torch.Tensor | None = None
+        if fold is not None:
+            if len(fold) != len(tokens):
+                raise ValueError(f"{len(fold)} folds for {len(tokens)} token rows; fold the corpus")
+            width = tokens.input_ids.shape[1]
+            self.mfe = torch.from_numpy(np.asarray(fold.mfe, dtype=np.float32))
+            self.structure = torch.from_numpy(structure_targets(fold.structures, width))
+
+    @classmethod
+    def from_sequences(
+        cls,
+        seqs: Sequence[str],
+        vocab: KmerVocabulary,
+        fold: FoldResult | None = None,
+        max_length: int | None = None,
+    ) -> PretrainingData:
+        """Tokenize ``seqs`` (``fold`` must hold the same sequences in the same order)."""
+        if fold is not None:
+            rna = [s.upper().replace("T", "U") for s in seqs]
+            if rna != fold.sequences:
+                raise ValueError("fold does not match seqs; pass fold_cached(seqs) for this corpus")
+        return cls(encode_utrs(seqs, vocab, max_length), fold)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether MFE and structure labels are present."""
+        return self.mfe is not None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+        if self.mfe is not None:
+            item["mfe"] = self.mfe[index]
+            item["structure"] = self.structure[index]
+        return item
+
+
+def pretraining_losses(
+    output: PretrainingOutput,
+    batch: Mapping[str, torch.Tensor],
+    objectives: Sequence[str],
+    config: EsmConfig,
+) -> dict[str, torch.Tensor]:
+    """One scalar loss per objective.
+
+    ``batch`` holds ``mlm_labels`` (``[n, T]``, ``-100`` where not masked) for ``"mlm"``,
+    ``mfe`` (kcal/mol, standardised here with the config's scale) for ``"mfe"`` and
+    ``structure`` (``[n, T]``) for ``"structure"``.
+    """
+    losses = {}
+    if "mlm" in objectives:
+        labels = batch["mlm_labels"]
+        if (labels != IGNORE_INDEX).any():
+            losses["mlm"] = F.cross_entropy(
+                output.mlm_logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+            )
+        else:  # nothing masked in this batch (tiny batches only)
+            losses["mlm"] = output.mlm_logits.sum() * 0.0
+    if "mfe" in objectives:
+        target = (batch["mfe"] - config.mfe_mean) / config.mfe_std
+        losses["mfe"] = F.mse_loss(output.mfe, target)
+    if "structure" in objectives:
+        losses["structure"] = F.cross_entropy(
+            output.structure_logits.flatten(0, 1),
+            batch["structure"].flatten(),
+            ignore_index=IGNORE_INDEX,
+        )
+    return losses
+
+
+def _masked_batch(
+    batch: dict[str, torch.Tensor],
+    vocab: KmerVocabulary,
+    use_mlm: bool,
+    probability: float,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    if not use_mlm:
+        return dict(batch)
+    corrupted, labels = mask_tokens(batch["input_ids"], vocab, probability, generator=generator)
+    return {**batch, "input_ids": corrupted, "mlm_labels": labels}
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns; the model holds the best-on-validation state.
+
+    ``history`` has one row per epoch: ``epoch, train_loss, val_loss``, ``train_<objective>``
+    and ``val_<objective>`` for each active objective, ``val_mlm_accuracy`` and
+    ``val_structure_accuracy`` when those objectives are on, ``lr`` and ``seconds``.
+    """
+
+    history: pd.DataFrame
+    objectives: tuple[str, ...]
+    best_epoch: int
+    seconds: float
+
+
+def pretrain(
+    model: UTRLMForPretraining,
+    vocab: KmerVocabulary,
+    train: PretrainingData,
+    val: PretrainingData,
+    *,
+    objectives: Iterable[str] = OBJECTIVES,
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    mask_probability: float = 0.15,
+    weights: Mapping[str, float] | None = None,
+    grad_clip: float | None = 1.0,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+    show_progress: bool = True,
+    description: str = "pretraining",
+) -> PretrainResult:
+    """Pretrain ``model`` on ``train`` with the chosen objectives; validate on ``val``.
+
+    Parameters
+    ----------
+    objectives
+        Any non-empty subset of ``("mlm", "mfe", "structure")``. Without ``"mlm"`` the input
+        is not masked; with it, the MFE and structure heads see the masked input too (one
+        forward pass serves all objectives, as in UTR-LM).
+    weights
+        Loss weight per objective (default 1 each); the total is their weighted sum.
+    mask_probability
+        Fraction of nucleotides selected for masked modelling (BERT's 80/10/10 recipe).
+    seed
+        Seeds shuffling and masking; validation masks are the same every epoch.
+
+    Returns
+    -------
+    PretrainResult
+        History per epoch; the model keeps the state with the lowest validation loss.
+    """
+    objectives = check_objectives(objectives)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    needs_labels = {"mfe", "structure"} & set(objectives)
+    for name, data in (("train", train), ("val", val)):
+        if needs_labels and not data.has_labels:
+            raise ValueError(
+                f"objectives {sorted(needs_labels)} need ViennaRNA labels but the {name} data "
+                "has none; build it with PretrainingData.from_sequences(seqs, vocab, fold=...)"
+            )
+    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
+    device = select_device(device) if isinstance(device, str) else device
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    lengths = train.attention_mask.sum(1).numpy()
+    sampler = LengthBucketSampler(lengths, batch_size, seed=seed)
+    loader = DataLoader(train, batch_sampler=sampler, collate_fn=collate_trimmed)
+    val_loader = DataLoader(val, batch_size=batch_size, collate_fn=collate_trimmed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_linear_schedule(optimizer, epochs * len(loader))
+    use_mlm = "mlm" in objectives
+    rows, best, best_state, best_epoch = [], math.inf, None, 0
+    start = time.perf_counter()
+    bar = progress(range(1, epochs + 1), desc=description, disable=not show_progress, unit="epoch")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        sums = dict.fromkeys(("total", *objectives), 0.0)
+        count = 0
+        for raw in loader:
+            batch = to_device(
+                _masked_batch(raw, vocab, use_mlm, mask_probability, generator), device
+            )
+            out = model(batch["input_ids"], batch["attention_mask"])
+            losses = pretraining_losses(out, batch, objectives, model.config)
+            total = sum(weights[o] * losses[o] for o in objectives)
+            if not torch.isfinite(total):
+                raise FloatingPointError(f"pretraining loss became {total.item()}; lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            scheduler.step()
+            n = len(batch["input_ids"])
+            count += n
+            sums["total"] += total.item() * n
+            for o in objectives:
+                sums[o] += losses[o].item() * n
+        val_scores = evaluate_pretraining(
+            model, vocab, val_loader, objectives, weights, mask_probability, device, seed
+        )
+        row = {"epoch": epoch, "train_loss": sums["total"] / count, "val_loss": val_scores["loss"]}
+        for o in objectives:
+            row[f"train_{o}"] = sums[o] / count
+            row[f"val_{o}"] = val_scores[o]
+        row.update({f"val_{k}": v for k, v in val_scores.items() if k.endswith("accuracy")})
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        if row["val_loss"] < best:
+            best, best_epoch = row["val_loss"], epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return PretrainResult(pd.DataFrame(rows), objectives, best_epoch, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate_pretraining(
+    model: UTRLMForPretraining,
+    vocab: KmerVocabulary,
+    loader: DataLoader,
+    objectives: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    mask_probability: float = 0.15,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean loss per objective, weighted total (``"loss"``) and accuracies on ``loader``.
+
+    Masks come from a generator seeded with ``seed`` so that repeated calls are comparable.
+    ``mlm_accuracy`` is the fraction of masked nucleotides recovered; ``structure_accuracy``
+    the fraction of nucleotides whose ``(``/``)``/``.`` class is right.
+    """
+    objectives = check_objectives(objectives)
+    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
+    device = select_device(device) if isinstance(device, str) else device
+    model.to(device).eval()
+    generator = torch.Generator().manual_seed(seed + 1)
+    sums = dict.fromkeys(objectives, 0.0)
+    hits = {"mlm": [0, 0], "structure": [0, 0]}
+    count = 0
+    for raw in loader:
+        batch = _masked_batch(raw, vocab, "mlm" in objectives, mask_probability, generator)
+        batch = to_device(batch, device)
+        out = model(batch["input_ids"], batch["attention_mask"])
+        losses = pretraining_losses(out, batch, objectives, model.config)
+        n = len(batch["input_ids"])
+        count += n
+        for o in objectives:
+            sums[o] += losses[o].item() * n
+        for name, logits, key in (
+            ("mlm", out.mlm_logits, "mlm_labels"),
+            ("structure", out.structure_logits, "structure"),
+        ):
+            if name in objectives:
+                labels = batch[key]
+                scored = labels != IGNORE_INDEX
+                hits[name][0] += int((logits.argmax(-1)[scored] == labels[scored]).sum())
+                hits[name][1] += int(scored.sum())
+    if count == 0:
+        raise ValueError("the validation loader is empty")
+    scores = {o: sums[o] / count for o in objectives}
+    scores["loss"] = sum(weights[o] * scores[o] for o in objectives)
+    for name in ("mlm", "structure"):
+        if name in objectives:
+            scores[f"{name}_accuracy"] = hits[name][0] / max(hits[name][1], 1)
+    return scores
+
+
+@torch.no_grad()
+def predict_mfe(
+    model: UTRLMForPretraining,
+    data: PretrainingData,
+    batch_size: int = 256,
+    device: torch.device | str = "auto",
+) -> np.ndarray:
+    """MFE predictions in kcal/mol ``[n]`` from unmasked input."""
+    device = select_device(device) if isinstance(device, str) else device
+    model.to(device).eval()
+    out = []
+    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_trimmed):
+        batch = to_device(batch, device)
+        out.append(model(batch["input_ids"], batch["attention_mask"]).mfe.cpu())
+    return model.mfe_kcal(torch.cat(out))
+
+
+def pretrain_masked_kmers(
+    config,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    vocab: KmerVocabulary,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 5e-4,
+    mask_probability: float = 0.15,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    show_progress: bool = True,
+    description: str = "MLM pretraining",
+):
+    """Masked k-mer modelling: train a ``BertForMaskedLM`` to restore masked k-mer spans.
+
+    Parameters
+    ----------
+    config
+        A ``BertConfig`` (e.g. from :func:`small_bert_config`).
+    input_ids, attention_mask
+        ``[n, T]`` tokens of the **training** sequences only.
+    epochs
+        Passes over the data; masks are drawn afresh every batch (dynamic masking).
+
+    Returns
+    -------
+    (model, history)
+        The ``BertForMaskedLM`` (eval mode) and a DataFrame with ``epoch, mlm_loss,
+        masked_accuracy`` (the fraction of masked tokens restored).
+    """
+    from transformers import BertForMaskedLM
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = select_device(device) if isinstance(device, str) else device
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(config).to(device)
+    steps = epochs * math.ceil(len(input_ids) / batch_size)
+    optimizer, scheduler = dnabert_optimizer(model, steps, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    rows = []
+    for epoch in progress(
+        range(1, epochs + 1), desc=description, unit="epoch", disable=not show_progress
+    ):
+        model.train()
+        order = torch.randperm(len(input_ids), generator=generator)
+        loss_sum, correct, masked = 0.0, 0, 0
+        for start in range(0, len(order), batch_size):
+            rows_ = order[start : start + batch_size]
+            corrupted, labels = mask_tokens(
+                input_ids[rows_], vocab, mask_probability, generator=generator
+            )
+            if not (labels != IGNORE_INDEX).any():
+                continue  # nothing masked in this batch: the loss would be NaN
+            out = model(
+                input_ids=corrupted.to(device),
+                attention_mask=attention_mask[rows_].to(device),
+                labels=labels.to(device),
+            )
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            chosen = labels.to(device) != IGNORE_INDEX
+            n_masked = int(chosen.sum())
+            loss_sum += out.loss.item() * n_masked
+            masked += n_masked
+            correct += int((out.logits.argmax(-1)[chosen] == labels.to(device)[chosen]).sum())
+        rows.append(
+            {
+                "epoch": epoch,
+                "mlm_loss": loss_sum / max(masked, 1),
+                "masked_accuracy": correct / max(masked, 1),
+            }
+        )
+    model.eval()
+    return model, pd.DataFrame(rows)
