@@ -17,23 +17,32 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import EsmConfig
 
+from course_lib.encoding import to_rna
 from course_lib.models.utr_lm import PretrainingOutput, UTRLMForPretraining, encode_utrs
-from course_lib.progress import progress
-from course_lib.structure import FoldResult, structure_labels
+from course_lib.structure import FoldedRNA, structure_labels
 from course_lib.token_batches import LengthBucketSampler, collate_trimmed
 from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, TokenBatch, mask_tokens
-from course_lib.training import dnabert_optimizer, select_device, to_device, warmup_linear_schedule
+from course_lib.training import (
+    BestState,
+    FitResult,
+    dnabert_optimizer,
+    epoch_bar,
+    optimizer_step,
+    run_epochs,
+    select_device,
+    to_device,
+    warmup_linear_schedule,
+)
 
 OBJECTIVES = ("mlm", "mfe", "structure")
 
@@ -76,7 +85,7 @@ class PretrainingData(Dataset):
     are given ``mfe`` (kcal/mol, scalar) and ``structure`` ``[T]`` (``-100`` off nucleotides).
     """
 
-    def __init__(self, tokens: TokenBatch, fold: FoldResult | None = None):
+    def __init__(self, tokens: TokenBatch, fold: FoldedRNA | None = None):
         self.input_ids = torch.from_numpy(tokens.input_ids)
         self.attention_mask = torch.from_numpy(tokens.attention_mask)
         self.mfe: torch.Tensor | None = None
@@ -93,12 +102,12 @@ class PretrainingData(Dataset):
         cls,
         seqs: Sequence[str],
         vocab: KmerVocabulary,
-        fold: FoldResult | None = None,
+        fold: FoldedRNA | None = None,
         max_length: int | None = None,
     ) -> PretrainingData:
         """Tokenize ``seqs`` (``fold`` must hold the same sequences in the same order)."""
         if fold is not None:
-            rna = [s.upper().replace("T", "U") for s in seqs]
+            rna = [to_rna(s.upper()) for s in seqs]
             if rna != fold.sequences:
                 raise ValueError("fold does not match seqs; pass fold_cached(seqs) for this corpus")
         return cls(encode_utrs(seqs, vocab, max_length), fold)
@@ -165,21 +174,6 @@ def _masked_batch(
     return {**batch, "input_ids": corrupted, "mlm_labels": labels}
 
 
-@dataclass
-class PretrainResult:
-    """What :func:`pretrain` returns; the model holds the best-on-validation state.
-
-    ``history`` has one row per epoch: ``epoch, train_loss, val_loss``, ``train_<objective>``
-    and ``val_<objective>`` for each active objective, ``val_mlm_accuracy`` and
-    ``val_structure_accuracy`` when those objectives are on, ``lr`` and ``seconds``.
-    """
-
-    history: pd.DataFrame
-    objectives: tuple[str, ...]
-    best_epoch: int
-    seconds: float
-
-
 def pretrain(
     model: UTRLMForPretraining,
     vocab: KmerVocabulary,
@@ -198,96 +192,96 @@ def pretrain(
     seed: int = 0,
     show_progress: bool = True,
     description: str = "pretraining",
-) -> PretrainResult:
+) -> FitResult:
     """Pretrain ``model`` on ``train`` with the chosen objectives; validate on ``val``.
 
-    Parameters
-    ----------
-    objectives
-        Any non-empty subset of ``("mlm", "mfe", "structure")``. Without ``"mlm"`` the input
-        is not masked; with it, the MFE and structure heads see the masked input too (one
-        forward pass serves all objectives, as in UTR-LM).
-    weights
-        Loss weight per objective (default 1 each); the total is their weighted sum.
-    mask_probability
-        Fraction of nucleotides selected for masked modelling (BERT's 80/10/10 recipe).
-    seed
-        Seeds shuffling and masking; validation masks are the same every epoch.
-
-    Returns
-    -------
-    PretrainResult
-        History per epoch; the model keeps the state with the lowest validation loss.
+    ``objectives``: a non-empty subset of ``("mlm", "mfe", "structure")``; with ``"mlm"`` all
+    heads see the masked input (one forward pass serves all objectives, as in UTR-LM).
+    ``weights`` weigh the losses (default 1); ``mask_probability`` of the nucleotides are
+    masked (BERT's 80/10/10); ``seed`` seeds shuffling and masks (validation masks are the
+    same every epoch). The model keeps the state with the lowest validation loss; the history
+    has ``epoch, train_loss, val_loss``, ``train_<o>`` and ``val_<o>`` per objective,
+    ``val_mlm_accuracy`` / ``val_structure_accuracy`` when on, ``lr`` and ``seconds``.
     """
     objectives = check_objectives(objectives)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    check_labels(objectives, train=train, val=val)
+    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
+    device = select_device(device)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    loader, val_loader = pretraining_loaders(train, val, batch_size, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_linear_schedule(optimizer, epochs * len(loader))
+    step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
+    masks = {"vocab": vocab, "probability": mask_probability, "generator": generator}
+
+    def one_epoch(epoch: int) -> dict[str, float]:
+        means = pretraining_epoch(model, loader, step, objectives, weights, device, **masks)
+        scores = evaluate_pretraining(
+            model, vocab, val_loader, objectives, weights, mask_probability, device, seed
+        )
+        row = {"epoch": epoch, "train_loss": means["total"], "val_loss": scores["loss"]}
+        for o in objectives:
+            row[f"train_{o}"], row[f"val_{o}"] = means[o], scores[o]
+        row.update({f"val_{k}": v for k, v in scores.items() if k.endswith("accuracy")})
+        return {**row, "lr": optimizer.param_groups[0]["lr"]}
+
+    return run_epochs(
+        model, one_epoch, BestState(), epochs, "val_loss", None, None, description, show_progress
+    )
+
+
+def pretraining_loaders(
+    train: PretrainingData, val: PretrainingData, batch_size: int, seed: int
+) -> tuple[DataLoader, DataLoader]:
+    """Length-bucketed, shuffled training batches and ordered validation batches, trimmed."""
+    sampler = LengthBucketSampler(train.attention_mask.sum(1).numpy(), batch_size, seed=seed)
+    loader = DataLoader(train, batch_sampler=sampler, collate_fn=collate_trimmed)
+    return loader, DataLoader(val, batch_size=batch_size, collate_fn=collate_trimmed)
+
+
+def pretraining_epoch(
+    model: UTRLMForPretraining,
+    loader: DataLoader,
+    step: Callable[..., float],
+    objectives: Sequence[str],
+    weights: Mapping[str, float],
+    device: torch.device,
+    *,
+    vocab: KmerVocabulary,
+    probability: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One pass of :func:`pretrain` over ``loader``: mean weighted ``"total"`` and per-objective
+    training losses. ``step(loss, where=)`` is :func:`course_lib.training.optimizer_step`."""
+    model.train()
+    sums = dict.fromkeys(("total", *objectives), 0.0)
+    count = 0
+    for raw in loader:
+        batch = _masked_batch(raw, vocab, "mlm" in objectives, probability, generator)
+        batch = to_device(batch, device)
+        out = model(batch["input_ids"], batch["attention_mask"])
+        losses = pretraining_losses(out, batch, objectives, model.config)
+        total = sum(weights[o] * losses[o] for o in objectives)
+        n = len(batch["input_ids"])
+        count += n
+        sums["total"] += step(total, where="in pretraining") * n
+        for o in objectives:
+            sums[o] += losses[o].item() * n
+    return {key: value / count for key, value in sums.items()}
+
+
+def check_labels(objectives: Sequence[str], **data: PretrainingData) -> None:
+    """Raise when an objective needs ViennaRNA labels that one of the named data sets lacks."""
     needs_labels = {"mfe", "structure"} & set(objectives)
-    for name, data in (("train", train), ("val", val)):
-        if needs_labels and not data.has_labels:
+    for name, part in data.items():
+        if needs_labels and not part.has_labels:
             raise ValueError(
                 f"objectives {sorted(needs_labels)} need ViennaRNA labels but the {name} data "
                 "has none; build it with PretrainingData.from_sequences(seqs, vocab, fold=...)"
             )
-    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
-    device = select_device(device) if isinstance(device, str) else device
-    model.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    lengths = train.attention_mask.sum(1).numpy()
-    sampler = LengthBucketSampler(lengths, batch_size, seed=seed)
-    loader = DataLoader(train, batch_sampler=sampler, collate_fn=collate_trimmed)
-    val_loader = DataLoader(val, batch_size=batch_size, collate_fn=collate_trimmed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = warmup_linear_schedule(optimizer, epochs * len(loader))
-    use_mlm = "mlm" in objectives
-    rows, best, best_state, best_epoch = [], math.inf, None, 0
-    start = time.perf_counter()
-    bar = progress(range(1, epochs + 1), desc=description, disable=not show_progress, unit="epoch")
-    for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        sums = dict.fromkeys(("total", *objectives), 0.0)
-        count = 0
-        for raw in loader:
-            batch = to_device(
-                _masked_batch(raw, vocab, use_mlm, mask_probability, generator), device
-            )
-            out = model(batch["input_ids"], batch["attention_mask"])
-            losses = pretraining_losses(out, batch, objectives, model.config)
-            total = sum(weights[o] * losses[o] for o in objectives)
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"pretraining loss became {total.item()}; lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
-            n = len(batch["input_ids"])
-            count += n
-            sums["total"] += total.item() * n
-            for o in objectives:
-                sums[o] += losses[o].item() * n
-        val_scores = evaluate_pretraining(
-            model, vocab, val_loader, objectives, weights, mask_probability, device, seed
-        )
-        row = {"epoch": epoch, "train_loss": sums["total"] / count, "val_loss": val_scores["loss"]}
-        for o in objectives:
-            row[f"train_{o}"] = sums[o] / count
-            row[f"val_{o}"] = val_scores[o]
-        row.update({f"val_{k}": v for k, v in val_scores.items() if k.endswith("accuracy")})
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        if row["val_loss"] < best:
-            best, best_epoch = row["val_loss"], epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return PretrainResult(pd.DataFrame(rows), objectives, best_epoch, time.perf_counter() - start)
 
 
 @torch.no_grad()
@@ -309,7 +303,7 @@ def evaluate_pretraining(
     """
     objectives = check_objectives(objectives)
     weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     generator = torch.Generator().manual_seed(seed + 1)
     sums = dict.fromkeys(objectives, 0.0)
@@ -351,7 +345,7 @@ def predict_mfe(
     device: torch.device | str = "auto",
 ) -> np.ndarray:
     """MFE predictions in kcal/mol ``[n]`` from unmasked input."""
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     out = []
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_trimmed):
@@ -377,66 +371,45 @@ def pretrain_masked_kmers(
 ):
     """Masked k-mer modelling: train a ``BertForMaskedLM`` to restore masked k-mer spans.
 
-    Parameters
-    ----------
-    config
-        A ``BertConfig`` (e.g. from :func:`small_bert_config`).
-    input_ids, attention_mask
-        ``[n, T]`` tokens of the **training** sequences only.
-    epochs
-        Passes over the data; masks are drawn afresh every batch (dynamic masking).
-
-    Returns
-    -------
-    (model, history)
-        The ``BertForMaskedLM`` (eval mode) and a DataFrame with ``epoch, mlm_loss,
-        masked_accuracy`` (the fraction of masked tokens restored).
+    ``config`` is a ``BertConfig`` (e.g. from :func:`course_lib.models.bert.small_bert_config`);
+    ``input_ids`` and ``attention_mask`` ``[n, T]`` hold the **training** sequences only.
+    Masks are drawn afresh every batch (dynamic masking); the optimizer is DNABERT's
+    pretraining AdamW (betas 0.9/0.98, eps 1e-6), gradients clipped at 1.0. Returns the
+    ``BertForMaskedLM`` (eval mode, last epoch's state) and a :class:`FitResult` whose history
+    has ``epoch, mlm_loss, masked_accuracy`` (the fraction of masked tokens restored).
     """
     from transformers import BertForMaskedLM
 
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = BertForMaskedLM(config).to(device)
     steps = epochs * math.ceil(len(input_ids) / batch_size)
     optimizer, scheduler = dnabert_optimizer(model, steps, lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    rows = []
-    for epoch in progress(
-        range(1, epochs + 1), desc=description, unit="epoch", disable=not show_progress
-    ):
-        model.train()
+    step = partial(optimizer_step, model, optimizer, grad_clip=1.0, scheduler=scheduler)
+    rows, start = [], time.perf_counter()
+    for epoch in epoch_bar(epochs, description, show_progress):
         order = torch.randperm(len(input_ids), generator=generator)
+        batches = (order[i : i + batch_size] for i in range(0, len(order), batch_size))
         loss_sum, correct, masked = 0.0, 0, 0
-        for start in range(0, len(order), batch_size):
-            rows_ = order[start : start + batch_size]
+        for rows_ in batches:
             corrupted, labels = mask_tokens(
                 input_ids[rows_], vocab, mask_probability, generator=generator
             )
             if not (labels != IGNORE_INDEX).any():
                 continue  # nothing masked in this batch: the loss would be NaN
-            out = model(
-                input_ids=corrupted.to(device),
-                attention_mask=attention_mask[rows_].to(device),
-                labels=labels.to(device),
-            )
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            chosen = labels.to(device) != IGNORE_INDEX
+            labels = labels.to(device)
+            out = model(corrupted.to(device), attention_mask[rows_].to(device), labels=labels)
+            chosen = labels != IGNORE_INDEX
             n_masked = int(chosen.sum())
-            loss_sum += out.loss.item() * n_masked
+            loss_sum += step(out.loss, where=f"at MLM epoch {epoch}") * n_masked
             masked += n_masked
-            correct += int((out.logits.argmax(-1)[chosen] == labels.to(device)[chosen]).sum())
-        rows.append(
-            {
-                "epoch": epoch,
-                "mlm_loss": loss_sum / max(masked, 1),
-                "masked_accuracy": correct / max(masked, 1),
-            }
-        )
+            correct += int((out.logits.argmax(-1)[chosen] == labels[chosen]).sum())
+        rows.append({"epoch": epoch, "mlm_loss": loss_sum / max(masked, 1)})
+        rows[-1]["masked_accuracy"] = correct / max(masked, 1)
     model.eval()
-    return model, pd.DataFrame(rows)
+    seconds = time.perf_counter() - start
+    last = rows[-1]["mlm_loss"]
+    return model, FitResult(pd.DataFrame(rows), epochs, last, "mlm_loss", False, seconds)

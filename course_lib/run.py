@@ -142,7 +142,17 @@ def run_chapter(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _print_summary(runs: list[ChapterRun], output: Path) -> None:
+    """The table of chapters with status, wall time and peak memory."""
+    print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
+    for r in runs:
+        status = "ok" if r.ok else "FAILED"
+        print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
+    total = sum(r.wall_time_s for r in runs)
+    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.run", description=__doc__.split("\n")[0]
     )
@@ -157,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fail-fast", action="store_true", help="stop at the first failing chapter"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     root = project_root()
     profile = check_profile(args.profile)
@@ -190,12 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(summary.read_text()) if summary.exists() else {}
     previous.update({r.chapter: asdict(r) | {"profile": profile} for r in runs})
     summary.write_text(json.dumps(previous, indent=2) + "\n")
-    print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
-    for r in runs:
-        status = "ok" if r.ok else "FAILED"
-        print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
-    total = sum(r.wall_time_s for r in runs)
-    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+    _print_summary(runs, output)
     failed = [r for r in runs if not r.ok]
     if failed:
         print(f"\n{len(failed)} chapter(s) failed:", file=sys.stderr)

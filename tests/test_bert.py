@@ -74,7 +74,7 @@ def test_mlm_pretraining_learns_and_transfers():
     patterns = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(4)]
     batch = VOCAB.encode([patterns[i] for i in rng.integers(0, 4, 256)]).to_torch()
     config = tiny_config(dropout=0.0)
-    mlm, history = pretrain_masked_kmers(
+    mlm, result = pretrain_masked_kmers(
         config,
         batch["input_ids"],
         batch["attention_mask"],
@@ -84,6 +84,7 @@ def test_mlm_pretraining_learns_and_transfers():
         lr=3e-3,
         show_progress=False,
     )
+    history = result.history
     assert list(history.columns) == ["epoch", "mlm_loss", "masked_accuracy"]
     assert history.mlm_loss.iloc[-1] < history.mlm_loss.iloc[0]
     assert history.masked_accuracy.iloc[-1] > 0.3  # chance is 1/64

@@ -139,17 +139,10 @@ def train_head(
 ) -> HeadRun:
     """Train a :class:`Human5PrimeUTRPredictor` on ``"train"``, select on ``"val"``, predict tests.
 
-    Parameters
-    ----------
-    sequences, labels
-        ``{part: ...}`` with at least ``"train"``, ``"val"`` and ``eval_parts``; labels scaled.
-    caches
-        ``{part: EmbeddingCache}`` aligned with ``sequences`` (needed for ``"emb-rnafm"``).
-
-    Returns
-    -------
-    HeadRun
-        ``predictions[part] = (labels, predictions)`` in scaled units.
+    ``sequences`` and (scaled) ``labels`` are ``{part: ...}`` with at least ``"train"``,
+    ``"val"`` and ``eval_parts``; ``caches`` ``{part: EmbeddingCache}`` are aligned with
+    ``sequences`` (needed for ``"emb-rnafm"``). The run's ``predictions[part]`` is
+    ``(labels, predictions)`` in scaled units.
     """
     seed_everything(seed)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ def mlm_pretraining_hook(
 
     def prepare(model: nn.Module, fit_index: np.ndarray, fold: int) -> dict[str, Any]:
         index = torch.as_tensor(fit_index, dtype=torch.long)
-        mlm, history = pretrain_masked_kmers(
+        mlm, result = pretrain_masked_kmers(
             config,
             tokens["input_ids"][index],
             tokens["attention_mask"][index],
@@ -189,7 +190,7 @@ def mlm_pretraining_hook(
             description=f"MLM pretraining fold {fold}",
         )
         transfer_encoder(mlm, model)
-        return {"mlm_history": history}
+        return {"mlm_history": result.history}
 
     return prepare
 
@@ -232,46 +233,41 @@ def bert_fold_trainers(
         "show_progress": show_progress,
     }
     if dnabert_path is not None:
-        checkpoint, checkpoint_vocab = load_dnabert(resolve_checkpoint(dnabert_path))
-        if checkpoint_vocab.tokens != vocab.tokens:
-            raise ValueError("the checkpoint's vocab.txt differs from the tokenizer's vocabulary")
-        name = "DNABERT-3 (fine-tuned)"
-        factory = lambda: copy.deepcopy(checkpoint)  # noqa: E731
-        return {name: neural_fold_trainer(factory, tokens, labels, name=name, **common)}
+        return {
+            "DNABERT-3 (fine-tuned)": dnabert_trainer(dnabert_path, tokens, labels, vocab, common)
+        }
     config = small_bert_config(
-        vocab,
-        hidden_size,
-        num_layers,
-        num_heads,
-        intermediate_size,
-        max_length=tokens["input_ids"].shape[1],
+        vocab, hidden_size, num_layers, num_heads, intermediate_size, tokens["input_ids"].shape[1]
     )
+    new_bert = partial(bert_classifier, config)
     trainers = {
         "BERT (no pretraining)": neural_fold_trainer(
-            lambda: bert_classifier(config), tokens, labels, name="BERT", **common
+            new_bert, tokens, labels, name="BERT", **common
         )
     }
     if pretrain_epochs > 0:
-        prepare = mlm_pretraining_hook(
-            config,
-            tokens,
-            vocab,
-            epochs=pretrain_epochs,
-            batch_size=batch_size,
-            lr=pretrain_lr,
-            seed=seed,
-            device=device,
-            show_progress=show_progress,
-        )
+        pretraining = {"epochs": pretrain_epochs, "batch_size": batch_size, "lr": pretrain_lr}
+        pretraining.update(seed=seed, device=device, show_progress=show_progress)
+        prepare = mlm_pretraining_hook(config, tokens, vocab, **pretraining)
         trainers["BERT (MLM-pretrained)"] = neural_fold_trainer(
-            lambda: bert_classifier(config),
-            tokens,
-            labels,
-            name="BERT+MLM",
-            prepare=prepare,
-            **common,
+            new_bert, tokens, labels, name="BERT+MLM", prepare=prepare, **common
         )
     return trainers
+
+
+def dnabert_trainer(
+    dnabert_path: str | Path,
+    tokens: dict[str, torch.Tensor],
+    labels: np.ndarray,
+    vocab: KmerVocabulary,
+    options: dict[str, Any],
+) -> Callable:
+    """A ``train_fold`` fine-tuning a fresh copy of the DNABERT checkpoint folder per fold."""
+    checkpoint, checkpoint_vocab = load_dnabert(resolve_checkpoint(dnabert_path))
+    if checkpoint_vocab.tokens != vocab.tokens:
+        raise ValueError("the checkpoint's vocab.txt differs from the tokenizer's vocabulary")
+    factory = partial(copy.deepcopy, checkpoint)
+    return neural_fold_trainer(factory, tokens, labels, name="DNABERT-3 (fine-tuned)", **options)
 
 
 def bilstm_view(k: int = 3) -> TokenModelView:

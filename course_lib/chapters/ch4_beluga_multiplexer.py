@@ -10,7 +10,6 @@ wall-time comparison of the two (:func:`measure_speedup`).
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,8 +25,15 @@ from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics
 from course_lib.metrics import pearson_r
 from course_lib.models.beluga import Beluga
 from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
-from course_lib.progress import progress
-from course_lib.training import FitResult, fit
+from course_lib.training import (
+    BestState,
+    FitResult,
+    epoch_bar,
+    fit,
+    optimizer_step,
+    select_device,
+    show_values,
+)
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"
 
@@ -214,33 +220,51 @@ def train_multiplexer(
     seed: int = 0,
     device: torch.device | str = "cpu",
     show_progress: bool = True,
-) -> pd.DataFrame:
+) -> FitResult:
     """Distil ``teacher``'s saturation mutagenesis into ``multiplexer`` (Adam, MSE).
 
-    Every step draws ``fresh_windows`` new training windows, computes their ISM maps with the
-    teacher on the fly (:func:`~course_lib.interpret.variant_mutagenesis.ism_log_odds`) and
-    adds them to a pool of the ``pool_size`` most recent windows (the first step fills it with
-    ``batch_windows``); one optimizer step is then taken on ``batch_windows`` windows drawn from
-    the pool. ``fresh_windows = batch_windows = pool_size`` is the published
-    scheme (16 new windows per step); a larger pool reuses each costly teacher map a few times,
-    which is what makes a CPU run affordable. Every ``eval_every`` steps (and at the end) the
-    validation MSE and weighted Pearson r are measured; the multiplexer is left in the state
-    with the best validation weighted Pearson r (the published metric), in eval mode.
-
-    Parameters
-    ----------
-    sample_windows
-        ``sample_windows(n, rng) -> [n, 4, L]`` one-hot training windows.
-    val_inputs, val_targets
-        ``[m, 4, L]`` validation windows and their ``[m, F, 4, L]`` teacher ISM maps.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per evaluation: ``step``, ``train_loss`` (mean since the last evaluation),
-        ``val_loss``, ``val_weighted_r``, ``windows_seen`` (teacher maps computed so far),
-        ``seconds``.
+    Every step adds ``fresh_windows`` new windows (``sample_windows(n, rng) -> [n, 4, L]``)
+    and their teacher ISM maps to a :class:`DistillationPool` of ``pool_size`` (the first step
+    adds ``batch_windows``), then takes one optimizer step on ``batch_windows`` windows drawn
+    from it. ``fresh_windows = batch_windows = pool_size`` is the published scheme (16 new
+    windows per step); a larger pool reuses each costly teacher map, which makes a CPU run
+    affordable. Every ``eval_every`` steps (and at the end) :func:`validate_maps` scores
+    ``val_inputs`` ``[m, 4, L]`` against ``val_targets`` ``[m, F, 4, L]``; the multiplexer keeps
+    the state with the best validation weighted Pearson r (the published metric), in eval
+    mode. ``best_epoch`` of the result is that step; its history has one row per evaluation:
+    ``step, train_loss`` (mean since the last one) ``, val_loss, val_weighted_r, windows_seen,
+    seconds``.
     """
+    check_pool(steps, fresh_windows, batch_windows, pool_size)
+    device = select_device(device)
+    multiplexer.to(device)
+    teacher.to(device).eval()
+    val_inputs, val_targets = val_inputs.to(device), val_targets.to(device)
+    optimizer = torch.optim.Adam(multiplexer.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    pool = DistillationPool(teacher, sample_windows, pool_size, ism_batch_size, device)
+    best, rows, running, start = BestState(higher_is_better=True), [], [], time.perf_counter()
+    bar = epoch_bar(steps, "multiplexer", show_progress, unit="step")
+    for step in bar:
+        pool.add(max(fresh_windows, batch_windows) if step == 1 else fresh_windows, rng)
+        batch_x, batch_y = pool.draw(batch_windows, rng)
+        multiplexer.train()
+        loss = nn.functional.mse_loss(multiplexer(batch_x), batch_y)
+        running.append(optimizer_step(multiplexer, optimizer, loss, where=f"at step {step}"))
+        if step % eval_every == 0 or step == steps:
+            row = validate_maps(multiplexer, val_inputs, val_targets)
+            rows.append({"step": step, "train_loss": float(np.mean(running)), **row})
+            rows[-1].update(windows_seen=pool.seen, seconds=time.perf_counter() - start)
+            running = []
+            best.update(multiplexer, row["val_weighted_r"], step)
+            show_values(bar, train=f"{rows[-1]['train_loss']:.4f}", val_r=f"{best.value:.3f}")
+    best.restore(multiplexer)  # no best state only if every validation score was nan
+    seconds = time.perf_counter() - start
+    return FitResult(pd.DataFrame(rows), best.epoch, best.value, "val_weighted_r", False, seconds)
+
+
+def check_pool(steps: int, fresh_windows: int, batch_windows: int, pool_size: int) -> None:
+    """Raise unless the counts are positive and the pool holds a batch and a step's windows."""
     if min(steps, fresh_windows, batch_windows) < 1 or pool_size < max(
         fresh_windows, batch_windows
     ):
@@ -249,59 +273,57 @@ def train_multiplexer(
             f"max(fresh_windows, batch_windows); got {steps}, {fresh_windows}, {batch_windows}, "
             f"{pool_size}"
         )
-    device = torch.device(device)
-    multiplexer.to(device)
-    teacher.to(device).eval()
-    val_inputs, val_targets = val_inputs.to(device), val_targets.to(device)
-    optimizer = torch.optim.Adam(multiplexer.parameters(), lr=lr)
-    loss_fn = nn.MSELoss()
-    rng = np.random.default_rng(seed)
-    pool_x: list[torch.Tensor] = []
-    pool_y: list[torch.Tensor] = []
-    best_score, best_state, rows, running, windows_seen = -np.inf, None, [], [], 0
-    start = time.perf_counter()
-    bar = progress(range(1, steps + 1), desc="multiplexer", unit="step", disable=not show_progress)
-    for step in bar:
-        n_new = max(fresh_windows, batch_windows) if step == 1 else fresh_windows
-        inputs = sample_windows(n_new, rng).to(device)
-        pool_x.extend(inputs)
-        pool_y.extend(ism_log_odds(teacher, inputs, ism_batch_size))
-        del pool_x[:-pool_size], pool_y[:-pool_size]
-        pick = rng.choice(len(pool_x), size=batch_windows, replace=False)
-        batch_x = torch.stack([pool_x[i] for i in pick])
-        batch_y = torch.stack([pool_y[i] for i in pick])
-        multiplexer.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(multiplexer(batch_x), batch_y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr")
-        loss.backward()
-        optimizer.step()
-        running.append(loss.item())
-        windows_seen += n_new
-        if step % eval_every == 0 or step == steps:
-            predicted = predict_maps(multiplexer, val_inputs)
-            score = ism_metrics(val_targets.cpu().numpy(), predicted.cpu().numpy())
-            rows.append(
-                {
-                    "step": step,
-                    "train_loss": float(np.mean(running)),
-                    "val_loss": nn.functional.mse_loss(predicted, val_targets).item(),
-                    "val_weighted_r": score["weighted Pearson r"],
-                    "windows_seen": windows_seen,
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            running = []
-            if score["weighted Pearson r"] > best_score:
-                best_score = score["weighted Pearson r"]
-                best_state = copy.deepcopy(multiplexer.state_dict())
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(train=f"{rows[-1]['train_loss']:.4f}", val_r=f"{best_score:.3f}")
-    if best_state is not None:  # None only if every validation score was nan
-        multiplexer.load_state_dict(best_state)
-    multiplexer.eval()
-    return pd.DataFrame(rows)
+
+
+class DistillationPool:
+    """The most recent ``size`` training windows with their teacher ISM maps.
+
+    :meth:`add` samples new windows and computes their maps
+    (:func:`~course_lib.interpret.variant_mutagenesis.ism_log_odds`); :meth:`draw` picks a
+    batch without replacement; :attr:`seen` counts the teacher maps computed so far.
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module,
+        sample_windows: Callable[[int, np.random.Generator], torch.Tensor],
+        size: int,
+        ism_batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.teacher, self.sample_windows, self.size = teacher, sample_windows, size
+        self.ism_batch_size, self.device = ism_batch_size, device
+        self.inputs: list[torch.Tensor] = []
+        self.maps: list[torch.Tensor] = []
+        self.seen = 0
+
+    def add(self, n: int, rng: np.random.Generator) -> None:
+        """Sample ``n`` windows, add them and their maps, drop the oldest beyond the size."""
+        inputs = self.sample_windows(n, rng).to(self.device)
+        self.inputs.extend(inputs)
+        self.maps.extend(ism_log_odds(self.teacher, inputs, self.ism_batch_size))
+        del self.inputs[: -self.size], self.maps[: -self.size]
+        self.seen += n
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` windows ``[n, 4, L]`` and their maps ``[n, F, 4, L]`` drawn from the pool."""
+        pick = rng.choice(len(self.inputs), size=n, replace=False)
+        return (
+            torch.stack([self.inputs[i] for i in pick]),
+            torch.stack([self.maps[i] for i in pick]),
+        )
+
+
+def validate_maps(
+    multiplexer: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+) -> dict[str, float]:
+    """Validation ``val_loss`` (MSE) and ``val_weighted_r`` of the multiplexer's maps."""
+    predicted = predict_maps(multiplexer, inputs)
+    score = ism_metrics(targets.cpu().numpy(), predicted.cpu().numpy())
+    return {
+        "val_loss": nn.functional.mse_loss(predicted, targets).item(),
+        "val_weighted_r": score["weighted Pearson r"],
+    }
 
 
 def _synchronize(device: torch.device) -> None:

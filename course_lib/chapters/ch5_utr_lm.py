@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_lib.metrics import regression_metrics
+from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import UTRLMForMRL
 from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
 
@@ -120,11 +120,6 @@ def regression_loss(name: str) -> nn.Module:
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
 
 
-def _r2(y: np.ndarray, p: np.ndarray) -> float:
-    y, p = np.asarray(y, dtype=float).ravel(), np.asarray(p, dtype=float).ravel()
-    return float(1.0 - np.sum((y - p) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-12))
-
-
 def finetune(
     model: UTRLMForMRL,
     train_loader: DataLoader,
@@ -156,7 +151,7 @@ def finetune(
         epochs=epochs,
         optimizer=optimizer,
         device=device,
-        val_score=_r2,
+        val_score=r2,
         val_score_name="val_R2",
         patience=patience,
         scheduler=scheduler,

@@ -121,7 +121,7 @@ def gradient_x_input(
 
     For a one-hot ``[n, 4, L]`` input, summing over the base axis gives ``[n, L]``.
     """
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     x = inputs.detach().to(device).float().requires_grad_(True)
     with torch.enable_grad():
@@ -147,7 +147,7 @@ def embedding_gradient_x_input(
     """
     if baseline not in ("mean", "zero"):
         raise ValueError(f"baseline must be 'mean' or 'zero', got {baseline!r}")
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     captured: list[torch.Tensor] = []
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from course_lib.encoding import ACGT, to_codes
+from course_lib.encoding import ACGT, to_codes, to_dna
 
 RNA_BASES = "ACGU"
 
@@ -83,14 +83,14 @@ def consensus(frequencies: pd.DataFrame, min_probability: float = 0.5) -> str:
 
 def motif_in(text: str, motif_regex: str) -> bool:
     """Whether ``motif_regex`` (DNA letters, e.g. ``TGTA.ATA``) occurs in ``text`` (U read as T)."""
-    return re.search(motif_regex, text.upper().replace("U", "T")) is not None
+    return re.search(motif_regex, to_dna(text.upper())) is not None
 
 
 def motif_frequency(seqs: Sequence[str], labels: np.ndarray, motif_regex: str) -> pd.DataFrame:
     """How many positives and negatives contain ``motif_regex``; one row per class."""
     labels = np.asarray(labels)
     pattern = re.compile(motif_regex)
-    hits = np.array([pattern.search(s.upper().replace("U", "T")) is not None for s in seqs])
+    hits = np.array([pattern.search(to_dna(s.upper())) is not None for s in seqs])
     rows = []
     for name, value in (("positives", 1), ("negatives", 0)):
         chosen = labels == value

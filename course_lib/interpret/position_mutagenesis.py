@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.encoding import ACGT, to_codes
+from course_lib.encoding import ACGT, to_codes, to_dna
 from course_lib.training import Forward, default_forward, select_device, to_device
 
 ScoreFn = Callable[[list[str]], np.ndarray]
@@ -30,7 +30,7 @@ def torch_score_fn(
     batch_size: int = 1024,
 ) -> ScoreFn:
     """Wrap a model as ``score(seqs) -> [n]`` logits; ``encode(seqs)`` gives its inputs."""
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
 
     @torch.no_grad()
     def score(seqs: list[str]) -> np.ndarray:
@@ -60,7 +60,7 @@ def in_silico_mutagenesis(score: ScoreFn, seqs: Sequence[str]) -> np.ndarray:
     numpy.ndarray
         ``float [n, L, 4]`` in ACGT order; the reference base has 0.
     """
-    seqs = [s.upper().replace("U", "T") for s in seqs]
+    seqs = [to_dna(s.upper()) for s in seqs]
     if not seqs:
         raise ValueError("in_silico_mutagenesis needs at least one sequence")
     lengths = {len(s) for s in seqs}

@@ -174,7 +174,7 @@ def load_rnafm(path: str | Path, device: str | torch.device = "cpu") -> RNAFMBac
         warnings.filterwarnings("ignore", message="Regression weights not found")
         model, alphabet = fm.pretrained.load_model_and_alphabet_core("rna-fm", data, None, "rna")
     model.eval().requires_grad_(False)
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     return RNAFMBackbone(
         model=model.to(device),
         alphabet=alphabet,

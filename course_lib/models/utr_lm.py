@@ -363,7 +363,7 @@ def embed_utrs(
 ) -> np.ndarray:
     """Pooled backbone embeddings ``[n, H]`` (float32) of tokenized UTRs."""
     check_pooling(pooling)
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     ids = torch.from_numpy(tokens.input_ids)
     mask = torch.from_numpy(tokens.attention_mask)
