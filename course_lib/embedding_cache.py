@@ -24,11 +24,11 @@ import torch
 
 from course_lib.encoding import Padding, one_hot, to_dna
 from course_lib.models.rnafm import RNAFMBackbone
+from course_lib.models.utr_resnet import INPUT_TYPES
 from course_lib.paths import data_dir
 from course_lib.progress import progress
 
 InputType = Literal["seq", "emb-rnafm"]
-INPUT_TYPES: tuple[InputType, ...] = ("seq", "emb-rnafm")
 
 
 def sequences_sha256(sequences: Sequence[str]) -> str:

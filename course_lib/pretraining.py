@@ -233,6 +233,26 @@ def pretrain(
     )
 
 
+def masked_forward(
+    model: UTRLMForPretraining,
+    raw: dict[str, torch.Tensor],
+    vocab: KmerVocabulary,
+    objectives: Sequence[str],
+    probability: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], PretrainingOutput, dict[str, torch.Tensor]]:
+    """Mask a batch (with ``"mlm"``), run all heads, score the objectives.
+
+    Returns the batch on ``device``, the model's outputs and one loss per objective.
+    """
+    batch = to_device(
+        _masked_batch(raw, vocab, "mlm" in objectives, probability, generator), device
+    )
+    out = model(batch["input_ids"], batch["attention_mask"])
+    return batch, out, pretraining_losses(out, batch, objectives, model.config)
+
+
 def pretraining_loaders(
     train: PretrainingData, val: PretrainingData, batch_size: int, seed: int
 ) -> tuple[DataLoader, DataLoader]:
@@ -260,10 +280,9 @@ def pretraining_epoch(
     sums = dict.fromkeys(("total", *objectives), 0.0)
     count = 0
     for raw in loader:
-        batch = _masked_batch(raw, vocab, "mlm" in objectives, probability, generator)
-        batch = to_device(batch, device)
-        out = model(batch["input_ids"], batch["attention_mask"])
-        losses = pretraining_losses(out, batch, objectives, model.config)
+        batch, _, losses = masked_forward(
+            model, raw, vocab, objectives, probability, generator, device
+        )
         total = sum(weights[o] * losses[o] for o in objectives)
         n = len(batch["input_ids"])
         count += n
@@ -310,10 +329,9 @@ def evaluate_pretraining(
     hits = {"mlm": [0, 0], "structure": [0, 0]}
     count = 0
     for raw in loader:
-        batch = _masked_batch(raw, vocab, "mlm" in objectives, mask_probability, generator)
-        batch = to_device(batch, device)
-        out = model(batch["input_ids"], batch["attention_mask"])
-        losses = pretraining_losses(out, batch, objectives, model.config)
+        batch, out, losses = masked_forward(
+            model, raw, vocab, objectives, mask_probability, generator, device
+        )
         n = len(batch["input_ids"])
         count += n
         for o in objectives:

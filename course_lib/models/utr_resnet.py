@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+#: What a head reads: the one-hot sequence and/or the RNA-FM embeddings.
 INPUT_TYPES = ("seq", "emb-rnafm")
 
 
