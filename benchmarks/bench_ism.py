@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from course_lib.encoding import one_hot
-from course_lib.ism import iter_variant_batches, loop_variants
+from course_lib.interpret.variant_mutagenesis import iter_variant_batches, loop_variants
 
 
 def batched_variants(sequence: str, batch_size: int) -> int:

@@ -17,9 +17,9 @@ import argparse
 import numpy as np
 import torch
 
-from course_lib.chromatin import CHAPTER4
+from course_lib.chapters.ch4_beluga_multiplexer import SETTINGS, measure_speedup
 from course_lib.models.beluga import Beluga
-from course_lib.models.multiplexer import BelugaMultiplexer, measure_speedup
+from course_lib.models.multiplexer import BelugaMultiplexer
 from course_lib.profiles import PROFILE_NAMES, chapter_settings
 from course_lib.training import select_device
 
@@ -28,7 +28,7 @@ PUBLISHED_SPEEDUP = 67.7
 
 def models_for(profile: str) -> tuple[Beluga, BelugaMultiplexer, int]:
     """Teacher and multiplexer at the profile's sizes (``full``: the published sizes)."""
-    s = chapter_settings(CHAPTER4, profile)
+    s = chapter_settings(SETTINGS, profile)
     n_features = 2002 if profile == "full" else s.n_features
     teacher = Beluga(s.sequence_length, n_features, s.teacher_channels, s.teacher_hidden)
     student = BelugaMultiplexer(

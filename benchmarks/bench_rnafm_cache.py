@@ -24,8 +24,8 @@ import torch
 from course_lib import registry
 from course_lib.datasets import utr
 from course_lib.embedding_cache import UTRBatches, build_embedding_cache
+from course_lib.models.rnafm import RNAFM_T12, build_small_rnafm, load_rnafm
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
-from course_lib.rnafm import RNAFM_T12, build_small_rnafm, load_rnafm
 from course_lib.training import fit, seed_everything, select_device
 
 

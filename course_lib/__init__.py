@@ -1,16 +1,75 @@
 """course_lib: the tested code behind the course *Deep learning for RNA and DNA sequences*.
 
-Every chapter notebook imports from this package; each module has one purpose:
+Every chapter notebook imports its chapter module from :mod:`course_lib.chapters` and shared
+modules as needed. Dependencies point one way: chapters -> models / training / interpret ->
+encoding / metrics / data.
+
+Chapters (one module per notebook: settings per profile, anchors, recipes)
+
+- :mod:`course_lib.chapters` -- the package; nothing outside it imports a chapter module
+- :mod:`course_lib.chapters.ch0_sequences` -- ``00_sequences.ipynb``
+- :mod:`course_lib.chapters.ch1_utr_rnafm` -- ``01_utr_rnafm.ipynb``: RNA-FM + ResNet heads
+- :mod:`course_lib.chapters.ch3_pum2_dnabert_lstm` -- ``03_pum2_dnabert_lstm.ipynb``: BERT variants,
+  token-model views
+- :mod:`course_lib.chapters.ch4_beluga_multiplexer` -- ``04_beluga_multiplexer.ipynb``: teacher,
+  multiplexer distillation, speed-up
+- :mod:`course_lib.chapters.ch5_utr_lm` -- ``05_utr_lm.ipynb``: fine-tuning, probes, comparison
+
+Models (architectures and their checkpoint loaders)
+
+- :mod:`course_lib.models` -- the package
+- :mod:`course_lib.models.attention_cnn` -- CNN with attention pooling for MRL regression
+- :mod:`course_lib.models.beluga` -- DeepSEA Beluga and scaled-down teachers
+- :mod:`course_lib.models.bert` -- DNABERT-style BERT configuration, classifier, checkpoint folder
+- :mod:`course_lib.models.bilstm` -- bidirectional LSTM over k-mer tokens
+- :mod:`course_lib.models.cnn_classifier` -- small one-hot CNN classifier
+- :mod:`course_lib.models.multiplexer` -- BelugaMultiplexer: every variant's effect in one pass
+- :mod:`course_lib.models.optimus` -- Optimus 5-Prime
+- :mod:`course_lib.models.rnafm` -- the RNA-FM backbone and its checkpoint loader
+- :mod:`course_lib.models.utr_lm` -- UTR-LM: ESM-2-style UTR language model, save and load
+- :mod:`course_lib.models.utr_resnet` -- the RNA-FM tutorial's 1-D ResNet head
+
+Training, evaluation and interpretation
+
+- :mod:`course_lib.training` -- the fit/predict loop, devices, seeds, warm-up schedules
+- :mod:`course_lib.pretraining` -- self-supervised objectives (UTR-LM's three, masked k-mers)
+- :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
+- :mod:`course_lib.kmer_baseline` -- k-mer count logistic regression baseline
+- :mod:`course_lib.metrics` -- exactly named regression and classification metrics
+- :mod:`course_lib.embedding_cache` -- a frozen backbone's embeddings cached on disk
+- :mod:`course_lib.token_batches` -- length-bucketed token batches trimmed to their longest row
+- :mod:`course_lib.interpret` -- the interpretation package
+- :mod:`course_lib.interpret.position_mutagenesis` -- position-by-base mutagenesis ``[n, L, 4]``
+- :mod:`course_lib.interpret.variant_mutagenesis` -- variant-indexed ISM maps ``[F, 4, L]``
+- :mod:`course_lib.interpret.attribution` -- gradient x input, token-model explanations
+- :mod:`course_lib.interpret.logos` -- aligned windows, information matrices, sequence logos
+- :mod:`course_lib.insilico` -- AUG insertion scans and sequence design on a UTR model
+
+Sequences and data
 
 - :mod:`course_lib.encoding` -- one-hot, padding, RNA/DNA conversion, k-mers
+- :mod:`course_lib.tokenization` -- k-mer vocabularies and tokenizers, masking
 - :mod:`course_lib.fasta` -- FASTA reading and genome random access
-- :mod:`course_lib.profiles` -- the ``smoke`` / ``laptop`` / ``full`` run profiles
-- :mod:`course_lib.training` -- one fit/evaluate loop for every chapter
-- :mod:`course_lib.metrics` -- exactly named regression and classification metrics
-- :mod:`course_lib.plotting` -- learning curves, scatter plots, ROC curves
+- :mod:`course_lib.genome_stats` -- GC content along a sequence, dinucleotide enrichment
+- :mod:`course_lib.structure` -- ViennaRNA secondary-structure labels, cached
+- :mod:`course_lib.chromatin` -- a synthetic chromatin task and genome windows
 - :mod:`course_lib.registry` -- data sets, downloads, checksums and provenance
+- :mod:`course_lib.datasets` -- the catalog: importing it registers every data set
+- :mod:`course_lib.datasets.egfp` -- the 50-nt eGFP 5' UTR library
+- :mod:`course_lib.datasets.genome` -- the hg38 chr22 excerpt
+- :mod:`course_lib.datasets.pum2` -- PUM2 PAR-CLIP binding sites
+- :mod:`course_lib.datasets.utr` -- the varying-length 5' UTR MRL library and its split
+
+Running the book
+
+- :mod:`course_lib.profiles` -- the ``smoke`` / ``laptop`` / ``full`` run profiles
+- :mod:`course_lib.paths` -- data, results and checkpoint folders
+- :mod:`course_lib.progress` -- progress bars for notebooks and papermill
+- :mod:`course_lib.plotting` -- learning curves, scatter plots, ROC curves
 - :mod:`course_lib.results` -- the ``results/<chapter>.json`` files
 - :mod:`course_lib.run` -- the papermill runner behind ``make book``
+- :mod:`course_lib.site` -- the course website from executed notebooks
+- :mod:`course_lib.student` -- student versions of the chapters
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Chapter 4's data: a synthetic chromatin task for the teacher, and genome windows for ISM.
+"""A synthetic chromatin task for a teacher model, and genome windows for ISM (chapter 4).
 
 The published Beluga weights cannot be downloaded here, so ``smoke`` and ``laptop`` train a
 scaled-down Beluga ("teacher") on a task with a known answer: each chromatin feature is driven
@@ -18,90 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from course_lib.encoding import one_hot, reverse_complement, to_codes
 from course_lib.fasta import Genome
-from course_lib.metrics import pearson_r
-from course_lib.models.beluga import Beluga
-from course_lib.training import FitResult, fit
-
-#: Chapter 4 settings per profile (resolve with ``profiles.chapter_settings``).
-CHAPTER4 = {
-    "smoke": {
-        "sequence_length": 320,
-        "n_features": 4,
-        "teacher_channels": (8, 8, 16),
-        "teacher_hidden": 16,
-        "teacher_dropout": (0.0, 0.0, 0.1),
-        "n_teacher_train": 1500,
-        "n_teacher_val": 300,
-        "teacher_epochs": 4,
-        "teacher_batch_size": 32,
-        "teacher_lr": 3e-3,
-        "multiplexer_channels": (16, 32),
-        "multiplexer_dilations": (2, 4, 8),
-        "steps": 120,
-        "fresh_windows": 1,
-        "batch_windows": 4,
-        "pool_size": 32,
-        "eval_every": 20,
-        "n_val_windows": 4,
-        "n_test_windows": 6,
-        "ism_batch_size": 640,
-        "lr": 5e-3,
-        "speed_windows": 2,
-    },
-    "laptop": {
-        "sequence_length": 400,
-        "n_features": 6,
-        "teacher_channels": (16, 16, 32),
-        "teacher_hidden": 32,
-        "teacher_dropout": (0.0, 0.0, 0.1),
-        "n_teacher_train": 6000,
-        "n_teacher_val": 600,
-        "teacher_epochs": 6,
-        "teacher_batch_size": 32,
-        "teacher_lr": 2e-3,
-        "multiplexer_channels": (32, 64),
-        "multiplexer_dilations": (4, 8, 32),
-        "steps": 1200,
-        "fresh_windows": 1,
-        "batch_windows": 8,
-        "pool_size": 256,
-        "eval_every": 100,
-        "n_val_windows": 16,
-        "n_test_windows": 32,
-        "ism_batch_size": 800,
-        "lr": 2e-3,
-        "speed_windows": 4,
-    },
-    "full": {
-        "sequence_length": 2000,
-        "n_features": 32,
-        "teacher_channels": (320, 480, 640),
-        "teacher_hidden": 2003,
-        "teacher_dropout": (0.2, 0.2, 0.5),
-        "n_teacher_train": 50000,
-        "n_teacher_val": 5000,
-        "teacher_epochs": 10,
-        "teacher_batch_size": 128,
-        "teacher_lr": 1e-3,
-        "multiplexer_channels": (640, 1280),
-        "multiplexer_dilations": (4, 16, 64),
-        "steps": 10000,
-        "fresh_windows": 16,
-        "batch_windows": 16,
-        "pool_size": 16,
-        "eval_every": 200,
-        "n_val_windows": 8,
-        "n_test_windows": 32,
-        "ism_batch_size": 1000,
-        "lr": 1e-4,
-        "speed_windows": 16,
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -219,83 +139,6 @@ def chromatin_dataset(
     """Planted sequences as ``(x [n, 4, L], y [n, F])`` for training the teacher."""
     sequences = plant_motifs(backgrounds, task, rng, probability)
     return TensorDataset(encode_windows(sequences), torch.from_numpy(task.labels(sequences)))
-
-
-def seed_first_layer(teacher: Beluga, motifs: Sequence[str], scale: float = 2.0) -> int:
-    """Initialise first-layer filters of ``teacher`` with the motifs (both strands).
-
-    Filter ``2i`` (``2i + 1``) gets ``scale * (one_hot - 1/4)`` of motif ``i`` (its reverse
-    complement), centred in the 8-wide kernel, and a bias that makes it fire for at most one
-    mismatch. This is the DanQ-JASPAR trick (Quang & Xie 2016): a deep convolutional net without
-    batch norm, like Beluga, otherwise needs far more than a minute of CPU training to leave its
-    plateau. The other filters keep their random initialisation.
-
-    Returns
-    -------
-    int
-        Number of seeded filters.
-    """
-    conv = teacher.model[0][0]
-    n_needed = 2 * len(motifs)
-    if conv.out_channels < n_needed:
-        raise ValueError(
-            f"the first layer has {conv.out_channels} filters but {len(motifs)} motifs need "
-            f"{n_needed} (both strands); widen teacher_channels[0]"
-        )
-    width = conv.kernel_size[1]
-    with torch.no_grad():
-        for i, site in enumerate(s for m in motifs for s in (m, reverse_complement(m))):
-            if len(site) > width:
-                raise ValueError(f"motif {site} is longer than the {width}-wide filters")
-            pwm = torch.from_numpy(one_hot(site, alphabet="AGCT", channels_first=True)[0])
-            offset = (width - len(site)) // 2
-            conv.weight[i].zero_()
-            conv.weight[i, :, 0, offset : offset + len(site)] = scale * (pwm - 0.25)
-            conv.bias[i] = -scale * 0.75 * (len(site) - 2)
-    return n_needed
-
-
-def pretrain_teacher(
-    teacher: nn.Module,
-    train: TensorDataset,
-    validation: TensorDataset,
-    *,
-    epochs: int,
-    batch_size: int = 64,
-    lr: float = 2e-3,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-) -> FitResult:
-    """Train the teacher on the chromatin task (binary cross-entropy, Adam), with a progress bar.
-
-    The teacher is left in its best-on-validation state, in eval mode.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    return fit(
-        teacher,
-        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator),
-        DataLoader(validation, batch_size=256),
-        loss_fn=nn.BCELoss(),
-        epochs=epochs,
-        lr=lr,
-        device=device,
-        description="teacher",
-    )
-
-
-@torch.no_grad()
-def teacher_pearson(teacher: nn.Module, data: TensorDataset, batch_size: int = 256) -> list[float]:
-    """Pearson r between the teacher's predictions and the planted occupancies, per feature."""
-    teacher.eval()
-    device = next(teacher.parameters()).device
-    inputs, labels = data.tensors
-    scores = torch.cat(
-        [
-            teacher(inputs[i : i + batch_size].to(device)).cpu()
-            for i in range(0, len(inputs), batch_size)
-        ]
-    )
-    return [pearson_r(labels[:, f].numpy(), scores[:, f].numpy()) for f in range(labels.shape[1])]
 
 
 _MAIN_CHROMOSOME = re.compile(r"^chr([0-9]+|X|Y)$")

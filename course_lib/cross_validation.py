@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -304,23 +305,18 @@ def neural_fold_trainer(
 ) -> Callable[[np.ndarray, np.ndarray, int], TrainedFold]:
     """A ``train_fold`` for :func:`cross_validate` that trains a fresh PyTorch model per fold.
 
-    Parameters
-    ----------
-    model_factory
-        Called once per fold; returns a new, untrained model whose ``forward(model, inputs)``
-        gives ``[n]`` logits.
-    inputs
-        The whole data set, pre-encoded: a tensor ``[n, ...]`` or a dict of tensors.
-    epochs, batch_size, lr, patience, grad_clip
-        Passed to :func:`course_lib.training.fit`; the epoch kept is the one with the best
-        validation ROC AUC.
-    optimizer_factory
-        ``(model, total_steps) -> (optimizer, per-batch scheduler or None)``; default Adam(lr).
-    prepare
-        Optional ``prepare(model, fit_index, fold) -> info``, run before fine-tuning (e.g.
-        masked-language-model pretraining on the fold's training rows only).
+    ``model_factory()`` returns a new, untrained model per fold whose ``forward(model,
+    inputs)`` gives ``[n]`` logits; ``inputs`` is the whole data set, pre-encoded (a tensor
+    ``[n, ...]`` or a dict of tensors). ``epochs, batch_size, lr, patience, grad_clip`` go to
+    :func:`course_lib.training.fit`; the epoch kept is the one with the best validation ROC
+    AUC. ``optimizer_factory(model, total_steps) -> (optimizer, per-batch scheduler or None)``
+    replaces the default Adam(lr). ``prepare(model, fit_index, fold) -> info`` runs before
+    fine-tuning (e.g. masked-language-model pretraining on the fold's training rows only).
     """
     labels = np.asarray(labels)
+    options = {"epochs": epochs, "lr": lr, "device": device, "forward": forward}
+    options.update(patience=patience, grad_clip=grad_clip, show_progress=show_progress)
+    options.update(val_score=auc_score, val_score_name="val ROC AUC")
 
     def train_fold(fit_index: np.ndarray, val_index: np.ndarray, fold: int) -> TrainedFold:
         seed_everything(seed + fold)
@@ -328,35 +324,32 @@ def neural_fold_trainer(
         info = prepare(model, fit_index, fold) if prepare else {}
         train_loader = make_loader(inputs, labels, fit_index, batch_size, True, seed + fold)
         val_loader = make_loader(inputs, labels, val_index, 256, False)
-        optimizer, scheduler = None, None
-        if optimizer_factory is not None:
-            optimizer, scheduler = optimizer_factory(model, epochs * len(train_loader))
+        steps = epochs * len(train_loader)
+        optimizer, scheduler = (
+            optimizer_factory(model, steps) if optimizer_factory else (None, None)
+        )
         result = fit(
             model,
             train_loader,
             val_loader,
             loss_fn=nn.BCEWithLogitsLoss(),
-            epochs=epochs,
             optimizer=optimizer,
-            lr=lr,
-            device=device,
-            forward=forward,
-            val_score=auc_score,
-            val_score_name="val ROC AUC",
-            patience=patience,
             scheduler=scheduler,
             scheduler_per_batch=scheduler is not None,
-            grad_clip=grad_clip,
-            show_progress=show_progress,
             description=f"{name} fold {fold}",
+            **options,
         )
 
-        def predict_rows(index: np.ndarray) -> np.ndarray:
-            loader = make_loader(inputs, labels, index, 256, False)
-            _, logits = predict(model, loader, device, forward)
-            return special.expit(logits.ravel())
-
+        predict_rows = partial(predict_probabilities, model, inputs, labels, device, forward)
         info.update(seconds=result.seconds, best_val_auc=result.best_value)
         return TrainedFold(predict_rows, result.best_epoch, result.history, info, model)
 
     return train_fold
+
+
+def predict_probabilities(
+    model: nn.Module, inputs: Inputs, labels: np.ndarray, device: str, forward: Forward, index
+) -> np.ndarray:
+    """Sigmoid of the model's logits on the rows ``index`` of ``inputs``, shape ``[len(index)]``."""
+    _, logits = predict(model, make_loader(inputs, labels, index, 256, False), device, forward)
+    return special.expit(logits.ravel())

@@ -22,20 +22,20 @@ from typing import Literal
 import numpy as np
 import torch
 
-from course_lib.encoding import Padding, one_hot
+from course_lib.encoding import Padding, one_hot, to_dna
+from course_lib.models.rnafm import RNAFMBackbone
+from course_lib.models.utr_resnet import INPUT_TYPES
 from course_lib.paths import data_dir
 from course_lib.progress import progress
-from course_lib.rnafm import RNAFMBackbone
 
 InputType = Literal["seq", "emb-rnafm"]
-INPUT_TYPES: tuple[InputType, ...] = ("seq", "emb-rnafm")
 
 
 def sequences_sha256(sequences: Sequence[str]) -> str:
     """sha256 of the sequences in order (upper case, U as T), newline-separated."""
     digest = hashlib.sha256()
     for seq in sequences:
-        digest.update(seq.upper().replace("U", "T").encode() + b"\n")
+        digest.update(to_dna(seq.upper()).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -113,6 +113,32 @@ def open_embedding_cache(path: str | Path) -> EmbeddingCache:
     )
 
 
+def _write_embeddings(
+    backbone: RNAFMBackbone,
+    sequences: list[str],
+    lengths: np.ndarray,
+    path: Path,
+    max_len: int,
+    batch_size: int,
+    description: str | None,
+) -> None:
+    """Embed in batches of similar length into a float16 memmap ``[n, max_len, D]`` at
+    ``path`` (written as ``.part`` and renamed at the end, so no partial file remains); a
+    progress bar labelled ``description`` unless it is ``None``."""
+    part = path.with_name(path.name + ".part")
+    shape = (len(sequences), max_len, backbone.embed_dim)
+    store = np.memmap(part, np.float16, "w+", shape=shape)
+    order = np.argsort(lengths, kind="stable")  # similar lengths share a batch: little padding
+    starts = range(0, len(order), batch_size)
+    for start in progress(starts, desc=description, disable=description is None):
+        rows = np.sort(order[start : start + batch_size])
+        emb = backbone.embed([sequences[i] for i in rows]).float().cpu().numpy()
+        store[rows, : emb.shape[1]] = emb.astype(np.float16)
+    store.flush()
+    del store
+    part.replace(path)
+
+
 def build_embedding_cache(
     backbone: RNAFMBackbone,
     sequences: Sequence[str],
@@ -127,7 +153,8 @@ def build_embedding_cache(
     Parameters
     ----------
     backbone
-        From :func:`course_lib.rnafm.load_rnafm` / :func:`course_lib.rnafm.get_backbone`.
+        From :func:`~course_lib.models.rnafm.load_rnafm` or
+        :func:`~course_lib.models.rnafm.get_backbone`.
     sequences
         ``n`` sequences of at most ``max_len`` nt (DNA or RNA alphabet).
     dataset
@@ -151,18 +178,8 @@ def build_embedding_cache(
     path = folder / (cache_key(dataset, backbone.checkpoint_sha256, sequences, max_len) + ".f16")
     if path.with_suffix(".json").exists() and path.exists():
         return open_embedding_cache(path)
-    part = path.with_name(path.name + ".part")
-    dim = backbone.embed_dim
-    store = np.memmap(part, np.float16, "w+", shape=(len(sequences), max_len, dim))
-    order = np.argsort(lengths, kind="stable")  # similar lengths share a batch: little padding
-    starts = range(0, len(order), batch_size)
-    for start in progress(starts, desc=f"embedding {dataset}", disable=not show_progress):
-        rows = np.sort(order[start : start + batch_size])
-        emb = backbone.embed([sequences[i] for i in rows]).float().cpu().numpy()
-        store[rows, : emb.shape[1]] = emb.astype(np.float16)
-    store.flush()
-    del store
-    part.replace(path)
+    description = f"embedding {dataset}" if show_progress else None
+    _write_embeddings(backbone, sequences, lengths, path, max_len, batch_size, description)
     meta = {
         "dataset": dataset,
         "checkpoint": backbone.checkpoint.name,
@@ -170,7 +187,7 @@ def build_embedding_cache(
         "pretrained": backbone.pretrained,
         "sequences_sha256": sequences_sha256(sequences),
         "max_len": max_len,
-        "dim": dim,
+        "dim": backbone.embed_dim,
         "lengths": lengths.tolist(),
     }
     path.with_suffix(".json").write_text(json.dumps(meta))
@@ -191,7 +208,7 @@ class UTRBatches:
         Any of ``"seq"``, ``"emb-rnafm"``.
     embeddings
         An :class:`EmbeddingCache` aligned with ``sequences`` (fast), or an
-        :class:`~course_lib.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
+        :class:`~course_lib.models.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
     padding
         ``"right"`` (UTR starts at position 0, as in the RNA-FM tutorial) or ``"left"``
         (UTR ends at the last position, next to the start codon, as in Optimus 5-Prime).

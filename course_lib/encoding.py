@@ -38,7 +38,7 @@ def _code_table(alphabet: str) -> bytes:
     padding and ``0xFE`` (-2) an unknown character.
     """
     table = bytearray([_UNKNOWN] * 256)
-    for code, base in enumerate(alphabet.upper().replace("U", "T")):
+    for code, base in enumerate(to_dna(alphabet.upper())):
         table[ord(base)] = table[ord(base.lower())] = code
     table[ord("U")] = table[ord("u")] = table[ord("T")]
     table[ord("N")] = table[ord("n")] = 4
@@ -74,7 +74,7 @@ def to_codes(
         ``int8`` array of shape ``[n, L]``: codes ``0..3``, ``4`` for N and ``-1`` for padding.
     """
     seqs = _as_list(seqs)
-    if sorted(alphabet.upper().replace("U", "T")) != sorted(ACGT):
+    if sorted(to_dna(alphabet.upper())) != sorted(ACGT):
         raise ValueError(f"alphabet must be a permutation of ACGT, got {alphabet!r}")
     if padding not in ("right", "left"):
         raise ValueError(f"padding must be 'right' or 'left', got {padding!r}")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib import encoding
+
 
 class FastaFormatError(ValueError):
     """A FASTA file that cannot be read as promised (empty, duplicated, malformed)."""
@@ -79,6 +81,18 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], int]]:
         yield header, "", chunks, header_line
 
 
+def _check_record(path: Path, name: str, lineno: int, seen: dict[str, int]) -> None:
+    """Raise on an empty or repeated record name; remember where ``name`` was seen."""
+    if not name:
+        raise FastaFormatError(f"{path}: empty header at line {lineno}")
+    if name in seen:
+        raise FastaFormatError(
+            f"{path}: duplicate record name {name!r} (lines {seen[name]} and {lineno}); "
+            "record names must be unique -- rename or deduplicate the records"
+        )
+    seen[name] = lineno
+
+
 def read_fasta(
     path: str | Path,
     *,
@@ -109,11 +123,9 @@ def read_fasta(
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
-    FastaFormatError
-        The file holds no record, a header repeats, a record is empty, or text precedes the
-        first header.
+    FileNotFoundError, FastaFormatError
+        The file does not exist; it holds no record, a header repeats, a record is empty, or
+        text precedes the first header.
     """
     path = Path(path)
     if not path.exists():
@@ -124,21 +136,14 @@ def read_fasta(
     try:
         for header, _, chunks, lineno in _iter_records(path):
             name, _, description = header.partition(" ")
-            if not name:
-                raise FastaFormatError(f"{path}: empty header at line {lineno}")
-            if name in seen:
-                raise FastaFormatError(
-                    f"{path}: duplicate record name {name!r} (lines {seen[name]} and {lineno}); "
-                    "record names must be unique -- rename or deduplicate the records"
-                )
-            seen[name] = lineno
+            _check_record(path, name, lineno, seen)
             seq = "".join(chunks)
             if not seq and not allow_empty_records:
                 raise FastaFormatError(f"{path}: record {name!r} at line {lineno} has no sequence")
             if uppercase:
                 seq = seq.upper()
             if to_dna:
-                seq = seq.replace("U", "T").replace("u", "t")
+                seq = encoding.to_dna(seq)
             if skip_n and ("N" in seq or "n" in seq):
                 skipped += 1
                 continue

@@ -7,13 +7,6 @@ import pandas as pd
 
 from course_lib.encoding import kmer_counts, kmer_vocabulary, to_codes
 
-#: Chapter 0 settings per profile: how many random windows to draw and how long they are.
-SEQUENCES_SETTINGS = {
-    "smoke": {"n_windows": 200, "window_length": 1000, "gc_window": 2000},
-    "laptop": {"n_windows": 2000, "window_length": 1000, "gc_window": 1000},
-    "full": {"n_windows": 20000, "window_length": 1000, "gc_window": 1000},
-}
-
 
 def gc_track(sequence: str, window: int, step: int | None = None) -> pd.DataFrame:
     """GC fraction in sliding windows along one sequence.

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from course_lib.cross_validation import TrainedFold
-from course_lib.encoding import kmer_counts, kmer_vocabulary
+from course_lib.encoding import kmer_counts, kmer_vocabulary, to_rna
 
 
 def kmer_count_features(seqs: Sequence[str], ks: Sequence[int] = (3, 4, 5)) -> np.ndarray:
@@ -29,7 +29,7 @@ def kmer_count_features(seqs: Sequence[str], ks: Sequence[int] = (3, 4, 5)) -> n
 
 def kmer_feature_names(ks: Sequence[int] = (3, 4, 5)) -> list[str]:
     """Column names of :func:`kmer_count_features` (the k-mers, RNA letters)."""
-    return [m.replace("T", "U") for k in ks for m in kmer_vocabulary(k)]
+    return [to_rna(m) for k in ks for m in kmer_vocabulary(k)]
 
 
 def logistic_regression(c: float, seed: int = 0) -> Pipeline:

@@ -35,6 +35,12 @@ def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(stats.pearsonr(y_true, y_pred)[0])
 
 
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """sklearn's coefficient of determination ``R2`` of two ``[n]`` arrays (not Pearson r^2)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(skm.r2_score(y_true, y_pred))
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """MSE, MAE, R2 (sklearn), Pearson r, Pearson r^2 and Spearman rho of two ``[n]`` arrays."""
     y_true, y_pred = _check_pair(y_true, y_pred)
@@ -43,7 +49,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     return {
         "MSE": float(skm.mean_squared_error(y_true, y_pred)),
         "MAE": float(skm.mean_absolute_error(y_true, y_pred)),
-        "R2": float(skm.r2_score(y_true, y_pred)),
+        "R2": r2(y_true, y_pred),
         "Pearson r": r,
         "Pearson r^2": r * r,
         "Spearman rho": rho,

@@ -107,8 +107,11 @@ def register(dataset: DataSet) -> DataSet:
 
 def get(name: str) -> DataSet:
     """The registered data set ``name``; the error lists the known ones."""
-    import course_lib.datasets  # noqa: F401  (registers every data set)
-
+    if not REGISTRY:
+        raise KeyError(
+            f"unknown data set {name!r}: no data set is registered yet; import the catalog "
+            "first (`import course_lib.datasets`), which registers every data set"
+        )
     if name not in REGISTRY:
         raise KeyError(f"unknown data set {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
@@ -344,9 +347,10 @@ def load(name: str, fallback: Fallback = "synthetic") -> Loaded:
 
 
 def describe() -> list[dict[str, Any]]:
-    """One summary row per registered data set (name, files, licence, status)."""
-    import course_lib.datasets  # noqa: F401
+    """One summary row per registered data set (name, files, licence, status).
 
+    Import the catalog :mod:`course_lib.datasets` first: it registers every data set.
+    """
     rows = []
     for name, dataset in sorted(REGISTRY.items()):
         folder = real_folder(name)

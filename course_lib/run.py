@@ -148,7 +148,17 @@ def run_chapter(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _print_summary(runs: list[ChapterRun], output: Path) -> None:
+    """The table of chapters with status, wall time and peak memory."""
+    print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
+    for r in runs:
+        status = "ok" if r.ok else "FAILED"
+        print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
+    total = sum(r.wall_time_s for r in runs)
+    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.run", description=__doc__.split("\n")[0]
     )
@@ -175,6 +185,41 @@ def main(argv: list[str] | None = None) -> int:
         help=f"keep the wall times of this run in {TIMES_FILE} (shown on the setup page and "
         "in each chapter; not with --tiny)",
     )
+    return parser
+
+
+def _prepare_environment(args: argparse.Namespace, root: Path) -> Path:
+    """Set the kernels' environment for this run; return the folder of executed notebooks."""
+    if args.tiny:
+        output = Path(args.output) if args.output else root / "_build" / "tiny" / args.profile
+        os.environ[TINY_ENV] = "1"
+        os.environ["COURSE_RESULTS_DIR"] = str(output / "results")
+        os.environ["COURSE_CHECKPOINT_DIR"] = str(output / "checkpoints")
+    else:
+        output = Path(args.output) if args.output else root / "_build" / "executed"
+        os.environ.pop(TINY_ENV, None)
+    os.environ["COURSE_PROFILE"] = args.profile
+    os.environ.setdefault("COURSE_PROGRESS", "text")
+    # the chapters run with their solutions: every exercise check must pass
+    os.environ.setdefault(STRICT_ENV, "1")
+    # OpenMP threads that spin while waiting multiply run times when the cores are shared
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return output
+
+
+def _write_summary(runs: list[ChapterRun], output: Path, args: argparse.Namespace) -> None:
+    summary = output / "run_summary.json"
+    previous = json.loads(summary.read_text()) if summary.exists() else {}
+    extra = {"profile": args.profile, "tiny": args.tiny}
+    previous.update({r.chapter: asdict(r) | extra for r in runs})
+    summary.write_text(json.dumps(previous, indent=2) + "\n")
+    if args.record_times:
+        record_times(project_root() / TIMES_FILE, args.profile, [asdict(r) for r in runs])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.record_times and args.tiny:
         parser.error("--record-times records real-size runs only; drop --tiny")
@@ -185,22 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(err, file=sys.stderr)
         return 2
-    output = Path(args.output) if args.output else root / "_build" / "executed"
-    if args.tiny:
-        output = Path(args.output) if args.output else root / "_build" / "tiny" / profile
-        os.environ[TINY_ENV] = "1"
-        os.environ["COURSE_RESULTS_DIR"] = str(output / "results")
-        os.environ["COURSE_CHECKPOINT_DIR"] = str(output / "checkpoints")
-    else:
-        os.environ.pop(TINY_ENV, None)
+    output = _prepare_environment(args, root)
     label = f"{profile}, tiny" if args.tiny else profile
-    os.environ["COURSE_PROFILE"] = profile
-    os.environ.setdefault("COURSE_PROGRESS", "text")
-    # the chapters run with their solutions: every exercise check must pass
-    os.environ.setdefault(STRICT_ENV, "1")
-    # OpenMP threads that spin while waiting multiply run times when the cores are shared
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     runs: list[ChapterRun] = []
     for notebook in chapters:
         print(f"[{label}] running {notebook.stem} ...", flush=True)
@@ -216,18 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {result.error}", file=sys.stderr, flush=True)
             if args.fail_fast:
                 break
-    summary = output / "run_summary.json"
-    previous = json.loads(summary.read_text()) if summary.exists() else {}
-    previous.update({r.chapter: asdict(r) | {"profile": profile, "tiny": args.tiny} for r in runs})
-    summary.write_text(json.dumps(previous, indent=2) + "\n")
-    if args.record_times:
-        record_times(root / TIMES_FILE, profile, [asdict(r) for r in runs])
-    print(f"\n{'chapter':<28}{'status':<8}{'wall time':>12}{'peak memory':>14}")
-    for r in runs:
-        status = "ok" if r.ok else "FAILED"
-        print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
-    total = sum(r.wall_time_s for r in runs)
-    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+    _write_summary(runs, output, args)
+    _print_summary(runs, output)
     failed = [r for r in runs if not r.ok]
     if failed:
         print(f"\n{len(failed)} chapter(s) failed:", file=sys.stderr)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.encoding import to_rna
 from course_lib.paths import data_dir
 from course_lib.progress import progress
 
@@ -37,7 +38,7 @@ MIN_PARALLEL = 256
 
 
 @dataclass(frozen=True)
-class FoldResult:
+class FoldedRNA:
     """MFE structures of ``n`` sequences, in input order.
 
     Attributes
@@ -70,7 +71,7 @@ def vienna_version() -> str:
 
 
 def _to_rna(seq: str, index: int) -> str:
-    rna = seq.upper().replace("T", "U")
+    rna = to_rna(seq.upper())
     bad = set(rna) - _VALID_BASES
     if bad:
         raise ValueError(
@@ -116,7 +117,7 @@ def fold_sequences(
     processes: int = 2,
     chunksize: int = 64,
     show_progress: bool = True,
-) -> FoldResult:
+) -> FoldedRNA:
     """Fold every sequence with ViennaRNA ``RNA.fold`` on ``processes`` worker processes.
 
     Parameters
@@ -132,7 +133,7 @@ def fold_sequences(
 
     Returns
     -------
-    FoldResult
+    FoldedRNA
         Structures and MFEs in the order of ``seqs``.
     """
     if processes < 1:
@@ -148,7 +149,7 @@ def fold_sequences(
             folded = list(progress(results, disable=not show_progress, **bar_kwargs))
     structures = [s for s, _ in folded]
     mfe = np.array([e for _, e in folded], dtype=np.float32)
-    return FoldResult(sequences=rna, structures=structures, mfe=mfe)
+    return FoldedRNA(sequences=rna, structures=structures, mfe=mfe)
 
 
 def sequence_set_key(seqs: Sequence[str]) -> str:
@@ -172,7 +173,7 @@ def fold_cached(
     cache_dir: str | Path | None = None,
     processes: int = 2,
     show_progress: bool = True,
-) -> FoldResult:
+) -> FoldedRNA:
     """:func:`fold_sequences` with an on-disk cache keyed by the set of sequences.
 
     Each unique sequence is folded once; the cache file ``<key>.npz`` holds the unique
@@ -204,14 +205,14 @@ def fold_cached(
         tmp.replace(path)
     index = {s: i for i, s in enumerate(cached.sequences)}
     order = [index[s] for s in rna]
-    return FoldResult(
+    return FoldedRNA(
         sequences=rna,
         structures=[cached.structures[i] for i in order],
         mfe=cached.mfe[order],
     )
 
 
-def _read_cache(path: Path, unique: list[str]) -> FoldResult | None:
+def _read_cache(path: Path, unique: list[str]) -> FoldedRNA | None:
     if not path.exists():
         return None
     try:
@@ -223,4 +224,4 @@ def _read_cache(path: Path, unique: list[str]) -> FoldResult | None:
         return None
     if sequences != unique or len(structures) != len(unique) or mfe.shape != (len(unique),):
         return None
-    return FoldResult(sequences=sequences, structures=structures, mfe=mfe)
+    return FoldedRNA(sequences=sequences, structures=structures, mfe=mfe)

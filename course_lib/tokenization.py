@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from course_lib.encoding import kmer_ids, kmer_vocabulary
+from course_lib.encoding import kmer_ids, kmer_vocabulary, to_dna, to_rna
 
 #: DNABERT's special tokens, in the order of its ``vocab.txt``.
 DNABERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -232,7 +232,7 @@ def _kmer_tokens(k: int, alphabet: str) -> list[str]:
 
 
 def _check_alphabet(alphabet: str) -> str:
-    canon = alphabet.upper().replace("U", "T")
+    canon = to_dna(alphabet.upper())
     if len(alphabet) != 4 or sorted(canon) != sorted("ACGT"):
         raise ValueError(
             f"alphabet must order the four bases A, C, G and T (or U), got {alphabet!r}"
@@ -334,7 +334,7 @@ def kmer_string(seq: str, k: int, rna: bool = False) -> str:
     default, RNA letters (T read as U) with ``rna=True`` for a vocabulary over ``"ACGU"``.
     """
     seq = seq.upper()
-    seq = seq.replace("T", "U") if rna else seq.replace("U", "T")
+    seq = to_rna(seq) if rna else to_dna(seq)
     return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
 
 

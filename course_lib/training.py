@@ -7,11 +7,13 @@ asked to, and returns the history as a DataFrame. The test set never enters :fun
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,10 @@ Forward = Callable[[nn.Module, Any], torch.Tensor]
 Score = Callable[[np.ndarray, np.ndarray], float]
 
 
-def select_device(preference: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple MPS, then CPU; otherwise the named device."""
-    if preference == "auto":
+def select_device(preference: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; a name or a ``torch.device`` is checked
+    and returned as a ``torch.device``."""
+    if isinstance(preference, str) and preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -71,7 +74,12 @@ def default_forward(model: nn.Module, inputs: Any) -> torch.Tensor:
 
 @dataclass
 class FitResult:
-    """What :func:`fit` returns; the model already holds the best state."""
+    """What every training loop of the course returns; the model already holds the best state.
+
+    ``history`` has one row per epoch (or per evaluation, for step-based loops);
+    ``best_epoch`` is the epoch (or step) whose state the model keeps, ``best_value`` its
+    ``monitor`` value.
+    """
 
     history: pd.DataFrame
     best_epoch: int
@@ -79,6 +87,79 @@ class FitResult:
     monitor: str
     stopped_early: bool
     seconds: float
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    *,
+    grad_clip: float | None = None,
+    scheduler: Any = None,
+    where: str = "",
+) -> float:
+    """One update shared by every loop: check the loss, back-propagate, clip, step.
+
+    Raises ``FloatingPointError`` (naming ``where``, e.g. ``"at epoch 3"``) when ``loss`` is
+    NaN or infinite; clips the gradient norm to ``grad_clip`` when given; steps ``scheduler``
+    (a per-batch schedule) after the optimizer. Returns ``loss.item()``.
+    """
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return value
+
+
+class BestState:
+    """The best model state seen so far by a monitored value, kept on the CPU.
+
+    Parameters
+    ----------
+    higher_is_better
+        ``True`` for a score (ROC AUC, R2), ``False`` for a loss.
+    """
+
+    def __init__(self, higher_is_better: bool = False) -> None:
+        self.higher_is_better = higher_is_better
+        self.value = -math.inf if higher_is_better else math.inf
+        self.epoch = 0
+        self.since_best = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, model: nn.Module, value: float, epoch: int) -> bool:
+        """Copy the model's state if the finite ``value`` improves on the best; say whether."""
+        better = value > self.value if self.higher_is_better else value < self.value
+        if math.isfinite(value) and better:
+            self.value, self.epoch, self.since_best = float(value), epoch, 0
+            self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            return True
+        self.since_best += 1
+        return False
+
+    def restore(self, model: nn.Module) -> bool:
+        """Load the best state into ``model`` (if there is one) and put it in eval mode."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        model.eval()
+        return self.state is not None
+
+
+def epoch_bar(n: int, description: str, show_progress: bool = True, unit: str = "epoch"):
+    """A progress bar over ``1 .. n`` (epochs or steps)."""
+    return progress(range(1, n + 1), desc=description, disable=not show_progress, unit=unit)
+
+
+def show_values(bar: Any, **values: Any) -> None:
+    """Show ``values`` next to the progress bar (a no-op for a disabled bar)."""
+    if hasattr(bar, "set_postfix"):
+        bar.set_postfix(**values)
 
 
 @torch.no_grad()
@@ -92,7 +173,7 @@ def predict(
 
     Outputs are concatenated along the batch axis, so their shape is ``[n, ...]``.
     """
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device).eval()
     targets, outputs = [], []
     for inputs, target in loader:
@@ -123,111 +204,104 @@ def fit(
     show_progress: bool = True,
     description: str = "training",
 ) -> FitResult:
-    """Train ``model`` and keep the state that is best on the validation set.
+    """Train ``model``; keep the state best on validation (in eval mode); return the history.
 
-    Parameters
-    ----------
-    model
-        Any module; ``forward(model, inputs)`` must return what ``loss_fn`` expects.
-    train_loader, val_loader
-        Yield ``(inputs, target)``; inputs may be a tensor, a tuple or a dict of tensors.
-    loss_fn
-        ``loss_fn(output, target) -> scalar``.
-    epochs
-        Maximum number of epochs.
-    optimizer
-        Default ``Adam(model.parameters(), lr)``.
-    val_score
-        Optional ``score(targets, outputs)`` (higher is better) to select on instead of the
-        validation loss, e.g. ROC AUC.
-    patience
-        Stop after this many epochs without improvement (``None``: never stop early).
-    scheduler, scheduler_per_batch
-        A learning-rate scheduler stepped after each batch or each epoch.
-    grad_clip
-        Clip the gradient norm to this value.
-    checkpoint_path
-        Also save the best ``state_dict`` there.
-
-    Returns
-    -------
-    FitResult
-        ``history`` has one row per epoch: ``epoch, train_loss, val_loss[, val_score], lr,
-        seconds``. The model is left in the best state, in eval mode.
+    Loaders yield ``(inputs, target)``; ``loss_fn(forward(model, inputs), target)`` is
+    minimised by ``optimizer`` (default ``Adam(lr)``). The epoch is selected on the validation
+    loss or, with ``val_score(targets, outputs)`` (higher is better, e.g. ROC AUC), on it.
+    ``patience``: stop after that many epochs without improvement. ``scheduler`` steps per
+    batch (``scheduler_per_batch``) or per epoch; ``grad_clip`` clips the gradient norm;
+    ``checkpoint_path`` also saves the best ``state_dict``. ``history`` has one row per epoch:
+    ``epoch, train_loss, val_loss[, val_score], lr, seconds``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    monitor = val_score_name if val_score else "val_loss"
-    best_value = -np.inf if val_score else np.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch, since_best, stopped_early = 0, 0, False
-    rows = []
-    start = time.perf_counter()
-    bar = progress(range(1, epochs + 1), desc=description, disable=not show_progress, unit="epoch")
-    for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        total, count = 0.0, 0
-        for inputs, target in train_loader:
-            inputs, target = to_device(inputs, device), to_device(target, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(forward(model, inputs), target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate"
-                )
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if scheduler is not None and scheduler_per_batch:
-                scheduler.step()
-            n = len(target)
-            total += loss.item() * n
-            count += n
+    per_batch = scheduler if scheduler_per_batch else None
+    step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=per_batch)
+
+    def one_epoch(epoch: int) -> dict[str, float]:
+        train_loss = train_epoch(model, train_loader, loss_fn, device, forward, step, epoch)
         if scheduler is not None and not scheduler_per_batch:
             scheduler.step()
         val_loss, score = evaluate_loss(model, val_loader, loss_fn, device, forward, val_score)
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss}
-        if val_score:
-            row[val_score_name] = score
-        row["lr"] = optimizer.param_groups[0]["lr"]
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
+        row.update({val_score_name: score} if val_score else {})
+        return {**row, "lr": optimizer.param_groups[0]["lr"]}
+
+    monitor = val_score_name if val_score else "val_loss"
+    best = BestState(higher_is_better=val_score is not None)
+    args = (monitor, patience, checkpoint_path, description, show_progress)
+    return run_epochs(model, one_epoch, best, epochs, *args)
+
+
+def run_epochs(
+    model: nn.Module,
+    one_epoch: Callable[[int], dict[str, float]],
+    best: BestState,
+    epochs: int,
+    monitor: str,
+    patience: int | None = None,
+    checkpoint_path: str | Path | None = None,
+    description: str = "training",
+    show_progress: bool = True,
+) -> FitResult:
+    """Run ``one_epoch(epoch) -> history row`` for up to ``epochs`` epochs, with a progress bar.
+
+    Keeps the state best by ``row[monitor]`` (also saved to ``checkpoint_path``), stops after
+    ``patience`` epochs without improvement, adds ``seconds`` to each row and leaves the model
+    in its best state, in eval mode.
+    """
+    rows, stopped_early = [], False
+    start = time.perf_counter()
+    bar = epoch_bar(epochs, description, show_progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        row = one_epoch(epoch)
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        value = row[monitor]
-        better = value > best_value if val_score else value < best_value
-        improved = bool(np.isfinite(value) and better)
-        if improved:
-            best_value, best_epoch, since_best = value, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            if checkpoint_path:
-                Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-                torch.save(best_state, checkpoint_path)
-        else:
-            since_best += 1
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{value:.4f}", best=best_epoch)
-        if patience is not None and since_best >= patience:
+        if best.update(model, row[monitor], epoch) and checkpoint_path:
+            Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+            torch.save(best.state, checkpoint_path)
+        show_values(
+            bar, train=f"{row['train_loss']:.4f}", val=f"{row[monitor]:.4f}", best=best.epoch
+        )
+        if patience is not None and best.since_best >= patience:
             stopped_early = True
             break
-    if best_state is None:
+    if not best.restore(model):
         raise FloatingPointError(
             f"the validation {monitor} was never finite in {len(rows)} epochs; check the "
             "validation set (a score such as ROC AUC needs both classes) and the learning rate"
         )
-    model.load_state_dict(best_state)
-    model.eval()
-    return FitResult(
-        history=pd.DataFrame(rows),
-        best_epoch=best_epoch,
-        best_value=float(best_value),
-        monitor=monitor,
-        stopped_early=stopped_early,
-        seconds=time.perf_counter() - start,
-    )
+    seconds = time.perf_counter() - start
+    return FitResult(pd.DataFrame(rows), best.epoch, best.value, monitor, stopped_early, seconds)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device,
+    forward: Forward,
+    step: Callable[..., float],
+    epoch: int,
+) -> float:
+    """One pass over ``(inputs, target)`` batches; the mean training loss.
+
+    ``step(loss, where=...)`` is :func:`optimizer_step` with the model and optimizer bound.
+    """
+    model.train()
+    total, count = 0.0, 0
+    for inputs, target in loader:
+        inputs, target = to_device(inputs, device), to_device(target, device)
+        loss = loss_fn(forward(model, inputs), target)
+        n = len(target)
+        total += step(loss, where=f"at epoch {epoch}") * n
+        count += n
+    return total / max(count, 1)
 
 
 @torch.no_grad()
@@ -255,3 +329,61 @@ def evaluate_loss(
         raise ValueError("the validation loader is empty")
     value = score(np.concatenate(targets), np.concatenate(outputs)) if score else None
     return total / count, value
+
+
+def warmup_linear_schedule(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_fraction: float = 0.1,
+    final_factor: float = 0.1,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then linear decay.
+
+    The learning rate rises to its full value over ``max(1, round(warmup_fraction *
+    total_steps))`` steps, then falls linearly to ``final_factor`` times it at the last step
+    (UTR-LM: 0.1; DNABERT: 0). Step the scheduler after every batch.
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    warmup = max(1, int(round(warmup_fraction * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        decay = (total_steps - step) / max(1, total_steps - warmup)
+        return max(final_factor, final_factor + (1.0 - final_factor) * decay)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def dnabert_optimizer(
+    model: nn.Module,
+    total_steps: int,
+    lr: float = 2e-4,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.1,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with DNABERT's fine-tuning schedule: :func:`warmup_linear_schedule` decaying to 0.
+
+    Biases and LayerNorm weights get no weight decay (as in DNABERT's ``run_finetune.py``).
+    DNABERT pretrained with ``betas=(0.9, 0.98), eps=1e-6``. Step the scheduler every batch.
+    With ``weight_decay=0`` it is Adam with the same schedule (the chapter's BiLSTM uses it).
+    """
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        eps=eps,
+        betas=betas,
+    )
+    schedule = warmup_linear_schedule(optimizer, total_steps, warmup_fraction, final_factor=0.0)
+    return optimizer, schedule

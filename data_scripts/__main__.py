@@ -20,13 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import course_lib.datasets  # noqa: F401  (the catalog: registers every data set)
 from course_lib import registry
 from course_lib.paths import data_dir
 
 
 def _names(name: str) -> list[str]:
-    import course_lib.datasets  # noqa: F401  (registers every data set)
-
     if name == "all":
         return sorted(registry.REGISTRY)
     registry.get(name)

@@ -1,24 +1,23 @@
-"""Tests of course_lib.bert: config, DNABERT recipe, MLM pretraining, checkpoint loading."""
+"""Tests of the BERT models: config, DNABERT recipe, MLM pretraining, checkpoints, chapter 3."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_lib.bert import (
-    PUM2_SETTINGS,
+from course_lib.chapters.ch3_pum2_dnabert_lstm import SETTINGS, mlm_pretraining_hook
+from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
+from course_lib.models.bert import (
     bert_classifier,
     bert_logit,
-    dnabert_optimizer,
     load_dnabert,
-    mlm_pretraining_hook,
-    pretrain_masked_kmers,
     small_bert_config,
     transfer_encoder,
 )
-from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
+from course_lib.pretraining import pretrain_masked_kmers
 from course_lib.profiles import PROFILE_NAMES, chapter_settings
 from course_lib.tokenization import build_vocabulary
+from course_lib.training import dnabert_optimizer
 
 VOCAB = build_vocabulary(3)
 
@@ -29,9 +28,9 @@ def tiny_config(**kwargs):
 
 def test_settings_table_has_every_profile():
     for profile in PROFILE_NAMES:
-        settings = chapter_settings(PUM2_SETTINGS, profile)
+        settings = chapter_settings(SETTINGS, profile)
         assert settings.k == 3 and settings.n_folds >= 3
-    assert chapter_settings(PUM2_SETTINGS, "full").bert_lr == 2e-4
+    assert chapter_settings(SETTINGS, "full").bert_lr == 2e-4
 
 
 def test_small_config_and_logit():
@@ -75,7 +74,7 @@ def test_mlm_pretraining_learns_and_transfers():
     patterns = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(4)]
     batch = VOCAB.encode([patterns[i] for i in rng.integers(0, 4, 256)]).to_torch()
     config = tiny_config(dropout=0.0)
-    mlm, history = pretrain_masked_kmers(
+    mlm, result = pretrain_masked_kmers(
         config,
         batch["input_ids"],
         batch["attention_mask"],
@@ -85,6 +84,7 @@ def test_mlm_pretraining_learns_and_transfers():
         lr=3e-3,
         show_progress=False,
     )
+    history = result.history
     assert list(history.columns) == ["epoch", "mlm_loss", "masked_accuracy"]
     assert history.mlm_loss.iloc[-1] < history.mlm_loss.iloc[0]
     assert history.masked_accuracy.iloc[-1] > 0.3  # chance is 1/64
@@ -170,7 +170,7 @@ def test_load_dnabert_missing_files_say_what_to_do(tmp_path):
 
 
 def test_bert_fold_trainers_variants(tmp_path):
-    from course_lib.bert import bert_fold_trainers
+    from course_lib.chapters.ch3_pum2_dnabert_lstm import bert_fold_trainers
 
     labels = np.arange(36) % 2
     tokens = VOCAB.encode(["ACGTTGCAAC" if y else "TTTTGGGACA" for y in labels]).to_torch()

@@ -6,19 +6,21 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib.chapters.ch4_beluga_multiplexer import (
+    SETTINGS,
+    pretrain_teacher,
+    seed_first_layer,
+    teacher_pearson,
+)
 from course_lib.chromatin import (
-    CHAPTER4,
     ChromatinTask,
     chromatin_dataset,
     encode_windows,
     make_task,
     plant_motifs,
-    pretrain_teacher,
     sample_sequences,
-    seed_first_layer,
     site_mismatches,
     split_regions,
-    teacher_pearson,
     window_sampler,
 )
 from course_lib.encoding import reverse_complement
@@ -150,7 +152,7 @@ def test_windows_come_from_their_own_range(tmp_path):
 
 def test_every_profile_resolves():
     for profile in PROFILE_NAMES:
-        settings = chapter_settings(CHAPTER4, profile)
+        settings = chapter_settings(SETTINGS, profile)
         assert settings.sequence_length >= 310
         assert settings.teacher_channels[0] >= 2 * (settings.n_features - 1)  # seeded filters
         assert settings.pool_size >= max(settings.fresh_windows, settings.batch_windows)

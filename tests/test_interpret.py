@@ -12,20 +12,24 @@ import torch
 from torch import nn
 
 from course_lib.encoding import one_hot
-from course_lib.interpret import (
+from course_lib.interpret.attribution import (
+    embedding_gradient_x_input,
+    gradient_x_input,
+    tokens_to_positions,
+)
+from course_lib.interpret.logos import (
     aligned_windows,
     attribution_matrix,
     consensus,
     draw_logo,
-    embedding_gradient_x_input,
     frequency_matrix,
-    gradient_x_input,
-    in_silico_mutagenesis,
     information_matrix,
-    ism_importance,
     motif_frequency,
     strongest_window,
-    tokens_to_positions,
+)
+from course_lib.interpret.position_mutagenesis import (
+    in_silico_mutagenesis,
+    ism_importance,
     torch_score_fn,
 )
 
@@ -130,9 +134,10 @@ def test_motif_frequency_table():
 
 
 def test_explain_token_model_with_the_bilstm_and_bert_views():
-    from course_lib.bert import bert_classifier, bert_view, small_bert_config
-    from course_lib.interpret import explain_token_model
-    from course_lib.models.bilstm import BiLSTMClassifier, bilstm_view
+    from course_lib.chapters.ch3_pum2_dnabert_lstm import bert_view, bilstm_view
+    from course_lib.interpret.attribution import explain_token_model
+    from course_lib.models.bert import bert_classifier, small_bert_config
+    from course_lib.models.bilstm import BiLSTMClassifier
     from course_lib.tokenization import build_vocabulary
 
     seqs = planted_sequences(n=3, length=20)

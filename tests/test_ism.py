@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from course_lib.encoding import one_hot
-from course_lib.ism import (
+from course_lib.interpret.variant_mutagenesis import (
     ism_log_odds,
     ism_metrics,
     iter_variant_batches,

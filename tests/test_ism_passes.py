@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from course_lib.encoding import one_hot
-from course_lib.ism import ism_log_odds, make_variants
+from course_lib.interpret.variant_mutagenesis import ism_log_odds, make_variants
 from course_lib.ism_passes import (
     alternative_variants,
     count_teacher_passes,

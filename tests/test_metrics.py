@@ -12,6 +12,7 @@ from course_lib.metrics import (
     REGRESSION_METRICS,
     classification_metrics,
     pearson_r,
+    r2,
     regression_metrics,
     summarize_folds,
 )
@@ -24,7 +25,7 @@ def test_regression_metrics_hand_example():
     assert tuple(m) == REGRESSION_METRICS
     assert m["MSE"] == pytest.approx(0.25)
     assert m["MAE"] == pytest.approx(0.25)
-    assert m["R2"] == pytest.approx(1 - 1 / 5)
+    assert m["R2"] == pytest.approx(1 - 1 / 5) == r2(Y, [1.0, 2.0, 3.0, 5.0])
     # deviations: y - 2.5 = (-1.5, -0.5, 0.5, 1.5); p - 2.75 = (-1.75, -0.75, 0.25, 2.25)
     r = 6.5 / math.sqrt(5 * 8.75)
     assert m["Pearson r"] == pytest.approx(r)

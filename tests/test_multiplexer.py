@@ -7,14 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.ism import ism_log_odds, ism_metrics
-from course_lib.models.multiplexer import (
-    BelugaMultiplexer,
-    measure_speedup,
-    positional_channel,
-    predict_maps,
-    train_multiplexer,
-)
+from course_lib.chapters.ch4_beluga_multiplexer import measure_speedup, train_multiplexer
+from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics
+from course_lib.models.multiplexer import BelugaMultiplexer, positional_channel, predict_maps
 
 
 def random_windows(n: int, length: int, rng: np.random.Generator) -> torch.Tensor:
@@ -89,7 +84,7 @@ def test_distils_a_planted_rule():
     val_y = ism_log_odds(teacher, val_x)
     student = BelugaMultiplexer(length, 2, channels=(16, 32), dilations=(2, 4, 8))
     before = ism_metrics(val_y.numpy(), predict_maps(student, val_x).numpy())
-    history = train_multiplexer(
+    result = train_multiplexer(
         student,
         teacher,
         lambda n, g: random_windows(n, length, g),
@@ -103,6 +98,10 @@ def test_distils_a_planted_rule():
         eval_every=20,
         show_progress=False,
     )
+    history = result.history
+    assert result.monitor == "val_weighted_r"
+    assert result.best_value == history["val_weighted_r"].max()
+    assert result.best_epoch == history.loc[history["val_weighted_r"].idxmax(), "step"]
     assert list(history.columns) == [
         "step", "train_loss", "val_loss", "val_weighted_r", "windows_seen", "seconds"
     ]  # fmt: skip

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_lib.ism import weighted_pearson_r
+from course_lib.interpret.variant_mutagenesis import weighted_pearson_r
 from course_lib.selection_metrics import (
     SELECTION_METRIC,
     ism_selection_metrics,

@@ -1,4 +1,4 @@
-"""Tests of the token-model views and :func:`course_lib.interpret.explain_token_model`.
+"""Tests of the token-model views and :func:`course_lib.interpret.attribution.explain_token_model`.
 
 A view tells the explainer how to encode sequences for a model, how to get its logit and which
 embedding to differentiate. These tests check each view against calling the model directly,
@@ -10,15 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.bert import bert_classifier, bert_logit, bert_view, small_bert_config
-from course_lib.interpret import (
+from course_lib.chapters.ch3_pum2_dnabert_lstm import bert_view, bilstm_view
+from course_lib.interpret.attribution import (
     TokenModelView,
     embedding_gradient_x_input,
     explain_token_model,
     gradient_x_input,
-    ism_importance,
 )
-from course_lib.models.bilstm import BiLSTMClassifier, bilstm_view, lstm_token_ids
+from course_lib.interpret.position_mutagenesis import ism_importance
+from course_lib.models.bert import bert_classifier, bert_logit, small_bert_config
+from course_lib.models.bilstm import BiLSTMClassifier, lstm_token_ids
 from course_lib.tokenization import build_vocabulary
 from course_lib.training import default_forward
 

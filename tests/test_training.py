@@ -11,8 +11,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.training import (
+    BestState,
     default_forward,
     fit,
+    optimizer_step,
     predict,
     seed_everything,
     select_device,
@@ -193,6 +195,7 @@ def test_select_device_and_to_device():
     assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
     assert auto.type in {"cuda", "mps", "cpu"}
     assert select_device("cpu") == CPU
+    assert select_device(CPU) == CPU  # a device is accepted as it is
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             select_device("cuda")
@@ -215,3 +218,27 @@ def test_seed_everything_repeats_random_draws():
 def test_fit_refuses_a_validation_score_that_is_never_finite():
     with pytest.raises(FloatingPointError, match="never finite in 3 epochs"):
         sgd_fit(zero_slope_model(), epochs=3, val_score=lambda y, p: float("nan"))
+
+
+def test_optimizer_step_updates_clips_and_refuses_a_nan_loss():
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    before = model.weight.detach().clone()
+    loss = (model(torch.full((1, 2), 100.0)) ** 2).sum()
+    value = optimizer_step(model, optimizer, loss, grad_clip=1e-3)
+    assert value == pytest.approx(loss.item())
+    assert torch.linalg.norm(model.weight - before) <= 1e-3 + 1e-6  # step of a clipped gradient
+    with pytest.raises(FloatingPointError, match="at step 7"):
+        optimizer_step(model, optimizer, torch.tensor(float("nan")), where="at step 7")
+
+
+def test_best_state_keeps_the_best_finite_value_and_restores_it():
+    model = nn.Linear(1, 1)
+    best = BestState(higher_is_better=True)
+    assert best.update(model, 0.5, 1)
+    kept = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.fill_(9.0)
+    assert not best.update(model, float("nan"), 2) and not best.update(model, 0.4, 3)
+    assert (best.epoch, best.value, best.since_best) == (1, 0.5, 2)
+    assert best.restore(model) and torch.equal(model.weight, kept) and not model.training

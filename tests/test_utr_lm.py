@@ -1,4 +1,4 @@
-"""Tests of course_lib.utr_lm: tokens, ESM-style model, pretraining, fine-tuning, checkpoints."""
+"""Tests of UTR-LM: tokens, the ESM-style model, pretraining, fine-tuning (chapter 5)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,41 @@ import pandas as pd
 import pytest
 import torch
 
-from course_lib.metrics import pearson_r
-from course_lib.structure import fold_sequences
-from course_lib.tokenization import IGNORE_INDEX
-from course_lib.utr_lm import (
-    UTR_LM_TABLE,
-    LengthBucketSampler,
-    PretrainingData,
-    UTRLMForMRL,
-    UTRLMForPretraining,
-    check_objectives,
-    collate_trimmed,
-    comparison_table,
-    embed_utrs,
-    encode_utrs,
+from course_lib.chapters.ch5_utr_lm import (
+    SETTINGS,
     evaluate_mrl,
     finetune,
     linear_probe_r2,
+    project_2d,
+    regression_loss,
+    results_comparison_table,
+)
+from course_lib.metrics import pearson_r
+from course_lib.models.utr_lm import (
+    UTRLMForMRL,
+    UTRLMForPretraining,
+    embed_utrs,
+    encode_utrs,
     load_pretrained,
-    mrl_loader,
     mrl_model,
     pool_hidden,
+    save_checkpoint,
+    set_mfe_scale,
+    utr_lm_config,
+    utr_vocabulary,
+)
+from course_lib.pretraining import (
+    PretrainingData,
+    check_objectives,
     predict_mfe,
     pretrain,
     pretraining_losses,
-    project_2d,
-    regression_loss,
-    save_checkpoint,
-    set_mfe_scale,
     structure_targets,
-    utr_lm_config,
-    utr_vocabulary,
-    warmup_linear_schedule,
 )
+from course_lib.structure import fold_sequences
+from course_lib.token_batches import LengthBucketSampler, collate_trimmed, mrl_loader
+from course_lib.tokenization import IGNORE_INDEX
+from course_lib.training import warmup_linear_schedule
 
 VOCAB = utr_vocabulary()
 
@@ -92,7 +94,7 @@ def test_config_is_esm2_style():
     )
     assert config.intermediate_size == 512 and config.vocab_size == 9
     assert (config.pad_token_id, config.mask_token_id, config.cls_token_id) == (1, 8, 0)
-    assert UTR_LM_TABLE["full"]["num_layers"] == 6
+    assert SETTINGS["full"]["num_layers"] == 6
     with pytest.raises(ValueError, match="divisible"):
         utr_lm_config(VOCAB, hidden_size=30, num_heads=4)
     with pytest.raises(ValueError, match="pooling"):
@@ -385,7 +387,7 @@ def test_comparison_table_reads_results_and_anchors():
         }
     }
     anchors = {"Optimus 5-Prime": {"Random7600": {"Pearson r^2": 0.838}, "source": "Sample 2019"}}
-    table = comparison_table(own, records, anchors, provenance="synthetic", profile="smoke")
+    table = results_comparison_table(own, records, anchors, provenance="synthetic", profile="smoke")
     assert list(table["source"]) == ["this chapter", "01_utr_rnafm", "anchor"]
     assert table.loc[1, "model"] == "seq" and table.loc[1, "split"] == "Random7600 / MRL"
     assert table.loc[1, "R2"] == 0.4

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from course_lib.encoding import to_dna
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
 
 NAME = "utr_varying_length"
@@ -71,7 +72,7 @@ FLOOR_SD = 0.15
 
 def _code_matrix(utrs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Upper-case DNA bytes ``[n, L_max]`` (padded with ``b'N'``) and lengths ``[n]``."""
-    seqs = [s.upper().replace("U", "T") for s in utrs]
+    seqs = [to_dna(s.upper()) for s in utrs]
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     width = max(1, int(lengths.max()) if len(seqs) else 0)
     padded = np.array([s.ljust(width, "N") for s in seqs], dtype=f"S{width}")
@@ -305,7 +306,7 @@ def load_varying_length(
     df = pd.read_csv(path)
     df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
     check_varying_length(df, expected_counts)
-    df["utr"] = df["utr"].str.upper().str.replace("U", "T")
+    df["utr"] = df["utr"].str.upper().map(to_dna)
     df["len"] = df["len"].astype(np.int64)
     return df
 
@@ -317,6 +318,10 @@ def _load(folder: Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- split
+
+
+#: UTRSplit test part -> name of the published test set (Sample et al. 2019).
+TEST_NAMES = {"test_random": "Random7600", "test_human": "Human7600"}
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ import torch
 from torch import nn
 
 from course_lib.encoding import kmer_ids
-from course_lib.interpret import TokenModelView
-from course_lib.training import default_forward
 
 
 def lstm_token_ids(seqs: Sequence[str], k: int = 3) -> np.ndarray:
@@ -96,14 +94,3 @@ class BiLSTMClassifier(nn.Module):
         else:
             summary = torch.cat([h[-2], h[-1]], dim=1)  # last layer, forward and backward
         return self.head(self.dropout(summary)).squeeze(-1)
-
-
-def bilstm_view(k: int = 3) -> TokenModelView:
-    """How :mod:`course_lib.interpret` feeds sequences to a :class:`BiLSTMClassifier`."""
-    return TokenModelView(
-        encode=lambda seqs: torch.from_numpy(lstm_token_ids(seqs, k)),
-        forward=default_forward,
-        embedding=lambda model: model.embedding,
-        k=k,
-        leading_specials=0,
-    )

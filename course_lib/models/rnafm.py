@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from course_lib.encoding import to_codes
-from course_lib.paths import checkpoints_dir
 from course_lib.registry import sha256sum
 from course_lib.training import select_device
 
@@ -175,7 +174,7 @@ def load_rnafm(path: str | Path, device: str | torch.device = "cpu") -> RNAFMBac
         warnings.filterwarnings("ignore", message="Regression weights not found")
         model, alphabet = fm.pretrained.load_model_and_alphabet_core("rna-fm", data, None, "rna")
     model.eval().requires_grad_(False)
-    device = select_device(device) if isinstance(device, str) else device
+    device = select_device(device)
     return RNAFMBackbone(
         model=model.to(device),
         alphabet=alphabet,
@@ -236,16 +235,6 @@ def build_small_rnafm(
     torch.save({"args": args, "model": state}, part)
     part.replace(path)
     return path
-
-
-def resolve_checkpoint(value: str | Path | None) -> Path | None:
-    """A checkpoint setting as a path: ``None`` stays ``None`` (the small untrained model),
-    ``"default"`` is ``checkpoints_dir() / "RNA-FM_pretrained.pth"``, anything else a path."""
-    if value is None:
-        return None
-    if str(value) == "default":
-        return checkpoints_dir() / CHECKPOINT_NAME
-    return Path(value)
 
 
 def get_backbone(

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-BASES = "AGCT"
+#: Base order of a variant (Beluga's one-hot order): base ``b`` of variant ``4p + b``.
+VARIANT_BASES = "AGCT"
 EPSILON = 1e-6
 
 
@@ -166,7 +167,7 @@ def loop_variants(sequence: str) -> np.ndarray:
         reference[:, i] = encode[char]
     variants = np.tile(reference, (4 * len(sequence), 1, 1))
     for j in range(len(sequence)):
-        for k, base in enumerate(BASES):
+        for k, base in enumerate(VARIANT_BASES):
             variants[4 * j + k, :, j] = encode[base]
     return variants
 
@@ -261,7 +262,7 @@ def plot_ism_map(ism: np.ndarray, ax=None, title: str = "", limit: float | None 
     image = ax.imshow(
         values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
     )
-    ax.set_yticks(range(4), list(BASES))
+    ax.set_yticks(range(4), list(VARIANT_BASES))
     ax.set(xlabel="position in window", title=title)
     return image
 

@@ -1,0 +1,373 @@
+"""Chapter 4, ``notebooks/04_beluga_multiplexer.ipynb``: every variant's effect in one pass.
+
+The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchor
+(:data:`ANCHORS`), the teacher on the synthetic chromatin task of :mod:`course_lib.chromatin`
+(:func:`seed_first_layer`, :func:`pretrain_teacher`, :func:`teacher_pearson`), distilling the
+teacher's saturation mutagenesis into a
+:class:`~course_lib.models.multiplexer.BelugaMultiplexer` (:func:`train_multiplexer`) and the
+wall-time comparison of the two (:func:`measure_speedup`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_lib.encoding import one_hot, reverse_complement
+from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics
+from course_lib.metrics import pearson_r
+from course_lib.models.beluga import Beluga
+from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
+from course_lib.training import (
+    BestState,
+    FitResult,
+    epoch_bar,
+    fit,
+    optimizer_step,
+    select_device,
+    show_values,
+)
+
+NOTEBOOK = "04_beluga_multiplexer.ipynb"
+
+#: Settings per profile (resolve with :func:`course_lib.profiles.chapter_settings`).
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "sequence_length": 320,
+        "n_features": 4,
+        "teacher_channels": (8, 8, 16),
+        "teacher_hidden": 16,
+        "teacher_dropout": (0.0, 0.0, 0.1),
+        "n_teacher_train": 1500,
+        "n_teacher_val": 300,
+        "teacher_epochs": 4,
+        "teacher_batch_size": 32,
+        "teacher_lr": 3e-3,
+        "multiplexer_channels": (16, 32),
+        "multiplexer_dilations": (2, 4, 8),
+        "steps": 120,
+        "fresh_windows": 1,
+        "batch_windows": 4,
+        "pool_size": 32,
+        "eval_every": 20,
+        "n_val_windows": 4,
+        "n_test_windows": 6,
+        "ism_batch_size": 640,
+        "lr": 5e-3,
+        "speed_windows": 2,
+    },
+    "laptop": {
+        "sequence_length": 400,
+        "n_features": 6,
+        "teacher_channels": (16, 16, 32),
+        "teacher_hidden": 32,
+        "teacher_dropout": (0.0, 0.0, 0.1),
+        "n_teacher_train": 6000,
+        "n_teacher_val": 600,
+        "teacher_epochs": 6,
+        "teacher_batch_size": 32,
+        "teacher_lr": 2e-3,
+        "multiplexer_channels": (32, 64),
+        "multiplexer_dilations": (4, 8, 32),
+        "steps": 1200,
+        "fresh_windows": 1,
+        "batch_windows": 8,
+        "pool_size": 256,
+        "eval_every": 100,
+        "n_val_windows": 16,
+        "n_test_windows": 32,
+        "ism_batch_size": 800,
+        "lr": 2e-3,
+        "speed_windows": 4,
+    },
+    "full": {
+        "sequence_length": 2000,
+        "n_features": 32,
+        "teacher_channels": (320, 480, 640),
+        "teacher_hidden": 2003,
+        "teacher_dropout": (0.2, 0.2, 0.5),
+        "n_teacher_train": 50000,
+        "n_teacher_val": 5000,
+        "teacher_epochs": 10,
+        "teacher_batch_size": 128,
+        "teacher_lr": 1e-3,
+        "multiplexer_channels": (640, 1280),
+        "multiplexer_dilations": (4, 16, 64),
+        "steps": 10000,
+        "fresh_windows": 16,
+        "batch_windows": 16,
+        "pool_size": 16,
+        "eval_every": 200,
+        "n_val_windows": 8,
+        "n_test_windows": 32,
+        "ism_batch_size": 1000,
+        "lr": 1e-4,
+        "speed_windows": 16,
+    },
+}
+
+#: Published figures of the BelugaMultiplexer against Beluga saturation mutagenesis, with the
+#: protocol label.
+ANCHORS: dict[str, dict[str, Any]] = {
+    "BelugaMultiplexer vs Beluga ISM (2,002 features, 2,000 bp, hg19 chr8/chr9 held out)": {
+        "weighted Pearson r": 0.843,
+        "speed-up over Beluga on every variant": 67.7,
+        "protocol": "reported by the Multiplexer authors; not found in their repository: "
+        "cited as reported, not reproduced",
+        "source": "Zhou lab Multiplexer (github.com/jzhoulab/Multiplexer); speed-up on a GPU",
+    },
+}
+
+
+def seed_first_layer(teacher: Beluga, motifs: Sequence[str], scale: float = 2.0) -> int:
+    """Initialise first-layer filters of ``teacher`` with the motifs (both strands).
+
+    Filter ``2i`` (``2i + 1``) gets ``scale * (one_hot - 1/4)`` of motif ``i`` (its reverse
+    complement), centred in the 8-wide kernel, and a bias that makes it fire for at most one
+    mismatch. This is the DanQ-JASPAR trick (Quang & Xie 2016): a deep convolutional net without
+    batch norm, like Beluga, otherwise needs far more than a minute of CPU training to leave its
+    plateau. The other filters keep their random initialisation.
+
+    Returns
+    -------
+    int
+        Number of seeded filters.
+    """
+    conv = teacher.model[0][0]
+    n_needed = 2 * len(motifs)
+    if conv.out_channels < n_needed:
+        raise ValueError(
+            f"the first layer has {conv.out_channels} filters but {len(motifs)} motifs need "
+            f"{n_needed} (both strands); widen teacher_channels[0]"
+        )
+    width = conv.kernel_size[1]
+    with torch.no_grad():
+        for i, site in enumerate(s for m in motifs for s in (m, reverse_complement(m))):
+            if len(site) > width:
+                raise ValueError(f"motif {site} is longer than the {width}-wide filters")
+            pwm = torch.from_numpy(one_hot(site, alphabet="AGCT", channels_first=True)[0])
+            offset = (width - len(site)) // 2
+            conv.weight[i].zero_()
+            conv.weight[i, :, 0, offset : offset + len(site)] = scale * (pwm - 0.25)
+            conv.bias[i] = -scale * 0.75 * (len(site) - 2)
+    return n_needed
+
+
+def pretrain_teacher(
+    teacher: nn.Module,
+    train: TensorDataset,
+    validation: TensorDataset,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> FitResult:
+    """Train the teacher on the chromatin task (binary cross-entropy, Adam), with a progress bar.
+
+    The teacher is left in its best-on-validation state, in eval mode.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return fit(
+        teacher,
+        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator),
+        DataLoader(validation, batch_size=256),
+        loss_fn=nn.BCELoss(),
+        epochs=epochs,
+        lr=lr,
+        device=device,
+        description="teacher",
+    )
+
+
+@torch.no_grad()
+def teacher_pearson(teacher: nn.Module, data: TensorDataset, batch_size: int = 256) -> list[float]:
+    """Pearson r between the teacher's predictions and the planted occupancies, per feature."""
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    inputs, labels = data.tensors
+    scores = torch.cat(
+        [
+            teacher(inputs[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
+    return [pearson_r(labels[:, f].numpy(), scores[:, f].numpy()) for f in range(labels.shape[1])]
+
+
+def train_multiplexer(
+    multiplexer: BelugaMultiplexer,
+    teacher: nn.Module,
+    sample_windows: Callable[[int, np.random.Generator], torch.Tensor],
+    val_inputs: torch.Tensor,
+    val_targets: torch.Tensor,
+    *,
+    steps: int,
+    fresh_windows: int,
+    batch_windows: int,
+    pool_size: int,
+    lr: float = 1e-3,
+    eval_every: int = 25,
+    ism_batch_size: int = 512,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    show_progress: bool = True,
+) -> FitResult:
+    """Distil ``teacher``'s saturation mutagenesis into ``multiplexer`` (Adam, MSE).
+
+    Every step adds ``fresh_windows`` new windows (``sample_windows(n, rng) -> [n, 4, L]``)
+    and their teacher ISM maps to a :class:`DistillationPool` of ``pool_size`` (the first step
+    adds ``batch_windows``), then takes one optimizer step on ``batch_windows`` windows drawn
+    from it. ``fresh_windows = batch_windows = pool_size`` is the published scheme (16 new
+    windows per step); a larger pool reuses each costly teacher map, which makes a CPU run
+    affordable. Every ``eval_every`` steps (and at the end) :func:`validate_maps` scores
+    ``val_inputs`` ``[m, 4, L]`` against ``val_targets`` ``[m, F, 4, L]``; the multiplexer keeps
+    the state with the best validation weighted Pearson r (the published metric), in eval
+    mode. ``best_epoch`` of the result is that step; its history has one row per evaluation:
+    ``step, train_loss`` (mean since the last one) ``, val_loss, val_weighted_r, windows_seen,
+    seconds``.
+    """
+    check_pool(steps, fresh_windows, batch_windows, pool_size)
+    device = select_device(device)
+    multiplexer.to(device)
+    teacher.to(device).eval()
+    val_inputs, val_targets = val_inputs.to(device), val_targets.to(device)
+    optimizer = torch.optim.Adam(multiplexer.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    pool = DistillationPool(teacher, sample_windows, pool_size, ism_batch_size, device)
+    best, rows, running, start = BestState(higher_is_better=True), [], [], time.perf_counter()
+    bar = epoch_bar(steps, "multiplexer", show_progress, unit="step")
+    for step in bar:
+        pool.add(max(fresh_windows, batch_windows) if step == 1 else fresh_windows, rng)
+        batch_x, batch_y = pool.draw(batch_windows, rng)
+        multiplexer.train()
+        loss = nn.functional.mse_loss(multiplexer(batch_x), batch_y)
+        running.append(optimizer_step(multiplexer, optimizer, loss, where=f"at step {step}"))
+        if step % eval_every == 0 or step == steps:
+            row = validate_maps(multiplexer, val_inputs, val_targets)
+            rows.append({"step": step, "train_loss": float(np.mean(running)), **row})
+            rows[-1].update(windows_seen=pool.seen, seconds=time.perf_counter() - start)
+            running = []
+            best.update(multiplexer, row["val_weighted_r"], step)
+            show_values(bar, train=f"{rows[-1]['train_loss']:.4f}", val_r=f"{best.value:.3f}")
+    best.restore(multiplexer)  # no best state only if every validation score was nan
+    seconds = time.perf_counter() - start
+    return FitResult(pd.DataFrame(rows), best.epoch, best.value, "val_weighted_r", False, seconds)
+
+
+def check_pool(steps: int, fresh_windows: int, batch_windows: int, pool_size: int) -> None:
+    """Raise unless the counts are positive and the pool holds a batch and a step's windows."""
+    if min(steps, fresh_windows, batch_windows) < 1 or pool_size < max(
+        fresh_windows, batch_windows
+    ):
+        raise ValueError(
+            "steps, fresh_windows and batch_windows must be positive and pool_size at least "
+            f"max(fresh_windows, batch_windows); got {steps}, {fresh_windows}, {batch_windows}, "
+            f"{pool_size}"
+        )
+
+
+class DistillationPool:
+    """The most recent ``size`` training windows with their teacher ISM maps.
+
+    :meth:`add` samples new windows and computes their maps
+    (:func:`~course_lib.interpret.variant_mutagenesis.ism_log_odds`); :meth:`draw` picks a
+    batch without replacement; :attr:`seen` counts the teacher maps computed so far.
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module,
+        sample_windows: Callable[[int, np.random.Generator], torch.Tensor],
+        size: int,
+        ism_batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.teacher, self.sample_windows, self.size = teacher, sample_windows, size
+        self.ism_batch_size, self.device = ism_batch_size, device
+        self.inputs: list[torch.Tensor] = []
+        self.maps: list[torch.Tensor] = []
+        self.seen = 0
+
+    def add(self, n: int, rng: np.random.Generator) -> None:
+        """Sample ``n`` windows, add them and their maps, drop the oldest beyond the size."""
+        inputs = self.sample_windows(n, rng).to(self.device)
+        self.inputs.extend(inputs)
+        self.maps.extend(ism_log_odds(self.teacher, inputs, self.ism_batch_size))
+        del self.inputs[: -self.size], self.maps[: -self.size]
+        self.seen += n
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` windows ``[n, 4, L]`` and their maps ``[n, F, 4, L]`` drawn from the pool."""
+        pick = rng.choice(len(self.inputs), size=n, replace=False)
+        return (
+            torch.stack([self.inputs[i] for i in pick]),
+            torch.stack([self.maps[i] for i in pick]),
+        )
+
+
+def validate_maps(
+    multiplexer: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+) -> dict[str, float]:
+    """Validation ``val_loss`` (MSE) and ``val_weighted_r`` of the multiplexer's maps."""
+    predicted = predict_maps(multiplexer, inputs)
+    score = ism_metrics(targets.cpu().numpy(), predicted.cpu().numpy())
+    return {
+        "val_loss": nn.functional.mse_loss(predicted, targets).item(),
+        "val_weighted_r": score["weighted Pearson r"],
+    }
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def measure_speedup(
+    teacher: nn.Module,
+    multiplexer: nn.Module,
+    windows: torch.Tensor,
+    ism_batch_size: int = 512,
+    repeats: int = 1,
+) -> dict[str, float]:
+    """Wall time of all-variant effects by the teacher (4L forward passes per window) versus
+    one multiplexer pass, on the same windows and device.
+
+    Returns
+    -------
+    dict
+        ``teacher_s``, ``multiplexer_s`` (per window, best of ``repeats``) and ``speedup``.
+    """
+    device = windows.device
+    teacher.eval()
+    multiplexer.eval()
+
+    def best_time(fn: Callable[[], object], warm_up: bool) -> float:
+        if warm_up:
+            fn()
+        times = []
+        for _ in range(repeats):
+            _synchronize(device)
+            t0 = time.perf_counter()
+            fn()
+            _synchronize(device)
+            times.append(time.perf_counter() - t0)
+        return min(times) / len(windows)
+
+    # the teacher's thousands of batches warm themselves up; one multiplexer pass does not
+    teacher_s = best_time(lambda: ism_log_odds(teacher, windows, ism_batch_size), False)
+    multiplexer_s = best_time(lambda: predict_maps(multiplexer, windows, len(windows)), True)
+    return {
+        "teacher_s": teacher_s,
+        "multiplexer_s": multiplexer_s,
+        "speedup": teacher_s / multiplexer_s,
+    }

@@ -1,0 +1,280 @@
+"""Chapter 5, ``notebooks/05_utr_lm.ipynb``: pretrain and fine-tune a 5' UTR language model.
+
+The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
+(:data:`ANCHORS`), fine-tuning :class:`~course_lib.models.utr_lm.UTRLMForMRL` selected on
+validation R² (:func:`finetune`), test metrics in MRL units (:func:`evaluate_mrl`), embedding
+projections and linear probes (:func:`project_2d`, :func:`linear_probe_r2`) and one table of
+this chapter's models, other chapters' results and the anchors
+(:func:`results_comparison_table`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from course_lib.metrics import r2, regression_metrics
+from course_lib.models.utr_lm import UTRLMForMRL
+from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
+
+NOTEBOOK = "05_utr_lm.ipynb"
+
+#: Published figures on the real data, with protocol labels (COURSE_DESIGN.md). Optimus
+#: reported squared Pearson r.
+ANCHORS = {
+    "UTR-LM + ResNet head, fine-tuned (Chu et al. 2024)": {
+        "Random7600": {"R2": 0.859},
+        "Human7600": {"R2": 0.806},
+        "protocol": "paper",
+        "source": "Chu Y et al., Nat Mach Intell 6, 449-460 (2024); sklearn R2",
+    },
+    "Optimus 5-Prime, varying length 25-100 (Sample et al. 2019)": {
+        "Random7600": {"Pearson r^2": 0.838},
+        "Human7600": {"Pearson r^2": 0.778},
+        "protocol": "paper",
+        "source": "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019); squared Pearson r, not R2",
+    },
+}
+
+
+LOSSES = ("huber", "mse")
+
+
+#: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "n_train": 800,
+        "val_fraction": 0.1,
+        "n_test_per_length": 5,
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "pretrain_epochs": 3,
+        "finetune_epochs": 2,
+        "batch_size": 32,
+        "pretrain_lr": 3e-3,
+        "finetune_lr": 2e-3,
+        "pooling": "mean",
+        "loss": "huber",
+        "freeze_backbone": False,
+        "patience": None,
+        "projection": "pca",
+        "n_projection": 500,
+        "fold_processes": 2,
+    },
+    "laptop": {
+        "n_train": 6000,
+        "val_fraction": 0.1,
+        "n_test_per_length": 100,
+        "hidden_size": 64,
+        "num_layers": 3,
+        "num_heads": 4,
+        "pretrain_epochs": 5,
+        "finetune_epochs": 6,
+        "batch_size": 64,
+        "pretrain_lr": 1e-3,
+        "finetune_lr": 1e-3,
+        "pooling": "mean",
+        "loss": "huber",
+        "freeze_backbone": False,
+        "patience": 3,
+        "projection": "umap",
+        "n_projection": 2000,
+        "fold_processes": 2,
+    },
+    "full": {
+        "n_train": None,
+        "val_fraction": 0.1,
+        "n_test_per_length": 100,
+        "hidden_size": 128,
+        "num_layers": 6,
+        "num_heads": 16,
+        "pretrain_epochs": 50,
+        "finetune_epochs": 50,
+        "batch_size": 256,
+        "pretrain_lr": 5e-4,
+        "finetune_lr": 2e-4,
+        "pooling": "cls",
+        "loss": "huber",
+        "freeze_backbone": False,
+        "patience": 8,
+        "projection": "umap",
+        "n_projection": 5000,
+        "fold_processes": 8,
+    },
+}
+
+
+def regression_loss(name: str) -> nn.Module:
+    """``"huber"`` (``HuberLoss(delta=1)``, robust to noisy low-read labels) or ``"mse"``."""
+    if name == "huber":
+        return nn.HuberLoss(delta=1.0)
+    if name == "mse":
+        return nn.MSELoss()
+    raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
+
+
+def finetune(
+    model: UTRLMForMRL,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    *,
+    loss: str = "huber",
+    epochs: int = 10,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    patience: int | None = None,
+    grad_clip: float | None = 1.0,
+    device: torch.device | str = "auto",
+    show_progress: bool = True,
+    description: str = "fine-tuning",
+) -> FitResult:
+    """Train the MRL model with :func:`course_lib.training.fit`, selecting on validation R².
+
+    Only trainable parameters go to AdamW, so a frozen backbone stays exactly as loaded.
+    Returns the ``FitResult`` (history with ``val_R2``); the model holds the best state.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_linear_schedule(optimizer, epochs * len(train_loader))
+    return fit(
+        model,
+        train_loader,
+        val_loader,
+        loss_fn=regression_loss(loss),
+        epochs=epochs,
+        optimizer=optimizer,
+        device=device,
+        val_score=r2,
+        val_score_name="val_R2",
+        patience=patience,
+        scheduler=scheduler,
+        scheduler_per_batch=True,
+        grad_clip=grad_clip,
+        show_progress=show_progress,
+        description=description,
+    )
+
+
+def evaluate_mrl(
+    model: nn.Module,
+    loaders: Mapping[str, DataLoader],
+    inverse: Callable[[np.ndarray], np.ndarray],
+    device: torch.device | str = "auto",
+) -> dict[str, dict[str, float]]:
+    """Regression metrics per named test loader, in MRL units.
+
+    ``inverse`` maps scaled values back to MRL (e.g. ``lambda v: unscale(v, scaler)``). Each
+    entry holds ``MSE, MAE, R2, Pearson r, Pearson r^2, Spearman rho`` and ``n``.
+    """
+    out = {}
+    for name, loader in loaders.items():
+        y, p = predict(model, loader, device)
+        out[name] = {**regression_metrics(inverse(y), inverse(p)), "n": int(len(y))}
+    return out
+
+
+def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """2-D projection ``[n, 2]`` of ``[n, H]`` embeddings by PCA or UMAP (``umap-learn``)."""
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(embeddings)
+    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+
+
+def linear_probe_r2(embeddings: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated R² of a ridge regression from frozen embeddings ``[n, H]`` to ``y``.
+
+    A *linear probe*: how much of ``y`` a backbone's embedding exposes without fine-tuning.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(embeddings) != len(y) or len(y) < 2 * folds:
+        raise ValueError(f"need matching embeddings and labels, at least {2 * folds} rows")
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
+    split = KFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(probe, embeddings, np.asarray(y), cv=split, scoring="r2").mean())
+
+
+def metric_rows(
+    metrics: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], dict]]:
+    """Every dict holding an ``"R2"`` in a nested metrics mapping, with its key path."""
+    if not isinstance(metrics, Mapping):
+        return []
+    if "R2" in metrics:
+        return [(path, dict(metrics))]
+    rows = []
+    for key, value in metrics.items():
+        rows.extend(metric_rows(value, (*path, str(key))))
+    return rows
+
+
+def results_comparison_table(
+    own: Mapping[str, Mapping[str, Mapping[str, float]]],
+    records: Mapping[str, Mapping[str, Any]],
+    anchors: Mapping[str, Mapping[str, Any]],
+    provenance: str,
+    profile: str,
+    columns: Sequence[str] = ("R2", "Pearson r", "Pearson r^2", "Spearman rho"),
+    skip: Sequence[str] = ("scaled", "val"),
+) -> pd.DataFrame:
+    """One table: this chapter's models, other chapters' results files, and the anchors.
+
+    Parameters
+    ----------
+    own
+        ``{model: {split: metrics}}`` of this chapter.
+    records
+        ``{chapter: results record}`` as from :func:`course_lib.results.read_results`; every
+        metrics dict with an ``R2`` is listed, labelled by its key path, unless a key of the
+        path is in ``skip`` (scaled-unit duplicates and validation scores by default).
+    anchors
+        ``{label: {split: {metric: value}, "source": str}}`` (non-mapping entries are skipped).
+    provenance, profile
+        This chapter's data provenance and profile.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source, model, split, data, profile`` and ``columns`` (missing values NaN:
+        e.g. the Optimus anchor reports only the squared Pearson r).
+    """
+    header = ["source", "model", "split", "data", "profile"]
+    rows = []
+
+    def add(source: str, model: str, split: str, data: str, prof: str, values: Mapping) -> None:
+        rows.append([source, model, split, data, prof, *(values.get(c) for c in columns)])
+
+    for model, splits in own.items():
+        for split, values in splits.items():
+            add("this chapter", model, split, provenance, profile, values)
+    for chapter, record in records.items():
+        data = record.get("provenance", "")
+        if isinstance(data, Mapping):
+            data = ", ".join(f"{k}: {v}" for k, v in data.items())
+        for path, values in metric_rows(record.get("metrics", {})):
+            if set(path) & set(skip):
+                continue
+            model = path[0] if path else ""
+            add(chapter, model, " / ".join(path[1:]), data, record.get("profile", ""), values)
+    for label, entry in anchors.items():
+        for split, values in entry.items():
+            if isinstance(values, Mapping):
+                add("anchor", label, split, "real", "published", values)
+    table = pd.DataFrame(rows, columns=[*header, *columns])
+    return table.astype({c: float for c in columns})

@@ -1,0 +1,133 @@
+"""DNABERT-style transformers (introduced in chapter 3): configuration, classifier, checkpoints.
+
+- :func:`small_bert_config` builds a Hugging Face ``BertConfig`` small enough for a CPU;
+  :func:`bert_classifier` and :func:`bert_logit` make and score a two-label classifier.
+- :func:`transfer_encoder` copies a pretrained encoder (from
+  :func:`course_lib.pretraining.pretrain_masked_kmers`) into a classifier.
+- :func:`load_dnabert` opens a local checkpoint folder in the layout of
+  ``zhihan1996/DNA_bert_3`` and says what to do when it is missing.
+
+DNABERT's fine-tuning optimizer is :func:`course_lib.training.dnabert_optimizer`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib.tokenization import KmerVocabulary, read_vocabulary
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def small_bert_config(
+    vocab: KmerVocabulary,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    intermediate_size: int = 128,
+    max_length: int = 128,
+    dropout: float = 0.1,
+    num_labels: int = 2,
+):
+    """A ``transformers.BertConfig`` for ``vocab`` (DNABERT-3 itself: 768, 12, 12, 3072, 512).
+
+    Raises ``ValueError`` when ``hidden_size`` is not divisible by ``num_heads``.
+    """
+    from transformers import BertConfig
+
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+    return BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_length,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        pad_token_id=vocab.pad_id,
+        num_labels=num_labels,
+    )
+
+
+def bert_classifier(config) -> nn.Module:
+    """A fresh ``BertForSequenceClassification`` (two labels, as DNABERT fine-tunes)."""
+    from transformers import BertForSequenceClassification
+
+    return BertForSequenceClassification(config)
+
+
+def bert_logit(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One logit per sequence, ``logit[positive] - logit[negative]``, shape ``[n]``.
+
+    ``BCEWithLogitsLoss`` on it equals the two-class cross-entropy DNABERT uses, so every model
+    of the chapter is trained and scored the same way.
+    """
+    logits = model(**inputs).logits
+    return logits[:, 1] - logits[:, 0]
+
+
+def transfer_encoder(source: nn.Module, target: nn.Module) -> None:
+    """Copy the BERT encoder (embeddings + layers) of ``source`` into ``target`` in place.
+
+    Works between ``BertForMaskedLM`` and ``BertForSequenceClassification``; the pooler and the
+    classification head of ``target`` stay freshly initialised.
+    """
+    missing, unexpected = target.bert.load_state_dict(source.bert.state_dict(), strict=False)
+    if unexpected or any(not name.startswith("pooler.") for name in missing):
+        raise ValueError(f"encoders differ: missing {missing}, unexpected {unexpected}")
+
+
+def load_dnabert(folder: str | Path | None, num_labels: int = 2):
+    """Load a local DNABERT checkpoint folder as a sequence classifier, with its vocabulary.
+
+    The folder has the layout of the Hugging Face repository ``zhihan1996/DNA_bert_3``:
+    ``config.json``, ``vocab.txt`` and ``pytorch_model.bin`` (or ``model.safetensors``). The
+    k-mer size is read from ``vocab.txt``, which must be DNABERT's order.
+
+    Returns
+    -------
+    (model, vocab)
+        ``BertForSequenceClassification`` (new classification head) and the
+        :class:`~course_lib.tokenization.KmerVocabulary` that reproduces its ``vocab.txt``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or one of its files is missing; the message says how to get them.
+    """
+    from transformers import BertForSequenceClassification
+
+    how = (
+        "download it once where you have internet, e.g. "
+        "`huggingface-cli download zhihan1996/DNA_bert_3 --local-dir checkpoints/DNA_bert_3` "
+        "(or the DNABERT-3 release from github.com/jerryji1993/DNABERT), then pass that "
+        "folder as dnabert_path; without it, the chapter trains a small BERT instead"
+    )
+    if folder is None:
+        raise FileNotFoundError(f"no DNABERT checkpoint folder given; {how}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"DNABERT checkpoint folder {folder} does not exist; {how}")
+    missing = [name for name in ("config.json", "vocab.txt") if not (folder / name).exists()]
+    if not any((folder / name).exists() for name in WEIGHT_FILES):
+        missing.append(" or ".join(WEIGHT_FILES))
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}; {how}")
+    lengths = {
+        len(t) for t in (folder / "vocab.txt").read_text().splitlines() if not t.startswith("[")
+    }
+    if len(lengths) != 1:
+        raise ValueError(f"{folder / 'vocab.txt'} mixes k-mer lengths {sorted(lengths)}")
+    vocab = read_vocabulary(folder, lengths.pop())
+    model = BertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+    if model.config.vocab_size != len(vocab):
+        raise ValueError(
+            f"{folder}: config.json has vocab_size {model.config.vocab_size} but vocab.txt "
+            f"lists {len(vocab)} tokens"
+        )
+    return model, vocab

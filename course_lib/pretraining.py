@@ -1,0 +1,433 @@
+"""Self-supervised pretraining objectives: UTR-LM's three and DNABERT's masked k-mers.
+
+- :func:`pretrain` (chapter 5) combines three switchable objectives on one forward pass of
+  :class:`~course_lib.models.utr_lm.UTRLMForPretraining`:
+
+  - ``"mlm"``: masked nucleotide modelling (15 % of nucleotides, BERT's 80/10/10 recipe);
+  - ``"mfe"``: regression of the ViennaRNA minimum free energy from the ``<cls>`` embedding;
+  - ``"structure"``: per-nucleotide classification as paired-left ``(``, paired-right ``)`` or
+    unpaired ``.`` in the ViennaRNA MFE structure (labels from :mod:`course_lib.structure`).
+
+- :func:`pretrain_masked_kmers` (chapter 3) trains ``BertForMaskedLM`` on k-mer tokens with
+  DNABERT's contiguous k-mer span masking (:func:`course_lib.tokenization.mask_tokens`), on
+  training sequences only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from transformers import EsmConfig
+
+from course_lib.encoding import to_rna
+from course_lib.models.utr_lm import PretrainingOutput, UTRLMForPretraining, encode_utrs
+from course_lib.structure import FoldedRNA, structure_labels
+from course_lib.token_batches import LengthBucketSampler, collate_trimmed
+from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, TokenBatch, mask_tokens
+from course_lib.training import (
+    BestState,
+    FitResult,
+    dnabert_optimizer,
+    epoch_bar,
+    optimizer_step,
+    run_epochs,
+    select_device,
+    to_device,
+    warmup_linear_schedule,
+)
+
+OBJECTIVES = ("mlm", "mfe", "structure")
+
+
+def check_objectives(objectives: Iterable[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated objectives in canonical order; at least one."""
+    objectives = tuple(objectives)
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not objectives:
+        raise ValueError(f"objectives must be a non-empty subset of {OBJECTIVES}, got {objectives}")
+    return tuple(o for o in OBJECTIVES if o in objectives)
+
+
+def structure_targets(structures: Sequence[str], width: int) -> np.ndarray:
+    """Per-token structure labels aligned with :func:`encode_utrs` output of width ``T``.
+
+    Position 0 is ``<cls>``, so nucleotide ``i`` sits at token ``i + 1``. Special and padding
+    positions get ``-100`` (ignored by the loss).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` ``[n, width]`` with values 0 ``(``, 1 ``)``, 2 ``.`` or ``-100``.
+    """
+    out = np.full((len(structures), width), IGNORE_INDEX, dtype=np.int64)
+    for i, structure in enumerate(structures):
+        if len(structure) + 2 > width:
+            raise ValueError(
+                f"structure #{i} has {len(structure)} nt but tokens are only {width} wide "
+                "(<cls> and <eos> take two); encode with a larger max_length"
+            )
+        out[i, 1 : 1 + len(structure)] = structure_labels(structure)
+    return out
+
+
+class PretrainingData(Dataset):
+    """Tokens of a UTR corpus with optional ViennaRNA labels, for :func:`pretrain`.
+
+    Items are dicts of tensors: ``input_ids`` and ``attention_mask`` ``[T]``, and when folds
+    are given ``mfe`` (kcal/mol, scalar) and ``structure`` ``[T]`` (``-100`` off nucleotides).
+    """
+
+    def __init__(self, tokens: TokenBatch, fold: FoldedRNA | None = None):
+        self.input_ids = torch.from_numpy(tokens.input_ids)
+        self.attention_mask = torch.from_numpy(tokens.attention_mask)
+        self.mfe: torch.Tensor | None = None
+        self.structure: torch.Tensor | None = None
+        if fold is not None:
+            if len(fold) != len(tokens):
+                raise ValueError(f"{len(fold)} folds for {len(tokens)} token rows; fold the corpus")
+            width = tokens.input_ids.shape[1]
+            self.mfe = torch.from_numpy(np.asarray(fold.mfe, dtype=np.float32))
+            self.structure = torch.from_numpy(structure_targets(fold.structures, width))
+
+    @classmethod
+    def from_sequences(
+        cls,
+        seqs: Sequence[str],
+        vocab: KmerVocabulary,
+        fold: FoldedRNA | None = None,
+        max_length: int | None = None,
+    ) -> PretrainingData:
+        """Tokenize ``seqs`` (``fold`` must hold the same sequences in the same order)."""
+        if fold is not None:
+            rna = [to_rna(s.upper()) for s in seqs]
+            if rna != fold.sequences:
+                raise ValueError("fold does not match seqs; pass fold_cached(seqs) for this corpus")
+        return cls(encode_utrs(seqs, vocab, max_length), fold)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether MFE and structure labels are present."""
+        return self.mfe is not None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+        if self.mfe is not None:
+            item["mfe"] = self.mfe[index]
+            item["structure"] = self.structure[index]
+        return item
+
+
+def pretraining_losses(
+    output: PretrainingOutput,
+    batch: Mapping[str, torch.Tensor],
+    objectives: Sequence[str],
+    config: EsmConfig,
+) -> dict[str, torch.Tensor]:
+    """One scalar loss per objective.
+
+    ``batch`` holds ``mlm_labels`` (``[n, T]``, ``-100`` where not masked) for ``"mlm"``,
+    ``mfe`` (kcal/mol, standardised here with the config's scale) for ``"mfe"`` and
+    ``structure`` (``[n, T]``) for ``"structure"``.
+    """
+    losses = {}
+    if "mlm" in objectives:
+        labels = batch["mlm_labels"]
+        if (labels != IGNORE_INDEX).any():
+            losses["mlm"] = F.cross_entropy(
+                output.mlm_logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+            )
+        else:  # nothing masked in this batch (tiny batches only)
+            losses["mlm"] = output.mlm_logits.sum() * 0.0
+    if "mfe" in objectives:
+        target = (batch["mfe"] - config.mfe_mean) / config.mfe_std
+        losses["mfe"] = F.mse_loss(output.mfe, target)
+    if "structure" in objectives:
+        losses["structure"] = F.cross_entropy(
+            output.structure_logits.flatten(0, 1),
+            batch["structure"].flatten(),
+            ignore_index=IGNORE_INDEX,
+        )
+    return losses
+
+
+def _masked_batch(
+    batch: dict[str, torch.Tensor],
+    vocab: KmerVocabulary,
+    use_mlm: bool,
+    probability: float,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    if not use_mlm:
+        return dict(batch)
+    corrupted, labels = mask_tokens(batch["input_ids"], vocab, probability, generator=generator)
+    return {**batch, "input_ids": corrupted, "mlm_labels": labels}
+
+
+def pretrain(
+    model: UTRLMForPretraining,
+    vocab: KmerVocabulary,
+    train: PretrainingData,
+    val: PretrainingData,
+    *,
+    objectives: Iterable[str] = OBJECTIVES,
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    mask_probability: float = 0.15,
+    weights: Mapping[str, float] | None = None,
+    grad_clip: float | None = 1.0,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+    show_progress: bool = True,
+    description: str = "pretraining",
+) -> FitResult:
+    """Pretrain ``model`` on ``train`` with the chosen objectives; validate on ``val``.
+
+    ``objectives``: a non-empty subset of ``("mlm", "mfe", "structure")``; with ``"mlm"`` all
+    heads see the masked input (one forward pass serves all objectives, as in UTR-LM).
+    ``weights`` weigh the losses (default 1); ``mask_probability`` of the nucleotides are
+    masked (BERT's 80/10/10); ``seed`` seeds shuffling and masks (validation masks are the
+    same every epoch). The model keeps the state with the lowest validation loss; the history
+    has ``epoch, train_loss, val_loss``, ``train_<o>`` and ``val_<o>`` per objective,
+    ``val_mlm_accuracy`` / ``val_structure_accuracy`` when on, ``lr`` and ``seconds``.
+    """
+    objectives = check_objectives(objectives)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    check_labels(objectives, train=train, val=val)
+    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
+    device = select_device(device)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    loader, val_loader = pretraining_loaders(train, val, batch_size, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_linear_schedule(optimizer, epochs * len(loader))
+    step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
+    masks = {"vocab": vocab, "probability": mask_probability, "generator": generator}
+
+    def one_epoch(epoch: int) -> dict[str, float]:
+        means = pretraining_epoch(model, loader, step, objectives, weights, device, **masks)
+        scores = evaluate_pretraining(
+            model, vocab, val_loader, objectives, weights, mask_probability, device, seed
+        )
+        row = {"epoch": epoch, "train_loss": means["total"], "val_loss": scores["loss"]}
+        for o in objectives:
+            row[f"train_{o}"], row[f"val_{o}"] = means[o], scores[o]
+        row.update({f"val_{k}": v for k, v in scores.items() if k.endswith("accuracy")})
+        return {**row, "lr": optimizer.param_groups[0]["lr"]}
+
+    return run_epochs(
+        model, one_epoch, BestState(), epochs, "val_loss", None, None, description, show_progress
+    )
+
+
+def masked_forward(
+    model: UTRLMForPretraining,
+    raw: dict[str, torch.Tensor],
+    vocab: KmerVocabulary,
+    objectives: Sequence[str],
+    probability: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], PretrainingOutput, dict[str, torch.Tensor]]:
+    """Mask a batch (with ``"mlm"``), run all heads, score the objectives.
+
+    Returns the batch on ``device``, the model's outputs and one loss per objective.
+    """
+    batch = to_device(
+        _masked_batch(raw, vocab, "mlm" in objectives, probability, generator), device
+    )
+    out = model(batch["input_ids"], batch["attention_mask"])
+    return batch, out, pretraining_losses(out, batch, objectives, model.config)
+
+
+def pretraining_loaders(
+    train: PretrainingData, val: PretrainingData, batch_size: int, seed: int
+) -> tuple[DataLoader, DataLoader]:
+    """Length-bucketed, shuffled training batches and ordered validation batches, trimmed."""
+    sampler = LengthBucketSampler(train.attention_mask.sum(1).numpy(), batch_size, seed=seed)
+    loader = DataLoader(train, batch_sampler=sampler, collate_fn=collate_trimmed)
+    return loader, DataLoader(val, batch_size=batch_size, collate_fn=collate_trimmed)
+
+
+def pretraining_epoch(
+    model: UTRLMForPretraining,
+    loader: DataLoader,
+    step: Callable[..., float],
+    objectives: Sequence[str],
+    weights: Mapping[str, float],
+    device: torch.device,
+    *,
+    vocab: KmerVocabulary,
+    probability: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One pass of :func:`pretrain` over ``loader``: mean weighted ``"total"`` and per-objective
+    training losses. ``step(loss, where=)`` is :func:`course_lib.training.optimizer_step`."""
+    model.train()
+    sums = dict.fromkeys(("total", *objectives), 0.0)
+    count = 0
+    for raw in loader:
+        batch, _, losses = masked_forward(
+            model, raw, vocab, objectives, probability, generator, device
+        )
+        total = sum(weights[o] * losses[o] for o in objectives)
+        n = len(batch["input_ids"])
+        count += n
+        sums["total"] += step(total, where="in pretraining") * n
+        for o in objectives:
+            sums[o] += losses[o].item() * n
+    return {key: value / count for key, value in sums.items()}
+
+
+def check_labels(objectives: Sequence[str], **data: PretrainingData) -> None:
+    """Raise when an objective needs ViennaRNA labels that one of the named data sets lacks."""
+    needs_labels = {"mfe", "structure"} & set(objectives)
+    for name, part in data.items():
+        if needs_labels and not part.has_labels:
+            raise ValueError(
+                f"objectives {sorted(needs_labels)} need ViennaRNA labels but the {name} data "
+                "has none; build it with PretrainingData.from_sequences(seqs, vocab, fold=...)"
+            )
+
+
+@torch.no_grad()
+def evaluate_pretraining(
+    model: UTRLMForPretraining,
+    vocab: KmerVocabulary,
+    loader: DataLoader,
+    objectives: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+    mask_probability: float = 0.15,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean loss per objective, weighted total (``"loss"``) and accuracies on ``loader``.
+
+    Masks come from a generator seeded with ``seed`` so that repeated calls are comparable.
+    ``mlm_accuracy`` is the fraction of masked nucleotides recovered; ``structure_accuracy``
+    the fraction of nucleotides whose ``(``/``)``/``.`` class is right.
+    """
+    objectives = check_objectives(objectives)
+    weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
+    device = select_device(device)
+    model.to(device).eval()
+    generator = torch.Generator().manual_seed(seed + 1)
+    sums = dict.fromkeys(objectives, 0.0)
+    hits = {"mlm": [0, 0], "structure": [0, 0]}
+    count = 0
+    for raw in loader:
+        batch, out, losses = masked_forward(
+            model, raw, vocab, objectives, mask_probability, generator, device
+        )
+        n = len(batch["input_ids"])
+        count += n
+        for o in objectives:
+            sums[o] += losses[o].item() * n
+        for name, logits, key in (
+            ("mlm", out.mlm_logits, "mlm_labels"),
+            ("structure", out.structure_logits, "structure"),
+        ):
+            if name in objectives:
+                labels = batch[key]
+                scored = labels != IGNORE_INDEX
+                hits[name][0] += int((logits.argmax(-1)[scored] == labels[scored]).sum())
+                hits[name][1] += int(scored.sum())
+    if count == 0:
+        raise ValueError("the validation loader is empty")
+    scores = {o: sums[o] / count for o in objectives}
+    scores["loss"] = sum(weights[o] * scores[o] for o in objectives)
+    for name in ("mlm", "structure"):
+        if name in objectives:
+            scores[f"{name}_accuracy"] = hits[name][0] / max(hits[name][1], 1)
+    return scores
+
+
+@torch.no_grad()
+def predict_mfe(
+    model: UTRLMForPretraining,
+    data: PretrainingData,
+    batch_size: int = 256,
+    device: torch.device | str = "auto",
+) -> np.ndarray:
+    """MFE predictions in kcal/mol ``[n]`` from unmasked input."""
+    device = select_device(device)
+    model.to(device).eval()
+    out = []
+    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_trimmed):
+        batch = to_device(batch, device)
+        out.append(model(batch["input_ids"], batch["attention_mask"]).mfe.cpu())
+    return model.mfe_kcal(torch.cat(out))
+
+
+def pretrain_masked_kmers(
+    config,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    vocab: KmerVocabulary,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 5e-4,
+    mask_probability: float = 0.15,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    show_progress: bool = True,
+    description: str = "MLM pretraining",
+):
+    """Masked k-mer modelling: train a ``BertForMaskedLM`` to restore masked k-mer spans.
+
+    ``config`` is a ``BertConfig`` (e.g. from :func:`course_lib.models.bert.small_bert_config`);
+    ``input_ids`` and ``attention_mask`` ``[n, T]`` hold the **training** sequences only.
+    Masks are drawn afresh every batch (dynamic masking); the optimizer is DNABERT's
+    pretraining AdamW (betas 0.9/0.98, eps 1e-6), gradients clipped at 1.0. Returns the
+    ``BertForMaskedLM`` (eval mode, last epoch's state) and a :class:`FitResult` whose history
+    has ``epoch, mlm_loss, masked_accuracy`` (the fraction of masked tokens restored).
+    """
+    from transformers import BertForMaskedLM
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = select_device(device)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(config).to(device)
+    steps = epochs * math.ceil(len(input_ids) / batch_size)
+    optimizer, scheduler = dnabert_optimizer(model, steps, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    step = partial(optimizer_step, model, optimizer, grad_clip=1.0, scheduler=scheduler)
+    rows, start = [], time.perf_counter()
+    for epoch in epoch_bar(epochs, description, show_progress):
+        order = torch.randperm(len(input_ids), generator=generator)
+        batches = (order[i : i + batch_size] for i in range(0, len(order), batch_size))
+        loss_sum, correct, masked = 0.0, 0, 0
+        for rows_ in batches:
+            corrupted, labels = mask_tokens(
+                input_ids[rows_], vocab, mask_probability, generator=generator
+            )
+            if not (labels != IGNORE_INDEX).any():
+                continue  # nothing masked in this batch: the loss would be NaN
+            labels = labels.to(device)
+            out = model(corrupted.to(device), attention_mask[rows_].to(device), labels=labels)
+            chosen = labels != IGNORE_INDEX
+            n_masked = int(chosen.sum())
+            loss_sum += step(out.loss, where=f"at MLM epoch {epoch}") * n_masked
+            masked += n_masked
+            correct += int((out.logits.argmax(-1)[chosen] == labels[chosen]).sum())
+        rows.append({"epoch": epoch, "mlm_loss": loss_sum / max(masked, 1)})
+        rows[-1]["masked_accuracy"] = correct / max(masked, 1)
+    model.eval()
+    seconds = time.perf_counter() - start
+    last = rows[-1]["mlm_loss"]
+    return model, FitResult(pd.DataFrame(rows), epochs, last, "mlm_loss", False, seconds)

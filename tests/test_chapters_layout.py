@@ -1,0 +1,179 @@
+"""The package layout: one home per chapter, no import cycle, small functions and modules.
+
+Every module in ``course_lib/chapters/`` names its notebook, holds a settings table with the
+same keys in every profile (each key read by the notebook) and anchors with protocol labels;
+nothing else in ``course_lib`` imports a chapter module. The import graph of ``course_lib`` has
+no cycle, no function is longer than 60 lines and no module longer than 700.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import course_lib
+import course_lib.chapters
+from course_lib.profiles import PROFILE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "course_lib"
+CHAPTERS = sorted(m.name for m in pkgutil.iter_modules(course_lib.chapters.__path__))
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 700
+
+
+def module_name(path: Path) -> str:
+    """``course_lib/a/b.py`` -> ``course_lib.a.b`` (a package's ``__init__`` is the package)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+SOURCES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def notebook_code(notebook: str) -> str:
+    """All code cells of ``notebooks/<notebook>`` joined."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """``course_lib`` modules that ``path`` imports anywhere (top level or inside functions).
+
+    ``from package import name`` counts as importing ``package.name`` when that is a module.
+    Importing ``a.b.c`` also runs the packages ``a.b`` above it, unless the importer lives in
+    that package already.
+    """
+    importer = module_name(path)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in SOURCES else node.module
+                for a in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            parts = target.split(".")
+            for depth in range(2, len(parts) + 1):
+                name = ".".join(parts[:depth])
+                inside = importer == name or importer.startswith(name + ".")
+                if name in SOURCES and not (inside and depth < len(parts)):
+                    found.add(name)
+    found.discard(importer)
+    return found
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_module_follows_the_convention(chapter):
+    module = importlib.import_module(f"course_lib.chapters.{chapter}")
+    assert (ROOT / "notebooks" / module.NOTEBOOK).exists()
+    assert module.NOTEBOOK.startswith(f"0{chapter[2]}_"), "chN_... belongs to notebook 0N_..."
+    assert module.NOTEBOOK in module.__doc__, "the module docstring names its notebook"
+    assert set(module.SETTINGS) == set(PROFILE_NAMES)
+    keys = {profile: set(table) for profile, table in module.SETTINGS.items()}
+    reference = keys[PROFILE_NAMES[0]]
+    for profile, names in keys.items():
+        assert names == reference, f"{chapter}: {profile} differs by {names ^ reference}"
+    for label, anchor in module.ANCHORS.items():
+        assert anchor.get("protocol"), f"{chapter}: anchor {label!r} has no protocol label"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_setting_is_read_by_its_notebook(chapter):
+    module = importlib.import_module(f"course_lib.chapters.{chapter}")
+    code = notebook_code(module.NOTEBOOK)
+    assert f"course_lib.chapters.{chapter}" in code, "the notebook imports its chapter module"
+    unread = [
+        key
+        for key in module.SETTINGS[PROFILE_NAMES[0]]
+        if not re.search(rf"settings(\.{key}\b|\[[\"']{key}[\"']\])", code)
+    ]
+    assert not unread, f"{module.NOTEBOOK} never reads settings {unread}"
+
+
+def test_only_chapter_modules_import_chapter_modules():
+    offenders = {
+        name: sorted(m for m in imported_modules(path) if m.startswith("course_lib.chapters."))
+        for name, path in SOURCES.items()
+        if not name.startswith("course_lib.chapters")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_no_import_cycle_among_course_lib_modules():
+    graph = {name: imported_modules(path) for name, path in SOURCES.items()}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_function_over_60_lines():
+    long = []
+    for name, path in SOURCES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name} ({lines} lines)")
+    assert not long, ", ".join(long)
+
+
+def test_no_module_over_700_lines():
+    long = {name: n for name, p in SOURCES.items() if (n := len(p.read_text().splitlines())) > 700}
+    assert not long
+
+
+def test_package_docstring_maps_every_module():
+    doc = course_lib.__doc__
+    missing = [name for name in SOURCES if name != "course_lib" and f":mod:`{name}`" not in doc]
+    assert not missing, f"course_lib/__init__.py does not describe {missing}"
+
+
+def test_registry_does_not_import_data_set_modules():
+    assert not {m for m in imported_modules(SOURCES["course_lib.registry"]) if "datasets" in m}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="course_lib.datasets.egfp imports torch at module level (owned by the chapter-2 "
+    "engineer); drop this mark once egfp imports torch only where it builds tensors",
+)
+def test_data_scripts_list_does_not_import_torch(tmp_path):
+    probe = (
+        "import runpy, sys; sys.argv = ['data_scripts', 'list']\n"
+        "try:\n    runpy.run_module('data_scripts', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')"
+    )
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+    out = run.stdout
+    assert out.strip().endswith("no torch"), out[-500:]
