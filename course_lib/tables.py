@@ -60,6 +60,36 @@ def _fix_hint(path: Path, fix: str | None) -> str:
     return fix or f"check that {path} is the registered file (python -m data_scripts list)"
 
 
+def _read_raw(path: Path, fix: str | None) -> pd.DataFrame:
+    """The whole file as read, columns stripped; gzip by content, tab or comma by header."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file. {_fix_hint(path, fix)}")
+    with open(path, "rb") as fh:
+        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
+    with pd.io.common.get_handle(path, "r", compression=compression) as handle:
+        first_line = handle.handle.readline()
+    sep = "\t" if "\t" in first_line else ","
+    raw = pd.read_csv(path, sep=sep, compression=compression)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
+
+
+def _rows_to_keep(
+    raw: pd.DataFrame, columns: Sequence[str], keep: Mapping[str, Sequence[object]]
+) -> tuple[pd.Series, dict[str, int]]:
+    """Rows with allowed category values and complete needed columns; counts of the others."""
+    dropped: dict[str, int] = {}
+    rows = pd.Series(True, index=raw.index)
+    for column, allowed in keep.items():
+        other = ~raw[column].isin(list(allowed)) & rows
+        values = sorted(map(str, raw.loc[other, column].unique()))
+        dropped[f"{column} not in {list(allowed)}: {values[:5]}"] = int(other.sum())
+        rows &= ~other
+    incomplete = raw[list(columns)].isna().any(axis=1) & rows
+    dropped["missing values"] = int(incomplete.sum())
+    return rows & ~incomplete, dropped
+
+
 def read_table(
     path: str | Path,
     columns: Sequence[str],
@@ -95,31 +125,16 @@ def read_table(
         A needed column is missing (the message lists the file's columns), or no row is left.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file. {_fix_hint(path, fix)}")
-    with open(path, "rb") as fh:
-        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
-    with pd.io.common.get_handle(path, "r", compression=compression) as handle:
-        first_line = handle.handle.readline()
-    sep = "\t" if "\t" in first_line else ","
-    raw = pd.read_csv(path, sep=sep, compression=compression)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in columns if c not in raw.columns]
+    raw = _read_raw(path, fix)
+    needed = [*columns, *(c for c in keep or {} if c not in columns)]
+    missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise TableFormatError(
-            f"{path}: no column {missing[0]!r} (needed: {list(columns)}; the file has "
+            f"{path}: no column {missing[0]!r} (needed: {needed}; the file has "
             f"{list(raw.columns)}). {_fix_hint(path, fix)}"
         )
-    dropped_rows: dict[str, int] = {}
-    rows = pd.Series(True, index=raw.index)
-    for column, allowed in (keep or {}).items():
-        other = ~raw[column].isin(list(allowed))
-        values = sorted(map(str, raw.loc[other & rows, column].unique()))
-        dropped_rows[f"{column} not in {list(allowed)}: {values[:5]}"] = int((other & rows).sum())
-        rows &= ~other
-    incomplete = raw[list(columns)].isna().any(axis=1) & rows
-    dropped_rows["missing values"] = int(incomplete.sum())
-    table = raw.loc[rows & ~incomplete, list(columns)].reset_index(drop=True)
+    rows, dropped_rows = _rows_to_keep(raw, columns, keep or {})
+    table = raw.loc[rows, list(columns)].reset_index(drop=True)
     for column in sequence_columns:
         table[column] = table[column].astype(str).str.strip().str.upper().map(to_dna)
     if table.empty:
@@ -127,9 +142,7 @@ def read_table(
             f"{path}: no rows left after keeping {dict(keep or {})} and complete values "
             f"({len(raw):,} rows read). {_fix_hint(path, fix)}"
         )
-    result = TableRead(
-        table, path, [c for c in raw.columns if c not in columns and c != ""], dropped_rows
-    )
+    result = TableRead(table, path, [c for c in raw.columns if c not in columns], dropped_rows)
     if verbose:
         print(result.report())
     return result

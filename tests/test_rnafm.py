@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_lib import embedding_cache as ec
-from course_lib import rnafm
+from course_lib.models import rnafm
 
 SEQS = ["ACGU", "ACGTACGTAA", "GGGCCCAUGA", "A" * 12, "CUGA"]
 
