@@ -348,7 +348,13 @@ def mask_tokens(
     """Masked-language-model corruption in the BERT 80/10/10 recipe, with k-mer spans.
 
     Overlapping k-mers give a masked token away through its neighbours, so DNABERT masks
-    ``k`` contiguous tokens around each chosen centre. Special and pad tokens are never masked.
+    ``span`` contiguous tokens around each chosen centre; spans that overlap merge into one.
+    The 80/10/10 decision is drawn once per (merged) span: a span is all mask, all random
+    k-mers (each token drawn independently from the ``4**k`` k-mers) or all kept. DNABERT's
+    ``run_pretrain.py`` draws it per token instead, which leaves about a fifth of the tokens
+    of a masked span visible and lets them reveal their masked neighbours. With ``span = 1``
+    (k = 1, chapter 5) every token is its own span: the classic per-token recipe. Special and
+    pad tokens are never masked. Introduced in chapter 3, used by chapter 5.
 
     Parameters
     ----------
@@ -359,6 +365,8 @@ def mask_tokens(
         ``probability / span``; overlapping spans make it a little less).
     span
         Contiguous tokens masked per centre; default ``vocab.k``.
+    generator
+        Source of randomness; the same seed gives the same corruption.
 
     Returns
     -------
@@ -368,18 +376,17 @@ def mask_tokens(
     if not 0 < probability < 1:
         raise ValueError(f"probability must be in (0, 1), got {probability}")
     span = vocab.k if span is None else int(span)
+    if span < 1:
+        raise ValueError(f"span must be a positive number of tokens, got {span}")
     device = input_ids.device
     ids = input_ids.cpu()
     maskable = ~torch.isin(ids, torch.from_numpy(vocab.special_ids))
     centres = (torch.rand(ids.shape, generator=generator) < probability / span) & maskable
-    chosen = torch.zeros_like(centres)
-    width = ids.shape[1]
-    for shift in range(-(span // 2), span - span // 2):
-        lo, hi = max(shift, 0), width + min(shift, 0)
-        chosen[:, lo:hi] |= centres[:, lo - shift : hi - shift]
-    chosen &= maskable
+    group = _span_groups(centres, span)
+    chosen = (group >= 0) & maskable
     labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE_INDEX))
-    draw = torch.rand(ids.shape, generator=generator)
+    n_groups = int(group.max()) + 1 if chosen.any() else 0
+    draw = torch.rand(n_groups, generator=generator)[group.clamp(min=0)]
     corrupted = ids.clone()
     corrupted[chosen & (draw < 0.8)] = vocab.mask_id
     swap = chosen & (draw >= 0.8) & (draw < 0.9)
@@ -387,3 +394,23 @@ def mask_tokens(
     random_kmers = kmers[torch.randint(len(kmers), ids.shape, generator=generator)]
     corrupted[swap] = random_kmers[swap]
     return corrupted.to(device), labels.to(device)
+
+
+def _span_groups(centres: torch.Tensor, span: int) -> torch.Tensor:
+    """``[n, T]`` span number of each token covered by a centre's window, ``-1`` elsewhere.
+
+    The window of centre ``c`` is ``c - span // 2 .. c - span // 2 + span - 1``; windows that
+    overlap (centres less than ``span`` apart in one row) share one number.
+    """
+    n, width = centres.shape
+    row, col = torch.nonzero(centres, as_tuple=True)  # row-major, so sorted
+    flat = row * (width + span) + col  # rows never come within ``span`` of each other
+    new = torch.ones_like(flat, dtype=torch.bool)
+    new[1:] = flat[1:] - flat[:-1] >= span
+    centre_group = torch.full((n, width), -1, dtype=torch.long)
+    centre_group[row, col] = torch.cumsum(new.long(), 0) - 1
+    group = torch.full((n, width), -1, dtype=torch.long)
+    for shift in range(-(span // 2), span - span // 2):
+        lo, hi = max(shift, 0), width + min(shift, 0)
+        group[:, lo:hi] = torch.maximum(group[:, lo:hi], centre_group[:, lo - shift : hi - shift])
+    return group

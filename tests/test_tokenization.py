@@ -140,3 +140,73 @@ def test_mask_tokens_spans_and_specials():
     # masked positions come in runs of k = 3 (or longer where spans touch)
     runs = np.diff(np.flatnonzero(np.diff(np.r_[0, masked[0].int().numpy(), 0])))[::2]
     assert runs.min() >= 3
+
+
+def _random_kmer_ids(vocab, n=400, length=120, seed=0):
+    rng = np.random.default_rng(seed)
+    seqs = ["".join(rng.choice(list("ACGT"), length)) for _ in range(n)]
+    return torch.from_numpy(vocab.encode(seqs).input_ids)
+
+
+def _runs(row: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of True in a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.r_[0, row.astype(int), 0]))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def test_mask_tokens_draws_one_decision_per_span():
+    vocab = build_vocabulary(3)
+    ids = _random_kmer_ids(vocab, n=1000)
+    corrupted, labels = mask_tokens(ids, vocab, 0.06, generator=torch.Generator().manual_seed(1))
+    masked = (labels != IGNORE_INDEX).numpy()
+    is_mask = (corrupted == vocab.mask_id).numpy()
+    kept = (corrupted == ids).numpy()
+    decisions = []
+    for i in range(len(ids)):
+        for start, stop in _runs(masked[i]):
+            if stop - start != 3:  # only isolated spans of one centre are unambiguous
+                continue
+            span_mask, span_kept = is_mask[i, start:stop], kept[i, start:stop]
+            assert span_mask.all() or not span_mask.any(), "a span mixes [MASK] and visible"
+            if span_mask.all():
+                decisions.append("mask")
+            else:
+                decisions.append("kept" if span_kept.all() else "random")
+    decisions = np.array(decisions)
+    assert len(decisions) > 1500
+    assert abs((decisions == "mask").mean() - 0.8) < 0.04
+    assert abs((decisions == "kept").mean() - 0.1) < 0.03
+    assert abs((decisions == "random").mean() - 0.1) < 0.03
+    # a random span writes k-mers that are (nearly always) not the original ones
+    random_spans = (masked & ~is_mask & ~kept).sum()
+    assert random_spans > 0.8 * 3 * (decisions == "random").sum()
+
+
+def test_mask_tokens_single_nucleotides_decide_per_token():
+    vocab = build_vocabulary(1, alphabet="ACGU", **ESM_STYLE)
+    ids = _random_kmer_ids(vocab, n=200, length=100)
+    corrupted, labels = mask_tokens(ids, vocab, 0.5, generator=torch.Generator().manual_seed(2))
+    masked = labels != IGNORE_INDEX
+    is_mask = corrupted == vocab.mask_id
+    pairs = masked[:, 1:] & masked[:, :-1]
+    both = (is_mask[:, 1:] & is_mask[:, :-1])[pairs].float().mean()
+    assert abs(both - 0.64) < 0.02  # independent decisions: 0.8 ** 2, not 0.8
+    assert abs(is_mask[masked].float().mean() - 0.8) < 0.01
+    random_kmers = corrupted[masked & ~is_mask]
+    assert torch.isin(random_kmers, torch.from_numpy(vocab.kmer_lookup)).all()
+
+
+def test_mask_tokens_is_seeded_and_keeps_labels():
+    vocab = build_vocabulary(3)
+    ids = _random_kmer_ids(vocab, n=50)
+    first = mask_tokens(ids, vocab, generator=torch.Generator().manual_seed(3))
+    again = mask_tokens(ids, vocab, generator=torch.Generator().manual_seed(3))
+    other = mask_tokens(ids, vocab, generator=torch.Generator().manual_seed(4))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[1], other[1])
+    corrupted, labels = first
+    masked = labels != IGNORE_INDEX
+    assert torch.equal(labels[masked], ids[masked])
+    assert torch.equal(corrupted[~masked], ids[~masked])
+    with pytest.raises(ValueError, match="span"):
+        mask_tokens(ids, vocab, span=0)
