@@ -1,4 +1,4 @@
-"""The course's ViennaRNA labels on all of ``utr_mfe`` and ``utrlm_sample``, and why settings matter.
+"""The course's ViennaRNA labels on all of ``utr_mfe`` and ``utrlm_sample``; what settings change.
 
 Folds the 20,000 Smart5UTR UTRs and the 500 UTR-LM records with the course's own code
 (:func:`course_lib.structure.fold_sequences`, as chapter 5 labels its corpus), prints the

@@ -13,6 +13,9 @@ mean ribosome load) and keeps Human7600 whole as an external test:
    subsets of a fold's training rows, from a few hundred UTRs to all of them; validation and
    test rows stay fixed, so the points differ only in training size.
    :data:`PAPER_TRAINING_SIZE` is where the paper's training set would sit on that axis.
+4. :func:`scores_with_intervals`: R², squared Pearson r and Spearman rho of a test set with
+   percentile bootstrap intervals (:func:`course_lib.uncertainty.bootstrap_ci`), resampled
+   within UTR length so every resample keeps the test set's design of 100 UTRs per length.
 
 :func:`real_utr_protocol` builds all of it from the varying-length test table.
 """
@@ -24,16 +27,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from course_lib.datasets.utr import REAL_FILTERED_COUNTS, fit_label_scaler
 from course_lib.tables import read_table
+from course_lib.uncertainty import bootstrap_ci
 
 #: Training UTRs of the original protocol: random-set rows with >= 10 reads minus Random7600.
 PAPER_TRAINING_SIZE = REAL_FILTERED_COUNTS["random"] - 7600
 #: ``set`` values of the varying-length test table, and the published names.
 TEST_SET_NAMES = {"random": "Random7600", "human": "Human7600"}
+#: Metrics :func:`scores_with_intervals` reports (names of :mod:`course_lib.metrics`).
+INTERVAL_METRICS = ("R2", "Pearson r^2", "Spearman rho")
 
 
 @dataclass(frozen=True)
@@ -269,3 +276,73 @@ def real_utr_protocol(
     n_fit = min(len(f.fit) for f in folds)
     sizes = learning_curve_sizes(n_fit, min(smallest, n_fit), n_points)
     return RealUTRProtocol(parts["random"], parts["human"], folds, sizes)
+
+
+def _batched_pearson(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    y = y - y.mean(-1, keepdims=True)
+    p = p - p.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (y * p).sum(-1) / np.sqrt((y * y).sum(-1) * (p * p).sum(-1))
+
+
+def _batched_r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    total = ((y - y.mean(-1, keepdims=True)) ** 2).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - ((y - p) ** 2).sum(-1) / total
+
+
+#: Vectorised metrics over ``[n_boot, n]`` resamples, named as in :mod:`course_lib.metrics`
+#: (sklearn's R2; the squared Pearson r; Spearman rho, the Pearson r of average ranks).
+BATCHED_METRICS = {
+    "R2": _batched_r2,
+    "Pearson r^2": lambda y, p: _batched_pearson(y, p) ** 2,
+    "Spearman rho": lambda y, p: _batched_pearson(
+        stats.rankdata(y, axis=-1), stats.rankdata(p, axis=-1)
+    ),
+}
+
+
+def scores_with_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    lengths: np.ndarray | None = None,
+    *,
+    metrics: tuple[str, ...] = INTERVAL_METRICS,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Test-set metrics with 95 % percentile bootstrap intervals over UTRs.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        ``[n]`` measured and predicted MRL.
+    lengths
+        ``[n]`` UTR lengths: resample within each length (the test sets' design); ``None``
+        resamples all rows freely.
+    metrics
+        Keys of :data:`BATCHED_METRICS` (all resamples scored in one vectorised call).
+
+    Returns
+    -------
+    dict
+        ``{metric: {"estimate", "ci low", "ci high", "se", "n", "n_boot", "level"}}``; the
+        estimates equal :func:`course_lib.metrics.regression_metrics` on all rows.
+    """
+    unknown = sorted(set(metrics) - set(BATCHED_METRICS))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {list(BATCHED_METRICS)}")
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    strata = None if lengths is None else np.asarray(lengths)
+    return {
+        name: bootstrap_ci(
+            BATCHED_METRICS[name],
+            y_true,
+            y_pred,
+            n_boot=n_boot,
+            seed=seed,
+            strata=strata,
+            batched=True,
+        )
+        for name in metrics
+    }

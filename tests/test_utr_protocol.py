@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from course_lib.metrics import regression_metrics
 from course_lib.utr_protocol import (
     PAPER_TRAINING_SIZE,
     FoldSplit,
@@ -17,6 +18,7 @@ from course_lib.utr_protocol import (
     nested_stratified_order,
     read_varying_testsets,
     real_utr_protocol,
+    scores_with_intervals,
 )
 
 
@@ -130,6 +132,34 @@ def test_nested_order_rejects_mismatch():
         nested_stratified_order(np.arange(3), np.zeros(2))
 
 
+def test_scores_with_intervals_cover_the_estimate_and_shrink_with_signal():
+    rng = np.random.default_rng(0)
+    lengths = np.repeat(np.arange(25, 101), 10)
+    y = rng.normal(5, 1.5, len(lengths))
+    good = scores_with_intervals(y, y + rng.normal(0, 0.5, len(y)), lengths, n_boot=1000)
+    poor = scores_with_intervals(y, y + rng.normal(0, 3.0, len(y)), lengths, n_boot=1000)
+    assert set(good) == {"R2", "Pearson r^2", "Spearman rho"}
+    for name, entry in good.items():
+        assert entry["ci low"] <= entry["estimate"] <= entry["ci high"]
+        assert entry["n"] == len(y) and entry["n_boot"] == 1000
+        assert poor[name]["estimate"] < entry["estimate"]
+    assert (
+        good["R2"]["ci high"] - good["R2"]["ci low"] < poor["R2"]["ci high"] - poor["R2"]["ci low"]
+    )
+    with pytest.raises(ValueError, match="unknown metrics"):
+        scores_with_intervals(y, y, metrics=("r2",))
+
+
+def test_interval_estimates_equal_the_course_metrics():
+    rng = np.random.default_rng(1)
+    y = rng.normal(5, 1.5, 300)
+    p = np.round(y + rng.normal(0, 1.0, 300), 1)  # ties, as in rounded predictions
+    scores = scores_with_intervals(y, p, n_boot=50)
+    exact = regression_metrics(y, p)
+    for name, entry in scores.items():
+        assert entry["estimate"] == pytest.approx(exact[name], abs=1e-12)
+
+
 # ---------------------------------------------------------------- real files
 
 
@@ -150,3 +180,21 @@ def test_real_random7600_human7600_protocol(shared_data):
     for split in protocol.folds:
         assert set(np.bincount(protocol.random["len"].to_numpy()[split.test])[25:]) == {20}
     assert protocol.sizes == learning_curve_sizes(5472, 200, 6)
+
+
+def test_mttrans_peer_row_with_intervals(shared_data):
+    """MTtrans's shipped predictions: squared Pearson r 0.906 / 0.846 (shared/data/README)."""
+    from course_lib.tables import read_table
+
+    path = shared_data / "utr_testsets" / "stride11133m_MPA_V_pred.csv"
+    table = read_table(path, ("utr", "rl", "pred_stride1113", "set"), verbose=False).table
+    expected = {"random": 0.906, "human": 0.846}
+    for name, r2 in expected.items():
+        rows = table[table["set"] == name]
+        scores = scores_with_intervals(
+            rows["rl"], rows["pred_stride1113"], rows["utr"].str.len(), n_boot=200
+        )
+        pearson = scores["Pearson r^2"]
+        assert round(pearson["estimate"], 3) == r2
+        assert pearson["ci low"] < r2 < pearson["ci high"]
+        assert pearson["ci high"] - pearson["ci low"] < 0.03
