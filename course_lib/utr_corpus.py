@@ -78,6 +78,30 @@ class PretrainingCorpus:
         """Kept sequences per source."""
         return {k: int(v) for k, v in self.report["kept"].drop("total").items()}
 
+    def split(
+        self, val_fraction: float = 0.1, n: int | None = None, seed: int = 0
+    ) -> tuple[list[str], list[str]]:
+        """``(train, val)`` sequences, each source in proportion (stratified by source).
+
+        ``n`` first draws a source-stratified subset of that many sequences (a profile's
+        corpus size); ``val`` (for monitoring pretraining) is ``val_fraction`` of it.
+        """
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(self))
+        sources = np.asarray(self.sources)
+        if n is not None and n < len(self):
+            index = train_test_split(index, train_size=n, stratify=sources, random_state=seed)[0]
+        train, val = train_test_split(
+            np.sort(index),
+            test_size=val_fraction,
+            stratify=sources[np.sort(index)],
+            random_state=seed,
+        )
+        return [self.sequences[i] for i in np.sort(train)], [
+            self.sequences[i] for i in np.sort(val)
+        ]
+
 
 def windows(seqs: Sequence[str], k: int) -> set[str]:
     """Every length-``k`` substring of ``seqs`` (a sequence shorter than ``k`` adds itself)."""

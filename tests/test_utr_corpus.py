@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,6 +58,30 @@ def test_dedup_alphabet_and_exclusion_on_tiny_sources():
     assert report.loc["b", "in an earlier source"] == 1
     assert report.loc["b", "shares >= 25 nt with a test UTR's reverse complement (kept)"] == 1
     assert report.loc["total", "read"] == 9 and report.loc["total", "kept"] == 3
+
+
+def test_split_is_disjoint_and_stratified_by_source():
+    rng = np.random.default_rng(0)
+    sources = {
+        name: ["".join(rng.choice(list("ACGT"), 30)) for _ in range(size)]
+        for name, size in (("a", 600), ("b", 300), ("c", 100))
+    }
+    corpus = build_pretraining_corpus(sources, HELD)
+    train, val = corpus.split(0.1, seed=0)
+    assert len(train) == 900 and len(val) == 100 and not set(train) & set(val)
+    source_of = dict(zip(corpus.sequences, corpus.sources, strict=True))
+    assert pd.Series([source_of[s] for s in val]).value_counts().to_dict() == {
+        "a": 60,
+        "b": 30,
+        "c": 10,
+    }
+    small_train, small_val = corpus.split(0.1, n=200, seed=0)
+    assert len(small_train) + len(small_val) == 200
+    assert pd.Series([source_of[s] for s in small_train + small_val]).value_counts().to_dict() == {
+        "a": 120,
+        "b": 60,
+        "c": 20,
+    }
 
 
 def test_exact_only_keeps_overlapping_sequences():
