@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -272,7 +273,7 @@ def fold_variant(
     if parameters not in PARAMETER_SETS:
         raise ValueError(f"parameters must be one of {PARAMETER_SETS}, got {parameters!r}")
     workers = 1 if len(rna) < _MIN_PARALLEL else max(1, min(processes, os.cpu_count() or 1))
-    context = mp.get_context("fork" if os.name == "posix" else "spawn")
+    context = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     bar = {"total": len(rna), "desc": "ViennaRNA folding (variant)", "unit": "seq"}
     with context.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
         results = pool.imap(_fold_variant_one, rna, chunksize=64)
