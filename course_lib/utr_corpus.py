@@ -1,0 +1,254 @@
+"""Chapter 5's pretraining corpus of real 5' UTRs, kept apart from Random7600 and Human7600.
+
+The course cannot ship the 76,319 training UTRs of Sample et al. (GEO only), but it holds
+other real UTR libraries of the same assay (``../shared/data/README.md``):
+
+- the designed library (``utr_testsets/stride11133m_MPA_H_pred.csv``): 25,000 human 5' UTR
+  and SNV 50-mers;
+- the ClinVar SNV alleles (``optimus/snv_phenotype_log_diff.csv``, column ``utr``): 3,002
+  50-mers, reference and variant alleles;
+- the eGFP library (``utr_testsets/stride11133m_MPA_U_pred.csv``): 20,000 random 50-mers;
+- the m1Ψ eGFP library (``utr_mfe/``): 20,000 random 50-mers, many also in the eGFP one.
+
+:func:`build_pretraining_corpus` merges them in that order into one deduplicated corpus in
+the upper-case DNA alphabet and removes every sequence that shares a stretch of at least
+``min_shared`` nucleotides (default 25, the shortest test UTR) with a Random7600 or
+Human7600 UTR. That rule removes exact copies, UTRs that contain a test UTR or lie inside
+one, and overlapping windows of the same human gene (the designed library tiles many of the
+genes Human7600 comes from); ``min_shared=None`` removes exact copies only. Reverse
+complements are not removed (a 5' UTR is read in one direction); how many corpus sequences
+share a stretch with a test UTR's reverse complement is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from course_lib.encoding import reverse_complement, to_dna
+from course_lib.tables import read_table
+
+#: ``set`` value of the varying-length table -> published test-set name.
+HELD_OUT_SETS = {"random": "Random7600", "human": "Human7600"}
+#: Corpus sources in merge order: name -> (file under ``../shared/data``, sequence column).
+REAL_SOURCES = {
+    "designed human library": ("utr_testsets/stride11133m_MPA_H_pred.csv", "utr"),
+    "ClinVar SNV alleles": ("optimus/snv_phenotype_log_diff.csv", "utr"),
+    "eGFP library": ("utr_testsets/stride11133m_MPA_U_pred.csv", "utr"),
+    "m1Ψ eGFP library": ("utr_mfe/utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
+}
+#: The varying-length test table holding Random7600 and Human7600.
+HELD_OUT_FILE = "utr_testsets/stride11133m_MPA_V_pred.csv"
+_ACGT = frozenset("ACGT")
+
+
+@dataclass(frozen=True)
+class PretrainingCorpus:
+    """A deduplicated corpus and what happened to every sequence read.
+
+    Attributes
+    ----------
+    sequences
+        ``n`` unique upper-case DNA sequences, in source order.
+    sources
+        ``n`` source names, one per sequence.
+    report
+        One row per source (and a ``total`` row): ``read``, ``not ACGT``, ``repeated in
+        source``, ``in an earlier source``, ``equal to a test UTR``, ``shares >= k nt with a
+        test UTR`` (removed, exact copies not counted again; absent when ``min_shared`` is
+        ``None``), ``kept``, and ``shares >= k nt with a test UTR's reverse complement
+        (kept)`` (``k`` is 25 when ``min_shared`` is ``None``).
+    min_shared
+        ``k``, the shared-stretch length that removes a sequence (``None``: exact copies only).
+    """
+
+    sequences: list[str]
+    sources: list[str]
+    report: pd.DataFrame
+    min_shared: int | None
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def counts(self) -> dict[str, int]:
+        """Kept sequences per source."""
+        return {k: int(v) for k, v in self.report["kept"].drop("total").items()}
+
+    def split(
+        self, val_fraction: float = 0.1, n: int | None = None, seed: int = 0
+    ) -> tuple[list[str], list[str]]:
+        """``(train, val)`` sequences, each source in proportion (stratified by source).
+
+        ``n`` first draws a source-stratified subset of that many sequences (a profile's
+        corpus size); ``val`` (for monitoring pretraining) is ``val_fraction`` of it.
+        """
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(self))
+        sources = np.asarray(self.sources)
+        if n is not None and n < len(self):
+            index = train_test_split(index, train_size=n, stratify=sources, random_state=seed)[0]
+        train, val = train_test_split(
+            np.sort(index),
+            test_size=val_fraction,
+            stratify=sources[np.sort(index)],
+            random_state=seed,
+        )
+        return [self.sequences[i] for i in np.sort(train)], [
+            self.sequences[i] for i in np.sort(val)
+        ]
+
+
+def windows(seqs: Sequence[str], k: int) -> set[str]:
+    """Every length-``k`` substring of ``seqs`` (a sequence shorter than ``k`` adds itself)."""
+    out: set[str] = set()
+    for seq in seqs:
+        out.update(seq[i : i + k] for i in range(max(1, len(seq) - k + 1)))
+    return out
+
+
+def shares_stretch(seqs: Sequence[str], held_out: Sequence[str], k: int) -> np.ndarray:
+    """``[n]`` bool: whether each of ``seqs`` shares a substring of ``k`` nt with ``held_out``.
+
+    Held-out sequences shorter than ``k`` are matched as wholes (contained in a sequence).
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    long_windows = windows([h for h in held_out if len(h) >= k], k)
+    short = [h for h in held_out if len(h) < k]
+    return np.array(
+        [
+            any(seq[i : i + k] in long_windows for i in range(len(seq) - k + 1))
+            or any(h in seq for h in short)
+            for seq in seqs
+        ],
+        dtype=bool,
+    )
+
+
+def _normalise(seqs: Sequence[str]) -> list[str]:
+    return [to_dna(str(s).strip().upper()) for s in seqs]
+
+
+def _source_row(
+    seqs: list[str], seen: set[str], held: set[str], held_all: list[str], k: int | None
+) -> tuple[dict[str, int], list[str]]:
+    valid = [s for s in seqs if s and set(s) <= _ACGT]
+    unique = list(dict.fromkeys(valid))
+    new = [s for s in unique if s not in seen]
+    equal = [s in held for s in new]
+    rest = [s for s, e in zip(new, equal, strict=True) if not e]
+    shared = shares_stretch(rest, held_all, k) if k else np.zeros(len(rest), bool)
+    kept = [s for s, x in zip(rest, shared, strict=True) if not x]
+    row = {
+        "read": len(seqs),
+        "not ACGT": len(seqs) - len(valid),
+        "repeated in source": len(valid) - len(unique),
+        "in an earlier source": len(unique) - len(new),
+        "equal to a test UTR": int(sum(equal)),
+        "shares >= k nt with a test UTR": int(shared.sum()),
+        "kept": len(kept),
+    }
+    return row, kept
+
+
+def build_pretraining_corpus(
+    sources: Mapping[str, Sequence[str]],
+    held_out: Mapping[str, Sequence[str]],
+    *,
+    min_shared: int | None = 25,
+) -> PretrainingCorpus:
+    """Merge ``sources`` (in order) into a deduplicated corpus without any held-out sequence.
+
+    Parameters
+    ----------
+    sources
+        ``{source name: sequences}``; DNA or RNA alphabet, any case (stored upper-case DNA).
+        Sequences with letters other than A, C, G, T/U are dropped and counted.
+    held_out
+        ``{test-set name: sequences}`` that must never enter the corpus (Random7600 and
+        Human7600: :func:`read_held_out`).
+    min_shared
+        Remove sequences sharing a substring of this many nt with a held-out sequence;
+        ``None`` removes exact copies only.
+
+    Returns
+    -------
+    PretrainingCorpus
+        Sequences, their sources and the per-source report.
+
+    Raises
+    ------
+    ValueError
+        No source, an empty held-out set, or nothing left.
+    """
+    if not sources:
+        raise ValueError("no corpus sources given")
+    if not held_out or any(len(v) == 0 for v in held_out.values()):
+        raise ValueError("held_out must name the test sets and hold their sequences")
+    held_all = list(dict.fromkeys(s for v in held_out.values() for s in _normalise(v)))
+    held, held_rc = set(held_all), [reverse_complement(s) for s in held_all]
+    seen: set[str] = set()
+    corpus, names, rows = [], [], {}
+    for name, seqs in sources.items():
+        normalised = _normalise(seqs)
+        rows[name], kept = _source_row(normalised, seen, held, held_all, min_shared)
+        seen.update(s for s in normalised)
+        rc_hits = shares_stretch(kept, held_rc, min_shared or 25)
+        rows[name]["shares >= k nt with a test UTR's reverse complement (kept)"] = int(
+            rc_hits.sum()
+        )
+        corpus += kept
+        names += [name] * len(kept)
+    if not corpus:
+        raise ValueError("no sequence is left in the corpus after removing the test sets")
+    report = pd.DataFrame(rows).T
+    report.loc["total"] = report.sum()
+    if min_shared is None:
+        report = report.drop(columns="shares >= k nt with a test UTR")
+    report.columns = [c.replace(">= k", f">= {min_shared or 25}") for c in report.columns]
+    return PretrainingCorpus(corpus, names, report.rename_axis("source"), min_shared)
+
+
+def read_held_out(path: str | Path, verbose: bool = True) -> dict[str, list[str]]:
+    """Random7600 and Human7600 UTRs (DNA alphabet) from the varying-length test table.
+
+    ``path`` is ``utr_testsets/stride11133m_MPA_V_pred.csv`` (columns ``utr``, ``set``);
+    returns ``{"Random7600": [...], "Human7600": [...]}``.
+    """
+    table = read_table(
+        path,
+        ("utr", "set"),
+        keep={"set": tuple(HELD_OUT_SETS)},
+        sequence_columns=("utr",),
+        verbose=verbose,
+    ).table
+    return {name: table.loc[table["set"] == s, "utr"].tolist() for s, name in HELD_OUT_SETS.items()}
+
+
+def read_corpus_sources(shared: str | Path, verbose: bool = True) -> dict[str, list[str]]:
+    """The real corpus sources of :data:`REAL_SOURCES`, read from a folder laid out as
+    ``../shared/data`` (each with :func:`course_lib.tables.read_table`)."""
+    shared = Path(shared)
+    return {
+        name: read_table(shared / file, (column,), sequence_columns=(column,), verbose=verbose)
+        .table[column]
+        .tolist()
+        for name, (file, column) in REAL_SOURCES.items()
+    }
+
+
+def real_pretraining_corpus(
+    shared: str | Path, min_shared: int | None = 25, verbose: bool = True
+) -> PretrainingCorpus:
+    """:func:`build_pretraining_corpus` of the real sources in ``shared`` (``../shared/data``),
+    without Random7600 and Human7600. Chapter 5 introduces it; chapter 1 pretrains on it too."""
+    return build_pretraining_corpus(
+        read_corpus_sources(shared, verbose),
+        read_held_out(Path(shared) / HELD_OUT_FILE, verbose),
+        min_shared=min_shared,
+    )
