@@ -2,7 +2,7 @@
 
 Builds the real pretraining corpus (:func:`course_lib.utr_corpus.real_pretraining_corpus`),
 folds the sequences one step count needs (ViennaRNA, timed), and pretrains the ``smoke`` and
-``laptop`` UTR-LM sizes of :data:`course_lib.utr_lm.UTR_LM_TABLE` for ``--steps`` optimizer
+``laptop`` UTR-LM sizes of :data:`course_lib.chapters.ch5_utr_lm.SETTINGS` for ``--steps`` optimizer
 steps with MLM only and with MLM + MFE + structure. Prints seconds per step and what an
 epoch over the whole corpus, or over ``--corpus-sizes``, would take, so a profile can be
 sized to its time budget. Use one thread so that the numbers are those of one core:
@@ -19,18 +19,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from course_lib.structure import FoldResult, fold_cached
-from course_lib.training import seed_everything
-from course_lib.utr_corpus import real_pretraining_corpus
-from course_lib.utr_lm import (
-    UTR_LM_TABLE,
-    PretrainingData,
+from course_lib.chapters.ch5_utr_lm import SETTINGS as UTR_LM_TABLE
+from course_lib.models.utr_lm import (
     UTRLMForPretraining,
-    pretrain,
     set_mfe_scale,
     utr_lm_config,
     utr_vocabulary,
 )
+from course_lib.pretraining import PretrainingData, pretrain
+from course_lib.structure import FoldedRNA, fold_cached
+from course_lib.training import seed_everything
+from course_lib.utr_corpus import real_pretraining_corpus
 
 VARIANTS = {"MLM": ("mlm",), "MLM + MFE + structure": ("mlm", "mfe", "structure")}
 
@@ -113,9 +112,9 @@ def main() -> None:
     print(pd.DataFrame(rows).round(2).to_string(index=False))
 
 
-def _part(fold: FoldResult, start: int, n: int) -> FoldResult:
+def _part(fold: FoldedRNA, start: int, n: int) -> FoldedRNA:
     stop = start + n
-    return FoldResult(fold.sequences[start:stop], fold.structures[start:stop], fold.mfe[start:stop])
+    return FoldedRNA(fold.sequences[start:stop], fold.structures[start:stop], fold.mfe[start:stop])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Saturation mutagenesis with ``3L + 1`` teacher passes per window instead of ``4L + 1``.
 
-:func:`course_lib.interpret.variant_mutagenesis.ism_log_odds` runs the teacher on all ``4L`` variants of a window,
+:func:`~course_lib.interpret.variant_mutagenesis.ism_log_odds` runs the teacher on all ``4L`` variants of a window,
 ``L`` of which are the reference itself (effect exactly zero), plus the reference: ``4L + 1``
 passes. Only the ``3L`` alternative bases need a pass, plus one for the reference, so the
 cost of the teacher baseline is ``3L + 1`` passes (chapter 4); at positions whose reference
 is N (an all-zero column) all four bases are alternatives. Variant numbering and map layout
-are those of :mod:`course_lib.interpret.variant_mutagenesis` (``v = 4 * position + base``, maps ``[n, F, 4, L]``).
+are those of :mod:`course_lib.interpret.variant_mutagenesis`
+(``v = 4 * position + base``, maps ``[n, F, 4, L]``).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def iter_alternative_batches(
 def ism_log_odds_alternatives(
     model: nn.Module, references: torch.Tensor, batch_size: int = 512
 ) -> torch.Tensor:
-    """:func:`course_lib.interpret.variant_mutagenesis.ism_log_odds` with ``3L + 1`` passes per window.
+    """:func:`~course_lib.interpret.variant_mutagenesis.ism_log_odds` with ``3L + 1`` passes per window.
 
     Parameters
     ----------

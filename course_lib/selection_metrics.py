@@ -1,7 +1,7 @@
 """A selection criterion for ISM students that sees invented effects (chapter 4).
 
 The published Multiplexer metric, Pearson r weighted by ``|true effect|``
-(:func:`course_lib.interpret.variant_mutagenesis.weighted_pearson_r`), gives (almost) no weight to truly null variants,
+(:func:`~course_lib.interpret.variant_mutagenesis.weighted_pearson_r`), gives (almost) no weight to truly null variants,
 so a student that invents large effects there keeps a high score while plain Pearson r
 collapses. Weighting by ``max(|true|, |predicted|)`` treats the two maps alike: a variant
 counts as soon as either map calls it large, so invented effects weigh as much as missed ones.
@@ -50,7 +50,7 @@ def ism_selection_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     Returns
     -------
     dict
-        The keys of :func:`course_lib.interpret.variant_mutagenesis.ism_metrics` (``Pearson r``, ``weighted Pearson r``,
+        The keys of :func:`~course_lib.interpret.variant_mutagenesis.ism_metrics` (``Pearson r``, ``weighted Pearson r``,
         ``Pearson r (all values)``) plus ``symmetric weighted Pearson r``, each averaged over
         the features where it is defined.
     """

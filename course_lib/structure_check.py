@@ -28,7 +28,7 @@ import pandas as pd
 
 from course_lib.metrics import pearson_r
 from course_lib.progress import progress
-from course_lib.structure import FoldResult, fold_sequences
+from course_lib.structure import FoldedRNA, fold_sequences
 
 #: ViennaRNA energy parameter sets :func:`fold_variant` can load (Turner 2004 is the default).
 PARAMETER_SETS = ("turner2004", "turner1999", "andronescu2007", "langdon2018")
@@ -127,7 +127,7 @@ def _subset(n: int, size: int | None, seed: int) -> np.ndarray:
 
 def check_utr_mfe(
     table: pd.DataFrame,
-    fold: FoldResult | None = None,
+    fold: FoldedRNA | None = None,
     *,
     size: int | None = None,
     seed: int = 0,
@@ -153,7 +153,7 @@ def check_utr_mfe(
     if fold is None:
         fold = fold_sequences(utrs, processes=processes, show_progress=show_progress)
     elif len(fold) == len(table):
-        fold = FoldResult(
+        fold = FoldedRNA(
             [fold.sequences[i] for i in rows], [fold.structures[i] for i in rows], fold.mfe[rows]
         )
     if [s.replace("U", "T") for s in fold.sequences] != utrs:
@@ -164,7 +164,7 @@ def check_utr_mfe(
 
 def check_utrlm_sample(
     records: pd.DataFrame,
-    fold: FoldResult | None = None,
+    fold: FoldedRNA | None = None,
     *,
     max_length: int | None = None,
     processes: int = 2,
@@ -239,7 +239,7 @@ def fold_variant(
     flank3: str = "",
     processes: int = 2,
     show_progress: bool = True,
-) -> FoldResult:
+) -> FoldedRNA:
     """Fold ``seqs`` with one or more ViennaRNA settings changed from the defaults.
 
     With the defaults this gives exactly ``RNA.fold``'s labels. Folding runs in worker
@@ -259,7 +259,7 @@ def fold_variant(
 
     Returns
     -------
-    FoldResult
+    FoldedRNA
         ``sequences`` are the UTRs (RNA alphabet) without flanks.
     """
     rna = [s.upper().replace("T", "U") for s in seqs]
@@ -279,7 +279,7 @@ def fold_variant(
         results = pool.imap(_fold_variant_one, rna, chunksize=64)
         folded = list(progress(results, disable=not show_progress, **bar))
     structures = [s for s, _ in folded]
-    return FoldResult(rna, structures, np.array([e for _, e in folded], dtype=np.float32))
+    return FoldedRNA(rna, structures, np.array([e for _, e in folded], dtype=np.float32))
 
 
 #: Settings :func:`variant_agreement` tries by default, each a change from the defaults.
