@@ -120,9 +120,24 @@ def variants_to_map(per_variant: torch.Tensor) -> torch.Tensor:
     return grid.movedim(-1, -3).transpose(-1, -2)  # [..., F, 4, L]
 
 
+def _substitutions(references: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(window, variant)`` of every variant that changes its window: ``3L`` per clean window.
+
+    A variant equal to the reference base changes nothing and is left out; every base of a
+    position that is not a clean one-hot (an N column) is kept.
+    """
+    identity = (references == 1) & (references.sum(1, keepdim=True) == 1)  # [n, 4, L]
+    window, base, position = torch.nonzero(~identity, as_tuple=True)
+    order = torch.argsort(window * identity[0].numel() + variant_index(position, base))
+    return window[order], variant_index(position, base)[order]
+
+
 @torch.no_grad()
 def ism_log_odds(model: nn.Module, references: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Saturation mutagenesis of ``model`` on ``n`` windows: the Multiplexer's training target.
+
+    ``3L + 1`` forward passes per window: the reference once and the three substitutions at
+    each position (the reference base's effect is exactly zero and is not computed).
 
     Parameters
     ----------
@@ -140,11 +155,18 @@ def ism_log_odds(model: nn.Module, references: torch.Tensor, batch_size: int = 5
         ``[n, F, 4, L]`` log-odds changes; ``out[i, f, b, p]`` is window ``i`` with base ``b``
         at position ``p`` (zero where ``b`` is the reference base).
     """
+    if references.dim() != 3 or references.shape[1] != 4:
+        raise ValueError(f"references must be one-hot [n, 4, L], got {tuple(references.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
     model.eval()
     reference_pred = model(references)  # [n, F]
     n, _, length = references.shape
-    per_variant = references.new_empty(n, 4 * length, reference_pred.shape[1])
-    for window, variant, batch in iter_variant_batches(references, batch_size):
+    per_variant = references.new_zeros(n, 4 * length, reference_pred.shape[1])
+    windows, variants = _substitutions(references)
+    for start in range(0, len(windows), batch_size):
+        window, variant = windows[start : start + batch_size], variants[start : start + batch_size]
+        batch = _mutate_(references[window], variant)  # indexing copies
         per_variant[window, variant] = log_odds(model(batch), reference_pred[window])
     return variants_to_map(per_variant)
 
