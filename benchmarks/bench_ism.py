@@ -94,8 +94,11 @@ def compare_with_tangermeme(profile: str, n_windows: int, fast: bool, seed: int)
     if not ours_passes == peer_passes == expected:
         raise AssertionError(f"passes: course_lib {ours_passes}, tangermeme {peer_passes}")
     torch.testing.assert_close(ours, peer, atol=ATOL, rtol=RTOL)
-    diff = (ours - peer).abs().max().item()
-    print(f"  outputs agree (max |difference| {diff:.1e}, tolerance {ATOL} + {RTOL} |value|)")
+    diff, largest = (ours - peer).abs().max().item(), ours.abs().max().item()
+    print(
+        f"  outputs agree: max |difference| {diff:.1e} (tolerance {ATOL} + {RTOL} |value|), "
+        f"largest |effect| {largest:.1e}"
+    )
     print(f"  both: {expected:,} forward passes = {n_windows} x (3L + 1)")
     print(f"  tangermeme {tangermeme.__version__} (fast=False): {peer_s:8.2f} s")
     print(f"  course_lib ism_log_odds       : {ours_s:8.2f} s")

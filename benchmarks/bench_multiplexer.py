@@ -77,6 +77,29 @@ def chapter_sizes(profile: str, n_windows: int, repeats: int, device: torch.devi
 
 
 @torch.no_grad()
+def multiply_accumulates(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of the convolutions and linear layers in one ``model(x)``."""
+    total = 0
+
+    def count(module: torch.nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, torch.nn.Linear):
+            total += out.numel() * module.in_features
+        else:
+            per_output = module.in_channels // module.groups * int(np.prod(module.kernel_size))
+            total += out.numel() * per_output
+
+    layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+@torch.no_grad()
 def teacher_ism_seconds(
     teacher: Beluga, window: torch.Tensor, batch_size: int, n_batches: int | None
 ) -> tuple[float, str]:
@@ -124,6 +147,12 @@ def beluga_size(args: argparse.Namespace, device: torch.device) -> None:
     n_batches = None if args.full_ism else args.ism_batches
     teacher_s, note = teacher_ism_seconds(teacher, window, args.ism_batch_size, n_batches)
     ratio = teacher_s / multiplexer_s
+    teacher_macs = multiply_accumulates(teacher, window) * (3 * teacher.sequence_length + 1)
+    student_macs = multiply_accumulates(student, window)
+    print(
+        f"  work: teacher ISM {teacher_macs / 1e12:.1f} T multiply-accumulates, multiplexer "
+        f"{student_macs / 1e12:.2f} T: ratio {teacher_macs / student_macs:.1f}x"
+    )
     print(f"  teacher ISM, 3L + 1 = 6,001 passes: {teacher_s:8.1f} s ({note})")
     print(f"  multiplexer, one pass            : {multiplexer_s:8.2f} s (best of {args.repeats})")
     print(
