@@ -266,7 +266,7 @@ def _download(
     """
     import pooch
 
-    pooch.get_logger().setLevel("WARNING")
+    pooch.get_logger().setLevel("WARNING")  # our progress bar and errors say what happens
     downloader = _HashingDownloader(url, show_progress, timeout, remote.filename)
     processor = None
     if remote.compression == "gzip":
@@ -292,7 +292,10 @@ def _download(
     return Path(path), downloader.found
 
 
-def _unavailable(name: str, remote: RemoteFile, target: Path, errors: list[str]):
+def _unavailable(
+    name: str, remote: RemoteFile, target: Path, errors: list[str]
+) -> DataUnavailableError:
+    """The offline error: every address tried, and where to put the file by hand."""
     return DataUnavailableError(
         f"could not download {remote.filename} for data set {name!r} "
         f"({'; '.join(errors)}). If you are offline, copy the file to {target}"
