@@ -9,12 +9,11 @@ Data sets are declared in :mod:`course_lib.datasets` (one module each) with :fun
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import http.client
 import json
 import shutil
-import urllib.error
+import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from course_lib.progress import progress
 Provenance = Literal["real", "synthetic"]
 Fallback = Literal["synthetic", "error"]
 T = TypeVar("T")
+USER_AGENT = "dl-rna-dna-course"
 
 
 class DataError(RuntimeError):
@@ -203,35 +203,144 @@ def is_real_available(name: str) -> bool:
     return True
 
 
-def _download(url: str, destination: Path, show_progress: bool, timeout: float) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": "dl-rna-dna-course"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with (
-            open(destination, "wb") as out,
-            progress(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                desc=destination.name.removesuffix(".part"),
-                disable=not show_progress,
-            ) as bar,
-        ):
-            while block := response.read(1 << 20):
-                out.write(block)
-                bar.update(len(block))
+class _HashingDownloader:
+    """A pooch downloader that remembers the sha256 of what it fetched.
+
+    pooch deletes a download whose checksum does not match; the found checksum is kept here
+    so that :class:`ChecksumError` can name it. ``file://`` addresses (a local mirror) are
+    copied; every other protocol goes through pooch's own downloader (HTTP(S), FTP, SFTP, DOI).
+    """
+
+    def __init__(self, url: str, show_progress: bool, timeout: float, desc: str):
+        import pooch
+
+        self.found: str | None = None
+        # pooch sets the bar's total from Content-Length and skips updating a bar whose total is
+        # 0; a bar starts at total=1 because tqdm refuses bool() without a total
+        self._bar = None
+        if show_progress:
+            self._bar = progress(total=1, unit="B", unit_scale=True, desc=desc)
+        scheme = urllib.parse.urlparse(url).scheme
+        if scheme == "file":
+            self._fetch = _copy_local
+        elif scheme in ("http", "https"):
+            self._fetch = pooch.HTTPDownloader(
+                progressbar=self._bar or False, timeout=timeout, headers={"User-Agent": USER_AGENT}
+            )
+        else:
+            self._fetch = pooch.downloaders.choose_downloader(url, progressbar=self._bar or False)
+
+    def __call__(self, url: str, output_file: str, pup: Any) -> None:
+        try:
+            self._fetch(url, output_file, pup)
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+        self.found = sha256sum(output_file)
 
 
-def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: float = 60) -> Path:
-    """Download the real files of ``name`` into the cache, verifying checksums.
+def _copy_local(url: str, output_file: str, _pup: Any = None) -> None:
+    """Copy a ``file://`` address (pooch has no downloader for local files)."""
+    shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), output_file)
 
-    Nothing partial is left behind: a download goes to ``<file>.part`` and is renamed only
-    after its checksum matched.
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed address raises before the next one is tried.
+
+    Unreachable, refused, timed out or HTTP error (requests' exceptions, which pooch uses),
+    cut off mid-way, a missing local file, or a "gzip" download that is not gzip.
+    """
+    import requests
+
+    return (requests.exceptions.RequestException, OSError, EOFError)
+
+
+def _download(
+    url: str, remote: RemoteFile, staging: Path, show_progress: bool, timeout: float
+) -> tuple[Path, str | None]:
+    """Fetch ``url`` into ``staging`` through pooch, checking ``remote.sha256``.
+
+    Returns the (decompressed) file and the sha256 of the downloaded bytes.
 
     Raises
     ------
     ChecksumError
-        A downloaded file has the wrong sha256 (it is deleted).
+        The download's sha256 differs from ``remote.sha256`` (pooch has deleted it).
+    """
+    import pooch
+
+    pooch.get_logger().setLevel("WARNING")  # our progress bar and errors say what happens
+    downloader = _HashingDownloader(url, show_progress, timeout, remote.filename)
+    processor = None
+    if remote.compression == "gzip":
+        processor = pooch.Decompress(method="gzip", name=remote.filename)
+    try:
+        path = pooch.retrieve(
+            url,
+            known_hash=f"sha256:{remote.sha256}" if remote.sha256 else None,
+            fname=remote.filename + ".download",
+            path=staging,
+            processor=processor,
+            downloader=downloader,
+            progressbar=False,
+        )
+    except ValueError as err:
+        if downloader.found is None or "does not match the known hash" not in str(err):
+            raise
+        raise ChecksumError(
+            f"checksum mismatch for {remote.filename}: expected sha256 {remote.sha256}, found "
+            f"{downloader.found} (downloaded from {url}). The file is corrupted or a different "
+            "version; delete it and fetch again."
+        ) from None
+    return Path(path), downloader.found
+
+
+def _unavailable(
+    name: str, remote: RemoteFile, target: Path, errors: list[str]
+) -> DataUnavailableError:
+    """The offline error: every address tried, and where to put the file by hand."""
+    return DataUnavailableError(
+        f"could not download {remote.filename} for data set {name!r} "
+        f"({'; '.join(errors)}). If you are offline, copy the file to {target}"
+        + (f" (sha256 {remote.sha256})" if remote.sha256 else "")
+        + f", or run `python -m data_scripts synth {name}` to use the synthetic stand-in."
+    )
+
+
+def _fetch_file(
+    name: str, remote: RemoteFile, folder: Path, show_progress: bool, timeout: float
+) -> None:
+    """Download one file, trying its addresses in order; only a verified file is kept."""
+    target = folder / remote.filename
+    errors = []
+    for url in remote.urls:
+        # everything pooch writes (the download, its temporary, the decompressed copy) stays in
+        # a private folder that is removed whatever happens: no partial file is left behind
+        staging = Path(tempfile.mkdtemp(prefix=f".{remote.filename}.", dir=folder))
+        try:
+            path, found = _download(url, remote, staging, show_progress, timeout)
+            path.replace(target)
+            _write_stamp(folder, remote, found)
+            return
+        except _network_errors() as err:
+            errors.append(f"{url}: {err}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    raise _unavailable(name, remote, target, errors)
+
+
+def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: float = 60) -> Path:
+    """Download the real files of ``name`` into the cache with pooch, verifying checksums.
+
+    Each file's addresses are mirrors tried in order; a gzip download is stored decompressed.
+    Nothing partial is left behind: pooch downloads into a private folder and the file is
+    moved into the cache only after its checksum matched.
+
+    Raises
+    ------
+    ChecksumError
+        A downloaded file has the wrong sha256 (it is deleted); names the file, the expected
+        and the found checksum.
     DataUnavailableError
         No address could be reached (offline, moved); the message says where to put the file.
     """
@@ -239,44 +348,8 @@ def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: f
     folder = real_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
     for remote in dataset.files:
-        target = folder / remote.filename
-        if target.exists() and not force:
-            continue
-        part = folder / (remote.filename + ".download.part")
-        errors = []
-        for url in remote.urls:
-            try:
-                _download(url, part, show_progress, timeout)
-                found = verify_file(part, remote.sha256)
-                if remote.compression == "gzip":
-                    with (
-                        gzip.open(part, "rb") as src,
-                        open(target.with_suffix(".tmp"), "wb") as dst,
-                    ):
-                        shutil.copyfileobj(src, dst)
-                    target.with_suffix(".tmp").replace(target)
-                    part.unlink()
-                else:
-                    part.replace(target)
-                _write_stamp(folder, remote, found)
-                break
-            except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError) as err:
-                # unreachable, cut off mid-way (IncompleteRead) or not gzip: try the next address
-                part.unlink(missing_ok=True)
-                target.with_suffix(".tmp").unlink(missing_ok=True)
-                errors.append(f"{url}: {getattr(err, 'reason', err)}")
-            except BaseException:
-                # ChecksumError, a corrupt gzip stream, Ctrl-C: never leave a partial file
-                part.unlink(missing_ok=True)
-                target.with_suffix(".tmp").unlink(missing_ok=True)
-                raise
-        else:
-            raise DataUnavailableError(
-                f"could not download {remote.filename} for data set {name!r} "
-                f"({'; '.join(errors)}). If you are offline, copy the file to {target}"
-                + (f" (sha256 {remote.sha256})" if remote.sha256 else "")
-                + f", or run `python -m data_scripts synth {name}` to use the synthetic stand-in."
-            )
+        if force or not (folder / remote.filename).exists():
+            _fetch_file(name, remote, folder, show_progress, timeout)
     return folder
 
 
@@ -297,8 +370,11 @@ def seed_from(name: str, source: str | Path) -> Path | None:
     for remote in dataset.files:
         verify_file(origin / remote.filename, remote.sha256)
         part = folder / (remote.filename + ".download.part")
-        shutil.copyfile(origin / remote.filename, part)
-        part.replace(folder / remote.filename)
+        try:
+            shutil.copyfile(origin / remote.filename, part)
+            part.replace(folder / remote.filename)
+        finally:
+            part.unlink(missing_ok=True)
         _write_stamp(folder, remote, remote.sha256)
     return folder
 

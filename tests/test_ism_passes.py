@@ -1,16 +1,15 @@
-"""Tests of course_lib.ism_passes: ISM with 3L + 1 teacher passes, same map as 4L + 1."""
+"""ISM costs 3L + 1 teacher passes per window: the count, and ism_log_odds keeping to it."""
 
 import pytest
 import torch
 from torch import nn
 
 from course_lib.encoding import one_hot
-from course_lib.interpret.variant_mutagenesis import ism_log_odds, make_variants
-from course_lib.ism_passes import (
-    alternative_variants,
+from course_lib.interpret.variant_mutagenesis import (
     count_teacher_passes,
-    ism_log_odds_alternatives,
-    iter_alternative_batches,
+    ism_log_odds,
+    log_odds,
+    make_variants,
     teacher_passes,
 )
 
@@ -42,35 +41,15 @@ def test_pass_count_is_3l_plus_1():
         teacher_passes(0)
 
 
-def test_alternatives_skip_the_reference_and_match_the_full_construction():
-    refs = encode(["ACGTA", "GGNCC"])
-    window, variant = alternative_variants(refs)
-    assert len(variant) == 15 + 4 * 3 + 4  # the N position has four alternatives
-    reference_variant = 4 * torch.arange(5) + refs[0].argmax(0)  # A, G, C, T channels
-    assert not torch.isin(variant[window == 0], reference_variant).any()
-    seen = []
-    for w, v, batch in iter_alternative_batches(refs, batch_size=4):
-        assert len(batch) <= 4
-        for wi, vi, x in zip(w.tolist(), v.tolist(), batch, strict=True):
-            assert torch.equal(x, make_variants(refs[wi], vi, vi + 1)[0])
-            seen.append((wi, vi))
-    assert seen == list(zip(window.tolist(), variant.tolist(), strict=True))
-
-
-def test_alternative_ism_equals_the_4l_map_with_a_quarter_fewer_passes():
+def test_ism_makes_exactly_the_counted_passes_and_zero_at_the_reference():
     torch.manual_seed(0)
     refs = encode(["ACGTTGCAAG", "TTTTTAAAAA", "GACNTGCAAC"])
-    n, _, length = refs.shape
-    weights = torch.randn(2, 4, length)
-    full_model, fast_model = CountingPWM(weights), CountingPWM(weights)
-    full = ism_log_odds(full_model, refs, batch_size=7)
-    fast = ism_log_odds_alternatives(fast_model, refs, batch_size=7)
-    is_reference = refs.bool()[:, None].expand_as(full)  # [n, F, 4, L]
-    torch.testing.assert_close(fast[~is_reference], full[~is_reference])
-    assert (fast[is_reference] == 0).all()
-    assert full_model.sequences == n * (4 * length + 1)  # today's construction
-    assert fast_model.sequences == count_teacher_passes(refs)
-    assert fast_model.sequences < full_model.sequences
-    torch.testing.assert_close(ism_log_odds_alternatives(fast_model, refs, batch_size=100), fast)
-    with pytest.raises(ValueError, match="one-hot"):
-        ism_log_odds_alternatives(fast_model, refs[0])
+    model = CountingPWM(torch.randn(2, 4, refs.shape[2]))
+    ism = ism_log_odds(model, refs, batch_size=7)
+    assert model.sequences == count_teacher_passes(refs) < 3 * (4 * 10 + 1)
+    is_reference = refs.bool()[:, None].expand_as(ism)  # [n, F, 4, L]
+    assert (ism[is_reference] == 0).all()
+    with torch.no_grad():  # one alternative by hand: window 0, base G at position 0
+        ref, alt = model(refs[:1]), model(make_variants(refs[0], 1, 2))
+    torch.testing.assert_close(ism[0, :, 1, 0], log_odds(alt, ref)[0])
+    torch.testing.assert_close(ism_log_odds(model, refs, batch_size=100), ism)

@@ -1,14 +1,14 @@
 """Tests of course_lib.registry: fetch, checksums, fallbacks, seeding, corruption detection.
 
 Every test registers temporary data sets whose files come from ``file://`` addresses in the
-test's folder; the ``temp_datasets`` fixture removes them from ``REGISTRY`` afterwards.
+test's folder (a local mirror; downloads over HTTP are tested in ``test_downloads.py``); the
+``temp_datasets`` fixture removes them from ``REGISTRY`` afterwards.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import json
 import os
 from pathlib import Path
@@ -126,17 +126,17 @@ def test_interrupted_download_leaves_no_partial_file(temp_datasets, source, monk
     temp_datasets("test_cut", [source.as_uri()], sha(CONTENT))
     folder = registry.real_folder("test_cut")
 
-    def cut_off(url, destination, show_progress, timeout):
-        destination.write_bytes(CONTENT[:5])
-        raise http.client.IncompleteRead(CONTENT[:5])
+    def cut_off(url, remote, staging, show_progress, timeout):
+        (staging / "table.tsv.download").write_bytes(CONTENT[:5])
+        raise ConnectionResetError("connection reset by peer")
 
     monkeypatch.setattr(registry, "_download", cut_off)
     with pytest.raises(DataUnavailableError, match="could not download table.tsv"):
         registry.fetch("test_cut", show_progress=False)
     assert files_in(folder) == []
 
-    def interrupted(url, destination, show_progress, timeout):
-        destination.write_bytes(CONTENT[:5])
+    def interrupted(url, remote, staging, show_progress, timeout):
+        (staging / "table.tsv.download").write_bytes(CONTENT[:5])
         raise KeyboardInterrupt
 
     monkeypatch.setattr(registry, "_download", interrupted)

@@ -1,14 +1,14 @@
-"""Tests of course_lib.selection_metrics: a selection criterion that sees invented effects."""
+"""Chapter 4's selection criterion sees invented effects (interpret.variant_mutagenesis)."""
 
 import numpy as np
 import pytest
 
-from course_lib.interpret.variant_mutagenesis import weighted_pearson_r
-from course_lib.selection_metrics import (
+from course_lib.interpret.variant_mutagenesis import (
     SELECTION_METRIC,
-    ism_selection_metrics,
+    ism_metrics,
     simulate_invented_effects,
     symmetric_weighted_pearson_r,
+    weighted_pearson_r,
 )
 
 
@@ -42,14 +42,11 @@ def test_symmetric_criterion_rejects_a_student_that_invents_effects(seed):
     assert symmetric_weighted_pearson_r(truth, honest) > 0.9
 
 
-def test_ism_selection_metrics_side_by_side_on_maps():
+def test_ism_metrics_side_by_side_on_maps():
     sim = simulate_invented_effects(n_variants=2 * 3 * 4 * 500, seed=3)
     shape = (2, 3, 4, 500)  # [n, F, 4, L]
     truth = sim["truth"].reshape(shape)
-    scores = {
-        name: ism_selection_metrics(truth, sim[name].reshape(shape))
-        for name in ("precise", "honest")
-    }
+    scores = {name: ism_metrics(truth, sim[name].reshape(shape)) for name in ("precise", "honest")}
     for score in scores.values():
         assert set(score) == {
             "Pearson r",
@@ -60,4 +57,4 @@ def test_ism_selection_metrics_side_by_side_on_maps():
     assert max(scores, key=lambda s: scores[s]["weighted Pearson r"]) == "precise"
     assert max(scores, key=lambda s: scores[s][SELECTION_METRIC]) == "honest"
     with pytest.raises(ValueError, match="n, F, 4, L"):
-        ism_selection_metrics(truth[0], truth[0])
+        ism_metrics(truth[0], truth[0])

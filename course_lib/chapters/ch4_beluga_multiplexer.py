@@ -339,7 +339,7 @@ def measure_speedup(
     ism_batch_size: int = 512,
     repeats: int = 1,
 ) -> dict[str, float]:
-    """Wall time of all-variant effects by the teacher (4L forward passes per window) versus
+    """Wall time of all-variant effects by the teacher (3L + 1 forward passes per window) versus
     one multiplexer pass, on the same windows and device.
 
     Returns

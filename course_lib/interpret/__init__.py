@@ -6,6 +6,8 @@
   many-feature model, maps ``[F, 4, L]`` in Beluga's AGCT order (chapter 4)
 - :mod:`course_lib.interpret.attribution` -- gradient x input, k-mer attributions spread over
   nucleotides, the explanation of a token model (chapter 3)
+- :mod:`course_lib.interpret.integrated_gradients` -- integrated gradients (Gauss-Legendre
+  path integral), checked against captum
 - :mod:`course_lib.interpret.logos` -- aligned windows, frequency and information matrices,
   sequence logos (chapter 3)
 """

@@ -121,9 +121,24 @@ def variants_to_map(per_variant: torch.Tensor) -> torch.Tensor:
     return grid.movedim(-1, -3).transpose(-1, -2)  # [..., F, 4, L]
 
 
+def _substitutions(references: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(window, variant)`` of every variant that changes its window: ``3L`` per clean window.
+
+    A variant equal to the reference base changes nothing and is left out; every base of a
+    position that is not a clean one-hot (an N column) is kept.
+    """
+    identity = (references == 1) & (references.sum(1, keepdim=True) == 1)  # [n, 4, L]
+    window, base, position = torch.nonzero(~identity, as_tuple=True)
+    order = torch.argsort(window * identity[0].numel() + variant_index(position, base))
+    return window[order], variant_index(position, base)[order]
+
+
 @torch.no_grad()
 def ism_log_odds(model: nn.Module, references: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Saturation mutagenesis of ``model`` on ``n`` windows: the Multiplexer's training target.
+
+    ``3L + 1`` forward passes per window: the reference once and the three substitutions at
+    each position (the reference base's effect is exactly zero and is not computed).
 
     Parameters
     ----------
@@ -141,13 +156,41 @@ def ism_log_odds(model: nn.Module, references: torch.Tensor, batch_size: int = 5
         ``[n, F, 4, L]`` log-odds changes; ``out[i, f, b, p]`` is window ``i`` with base ``b``
         at position ``p`` (zero where ``b`` is the reference base).
     """
+    if references.dim() != 3 or references.shape[1] != 4:
+        raise ValueError(f"references must be one-hot [n, 4, L], got {tuple(references.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
     model.eval()
     reference_pred = model(references)  # [n, F]
     n, _, length = references.shape
-    per_variant = references.new_empty(n, 4 * length, reference_pred.shape[1])
-    for window, variant, batch in iter_variant_batches(references, batch_size):
+    per_variant = references.new_zeros(n, 4 * length, reference_pred.shape[1])
+    windows, variants = _substitutions(references)
+    for start in range(0, len(windows), batch_size):
+        window, variant = windows[start : start + batch_size], variants[start : start + batch_size]
+        batch = _mutate_(references[window], variant)  # indexing copies
         per_variant[window, variant] = log_odds(model(batch), reference_pred[window])
     return variants_to_map(per_variant)
+
+
+def teacher_passes(length: int, windows: int = 1) -> int:
+    """Teacher forward passes (one per sequence) for ISM of ``windows`` clean windows of ``length``.
+
+    ``windows * (3 * length + 1)``: three alternative bases per position plus the reference.
+    """
+    if length < 1 or windows < 0:
+        raise ValueError(f"need length >= 1 and windows >= 0, got {length}, {windows}")
+    return windows * (3 * length + 1)
+
+
+def count_teacher_passes(references: torch.Tensor) -> int:
+    """Exact passes of :func:`ism_log_odds` on ``[n, 4, L]`` one-hot windows.
+
+    One per alternative variant (every base that is not the reference; four at an N) plus
+    one reference pass per window.
+    """
+    if references.dim() != 3 or references.shape[1] != 4:
+        raise ValueError(f"references must be one-hot [n, 4, L], got {tuple(references.shape)}")
+    return int((references == 0).sum()) + references.shape[0]
 
 
 def loop_variants(sequence: str) -> np.ndarray:
@@ -200,8 +243,39 @@ def weighted_pearson_r(
     return float((w * dx * dy).sum() / np.sqrt(var_x * var_y))
 
 
+#: The key of :func:`ism_metrics` that chapter 4 selects checkpoints on: a weighted r that
+#: sees invented effects (weights ``max(|true|, |predicted|)``), unlike the published one.
+SELECTION_METRIC = "symmetric weighted Pearson r"
+
+
+def symmetric_weighted_pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Pearson r weighted by ``max(|y_true|, |y_pred|)``, symmetric in its two arguments.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Arrays of the same size (flattened), e.g. one feature's ISM map ``[4, L]``.
+
+    Returns
+    -------
+    float
+        ``nan`` when a weighted variance is zero.
+    """
+    x = np.asarray(y_true, dtype=np.float64).ravel()
+    y = np.asarray(y_pred, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"y_true has {x.size} values but y_pred has {y.size}")
+    return weighted_pearson_r(x, y, np.maximum(np.abs(x), np.abs(y)))
+
+
 def ism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Pearson r and weighted Pearson r (weights ``|true|``) per feature, averaged over features.
+    """Plain, weighted (``|true|``) and symmetric weighted Pearson r per feature, averaged.
+
+    The published Multiplexer metric, Pearson r weighted by ``|true effect|``, gives (almost)
+    no weight to truly null variants, so a student that invents large effects there keeps a
+    high score while plain Pearson r collapses (:func:`simulate_invented_effects`). Weighting
+    by ``max(|true|, |predicted|)`` treats both maps alike; chapter 4 selects on it
+    (:data:`SELECTION_METRIC`) and reports all three side by side.
 
     Parameters
     ----------
@@ -211,9 +285,9 @@ def ism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     Returns
     -------
     dict
-        ``"Pearson r"``, ``"weighted Pearson r"`` (the published Multiplexer metric) and
-        ``"Pearson r (all values)"`` over the flattened maps; features that are constant are
-        left out of the averages.
+        ``"Pearson r"``, ``"weighted Pearson r"`` (the published Multiplexer metric),
+        ``"symmetric weighted Pearson r"`` and ``"Pearson r (all values)"`` over the flattened
+        maps; features that are constant are left out of the averages.
     """
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
@@ -223,9 +297,11 @@ def ism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     per_p = p.transpose(1, 0, 2, 3).reshape(p.shape[1], -1)
     plain = [weighted_pearson_r(a, b, np.ones_like(a)) for a, b in zip(per_t, per_p, strict=True)]
     weighted = [weighted_pearson_r(a, b) for a, b in zip(per_t, per_p, strict=True)]
+    symmetric = [symmetric_weighted_pearson_r(a, b) for a, b in zip(per_t, per_p, strict=True)]
     return {
         "Pearson r": _mean_defined(plain),
         "weighted Pearson r": _mean_defined(weighted),
+        SELECTION_METRIC: _mean_defined(symmetric),
         "Pearson r (all values)": weighted_pearson_r(t, p, np.ones(t.size)),
     }
 
@@ -277,3 +353,35 @@ def plot_max_effect(tracks: dict[str, np.ndarray], ax=None, title: str = ""):
     ax.set(xlabel="position in window", ylabel="max |log-odds change|", title=title)
     ax.legend(fontsize="small")
     return ax
+
+
+def simulate_invented_effects(
+    n_variants: int = 20_000,
+    real_fraction: float = 0.05,
+    invented_fraction: float = 0.025,
+    invented_scale: float = 20.0,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Two simulated students of one teacher map, for the selection demonstration.
+
+    The teacher has ``real_fraction`` real effects (Laplace, scale 1) and null variants of
+    about 0.001. The ``precise`` student predicts real effects with noise sd 0.3 but invents
+    effects (normal, sd ``invented_scale``) at ``invented_fraction`` of the null variants; the
+    ``honest`` student predicts real effects with noise sd 0.6 and invents nothing. Both add
+    noise sd 0.01 at null variants.
+
+    Returns
+    -------
+    dict
+        ``truth``, ``precise``, ``honest``: ``[n_variants]`` effects; ``invented``: the
+        ``[n_variants]`` boolean mask of invented effects.
+    """
+    rng = np.random.default_rng(seed)
+    real = rng.random(n_variants) < real_fraction
+    truth = np.where(real, rng.laplace(0, 1, n_variants), rng.normal(0, 1e-3, n_variants))
+    noise = rng.normal(0, 1, n_variants)
+    invented = ~real & (rng.random(n_variants) < invented_fraction)
+    precise = truth + noise * np.where(real, 0.3, 0.01)
+    precise[invented] = rng.normal(0, invented_scale, int(invented.sum()))
+    honest = truth + noise * np.where(real, 0.6, 0.01)
+    return {"truth": truth, "precise": precise, "honest": honest, "invented": invented}
