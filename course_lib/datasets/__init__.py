@@ -3,6 +3,6 @@
 Each module declares one data set (or one family) with :func:`course_lib.registry.register`.
 """
 
-from course_lib.datasets import egfp, genome, pum2, utr
+from course_lib.datasets import egfp, genome, published_models, pum2, utr, utr_testsets
 
-__all__ = ["egfp", "genome", "pum2", "utr"]
+__all__ = ["egfp", "genome", "published_models", "pum2", "utr", "utr_testsets"]
