@@ -1,0 +1,1 @@
+"""One module per notebook: its settings, anchors and recipes (see COURSE_DESIGN.md)."""
