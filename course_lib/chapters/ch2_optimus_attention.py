@@ -241,16 +241,18 @@ def cross_validate_models(
     batch_size: int,
     device: torch.device,
     seed: int = 0,
-) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+) -> tuple[dict[str, np.ndarray], dict[str, list], dict[str, torch.nn.Module]]:
     """Train each model on all folds but one; predict the held-out fold in MRL.
 
     Within the training folds 10 % (seeded) are an inner validation split for the best epoch;
     the label scaler is fitted on the remaining training rows only.
 
-    Returns out-of-fold predictions ``{name: [n]}`` and the fit results per fold.
+    Returns out-of-fold predictions ``{name: [n]}``, the fit results per fold and the models
+    of the last fold (e.g. to look at their attention).
     """
     oof = {name: np.full(len(table), np.nan) for name in builders}
     fits: dict[str, list] = {name: [] for name in builders}
+    last: dict[str, torch.nn.Module] = {}
     rng = np.random.default_rng(seed)
     for index, held_out in enumerate(folds):
         train_idx = np.setdiff1d(np.arange(len(table)), held_out)
@@ -276,7 +278,8 @@ def cross_validate_models(
             )
             predict = make_predictor(model, forward, scaler)
             oof[name][held_out] = predict(table["utr"].iloc[held_out].tolist())
-    return oof, fits
+            last[name] = model
+    return oof, fits, last
 
 
 def per_fold_metrics(
