@@ -109,7 +109,7 @@ TRAINING_ROWS = {
     "Framepool 50-nt": "as Framepool combined (Karollus Data_Prep/PrepareData.ipynb)",
     "Optimus evolution": "not stated in the source: 'predates the main egfp model', trained on "
     "UTR+ATGG; eGFP 20k may overlap its training rows. It designed part of the human library, "
-    "so it predates (has not seen) the 25,000 human UTRs",
+    "so it predates (has not seen) the 25,000 human UTRs; outputs standardised MRL",
     "MTtrans (shipped)": "predictions shipped by MTtrans on the same rows",
 }
 
@@ -121,7 +121,9 @@ def published_predictors(framepool_folder: Path, optimus_folder: Path) -> dict[s
     """``{name: predict(utrs) -> [n] MRL}`` for the published models the chapter scores.
 
     Framepool combined uses the eGFP library indicator; the evolution model gets the UTR
-    followed by ``ATGG`` (54 nt), as its authors trained it. Both predict MRL directly.
+    followed by ``ATGG`` (54 nt), as its authors trained it. Framepool predicts MRL; the
+    evolution model predicts a *standardised* MRL (its authors unscaled it with a scaler fitted
+    on 40,000 rows of the GEO table), so only correlations are meaningful for it.
     """
     combined = load_framepool(Path(framepool_folder) / "utr_model_combined_residual.h5")
     plain = load_framepool(Path(framepool_folder) / "utr_model_50.h5")
@@ -146,11 +148,12 @@ def _three_metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
 
 
 def bootstrap_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, n_bootstrap: int, seed: int = 0
+    y_true: np.ndarray, y_pred: np.ndarray, n_bootstrap: int, seed: int = 0, r2: bool = True
 ) -> dict[str, float]:
     """Pearson r^2, R2 and Spearman rho with 95 % percentile bootstrap intervals over rows.
 
-    Returns keys ``<metric>``, ``<metric> low``, ``<metric> high`` (and ``n``).
+    Returns keys ``<metric>``, ``<metric> low``, ``<metric> high`` (and ``n``). With
+    ``r2=False`` (predictions on another scale than MRL) the R2 entries are ``nan``.
     """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     names = ("Pearson r^2", "R2", "Spearman rho")
@@ -166,6 +169,8 @@ def bootstrap_metrics(
     for column, name in enumerate(names):
         low, high = np.percentile(draws[:, column], [2.5, 97.5])
         out |= {name: point[name], f"{name} low": float(low), f"{name} high": float(high)}
+    if not r2:
+        out |= {"R2": float("nan"), "R2 low": float("nan"), "R2 high": float("nan")}
     return out
 
 
@@ -174,9 +179,11 @@ def score_published(
     test_sets: Mapping[str, pd.DataFrame],
     n_bootstrap: int,
     peer_column: str = "pred_stride1113",
+    scaled: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
     """Score every predictor (and the shipped peer column) on every test set.
 
+    ``scaled`` names predictors whose output is a standardised MRL (no R2 for them).
     Returns the metrics table (one row per model and test set) and the predictions.
     """
     rows, predictions = [], {}
@@ -190,7 +197,7 @@ def score_published(
             if part == set_name:
                 rows.append(
                     {"model": name, "test set": set_name}
-                    | bootstrap_metrics(table["rl"], pred, n_bootstrap)
+                    | bootstrap_metrics(table["rl"], pred, n_bootstrap, r2=name not in scaled)
                 )
     return pd.DataFrame(rows).set_index(["model", "test set"]), predictions
 

@@ -66,7 +66,8 @@ class OptimusFiles(ModelFiles):
 def read_snv_table(path: str | Path) -> pd.DataFrame:
     """The ClinVar SNV rows: variant UTR, reference UTR, measured MRL of both, measured change.
 
-    Reference rows (``utr == mother``) are dropped; ``mother_mrl = hrl - obs_diff``;
+    Reference rows (``utr == mother``) are dropped, and so are variants whose reference has no
+    row of its own (their ``obs_diff`` is a placeholder 0); ``mother_mrl = hrl - obs_diff``;
     ``n_changed`` counts the bases in which a variant differs from its reference (most are
     single-nucleotide variants; a few ClinVar entries change more).
 
@@ -77,7 +78,14 @@ def read_snv_table(path: str | Path) -> pd.DataFrame:
     """
     table = read_mrl_table(path, SNV_COLUMNS, SNV_OPTIONAL)
     table["mother"] = table["mother"].astype(str).str.upper().str.replace("U", "T")
-    variants = table[table["utr"] != table["mother"]].reset_index(drop=True)
+    references = set(table.loc[table["utr"] == table["mother"], "utr"])
+    variants = table[table["utr"] != table["mother"]]
+    measured = variants["mother"].isin(references)
+    print(
+        f"{Path(path).name}: {int((~measured).sum())} variant rows left out: their reference "
+        "was not measured (obs_diff is a placeholder 0)"
+    )
+    variants = variants[measured].reset_index(drop=True)
     pairs = zip(variants["utr"], variants["mother"], strict=True)
     variants["n_changed"] = [sum(x != y for x, y in zip(u, m, strict=False)) for u, m in pairs]
     several = int((variants["n_changed"] != 1).sum())
@@ -122,8 +130,18 @@ def synthesize_optimus(folder: Path, seed: int) -> None:
     utrs, refs = [r[0] for r in rows], [r[1] for r in rows]
     reads = sample_total_reads(len(rows), rng) + 200
     hrl = noisy_mrl(planted_mrl(utrs), reads, rng)
-    mother_mrl = noisy_mrl(planted_mrl(refs), reads, rng)
-    table = pd.DataFrame({"utr": utrs, "mother": refs, "hrl": hrl, "obs_diff": hrl - mother_mrl})
+    reference_mrl = dict(
+        zip(mothers, noisy_mrl(planted_mrl(mothers), reads[:600], rng), strict=True)
+    )
+    table = pd.DataFrame(
+        {
+            "utr": mothers + utrs,
+            "mother": mothers + refs,
+            "hrl": [reference_mrl[m] for m in mothers] + list(hrl),
+            "obs_diff": [0.0] * len(mothers)
+            + [h - reference_mrl[m] for h, m in zip(hrl, refs, strict=True)],
+        }
+    )
     table["gene_symbol"] = "synthetic"
     table.to_csv(folder / SNV_TABLE)
 
