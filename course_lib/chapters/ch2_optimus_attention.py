@@ -46,7 +46,7 @@ SETTINGS = {
         "n_bootstrap": 200,
         "cv_utrs": 3_000,
         "cv_folds": 2,
-        "cv_epochs": 2,
+        "cv_epochs": 4,
         "design_targets": (4.0, 8.0),
     },
     "laptop": {

@@ -43,7 +43,7 @@ FRAMEPOOL_FILES = {
 #: Library indicator index of the eGFP (GSM3130435) library in the combined model.
 FRAMEPOOL_EGFP_LIBRARY = 0
 SNV_COLUMNS = ("utr", "mother", "hrl", "obs_diff")
-SNV_OPTIONAL = ("old_pred_diff", "gene_symbol", "clin_sig", "id")
+SNV_OPTIONAL = ("old_pred_diff", "gene_symbol", "clin_sig", "id", "total")
 
 
 @dataclass(frozen=True)
