@@ -159,3 +159,20 @@ def test_evolution_model_equals_multimolecule_on_real_utrs(real: Path, egfp: pd.
         expected = reference(inputs_embeds=torch.from_numpy(one_hot(utrs))).logits.squeeze(-1)
     ours = _predict(load_optimus_keras(path), utrs)
     np.testing.assert_allclose(ours, expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_registry_seeds_and_loads_the_real_sets(tmp_data_dir, real: Path):
+    from course_lib import registry
+
+    for name in ("utr_testsets", "optimus_models", "framepool_models"):
+        assert registry.seed_from(name, real) is not None
+        assert registry.is_real_available(name)
+    loaded = registry.load("utr_testsets", fallback="error")
+    assert loaded.provenance == "real"
+    assert loaded.data.sizes() == {
+        "eGFP 20k": 20_000,
+        "Human 25k": 25_000,
+        "Random7600": 7_600,
+        "Human7600": 7_600,
+    }
+    assert "pred_stride1113" in loaded.data["eGFP 20k"]
