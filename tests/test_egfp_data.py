@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from course_lib import registry
+from course_lib.chapters.ch2_optimus_attention import SETTINGS
 from course_lib.datasets import egfp
 from course_lib.datasets.egfp import (
     EGFP_FILE,
     FRACTION_COLUMNS,
-    OPTIMUS_SETTINGS,
     check_egfp,
     leaky_test_scaler,
     load_egfp,
@@ -174,12 +174,12 @@ def test_gzipped_download_is_stored_decompressed(data_dir, monkeypatch):
 
 
 def test_settings_cover_every_profile_with_the_same_keys():
-    keys = set(OPTIMUS_SETTINGS["smoke"])
+    keys = set(SETTINGS["smoke"])
     for profile in PROFILE_NAMES:
-        assert set(OPTIMUS_SETTINGS[profile]) == keys
-    full = chapter_settings(OPTIMUS_SETTINGS, "full")
+        assert set(SETTINGS[profile]) == keys
+    full = chapter_settings(SETTINGS, "full")
     assert (full.n_test, full.n_train) == (egfp.PUBLISHED_N_TEST, egfp.PUBLISHED_N_TRAIN)
-    smoke = chapter_settings(OPTIMUS_SETTINGS, "smoke", epochs=1)
+    smoke = chapter_settings(SETTINGS, "smoke", epochs=1)
     assert smoke.epochs == 1 and smoke.n_test + smoke.n_train <= egfp.SYNTHETIC_ROWS
-    laptop = chapter_settings(OPTIMUS_SETTINGS, "laptop")
+    laptop = chapter_settings(SETTINGS, "laptop")
     assert laptop.n_test + laptop.n_train <= egfp.SYNTHETIC_ROWS

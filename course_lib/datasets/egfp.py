@@ -54,46 +54,6 @@ PUBLISHED_N_TRAIN = 260_000
 REAL_MIN_ROWS = PUBLISHED_N_TEST + PUBLISHED_N_TRAIN
 SYNTHETIC_ROWS = 80_000
 
-#: Chapter 2's settings per profile (``chapter_settings(OPTIMUS_SETTINGS, profile, ...)``).
-OPTIMUS_SETTINGS = {
-    "smoke": {
-        "n_test": 1_000,
-        "n_train": 3_500,
-        "n_val": 500,
-        "epochs": 5,
-        "batch_size": 64,
-        "lr": 3e-3,
-        "optimus_filters": 32,
-        "patience": None,
-        "n_scan_utrs": 100,
-        "design_steps": 4,
-    },
-    "laptop": {
-        "n_test": PUBLISHED_N_TEST,
-        "n_train": 50_000,
-        "n_val": 5_000,
-        "epochs": 5,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "optimus_filters": 120,
-        "patience": 2,
-        "n_scan_utrs": 500,
-        "design_steps": 10,
-    },
-    "full": {
-        "n_test": PUBLISHED_N_TEST,
-        "n_train": PUBLISHED_N_TRAIN,
-        "n_val": 26_000,
-        "epochs": 20,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "optimus_filters": 120,
-        "patience": 3,
-        "n_scan_utrs": 2_000,
-        "design_steps": 20,
-    },
-}
-
 
 # ----------------------------------------------------------------------------- synthetic
 

@@ -9,8 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from course_lib.datasets.utr import uaug_table
-from course_lib.encoding import one_hot
-from course_lib.insilico import (
+from course_lib.design import (
     aug_insertion_scan,
     gradient_design,
     greedy_design,
@@ -21,6 +20,7 @@ from course_lib.insilico import (
     substitute,
     substitution_gains,
 )
+from course_lib.encoding import one_hot
 
 
 def _uaug_rule(utrs):

@@ -1,4 +1,4 @@
-"""In-silico experiments on a trained UTR model: AUG insertion scans and sequence design.
+"""Design and in-silico experiments on a trained UTR model: AUG insertion scans, UTR design.
 
 Everything works on a *predictor*, a function from ``n`` equal-length UTR strings to ``n``
 predicted values (:func:`make_predictor` wraps a trained model and the label scaler), so the
@@ -22,7 +22,6 @@ from matplotlib.axes import Axes
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from course_lib.datasets.utr import unscale
 from course_lib.encoding import one_hot
 from course_lib.training import Forward, default_forward
 
@@ -52,7 +51,9 @@ def make_predictor(
             x = torch.from_numpy(one_hot(utrs[start : start + batch_size])).to(device)
             outputs.append(forward(model, x).float().cpu().numpy().ravel())
         values = np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
-        return unscale(values, scaler) if scaler is not None else values.astype(np.float64)
+        if scaler is None:
+            return values.astype(np.float64)
+        return scaler.inverse_transform(values.reshape(-1, 1).astype(np.float64)).ravel()
 
     return predict
 
