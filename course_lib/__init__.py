@@ -9,6 +9,8 @@ Chapters (one module per notebook: settings per profile, anchors, recipes)
 - :mod:`course_lib.chapters` -- the package; nothing outside it imports a chapter module
 - :mod:`course_lib.chapters.ch0_sequences` -- ``00_sequences.ipynb``
 - :mod:`course_lib.chapters.ch1_utr_rnafm` -- ``01_utr_rnafm.ipynb``: RNA-FM + ResNet heads
+- :mod:`course_lib.chapters.ch2_optimus_attention` -- ``02_optimus_attention.ipynb``: published
+  models on real UTRs, SNVs, cross-validated own models, in-silico experiments, design
 - :mod:`course_lib.chapters.ch3_pum2_dnabert_lstm` -- ``03_pum2_dnabert_lstm.ipynb``: BERT variants,
   token-model views
 - :mod:`course_lib.chapters.ch4_beluga_multiplexer` -- ``04_beluga_multiplexer.ipynb``: teacher,
@@ -23,6 +25,8 @@ Models (architectures and their checkpoint loaders)
 - :mod:`course_lib.models.bert` -- DNABERT-style BERT configuration, classifier, checkpoint folder
 - :mod:`course_lib.models.bilstm` -- bidirectional LSTM over k-mer tokens
 - :mod:`course_lib.models.cnn_classifier` -- small one-hot CNN classifier
+- :mod:`course_lib.models.framepool` -- Framepool (Karollus et al. 2021) and its Keras loader
+- :mod:`course_lib.models.keras_weights` -- Keras HDF5 weights read with h5py, checked by layer
 - :mod:`course_lib.models.multiplexer` -- BelugaMultiplexer: every variant's effect in one pass
 - :mod:`course_lib.models.optimus` -- Optimus 5-Prime
 - :mod:`course_lib.models.rnafm` -- the RNA-FM backbone and its checkpoint loader
@@ -36,14 +40,17 @@ Training, evaluation and interpretation
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
 - :mod:`course_lib.kmer_baseline` -- k-mer count logistic regression baseline
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
+- :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests
+- :mod:`course_lib.baselines` -- no-learning copy baselines of masked-token prediction
 - :mod:`course_lib.embedding_cache` -- a frozen backbone's embeddings cached on disk
 - :mod:`course_lib.token_batches` -- length-bucketed token batches trimmed to their longest row
 - :mod:`course_lib.interpret` -- the interpretation package
 - :mod:`course_lib.interpret.position_mutagenesis` -- position-by-base mutagenesis ``[n, L, 4]``
 - :mod:`course_lib.interpret.variant_mutagenesis` -- variant-indexed ISM maps ``[F, 4, L]``
 - :mod:`course_lib.interpret.attribution` -- gradient x input, token-model explanations
+- :mod:`course_lib.interpret.integrated_gradients` -- integrated gradients (Gauss-Legendre)
 - :mod:`course_lib.interpret.logos` -- aligned windows, information matrices, sequence logos
-- :mod:`course_lib.insilico` -- AUG insertion scans and sequence design on a UTR model
+- :mod:`course_lib.design` -- AUG insertion scans and sequence design on a UTR model
 
 Sequences and data
 
@@ -52,12 +59,19 @@ Sequences and data
 - :mod:`course_lib.fasta` -- FASTA reading and genome random access
 - :mod:`course_lib.genome_stats` -- GC content along a sequence, dinucleotide enrichment
 - :mod:`course_lib.structure` -- ViennaRNA secondary-structure labels, cached
+- :mod:`course_lib.structure_check` -- the course's structure labels against independent ones
+- :mod:`course_lib.utr_corpus` -- real pretraining corpus without Random7600/Human7600
+- :mod:`course_lib.utr_protocol` -- chapter 1's cross-validation within Random7600
+- :mod:`course_lib.tables` -- real tables read the way they come
 - :mod:`course_lib.chromatin` -- a synthetic chromatin task and genome windows
 - :mod:`course_lib.registry` -- data sets, downloads, checksums and provenance
 - :mod:`course_lib.datasets` -- the catalog: importing it registers every data set
 - :mod:`course_lib.datasets.egfp` -- the 50-nt eGFP 5' UTR library
 - :mod:`course_lib.datasets.genome` -- the hg38 chr22 excerpt
+- :mod:`course_lib.datasets.published_models` -- Optimus and Framepool weights, ClinVar SNVs
 - :mod:`course_lib.datasets.pum2` -- PUM2 PAR-CLIP binding sites
+- :mod:`course_lib.datasets.structure_refs` -- Smart5UTR MFEs and UTR-LM labelled records
+- :mod:`course_lib.datasets.utr_testsets` -- the real Sample et al. test sets (MTtrans copy)
 - :mod:`course_lib.datasets.utr` -- the varying-length 5' UTR MRL library and its split
 
 Running the book
@@ -70,6 +84,8 @@ Running the book
 - :mod:`course_lib.run` -- the papermill runner behind ``make book``
 - :mod:`course_lib.site` -- the course website from executed notebooks
 - :mod:`course_lib.student` -- student versions of the chapters
+- :mod:`course_lib.exercises` -- self-checking exercises with a hint ladder
+- :mod:`course_lib.timings` -- measured chapter times for the setup page and chapter maps
 """
 
 __version__ = "0.1.0"
