@@ -21,10 +21,23 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.encoding import one_hot, reverse_complement
-from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics
+from course_lib.exercises import Comparison, Exercise, check, compare_choice, compare_number
+from course_lib.interpret.variant_mutagenesis import (
+    SELECTION_METRIC,
+    VARIANT_BASES,
+    ism_log_odds,
+    ism_metrics,
+    make_variants,
+    teacher_passes,
+    variant_index,
+    variant_position_base,
+    weighted_pearson_r,
+)
 from course_lib.metrics import pearson_r
 from course_lib.models.beluga import Beluga
 from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
+from course_lib.paths import checkpoints_dir
+from course_lib.profiles import estimate_seconds
 from course_lib.training import (
     BestState,
     FitResult,
@@ -34,6 +47,7 @@ from course_lib.training import (
     select_device,
     show_values,
 )
+from course_lib.uncertainty import bootstrap_indices
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"
 
@@ -57,8 +71,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_windows": 4,
         "pool_size": 32,
         "eval_every": 20,
-        "n_val_windows": 4,
-        "n_test_windows": 6,
+        "n_val_windows": 16,
+        "n_test_windows": 32,
         "ism_batch_size": 640,
         "lr": 5e-3,
         "speed_windows": 2,
@@ -81,8 +95,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_windows": 8,
         "pool_size": 256,
         "eval_every": 100,
-        "n_val_windows": 16,
-        "n_test_windows": 32,
+        "n_val_windows": 32,
+        "n_test_windows": 64,
         "ism_batch_size": 800,
         "lr": 2e-3,
         "speed_windows": 4,
@@ -105,13 +119,44 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_windows": 16,
         "pool_size": 16,
         "eval_every": 200,
-        "n_val_windows": 8,
+        "n_val_windows": 16,
         "n_test_windows": 32,
         "ism_batch_size": 1000,
         "lr": 1e-4,
         "speed_windows": 16,
     },
+    # sizes only, laid over laptop / full by ``--tiny`` (CI): same code paths, seconds to run
+    "tiny": {
+        "sequence_length": 320,
+        "n_features": 4,
+        "teacher_channels": (8, 8, 16),
+        "teacher_hidden": 16,
+        "n_teacher_train": 400,
+        "n_teacher_val": 100,
+        "teacher_epochs": 1,
+        "teacher_batch_size": 32,
+        "multiplexer_channels": (8, 16),
+        "steps": 20,
+        "fresh_windows": 2,
+        "batch_windows": 2,
+        "pool_size": 4,
+        "eval_every": 10,
+        "n_val_windows": 4,
+        "n_test_windows": 6,
+        "ism_batch_size": 640,
+        "speed_windows": 2,
+    },
 }
+
+#: Metrics of :func:`~course_lib.interpret.variant_mutagenesis.ism_metrics` that the chapter
+#: reports side by side, with their history column; selection uses :data:`SELECTION_METRIC`.
+REPORTED_METRICS: dict[str, str] = {
+    "Pearson r": "val_pearson_r",
+    "weighted Pearson r": "val_weighted_r",
+    SELECTION_METRIC: "val_symmetric_r",
+}
+#: The published weights' file name, looked up in :func:`course_lib.paths.checkpoints_dir`.
+BELUGA_FILE = "deepsea.beluga.pth"
 
 #: Published figures of the BelugaMultiplexer against Beluga saturation mutagenesis, with the
 #: protocol label.
@@ -230,10 +275,12 @@ def train_multiplexer(
     windows per step); a larger pool reuses each costly teacher map, which makes a CPU run
     affordable. Every ``eval_every`` steps (and at the end) :func:`validate_maps` scores
     ``val_inputs`` ``[m, 4, L]`` against ``val_targets`` ``[m, F, 4, L]``; the multiplexer keeps
-    the state with the best validation weighted Pearson r (the published metric), in eval
-    mode. ``best_epoch`` of the result is that step; its history has one row per evaluation:
-    ``step, train_loss`` (mean since the last one) ``, val_loss, val_weighted_r, windows_seen,
-    seconds``.
+    the state with the best validation symmetric weighted Pearson r
+    (:data:`~course_lib.interpret.variant_mutagenesis.SELECTION_METRIC`; the published
+    ``|true|``-weighted r is blind to invented effects), in eval mode. ``best_epoch`` of the
+    result is that step; its history has one row per evaluation: ``step, train_loss`` (mean
+    since the last one) ``, val_loss, val_pearson_r, val_weighted_r, val_symmetric_r,
+    windows_seen, seconds``.
     """
     check_pool(steps, fresh_windows, batch_windows, pool_size)
     device = select_device(device)
@@ -256,11 +303,11 @@ def train_multiplexer(
             rows.append({"step": step, "train_loss": float(np.mean(running)), **row})
             rows[-1].update(windows_seen=pool.seen, seconds=time.perf_counter() - start)
             running = []
-            best.update(multiplexer, row["val_weighted_r"], step)
+            best.update(multiplexer, row["val_symmetric_r"], step)
             show_values(bar, train=f"{rows[-1]['train_loss']:.4f}", val_r=f"{best.value:.3f}")
     best.restore(multiplexer)  # no best state only if every validation score was nan
     seconds = time.perf_counter() - start
-    return FitResult(pd.DataFrame(rows), best.epoch, best.value, "val_weighted_r", False, seconds)
+    return FitResult(pd.DataFrame(rows), best.epoch, best.value, "val_symmetric_r", False, seconds)
 
 
 def check_pool(steps: int, fresh_windows: int, batch_windows: int, pool_size: int) -> None:
@@ -317,12 +364,12 @@ class DistillationPool:
 def validate_maps(
     multiplexer: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
 ) -> dict[str, float]:
-    """Validation ``val_loss`` (MSE) and ``val_weighted_r`` of the multiplexer's maps."""
+    """Validation ``val_loss`` (MSE) and the :data:`REPORTED_METRICS` of the multiplexer's maps."""
     predicted = predict_maps(multiplexer, inputs)
     score = ism_metrics(targets.cpu().numpy(), predicted.cpu().numpy())
     return {
         "val_loss": nn.functional.mse_loss(predicted, targets).item(),
-        "val_weighted_r": score["weighted Pearson r"],
+        **{column: score[name] for name, column in REPORTED_METRICS.items()},
     }
 
 
@@ -371,3 +418,168 @@ def measure_speedup(
         "multiplexer_s": multiplexer_s,
         "speedup": teacher_s / multiplexer_s,
     }
+
+
+def map_intervals(
+    y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 500, seed: int = 0, level: float = 0.95
+) -> dict[str, dict[str, float]]:
+    """Bootstrap over windows of the :data:`REPORTED_METRICS` and of weighted minus plain r.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        ``[n, F, 4, L]`` teacher and multiplexer maps; the ``n`` windows are resampled.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"estimate", "ci low", "ci high", "n windows"}}`` for each reported metric,
+        plus ``"weighted minus plain Pearson r"`` with ``"excludes 0"``.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    index = bootstrap_indices(len(y_true), n_boot, seed)
+    full = ism_metrics(y_true, y_pred)
+    draws = pd.DataFrame([ism_metrics(y_true[rows], y_pred[rows]) for rows in index])
+    draws["weighted minus plain Pearson r"] = draws["weighted Pearson r"] - draws["Pearson r"]
+    full["weighted minus plain Pearson r"] = full["weighted Pearson r"] - full["Pearson r"]
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for name in [*REPORTED_METRICS, "weighted minus plain Pearson r"]:
+        low, high = np.nanpercentile(draws[name], [tail, 100 - tail])
+        out[name] = {"estimate": float(full[name]), "ci low": float(low), "ci high": float(high)}
+        out[name]["n windows"] = len(y_true)
+    difference = out["weighted minus plain Pearson r"]
+    difference["excludes 0"] = bool(difference["ci low"] > 0 or difference["ci high"] < 0)
+    return out
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether two intervals (``"ci low"``/``"ci high"``) overlap."""
+    return a["ci low"] <= b["ci high"] and b["ci low"] <= a["ci high"]
+
+
+def find_beluga(checkpoint: str | None, profile: str, tiny: bool) -> str | None:
+    """The Beluga weights to distil: ``checkpoint`` if given, else at ``full`` (not tiny) the
+    published file in :func:`~course_lib.paths.checkpoints_dir` when it is there, else
+    ``None`` (the stand-in teacher)."""
+    if checkpoint is not None:
+        return checkpoint
+    path = checkpoints_dir() / BELUGA_FILE
+    if profile == "full" and not tiny and path.exists():
+        return str(path)
+    return None
+
+
+@torch.no_grad()
+def seconds_per_pass(model: nn.Module, length: int, device: torch.device, n: int = 8) -> float:
+    """Seconds of one forward pass of ``model`` on one ``[4, length]`` window (timed on ``n``)."""
+    model.to(device).eval()
+    windows = torch.zeros(n, 4, length, device=device)
+    windows[:, 0] = 1.0
+
+    def step() -> None:
+        model(windows)
+        _synchronize(device)
+
+    return estimate_seconds(step, 1) / n
+
+
+def long_step_seconds(per_pass: float, settings: Any) -> dict[str, float]:
+    """Honest estimates of the chapter's long steps from the teacher's seconds per pass.
+
+    Teacher training counts a backward pass as two forward passes; ISM counts 3L + 1 passes
+    per window; distillation counts only the teacher's ISM of its fresh windows (a lower bound).
+    """
+    length = settings.sequence_length
+    ism_windows = settings.n_val_windows + settings.n_test_windows
+    fresh = settings.fresh_windows * (settings.steps - 1) + max(
+        settings.fresh_windows, settings.batch_windows
+    )
+    return {
+        "teacher training": 3 * per_pass * settings.n_teacher_train * settings.teacher_epochs,
+        "teacher ISM": per_pass * teacher_passes(length, ism_windows),
+        "distillation": per_pass * teacher_passes(length, fresh),
+    }
+
+
+#: The chapter's exercises, with their hint ladders.
+EXERCISES: dict[int, Exercise] = {
+    1: Exercise(
+        "4.1",
+        "from variant numbers to mutations and back",
+        (
+            "Four variants per position, in the base order A, G, C, T.",
+            "The number is 4 * position + base index; integer division and remainder undo it.",
+            "Section 4: variant_index and variant_position_base; write the mutation as '308:C'.",
+        ),
+    ),
+    2: Exercise(
+        "4.2",
+        "from a log-odds change back to a probability",
+        (
+            "Solve the target formula for alt: first isolate (alt + e) / (1 - alt + e).",
+            "With k = exp(d) (ref + e) / (1 - ref + e), alt + e = k (1 - alt + e); solve for alt.",
+            "Section 4, 'Target'; compare with teacher(make_variants(...)) for the same variant.",
+        ),
+    ),
+    3: Exercise(
+        "4.3",
+        "the weighted Pearson r by hand",
+        (
+            "numpy.cov(x, y, aweights=w) gives the weighted covariance matrix.",
+            "r = cov[0, 1] / sqrt(cov[0, 0] * cov[1, 1]) with weights |true|; then 'weighted' "
+            "or 'uniform' for the higher one.",
+            "Section 6 and weighted_pearson_r in course_lib.interpret.variant_mutagenesis.",
+        ),
+    ),
+}
+
+
+def check_exercise_1(v: int | None, mutation: str | None) -> Any:
+    """Check the variant number of "G at position 37" and the mutation of variant 1234."""
+    expected_v = int(variant_index(37, VARIANT_BASES.index("G")))
+    position, base = variant_position_base(1234)
+    expected_mutation = f"{int(position)}:{VARIANT_BASES[int(base)]}"
+
+    def compare(answer: tuple[Any, Any]) -> Comparison:
+        number = compare_number(answer[0], expected_v, rtol=0, atol=0)
+        if not number.ok:
+            return Comparison(False, f"the variant number: {number.detail}")
+        text = compare_choice(str(answer[1]).replace(" ", ""), expected_mutation)
+        return text if text.ok else Comparison(False, "the mutation of variant 1234 is not right")
+
+    answer = None if v is None or mutation is None else (v, mutation)
+    return check(EXERCISES[1], answer, compare)
+
+
+@torch.no_grad()
+def check_exercise_2(
+    recovered: Any, teacher: nn.Module, window: torch.Tensor, feature: int, base: int, position: int
+) -> Any:
+    """Check the probability recovered from the teacher's map against the teacher run directly
+    on that variant of ``window`` ``[4, L]``."""
+    teacher.eval()
+    variant = int(variant_index(int(position), int(base)))
+    alt = teacher(make_variants(window, variant, variant + 1))[0, int(feature)].item()
+    as_float = None if recovered is None else float(torch.as_tensor(recovered).item())
+    return check(EXERCISES[2], as_float, lambda got: compare_number(got, alt, rtol=1e-3, atol=1e-4))
+
+
+def check_exercise_3(
+    by_hand: float | None, higher: str | None, y_true: np.ndarray, y_pred: np.ndarray
+) -> Any:
+    """Check the hand-computed weighted r of feature 0 of the test maps ``[n, F, 4, L]`` and the
+    choice of the higher of weighted and uniform r."""
+    truth = np.asarray(y_true)[:, 0].ravel().astype(np.float64)
+    guess = np.asarray(y_pred)[:, 0].ravel().astype(np.float64)
+    weighted = weighted_pearson_r(truth, guess)
+    uniform = weighted_pearson_r(truth, guess, np.ones_like(truth))
+
+    def compare(answer: tuple[Any, Any]) -> Comparison:
+        number = compare_number(answer[0], weighted, rtol=1e-6, atol=1e-9)
+        if not number.ok:
+            return Comparison(False, f"the weighted r: {number.detail}")
+        return compare_choice(answer[1], "weighted" if weighted >= uniform else "uniform")
+
+    answer = None if by_hand is None or higher is None else (by_hand, higher)
+    return check(EXERCISES[3], answer, compare)
