@@ -99,11 +99,12 @@ def test_distils_a_planted_rule():
         show_progress=False,
     )
     history = result.history
-    assert result.monitor == "val_weighted_r"
-    assert result.best_value == history["val_weighted_r"].max()
-    assert result.best_epoch == history.loc[history["val_weighted_r"].idxmax(), "step"]
+    assert result.monitor == "val_symmetric_r"  # the symmetric criterion, not |true|-weighted r
+    assert result.best_value == history["val_symmetric_r"].max()
+    assert result.best_epoch == history.loc[history["val_symmetric_r"].idxmax(), "step"]
     assert list(history.columns) == [
-        "step", "train_loss", "val_loss", "val_weighted_r", "windows_seen", "seconds"
+        "step", "train_loss", "val_loss", "val_pearson_r", "val_weighted_r", "val_symmetric_r",
+        "windows_seen", "seconds",
     ]  # fmt: skip
     assert history["step"].tolist() == [20, 40, 60]
     assert history["windows_seen"].iloc[-1] == 8 + 59 * 2

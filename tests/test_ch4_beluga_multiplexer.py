@@ -1,0 +1,153 @@
+"""Chapter 4's module: selection metric, intervals over windows, checkpoint lookup, long-run
+estimates, tiny sizes and the exercise checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_lib.chapters import ch4_beluga_multiplexer as ch4
+from course_lib.exercises import CheckFailed
+from course_lib.interpret.variant_mutagenesis import (
+    SELECTION_METRIC,
+    ism_metrics,
+    simulate_invented_effects,
+    teacher_passes,
+    variants_to_map,
+    weighted_pearson_r,
+)
+from course_lib.profiles import chapter_settings
+
+
+class FixedMaps(nn.Module):
+    """A 'multiplexer' that returns given maps whatever the input."""
+
+    def __init__(self, maps: torch.Tensor) -> None:
+        super().__init__()
+        self.maps = maps
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maps[: len(x)]
+
+
+def simulated_maps() -> dict[str, torch.Tensor]:
+    sim = simulate_invented_effects(n_variants=4 * 4 * 500, seed=1)
+    return {k: torch.tensor(v, dtype=torch.float32).reshape(4, 1, 4, 500) for k, v in sim.items()}
+
+
+def test_validation_selects_the_honest_student_over_the_inventing_one():
+    maps = simulated_maps()
+    inputs = torch.zeros(4, 4, 500)
+    scores = {
+        name: ch4.validate_maps(FixedMaps(maps[name]), inputs, maps["truth"])
+        for name in ("precise", "honest")
+    }
+    # the published |true|-weighted r prefers the student that invents effects ...
+    assert scores["precise"]["val_weighted_r"] > scores["honest"]["val_weighted_r"]
+    # ... the selection column does not
+    assert scores["honest"]["val_symmetric_r"] > scores["precise"]["val_symmetric_r"] + 0.3
+    assert ch4.REPORTED_METRICS[SELECTION_METRIC] == "val_symmetric_r"
+
+
+def test_map_intervals_cover_the_estimate_and_resample_windows():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(6, 2, 4, 30))
+    pred = truth + rng.normal(scale=0.5, size=truth.shape)
+    out = ch4.map_intervals(truth, pred, n_boot=200)
+    full = ism_metrics(truth, pred)
+    for name in ("Pearson r", "weighted Pearson r", SELECTION_METRIC):
+        v = out[name]
+        assert v["estimate"] == pytest.approx(full[name])
+        assert v["ci low"] <= v["estimate"] <= v["ci high"] and v["ci low"] < v["ci high"]
+        assert v["n windows"] == 6
+    assert "excludes 0" in out["weighted minus plain Pearson r"]
+    perfect = ch4.map_intervals(truth, truth, n_boot=50)
+    assert perfect["Pearson r"]["ci low"] == pytest.approx(1.0)
+
+
+def test_overlap():
+    assert ch4.overlap({"ci low": 0, "ci high": 1}, {"ci low": 0.5, "ci high": 2})
+    assert not ch4.overlap({"ci low": 0, "ci high": 1}, {"ci low": 1.5, "ci high": 2})
+
+
+def test_find_beluga_uses_the_published_file_only_at_full(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    assert ch4.find_beluga(None, "full", tiny=False) is None  # no file: the stand-in
+    (tmp_path / ch4.BELUGA_FILE).write_bytes(b"")
+    assert ch4.find_beluga(None, "full", tiny=False) == str(tmp_path / ch4.BELUGA_FILE)
+    assert ch4.find_beluga(None, "full", tiny=True) is None
+    assert ch4.find_beluga(None, "laptop", tiny=False) is None
+    assert ch4.find_beluga("given.pth", "smoke", tiny=True) == "given.pth"
+
+
+def test_long_step_estimates_count_3l_plus_1_passes():
+    settings = chapter_settings(ch4.SETTINGS, "laptop")
+    est = ch4.long_step_seconds(0.01, settings)
+    windows = settings.n_val_windows + settings.n_test_windows
+    assert est["teacher ISM"] == pytest.approx(
+        0.01 * teacher_passes(settings.sequence_length, windows)
+    )
+    assert teacher_passes(settings.sequence_length) == 3 * settings.sequence_length + 1
+    assert est["teacher training"] > 0 and est["distillation"] > est["teacher ISM"]
+
+
+def test_seconds_per_pass_is_positive():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4 * 16, 2))
+    assert ch4.seconds_per_pass(model, 16, torch.device("cpu"), n=2) > 0
+
+
+def test_tiny_sizes_are_settings_of_every_profile():
+    for profile in ("smoke", "laptop", "full"):
+        assert set(ch4.SETTINGS["tiny"]) <= set(ch4.SETTINGS[profile])
+    assert set(ch4.SETTINGS["smoke"]) == set(ch4.SETTINGS["laptop"]) == set(ch4.SETTINGS["full"])
+
+
+def test_exercise_1_check(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    assert ch4.check_exercise_1(None, None).status == "not yet"
+    assert ch4.check_exercise_1(149, "308:C")
+    assert ch4.check_exercise_1(148, "308:C").status == "wrong"
+    assert ch4.check_exercise_1(149, "308:G").status == "wrong"
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    with pytest.raises(CheckFailed):
+        ch4.check_exercise_1(150, "308:C")
+
+
+class Logistic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 12, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid((x * self.w).sum((1, 2)))[:, None]
+
+
+def test_exercise_2_check(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    teacher = Logistic()
+    window = torch.eye(4)[torch.tensor([0, 1, 2, 3] * 3)].T.contiguous()
+    mutated = window.clone()
+    mutated[:, 5] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # T at position 5
+    alt = teacher(mutated[None])[0, 0].item()
+    assert ch4.check_exercise_2(None, teacher, window, 0, 3, 5).status == "not yet"
+    assert ch4.check_exercise_2(alt, teacher, window, 0, 3, 5)
+    assert ch4.check_exercise_2(alt + 0.05, teacher, window, 0, 3, 5).status == "wrong"
+
+
+def test_exercise_3_check(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    maps = simulated_maps()
+    truth, pred = maps["truth"].numpy(), maps["precise"].numpy()
+    r = weighted_pearson_r(truth[:, 0].ravel().astype(np.float64), pred[:, 0].ravel())
+    assert ch4.check_exercise_3(None, None, truth, pred).status == "not yet"
+    assert ch4.check_exercise_3(r, "weighted", truth, pred)  # weighted r is the higher here
+    assert ch4.check_exercise_3(r, "uniform", truth, pred).status == "wrong"
+    assert ch4.check_exercise_3(r + 0.01, "weighted", truth, pred).status == "wrong"
+
+
+def test_variants_to_map_is_what_the_reshape_exercise_uses():
+    per_variant = torch.arange(8, dtype=torch.float32)[:, None]
+    assert variants_to_map(per_variant)[0, 1, 1] == 5  # variant 4 * 1 + 1
