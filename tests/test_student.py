@@ -218,3 +218,5 @@ def test_checked_outputs_are_stored_kept_and_only_theirs(tmp_path: Path) -> None
     assert stored.cells[1].outputs == []
     student = strip_solutions(executed)
     assert student.cells[0].outputs and not student.cells[1].outputs
+    assert student.cells[0].execution_count == 1  # nbval checks only cells it thinks were run
+    assert student.cells[1].execution_count is None
