@@ -73,7 +73,11 @@ def test_notebook_has_checked_exercises(notebook: Path) -> None:
     assert len(solutions) >= 2, f"{notebook.name} needs at least two exercises with solutions"
     for cell in solutions:
         assert "hide-cell" in cell.metadata["tags"] or "hide-input" in cell.metadata["tags"]
-        assert "assert " in cell.source, "a solution must check itself with an assert"
+        after = nb.cells[nb.cells.index(cell) + 1 :]
+        checked = bool(after) and "check_exercise" in after[0].source
+        assert checked or "assert " in cell.source, (
+            "a solution must be followed by a cell calling its check_exercise_N (or assert)"
+        )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
