@@ -386,8 +386,8 @@ def fold_intervals(cv: dict[str, CVResult], metric: str = "ROC AUC") -> pd.DataF
         rows[name] = {
             "mean": test["mean difference"],
             "sd": float(scores.std(ddof=1)),
-            "ci low": test["ci low"],
-            "ci high": test["ci high"],
+            "ci low": max(test["ci low"], 0.0),
+            "ci high": min(test["ci high"], 1.0),
             "folds": scores.size,
         }
     return pd.DataFrame(rows).T.rename_axis(f"{metric} over test folds")
