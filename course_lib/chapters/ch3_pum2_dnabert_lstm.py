@@ -152,7 +152,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "bert_heads": 2,
         "bert_intermediate": 64,
         "bert_epochs": 2,
-        "pretrain_epochs": 1,
         "n_interpret": 10,
         "n_random_explained": 10,
     },
