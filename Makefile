@@ -13,7 +13,7 @@ CHAPTERS ?=
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: book test setup data chapters site lint clean browser-deps
+.PHONY: book test setup data chapters tiny student-check site lint clean browser-deps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,23 @@ data: setup
 
 chapters: data
 	$(PY) -m course_lib.run $(CHAPTERS) --profile $(PROFILE)
+
+# laptop and full on their own code paths at tiny sizes (each chapter's "tiny" settings), so that
+# every profile's code runs in CI before a student's does; output in _build/tiny/<profile>
+tiny: data
+	$(PY) -m course_lib.run $(CHAPTERS) --profile laptop --tiny
+	$(PY) -m course_lib.run $(CHAPTERS) --profile full --tiny
+
+# the student versions (solutions removed, checks answer "not yet") run top to bottom at smoke
+# under nbval, which also compares the stored outputs of the cells marked NBVAL_CHECK_OUTPUT
+STUDENT_ENV = COURSE_PROFILE=smoke COURSE_STRICT_CHECKS=0 COURSE_PROGRESS=text \
+	COURSE_RESULTS_DIR=$(CURDIR)/_build/student/results \
+	COURSE_CHECKPOINT_DIR=$(CURDIR)/_build/student/checkpoints \
+	MPLBACKEND=module://matplotlib_inline.backend_inline
+student-check: data
+	$(PY) -m course_lib.student $(CHAPTERS)
+	$(STUDENT_ENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=1800 \
+	  _build/student
 
 site:
 	$(PY) -m course_lib.site
@@ -44,7 +61,7 @@ browser-deps:
 	else apt-get update && apt-get install -y --no-install-recommends chromium \
 	  || echo "browser-deps: installing chromium failed; tests/test_browser.py will fail"; fi
 
-test: book browser-deps
+test: book tiny student-check browser-deps
 	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra
 
 lint: setup

@@ -7,6 +7,8 @@ genome windows come from :class:`Genome`, a thin wrapper around :class:`pyfaidx.
 from __future__ import annotations
 
 import gzip
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +52,40 @@ class FastaReadResult:
 
 
 def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
+    if _is_gzip(path):
         return gzip.open(path, "rt", encoding="ascii", errors="strict")
     return open(path, encoding="ascii", errors="strict")
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def plain_copy(path: Path) -> Path:
+    """``path`` itself, or for a gzipped file an uncompressed copy that ``pyfaidx`` can index.
+
+    ``pyfaidx`` reads only block-gzipped (bgzip) files, and only with Biopython; a genome
+    downloaded as ``.fa.gz`` is plain gzip. The copy is written beside it (``<name>.plain.fa``,
+    rewritten when older than ``path``), or in the temporary folder when that is read-only.
+    """
+    if not _is_gzip(path):
+        return path
+    for folder in (path.parent, Path(tempfile.gettempdir()) / "course_lib_genomes"):
+        target = folder / f"{path.name}.plain.fa"
+        if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
+            return target
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            with gzip.open(path, "rb") as src, open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            partial.replace(target)
+        except PermissionError:
+            continue
+        print(f"{path.name} is gzipped: indexing an uncompressed copy, {target}")
+        return target
+    raise PermissionError(f"cannot write an uncompressed copy of {path}")
 
 
 def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], int]]:
@@ -176,7 +207,9 @@ class Genome:
     """Random access to a (possibly large) genome FASTA through ``pyfaidx``.
 
     Coordinates are 0-based, end-exclusive, as in Python slicing and BED files. The ``.fai``
-    index is written beside the FASTA and rebuilt when it is older than the FASTA.
+    index is written beside the FASTA and rebuilt when it is older than the FASTA. Lower-case
+    (soft-masked) bases are read as upper case, Windows line endings are accepted, and a
+    gzipped FASTA is read through an uncompressed copy (:func:`plain_copy`).
     """
 
     def __init__(self, path: str | Path):
@@ -186,9 +219,13 @@ class Genome:
         if not self.path.exists():
             raise FileNotFoundError(f"genome FASTA not found: {self.path}")
         try:
-            self._fasta = pyfaidx.Fasta(str(self.path), sequence_always_upper=True)
+            self._fasta = pyfaidx.Fasta(str(plain_copy(self.path)), sequence_always_upper=True)
         except (pyfaidx.FastaIndexingError, ValueError) as err:
-            raise FastaFormatError(f"{self.path}: cannot index this genome FASTA: {err}") from err
+            raise FastaFormatError(
+                f"{self.path}: cannot index this genome FASTA: {err}. Every line of a record "
+                "but its last must have the same length: rewrite the file with "
+                "course_lib.fasta.write_fasta(path, names, sequences)"
+            ) from err
 
     @property
     def chromosomes(self) -> dict[str, int]:

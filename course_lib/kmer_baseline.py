@@ -48,20 +48,20 @@ def kmer_fold_trainer(
     """A ``train_fold`` for :func:`course_lib.cross_validation.cross_validate`.
 
     For each ``C`` in ``c_grid`` fit on the fold's fit rows and score ROC AUC on its validation
-    rows; refit the best ``C`` on fit + validation rows. Test rows are only predicted.
+    rows; keep the model of the best ``C``, fitted on the fit rows only (the same rows the
+    neural models train on). Test rows are only predicted.
     """
     features, labels = np.asarray(features), np.asarray(labels)
 
     def train_fold(fit_index: np.ndarray, val_index: np.ndarray, fold: int) -> TrainedFold:
-        val_auc = {}
+        val_auc, models = {}, {}
         for c in c_grid:
-            model = logistic_regression(c, seed).fit(features[fit_index], labels[fit_index])
+            models[c] = logistic_regression(c, seed).fit(features[fit_index], labels[fit_index])
             val_auc[c] = roc_auc_score(
-                labels[val_index], model.predict_proba(features[val_index])[:, 1]
+                labels[val_index], models[c].predict_proba(features[val_index])[:, 1]
             )
         best_c = max(val_auc, key=val_auc.get)
-        train_index = np.concatenate([fit_index, val_index])
-        model = logistic_regression(best_c, seed).fit(features[train_index], labels[train_index])
+        model = models[best_c]
 
         def predict_rows(index: np.ndarray) -> np.ndarray:
             return model.predict_proba(features[index])[:, 1]

@@ -120,8 +120,11 @@ def strip_solutions(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
         else cell
         for cell in student.cells
     ]
-    for cell in student.cells:
-        if cell.cell_type == "code" and not has_checked_output(cell):
+    for number, cell in enumerate(c for c in student.cells if c.cell_type == "code"):
+        if has_checked_output(cell):
+            # nbval refuses a reference cell with outputs but no execution count ("unrun")
+            cell.execution_count = number + 1
+        else:
             cell.outputs = []
             cell.execution_count = None
     student.metadata.pop("papermill", None)

@@ -270,7 +270,13 @@ def test_chapter_page_figures_launch_buttons_and_hidden_solutions(
             assert not code.is_visible(), f"{chapter}: solution {index + 1} is not hidden"
             toggle.click()
             code.wait_for(state="visible", timeout=5000)
-            assert "assert" in code.inner_text()
+            assert code.inner_text().strip(), f"{chapter}: solution {index + 1} is empty"
+        exercises = page.locator("h3", has_text="Exercise")
+        assert exercises.count() >= 1, f"{chapter}: no exercise heading"
+        terms = page.locator("a[href*='glossary.html#term-']")
+        assert terms.count() >= 1, f"{chapter}: no link into the glossary"
+        href = terms.first.evaluate("a => a.href")
+        assert not broken_links([href], site), f"{chapter}: glossary link {href} does not resolve"
     finally:
         page.close()
     assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)

@@ -73,7 +73,11 @@ def test_notebook_has_checked_exercises(notebook: Path) -> None:
     assert len(solutions) >= 2, f"{notebook.name} needs at least two exercises with solutions"
     for cell in solutions:
         assert "hide-cell" in cell.metadata["tags"] or "hide-input" in cell.metadata["tags"]
-        assert "assert " in cell.source, "a solution must check itself with an assert"
+        after = nb.cells[nb.cells.index(cell) + 1 :]
+        checked = bool(after) and "check_exercise" in after[0].source
+        assert checked or "assert " in cell.source, (
+            "a solution must be followed by a cell calling its check_exercise_N (or assert)"
+        )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
@@ -123,3 +127,33 @@ def test_site_has_results_and_index() -> None:
     results = (HTML / "book" / "results.html").read_text()
     for notebook in NOTEBOOKS:
         assert notebook.stem in results, f"results page lacks {notebook.stem}"
+
+
+@pytest.mark.parametrize("profile", ["laptop", "full"])
+def test_every_chapter_ran_tiny_on_the_code_paths_of(profile: str) -> None:
+    """``make tiny`` ran each chapter's laptop and full paths at tiny sizes, green."""
+    summary = ROOT / "_build" / "tiny" / profile / "run_summary.json"
+    _require(summary)
+    runs = json.loads(summary.read_text())
+    missing = sorted(set(CHAPTER_IDS) - set(runs))
+    assert not missing, f"no tiny {profile} run of {missing}"
+    for chapter in CHAPTER_IDS:
+        run = runs[chapter]
+        assert run["ok"] and run["tiny"] and run["profile"] == profile, (chapter, run)
+        results = ROOT / "_build" / "tiny" / profile / "results" / f"{chapter}.json"
+        assert json.loads(results.read_text())["profile"] == profile
+
+
+def test_every_chapter_has_tiny_sizes() -> None:
+    import importlib
+    import pkgutil
+
+    import course_lib.chapters
+
+    notebooks = set()
+    for info in pkgutil.iter_modules(course_lib.chapters.__path__):
+        module = importlib.import_module(f"course_lib.chapters.{info.name}")
+        assert "tiny" in module.SETTINGS, f"{info.name} has no 'tiny' sizes"
+        assert set(module.SETTINGS["tiny"]) <= set(module.SETTINGS["laptop"])
+        notebooks.add(Path(module.NOTEBOOK).stem)
+    assert notebooks == set(CHAPTER_IDS)

@@ -196,3 +196,69 @@ def test_sample_windows_reject_n_rich_windows(tmp_path):
     assert all(start >= 500 - 5 for _, start, _ in windows)
     with pytest.raises(RuntimeError, match="could not find 3 windows with at most 10 N"):
         genome.sample_windows(3, 50, rng, chromosomes={"gap": (0, 300)}, max_tries=5)
+
+
+# ------------------------------------------- genome files the way they come (issue 13)
+
+
+def _soft_masked(n: int = 250) -> str:
+    return "".join(np.random.default_rng(5).choice(list("ACGTacgt"), n))
+
+
+def _lines(seq: str, width: int = 60) -> list[str]:
+    return [seq[i : i + width] for i in range(0, len(seq), width)]
+
+
+def test_read_fasta_windows_line_endings_and_lower_case(tmp_path):
+    seq = _soft_masked()
+    path = tmp_path / "crlf.fa"
+    path.write_bytes((">a desc\r\n" + "\r\n".join(_lines(seq)) + "\r\n").encode())
+    result = read_fasta(path)
+    assert result.sequences == [seq.upper()] and result.records[0].description == "desc"
+
+
+def test_genome_reads_crlf_lower_case_files(tmp_path):
+    seq = _soft_masked()
+    path = tmp_path / "crlf.fa"
+    path.write_bytes((">c\r\n" + "\r\n".join(_lines(seq)) + "\r\n").encode())
+    genome = Genome(path)
+    assert genome.chromosomes == {"c": 250}
+    assert genome.fetch("c", 50, 190) == seq.upper()[50:190]  # spans CRLF line breaks
+
+
+def test_genome_reads_plain_gzip_through_a_copy(tmp_path, capsys):
+    seq = _soft_masked()
+    path = tmp_path / "genome.fa.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(">c\n" + "\n".join(_lines(seq)) + "\n")
+    genome = Genome(path)
+    assert genome.fetch("c", 0, 250) == seq.upper()
+    assert "is gzipped" in capsys.readouterr().out
+    copy = tmp_path / "genome.fa.gz.plain.fa"
+    assert copy.exists()
+    assert Genome(path).fetch("c", 10, 20) == seq.upper()[10:20]  # reuses the copy
+    assert "is gzipped" not in capsys.readouterr().out
+
+
+def test_genome_gzip_in_a_read_only_folder_uses_the_temporary_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "g.fa.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(">c\nACGTACGT\n")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write into read-only folders")
+        assert Genome(path).fetch("c", 0, 8) == "ACGTACGT"
+        assert (tmp_path / "tmp" / "course_lib_genomes" / "g.fa.gz.plain.fa").exists()
+    finally:
+        folder.chmod(0o755)
+
+
+def test_genome_ragged_file_error_names_the_fix(tmp_path):
+    ragged = tmp_path / "ragged.fa"
+    ragged.write_text(">c\nACGT\nAC\nACGT\n")
+    with pytest.raises(FastaFormatError, match="ragged.fa: cannot index.*write_fasta"):
+        Genome(ragged)

@@ -1,22 +1,147 @@
 """Chapter 0, ``notebooks/00_sequences.ipynb``: sequences as tensors.
 
-The chapter's settings per profile; its statistics live in :mod:`course_lib.genome_stats`,
-its encodings in :mod:`course_lib.encoding` and :mod:`course_lib.fasta`.
+The chapter's settings per profile, its anchors (genome-wide figures of the human genome), its
+two self-checking exercises and the recipe of its headline: GC fraction and CpG
+observed/expected pooled over the random windows, with a bootstrap interval over windows. Its
+statistics live in :mod:`course_lib.genome_stats`, its encodings in :mod:`course_lib.encoding`
+and :mod:`course_lib.fasta`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+
+from course_lib.encoding import gc_content, kmer_counts, one_hot, reverse_complement
+from course_lib.exercises import Exercise, Verdict, check, compare_arrays
+from course_lib.results import make_headline
+from course_lib.uncertainty import bootstrap_ci
 
 NOTEBOOK = "00_sequences.ipynb"
 
-#: Settings per profile: how many random windows to draw and how long they are.
+#: Settings per profile: how many random windows to draw, how long they are, the GC track's
+#: window, and the bootstrap resamples of the headline interval. ``tiny`` holds sizes only.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"n_windows": 200, "window_length": 1000, "gc_window": 2000},
-    "laptop": {"n_windows": 2000, "window_length": 1000, "gc_window": 1000},
-    "full": {"n_windows": 20000, "window_length": 1000, "gc_window": 1000},
+    "smoke": {"n_windows": 200, "window_length": 1000, "gc_window": 2000, "n_boot": 200},
+    "laptop": {"n_windows": 2000, "window_length": 1000, "gc_window": 1000, "n_boot": 1000},
+    "full": {"n_windows": 20000, "window_length": 1000, "gc_window": 1000, "n_boot": 2000},
+    "tiny": {"n_windows": 100, "n_boot": 100},
+}
+
+#: The protocol of both anchors: one figure for the whole genome, not for this excerpt.
+GENOME_WIDE = "genome-wide estimate (IHGSC 2001)"
+
+#: Published genome-wide figures the excerpt's statistics are set against.
+ANCHORS: dict[str, dict[str, Any]] = {
+    "GC fraction": {
+        "name": "human genome GC fraction",
+        "value": 0.41,
+        "protocol": GENOME_WIDE,
+        "source": "IHGSC, Nature 409, 860 (2001): 41 % GC over the sequenced genome",
+    },
+    "CpG obs/exp": {
+        "name": "human CpG observed/expected",
+        "value": 0.2,
+        "protocol": GENOME_WIDE,
+        "source": "IHGSC, Nature 409, 860 (2001): CpG at about one fifth of its expected frequency",
+    },
+}
+
+EXERCISES = {
+    1: Exercise(
+        "0.1",
+        "reverse complement without strings",
+        (
+            "The reverse complement reverses the order of the positions and swaps A<->T, C<->G.",
+            "In ACGT order the complement of channel i is channel 3 - i: reverse the channel "
+            "axis as well as the position axis of the [n, L, 4] array.",
+            "See 'One-hot encoding' (the ACGT channel order) and numpy slicing with ::-1.",
+        ),
+    ),
+    2: Exercise(
+        "0.2",
+        "GC content from k-mer counts",
+        (
+            "GC fraction = (number of C + number of G) / (number of called bases), per window.",
+            "kmer_counts(seqs, 1) has columns A, C, G, T in that order: sum columns 1 and 2 and "
+            "divide by the row sum, giving one number per window.",
+            "See the k-mers section (kmer_vocabulary(1)) and 'Random windows' (gc_content).",
+        ),
+    ),
 }
 
 
-#: Chapter 0 compares with no published figure.
-ANCHORS: dict[str, dict[str, Any]] = {}
+def check_exercise_1(answer: Any, seqs: Sequence[str]) -> Verdict:
+    """Exercise 0.1: ``answer`` is the ``[n, L, 4]`` one-hot of the reverse complements of
+    ``seqs`` (the first windows), built by flipping arrays; compared exactly."""
+    expected = one_hot([reverse_complement(s) for s in seqs])
+    return check(EXERCISES[1], answer, lambda a: compare_arrays(a, expected, 0.0, 0.0))
+
+
+def check_exercise_2(answer: Any, seqs: Sequence[str]) -> Verdict:
+    """Exercise 0.2: ``answer`` is the ``[n]`` GC fraction of each of ``seqs`` from its
+    1-mer counts; compared with :func:`course_lib.encoding.gc_content` to 1e-9."""
+    expected = gc_content(list(seqs))
+    return check(EXERCISES[2], answer, lambda a: compare_arrays(a, expected, 1e-9, 1e-9))
+
+
+def window_counts(seqs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Base counts ``[n, 4]`` and dinucleotide counts ``[n, 16]`` (ACGT order) per window."""
+    seqs = list(seqs)
+    return kmer_counts(seqs, 1).astype(np.float64), kmer_counts(seqs, 2).astype(np.float64)
+
+
+def pooled_gc(mono: np.ndarray) -> np.ndarray:
+    """GC fraction of windows pooled: ``mono`` ``[..., n, 4]`` -> ``[...]``."""
+    total = mono.sum(axis=(-2, -1))
+    return mono[..., 1:3].sum(axis=(-2, -1)) / total
+
+
+def pooled_cpg_obs_exp(mono: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """CpG observed/expected of windows pooled: ``[..., n, 4]``, ``[..., n, 16]`` -> ``[...]``.
+
+    Observed is the CG share of all dinucleotides; expected the product of the C and G shares
+    of all bases, as in :func:`course_lib.genome_stats.dinucleotide_obs_exp`.
+    """
+    base = mono.sum(-2)
+    p = base / base.sum(-1, keepdims=True)
+    pairs = di.sum(-2)
+    observed = pairs[..., 6] / pairs.sum(-1)  # CG is id 1 * 4 + 2
+    return observed / (p[..., 1] * p[..., 2])
+
+
+def window_intervals(seqs: Sequence[str], n_boot: int, seed: int = 0) -> dict[str, dict]:
+    """GC fraction and CpG obs/exp pooled over ``seqs``, each with a 95 % bootstrap interval.
+
+    Windows are resampled with replacement (the same resamples for both statistics).
+
+    Returns
+    -------
+    dict
+        ``{"GC fraction": ..., "CpG obs/exp": ...}``, each as
+        :func:`course_lib.uncertainty.bootstrap_ci` returns it.
+    """
+    mono, di = window_counts(seqs)
+    return {
+        "GC fraction": bootstrap_ci(pooled_gc, mono, n_boot=n_boot, seed=seed, batched=True),
+        "CpG obs/exp": bootstrap_ci(
+            pooled_cpg_obs_exp, mono, di, n_boot=n_boot, seed=seed, batched=True
+        ),
+    }
+
+
+def headline(
+    intervals: dict[str, dict], provenance: str, n_windows: int, length: int
+) -> dict[str, Any]:
+    """The results-dashboard headline: CpG obs/exp of the windows beside the genome-wide one."""
+    cpg = intervals["CpG obs/exp"]
+    return make_headline(
+        "CpG observed/expected",
+        f"{provenance} hg38 chr22 excerpt (300 kb), {n_windows} random {length}-bp windows",
+        {"random windows, pooled": (cpg["estimate"], cpg["ci low"], cpg["ci high"])},
+        f"95 % bootstrap over the {n_windows} windows (spread within this excerpt, not between "
+        "regions of the genome)",
+        {k: ANCHORS["CpG obs/exp"][k] for k in ("name", "value", "protocol")},
+    )

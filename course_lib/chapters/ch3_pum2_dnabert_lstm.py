@@ -16,11 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from course_lib.cross_validation import neural_fold_trainer
-from course_lib.interpret.attribution import TokenModelView
+from course_lib.baselines import simulate_kmer_copy_baseline
+from course_lib.cross_validation import CVResult, neural_fold_trainer
+from course_lib.exercises import (
+    Comparison,
+    Exercise,
+    Verdict,
+    check,
+    compare_arrays,
+    compare_number,
+)
+from course_lib.interpret.attribution import Explanation, TokenModelView, explain_token_model
+from course_lib.interpret.logos import motif_in
 from course_lib.models.bert import (
     bert_classifier,
     bert_logit,
@@ -31,8 +43,9 @@ from course_lib.models.bert import (
 from course_lib.models.bilstm import lstm_token_ids
 from course_lib.paths import resolve_checkpoint
 from course_lib.pretraining import pretrain_masked_kmers
-from course_lib.tokenization import KmerVocabulary
+from course_lib.tokenization import KmerVocabulary, build_vocabulary
 from course_lib.training import default_forward, dnabert_optimizer
+from course_lib.uncertainty import corrected_resampled_ttest, fold_comparison
 
 NOTEBOOK = "03_pum2_dnabert_lstm.ipynb"
 
@@ -64,6 +77,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "logreg_c_grid": (1e-3, 1e-2),
         "n_interpret": 40,
         "dnabert_path": None,
+        "motif": "TGTA.ATA",
+        "n_random_explained": 20,
     },
     "laptop": {
         "n_sequences": None,
@@ -91,6 +106,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "logreg_c_grid": (1e-3, 1e-2),
         "n_interpret": 100,
         "dnabert_path": None,
+        "motif": "TGTA.ATA",
+        "n_random_explained": 50,
     },
     "full": {
         "n_sequences": None,
@@ -118,6 +135,25 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "logreg_c_grid": (1e-4, 1e-3, 1e-2),
         "n_interpret": 1000,
         "dnabert_path": "DNA_bert_3",
+        "motif": "TGTA.ATA",
+        "n_random_explained": 200,
+    },
+    # sizes only, laid over laptop / full by ``--tiny`` (issue 13)
+    "tiny": {
+        "n_sequences": 300,
+        "n_folds": 3,
+        "lstm_epochs": 2,
+        "lstm_embedding": 16,
+        "lstm_hidden": 16,
+        "cnn_epochs": 2,
+        "cnn_channels": 16,
+        "bert_hidden": 32,
+        "bert_layers": 1,
+        "bert_heads": 2,
+        "bert_intermediate": 64,
+        "bert_epochs": 2,
+        "n_interpret": 10,
+        "n_random_explained": 10,
     },
 }
 
@@ -128,13 +164,15 @@ ANCHORS: dict[str, dict[str, Any]] = {
         "accuracy": 0.895,
         "ROC AUC": 0.941,
         "protocol": "one split, test-selected",
-        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split",
+        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split, the "
+        "model picked on the test split (a clean protocol is expected to score lower)",
     },
     "DNABERT-3 fine-tuned, PUM2": {
         "accuracy": 0.926,
         "ROC AUC": 0.969,
         "protocol": "one split, test-selected",
-        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split",
+        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split, the "
+        "model picked on the test split (a clean protocol is expected to score lower)",
     },
     "3-5-mer count logistic regression, RNAProt PUM2": {
         "ROC AUC": 0.907,
@@ -171,7 +209,8 @@ def mlm_pretraining_hook(
     """A ``prepare`` for :func:`course_lib.cross_validation.neural_fold_trainer`.
 
     For each fold, pretrain on that fold's fit rows only (never validation or test rows) and
-    copy the encoder into the fresh classifier. Returns ``{"mlm_history": DataFrame}``.
+    copy the encoder into the fresh classifier. Returns ``{"mlm_history": DataFrame,
+    "fit_index": [n_fit] rows pretrained on}``.
     """
 
     def prepare(model: nn.Module, fit_index: np.ndarray, fold: int) -> dict[str, Any]:
@@ -190,7 +229,7 @@ def mlm_pretraining_hook(
             description=f"MLM pretraining fold {fold}",
         )
         transfer_encoder(mlm, model)
-        return {"mlm_history": result.history}
+        return {"mlm_history": result.history, "fit_index": np.asarray(fit_index)}
 
     return prepare
 
@@ -278,4 +317,242 @@ def bilstm_view(k: int = 3) -> TokenModelView:
         embedding=lambda model: model.embedding,
         k=k,
         leading_specials=0,
+    )
+
+
+def dnabert_folder(value: str | Path | None, tiny: bool = False) -> tuple[Path | None, str]:
+    """The DNABERT-3 folder to fine-tune, or ``None`` for the small BERT stand-in, and why.
+
+    A tiny run (``--tiny``) without the folder takes the stand-in branch and says so; a real
+    ``full`` run without it stops with the fix.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``value`` names a folder without ``config.json`` and the run is not tiny.
+    """
+    path = resolve_checkpoint(value)
+    if path is None:
+        return None, "no dnabert_path: training the small BERT stand-in"
+    if (path / "config.json").exists():
+        return path, f"fine-tuning the real DNABERT-3 checkpoint in {path}"
+    fix = f"put the zhihan1996/DNA_bert_3 folder (config.json, vocab.txt, weights) at {path}"
+    if tiny:
+        return None, f"tiny run, no DNABERT-3 folder at {path}: training the small BERT stand-in"
+    raise FileNotFoundError(f"no DNABERT-3 checkpoint at {path}: {fix}, or pass dnabert_path=None")
+
+
+def mlm_copy_baseline(
+    input_ids: torch.Tensor, fit_index: np.ndarray, vocab: KmerVocabulary, seed: int = 0
+) -> dict[str, float]:
+    """The no-learning masked 3-mer accuracy under the pretraining's own corruption.
+
+    Simulates :func:`~course_lib.baselines.simulate_kmer_copy_baseline` (15 % of positions,
+    spans of ``k``, 80/10/10 drawn per span as :func:`~course_lib.tokenization.mask_tokens`
+    does) on the ``fit_index`` rows of ``input_ids`` ``[n, T]`` that the pretraining saw,
+    five mask draws.
+    """
+    rows = torch.as_tensor(np.asarray(fit_index), dtype=torch.long)
+    return simulate_kmer_copy_baseline(input_ids[rows], vocab, repeats=5, seed=seed)
+
+
+def mlm_against_copy(history: pd.DataFrame, copy: dict[str, float]) -> pd.DataFrame:
+    """The pretraining history with the copy baseline's accuracy and the margin above it."""
+    table = history[["epoch", "mlm_loss", "masked_accuracy"]].copy()
+    table["copy baseline accuracy"] = copy["copy accuracy"]
+    table["above copy"] = table["masked_accuracy"] - copy["copy accuracy"]
+    return table
+
+
+def _train_test_sizes(result: CVResult) -> tuple[int, int]:
+    """Mean training and test rows per fold (for the Nadeau-Bengio correction)."""
+    n_test = int(np.mean([len(f.test_index) for f in result.folds]))
+    n_total = int(sum(len(f.test_index) for f in result.folds))
+    return n_total - n_test, n_test
+
+
+def fold_intervals(cv: dict[str, CVResult], metric: str = "ROC AUC") -> pd.DataFrame:
+    """Mean over folds and its Nadeau-Bengio corrected 95 % interval, one row per model.
+
+    The corrected variance ``(1/J + n_test/n_train) s^2`` accounts for the folds sharing
+    training rows; the plain ``s / sqrt(J)`` interval would be too narrow.
+    """
+    rows = {}
+    for name, result in cv.items():
+        scores = np.array([f.metrics[metric] for f in result.folds])
+        n_train, n_test = _train_test_sizes(result)
+        test = corrected_resampled_ttest(scores, np.zeros_like(scores), n_train, n_test)
+        rows[name] = {
+            "mean": test["mean difference"],
+            "sd": float(scores.std(ddof=1)),
+            "ci low": max(test["ci low"], 0.0),
+            "ci high": min(test["ci high"], 1.0),
+            "folds": scores.size,
+        }
+    return pd.DataFrame(rows).T.rename_axis(f"{metric} over test folds")
+
+
+def fold_comparisons(
+    cv: dict[str, CVResult], reference: str, metric: str = "ROC AUC"
+) -> pd.DataFrame:
+    """Every model minus ``reference`` on the same folds: corrected t-test, Wilcoxon, naive t.
+
+    Raises
+    ------
+    ValueError
+        A model was scored on other test folds than ``reference``.
+    """
+    ref = cv[reference]
+    rows = {}
+    for name, result in cv.items():
+        if name == reference:
+            continue
+        same = len(result.folds) == len(ref.folds) and all(
+            np.array_equal(a.test_index, b.test_index)
+            for a, b in zip(result.folds, ref.folds, strict=True)
+        )
+        if not same:
+            raise ValueError(f"{name} and {reference} were not scored on the same folds")
+        a = np.array([f.metrics[metric] for f in result.folds])
+        b = np.array([f.metrics[metric] for f in ref.folds])
+        rows[name] = fold_comparison(a, b, *_train_test_sizes(ref))
+    return pd.DataFrame(rows).T.rename_axis(f"model minus {reference} ({metric})")
+
+
+def explained_positives(
+    scores: np.ndarray,
+    y_true: np.ndarray,
+    test_index: np.ndarray,
+    n_top: int,
+    n_random: int,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Rows to explain: the ``n_top`` top-scored test positives and ``n_random`` drawn at random.
+
+    The top-scored positives are mostly motif carriers, which partly restates the selection;
+    the random sample shows what the model does on a typical site.
+    """
+    positive = np.asarray(y_true) == 1
+    index = np.asarray(test_index)[positive]
+    top = index[np.argsort(-np.asarray(scores)[positive])[:n_top]]
+    rng = np.random.default_rng(seed)
+    random = rng.choice(index, size=min(n_random, index.size), replace=False)
+    return {"top-scored": top, "random": np.sort(random)}
+
+
+def motif_sentence(frequency: pd.DataFrame, motif: str, provenance: str) -> str:
+    """The share of positives and negatives carrying ``motif`` (a
+    :func:`~course_lib.interpret.logos.motif_frequency` table), as a sentence of this run."""
+    pos, neg = frequency.loc["positives", "fraction"], frequency.loc["negatives", "fraction"]
+    return (
+        f"In this run ({provenance} data), {pos:.1%} of the positives and {neg:.1%} of the "
+        f"negatives carry {motif}: a scan for it alone finds {pos:.1%} of the sites."
+    )
+
+
+#: The chapter's exercises (issue 17), numbered as on the site.
+EXERCISES: dict[int, Exercise] = {
+    1: Exercise(
+        "3.1",
+        "the vocabulary for k = 6",
+        (
+            "Build the vocabulary with build_vocabulary(6) and encode the sequence itself.",
+            "encode() takes a list of sequences; the ids of the first one, [CLS] and [SEP] "
+            "included, are the answer.",
+            "See the k-mer tokens section and KmerVocabulary.encode.",
+        ),
+    ),
+    2: Exercise(
+        "3.2",
+        "does the BiLSTM depend on the motif?",
+        (
+            "Pool the out-of-fold predictions with cv['BiLSTM'].pooled().",
+            "The pooled rows follow the folds' test_index in order; look up each sequence's "
+            "motif there.",
+            "Three means: positives with the motif, positives without it, all negatives.",
+        ),
+    ),
+    3: Exercise(
+        "3.3",
+        "a fair comparison needs the same folds",
+        (
+            "Draw folds with another seed and cross-validate the k-mer regression on them.",
+            "paired_comparison raises ValueError when the test folds differ; catch it.",
+            "refused is True when the comparison was refused.",
+        ),
+    ),
+    4: Exercise(
+        "3.4",
+        "the original BiLSTM readout",
+        (
+            "Cross-validate on folds[:1] with bilstm_trainer and the other readout.",
+            "other_fold is the FoldResult of that run (single.folds[0]).",
+            "It must be scored on the same test rows as cv['BiLSTM'].folds[0].",
+        ),
+    ),
+    5: Exercise(
+        "3.5",
+        "what does the transformer look at?",
+        (
+            "explain_token_model with bert_view(vocab) on explanation.sequences.",
+            "Average each model's ism_importance over sequences, one value per position.",
+            "profiles_r is the Pearson r of the two averaged profiles (np.corrcoef).",
+        ),
+    ),
+}
+
+
+def check_exercise_1(ours6: Any) -> Verdict:
+    """Exercise 3.1: the 6-mer ids of ``TGTAAATA`` (``[CLS]`` ... ``[SEP]``)."""
+    expected = build_vocabulary(6).encode(["TGTAAATA"]).input_ids[0]
+    return check(EXERCISES[1], ours6, partial(compare_arrays, expected=expected, rtol=0, atol=0))
+
+
+def motif_means(result: CVResult, seqs: list[str], motif: str) -> np.ndarray:
+    """``[1, 3]`` mean out-of-fold probability: positives with / without ``motif``, negatives."""
+    y, p = result.pooled()
+    index = np.concatenate([f.test_index for f in result.folds])
+    has = np.array([motif_in(seqs[i], motif) for i in index], dtype=bool)
+    groups = ((y == 1) & has, (y == 1) & ~has, y == 0)
+    return np.array([[p[g].mean() if g.any() else np.nan for g in groups]])
+
+
+def check_exercise_2(by_motif: Any, result: CVResult, seqs: list[str], motif: str) -> Verdict:
+    """Exercise 3.2: the three means of :func:`motif_means` (a ``[1, 3]`` table)."""
+    expected = motif_means(result, seqs, motif)
+    return check(
+        EXERCISES[2], by_motif, partial(compare_arrays, expected=expected, rtol=1e-6, atol=1e-9)
+    )
+
+
+def check_exercise_3(refused: Any, folds: list, other_folds: list) -> Verdict:
+    """Exercise 3.3: whether the comparison must be refused (it must when the folds differ)."""
+    differ = any(not np.array_equal(a[1], b[1]) for a, b in zip(folds, other_folds, strict=True))
+    return check(
+        EXERCISES[3], refused, partial(compare_number, expected=float(differ), rtol=0, atol=0)
+    )
+
+
+def check_exercise_4(other_fold: Any, reference: CVResult) -> Verdict:
+    """Exercise 3.4: the other readout's fold is fold 0's test rows, its ROC AUC as scored."""
+
+    def compare(answer: Any) -> Comparison:
+        if not hasattr(answer, "test_index"):
+            return Comparison(False, f"expected a FoldResult, got {type(answer).__name__}")
+        if not np.array_equal(answer.test_index, reference.folds[0].test_index):
+            return Comparison(False, "your model was not tested on fold 0's test rows")
+        auc = roc_auc_score(answer.y_true, answer.scores)
+        return compare_number(answer.metrics["ROC AUC"], auc, rtol=0, atol=1e-9)
+
+    return check(EXERCISES[4], other_fold, compare)
+
+
+def check_exercise_5(
+    profiles_r: Any, bilstm: Explanation, bert: nn.Module, vocab: KmerVocabulary, device: Any
+) -> Verdict:
+    """Exercise 3.5: Pearson r of the averaged ISM profiles of the BiLSTM and ``bert``."""
+    other = explain_token_model(bert, bert_view(vocab), bilstm.sequences, device)
+    expected = np.corrcoef(bilstm.ism_importance.mean(0), other.ism_importance.mean(0))[0, 1]
+    return check(
+        EXERCISES[5], profiles_r, partial(compare_number, expected=expected, rtol=0, atol=1e-4)
     )

@@ -1,0 +1,158 @@
+"""Chapter 3's recipe: copy baseline, fold intervals and tests, interpretation rows, checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.baselines import simulate_kmer_copy_baseline
+from course_lib.chapters import ch3_pum2_dnabert_lstm as ch3
+from course_lib.cross_validation import CVResult, FoldResult, TrainedFold, stratified_folds
+from course_lib.kmer_baseline import kmer_count_features, kmer_fold_trainer, logistic_regression
+from course_lib.tokenization import build_vocabulary
+from course_lib.uncertainty import spread
+
+RNG = np.random.default_rng(0)
+
+
+def fake_cv(name: str, aucs: list[float], folds) -> CVResult:
+    """A CVResult whose fold ``i`` has ROC AUC ``aucs[i]`` on the given folds."""
+    rows = []
+    for i, (_, test) in enumerate(folds):
+        trained = TrainedFold(lambda idx: idx, None, None, {}, None)
+        y = np.arange(test.size) % 2
+        rows.append(FoldResult(i, test, y, RNG.random(test.size), {"ROC AUC": aucs[i]}, trained))
+    return CVResult(name, rows)
+
+
+def random_seqs(n: int, length: int = 30) -> list[str]:
+    return ["".join(RNG.choice(list("ACGT"), length)) for _ in range(n)]
+
+
+def test_kmer_regression_is_fitted_on_fit_rows_only():
+    seqs, y = random_seqs(80), np.arange(80) % 2
+    x = kmer_count_features(seqs, (3,))
+    fit, val = np.arange(0, 60), np.arange(60, 80)
+    trained = kmer_fold_trainer(x, y, (1e-2,), seed=0)(fit, val, 0)
+    alone = logistic_regression(1e-2, 0).fit(x[fit], y[fit])
+    np.testing.assert_allclose(trained.predict(val), alone.predict_proba(x[val])[:, 1])
+
+
+def test_copy_baseline_is_the_simulation_on_the_fit_rows_and_beats_chance():
+    vocab = build_vocabulary(3)
+    ids = vocab.encode(random_seqs(60)).to_torch()["input_ids"]
+    fit = np.arange(0, 60, 2)
+    copy = ch3.mlm_copy_baseline(ids, fit, vocab, seed=3)
+    direct = simulate_kmer_copy_baseline(ids[torch.as_tensor(fit)], vocab, repeats=5, seed=3)
+    assert copy == direct
+    assert copy["copy accuracy"] > 5 * copy["chance accuracy"]
+
+
+def test_mlm_against_copy_gives_the_margin():
+    import pandas as pd
+
+    history = pd.DataFrame({"epoch": [1, 2], "mlm_loss": [4.0, 3.0], "masked_accuracy": [0.1, 0.4]})
+    table = ch3.mlm_against_copy(history, {"copy accuracy": 0.3})
+    np.testing.assert_allclose(table["above copy"], [-0.2, 0.1])
+
+
+def test_fold_intervals_are_wider_than_the_naive_spread_and_clipped():
+    folds = stratified_folds(np.arange(100) % 2, 5, 0)
+    cv = {"a": fake_cv("a", [0.80, 0.84, 0.78, 0.86, 0.82], folds)}
+    cv["b"] = fake_cv("b", [0.99, 0.90, 0.999, 0.95, 0.998], folds)
+    table = ch3.fold_intervals(cv)
+    naive = spread(np.array([0.80, 0.84, 0.78, 0.86, 0.82]))
+    assert (
+        table.loc["a", "ci low"] < naive["ci low"] and table.loc["a", "ci high"] > naive["ci high"]
+    )
+    assert table.loc["b", "ci high"] <= 1.0
+    assert table.loc["a", "mean"] == pytest.approx(0.82)
+
+
+def test_fold_comparisons_report_corrected_and_wilcoxon_and_refuse_other_folds():
+    labels = np.arange(100) % 2
+    folds = stratified_folds(labels, 5, 0)
+    cv = {
+        "ref": fake_cv("ref", [0.80, 0.81, 0.79, 0.82, 0.80], folds),
+        "m": fake_cv("m", [0.85, 0.86, 0.83, 0.88, 0.84], folds),
+    }
+    table = ch3.fold_comparisons(cv, "ref")
+    row = table.loc["m"]
+    assert row["folds a better"] == 5 and row["Wilcoxon p"] == pytest.approx(0.0625)
+    assert row["corrected p"] > row["naive t-test p"]
+    cv["other"] = fake_cv("other", [0.8] * 5, stratified_folds(labels, 5, 1))
+    with pytest.raises(ValueError, match="same folds"):
+        ch3.fold_comparisons(cv, "ref")
+
+
+def test_explained_positives_top_and_random():
+    y = np.array([1, 0, 1, 1, 0, 1, 1, 1])
+    scores = np.array([0.9, 0.99, 0.2, 0.8, 0.1, 0.3, 0.95, 0.5])
+    index = np.arange(100, 108)
+    rows = ch3.explained_positives(scores, y, index, n_top=2, n_random=3, seed=0)
+    assert rows["top-scored"].tolist() == [106, 100]
+    assert set(rows["random"]) <= set(index[y == 1]) and rows["random"].size == 3
+    again = ch3.explained_positives(scores, y, index, n_top=2, n_random=3, seed=0)
+    assert np.array_equal(rows["random"], again["random"])
+
+
+def test_dnabert_folder_branches(tmp_path):
+    assert ch3.dnabert_folder(None)[0] is None
+    missing = tmp_path / "DNA_bert_3"
+    path, note = ch3.dnabert_folder(missing, tiny=True)
+    assert path is None and "stand-in" in note and "tiny" in note
+    with pytest.raises(FileNotFoundError, match="DNA_bert_3"):
+        ch3.dnabert_folder(missing, tiny=False)
+    missing.mkdir()
+    (missing / "config.json").write_text("{}")
+    assert ch3.dnabert_folder(missing)[0] == missing
+
+
+def test_motif_sentence_uses_the_run_numbers():
+    from course_lib.interpret.logos import motif_frequency
+
+    seqs = ["AATGTAAATAA", "CCCCCCCCCCC", "GGGGGGGGGGG", "TGTACATACC"]
+    table = motif_frequency(seqs, np.array([1, 1, 0, 0]), "TGTA.ATA")
+    text = ch3.motif_sentence(table, "TGTA.ATA", "synthetic")
+    assert "50.0% of the positives" in text and "50.0% of the negatives" in text
+
+
+def test_motif_means_and_check_2(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    seqs = ["AATGTAAATAA", "CCCCCCCCCCC", "GGGGGGGGGGG", "TGTACATACC"]
+    folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
+    trained = TrainedFold(lambda idx: idx, None, None, {}, None)
+    result = CVResult(
+        "BiLSTM",
+        [
+            FoldResult(0, folds[0][1], np.array([1, 1]), np.array([0.9, 0.6]), {}, trained),
+            FoldResult(1, folds[1][1], np.array([0, 0]), np.array([0.2, 0.4]), {}, trained),
+        ],
+    )
+    expected = ch3.motif_means(result, seqs, "TGTA.ATA")
+    np.testing.assert_allclose(expected, [[0.9, 0.6, 0.3]])
+    assert ch3.check_exercise_2(expected, result, seqs, "TGTA.ATA")
+    assert ch3.check_exercise_2(expected + 0.1, result, seqs, "TGTA.ATA").status == "wrong"
+    assert ch3.check_exercise_2(None, result, seqs, "TGTA.ATA").status == "not yet"
+
+
+def test_check_1_and_3(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    ids = build_vocabulary(6).encode(["TGTAAATA"]).input_ids[0].tolist()
+    assert ch3.check_exercise_1(ids)
+    assert ch3.check_exercise_1(ids[::-1]).status == "wrong"
+    labels = np.arange(60) % 2
+    a, b = stratified_folds(labels, 3, 0), stratified_folds(labels, 3, 1)
+    assert ch3.check_exercise_3(True, a, b)
+    assert ch3.check_exercise_3(False, a, b).status == "wrong"
+
+
+def test_settings_tiny_and_anchor_protocols():
+    keys = set(ch3.SETTINGS["smoke"])
+    for profile in ("laptop", "full"):
+        assert set(ch3.SETTINGS[profile]) == keys
+    assert set(ch3.SETTINGS["tiny"]) <= keys
+    assert all("protocol" in anchor for anchor in ch3.ANCHORS.values())
+    assert sum("test-selected" in a["protocol"] for a in ch3.ANCHORS.values()) == 2
+    assert len(ch3.EXERCISES) == 5
