@@ -87,6 +87,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "embed_batch_size": 256,
         "n_boot": 2000,
     },
+    # sizes only, laid over laptop/full by COURSE_TINY=1 (course_lib.profiles)
+    "tiny": {
+        "n_train": 600,
+        "n_test_per_length": 2,
+        "epochs": 2,
+        "channels": 8,
+        "small_backbone": {"layers": 1, "embed_dim": 16, "ffn_embed_dim": 32, "attention_heads": 2},
+        "n_boot": 50,
+    },
 }
 
 
