@@ -9,21 +9,25 @@ The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from course_lib.datasets.utr import TEST_NAMES, unscale
 from course_lib.embedding_cache import EmbeddingCache, UTRBatches
-from course_lib.encoding import Padding
+from course_lib.encoding import Padding, one_hot
 from course_lib.metrics import regression_metrics
+from course_lib.models.framepool import Average, load_framepool
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
 from course_lib.training import FitResult, fit, predict, seed_everything
+from course_lib.utr_protocol import scores_with_intervals
 
 NOTEBOOK = "01_utr_rnafm.ipynb"
 
@@ -43,6 +47,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "rnafm_checkpoint": None,
         "small_backbone": {"layers": 2, "embed_dim": 32, "ffn_embed_dim": 64, "attention_heads": 4},
         "embed_batch_size": 128,
+        "n_boot": 200,
     },
     "laptop": {
         "n_train": 10_000,
@@ -61,6 +66,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "attention_heads": 4,
         },
         "embed_batch_size": 128,
+        "n_boot": 1000,
     },
     "full": {
         "n_train": None,
@@ -79,6 +85,16 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "attention_heads": 4,
         },
         "embed_batch_size": 256,
+        "n_boot": 2000,
+    },
+    # sizes only, laid over laptop/full by COURSE_TINY=1 (course_lib.profiles)
+    "tiny": {
+        "n_train": 600,
+        "n_test_per_length": 2,
+        "epochs": 2,
+        "channels": 8,
+        "small_backbone": {"layers": 1, "embed_dim": 16, "ffn_embed_dim": 32, "attention_heads": 2},
+        "n_boot": 50,
     },
 }
 
@@ -223,4 +239,109 @@ def error_by_length(lengths: np.ndarray, y: np.ndarray, p: np.ndarray) -> pd.Dat
             "MAE": grouped.apply(lambda e: float(np.mean(np.abs(e)))),
             "MSE": grouped.apply(lambda e: float(np.mean(e**2))),
         }
+    )
+
+
+# ----------------------------------------------------------------------------- real anchors
+
+#: Library indicator index of the varying-length (random 25-100 nt) library in Framepool's
+#: combined model (index 0 is the eGFP library; see ``FRAMEPOOL_EGFP_LIBRARY``).
+FRAMEPOOL_VARYING_LIBRARY = 1
+#: The published Framepool files chapter 1 scores: ``{row name: (file name, library)}``.
+FRAMEPOOL_ROWS = {
+    "Framepool combined": ("Framepool combined", FRAMEPOOL_VARYING_LIBRARY),
+    "Framepool 25-100-nt": ("Framepool 25-100-nt", None),
+}
+#: Name of the row of MTtrans's shipped predictions (column ``pred_stride1113``).
+PEER_ROW = "MTtrans (shipped)"
+
+
+def framepool_predictor(
+    path: str | Path, library: int | None = None, average: Average = "sequence", batch: int = 2048
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """``predict(utrs) -> [n]`` MRL of a published Framepool file on UTRs of any length.
+
+    UTRs are one-hot encoded and padded on the 5' side (the 3' end touches the start codon,
+    as Framepool was trained); ``library`` is the combined model's library index.
+    """
+    model = load_framepool(path, average=average).eval()
+
+    @torch.no_grad()
+    def predict(utrs: Sequence[str]) -> np.ndarray:
+        utrs = list(utrs)
+        out = []
+        for start in range(0, len(utrs), batch):
+            x = torch.from_numpy(one_hot(utrs[start : start + batch], padding="left"))
+            out.append(model(x) if library is None else model(x, library=library))
+        return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+    return predict
+
+
+def real_predictions(
+    framepool_paths: Mapping[str, Path],
+    test_sets: Mapping[str, pd.DataFrame],
+    average: Average = "sequence",
+    peer_column: str = "pred_stride1113",
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{model: {test set: [n] MRL}}`` of the Framepool rows and the shipped MTtrans peer.
+
+    ``framepool_paths`` maps the names of :data:`FRAMEPOOL_ROWS` (the registry's
+    ``framepool_models`` files) to paths; ``test_sets`` ``{"Random7600": table, ...}`` with
+    ``utr``, ``rl`` and the peer column.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for row, (file_name, library) in FRAMEPOOL_ROWS.items():
+        predict = framepool_predictor(framepool_paths[file_name], library, average)
+        out[row] = {name: predict(table["utr"]) for name, table in test_sets.items()}
+    out[PEER_ROW] = {name: table[peer_column].to_numpy(float) for name, table in test_sets.items()}
+    return out
+
+
+def scores_table(
+    predictions: Mapping[str, Mapping[str, np.ndarray]],
+    test_sets: Mapping[str, pd.DataFrame],
+    n_boot: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per model and test set: R2, Pearson r^2, Spearman rho with 95 % intervals.
+
+    Intervals are percentile bootstraps over UTRs within each length
+    (:func:`course_lib.utr_protocol.scores_with_intervals`); columns ``<metric>``,
+    ``<metric> ci low``, ``<metric> ci high``.
+    """
+    rows = {}
+    for model, by_set in predictions.items():
+        for name, pred in by_set.items():
+            table = test_sets[name]
+            lengths = table["utr"].str.len().to_numpy()
+            scores = scores_with_intervals(table["rl"], pred, lengths, n_boot=n_boot, seed=seed)
+            rows[(model, name)] = {
+                f"{metric}{suffix}": value[key]
+                for metric, value in scores.items()
+                for suffix, key in (
+                    ("", "estimate"),
+                    (" ci low", "ci low"),
+                    (" ci high", "ci high"),
+                )
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["model", "test set"]
+    return table
+
+
+def table_metrics(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """``{model: {test set: {column: value}}}`` of :func:`scores_table` for the results file."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (model, name), row in table.iterrows():
+        out.setdefault(model, {})[name] = {k: float(v) for k, v in row.items()}
+    return out
+
+
+def intervals_overlap(table: pd.DataFrame, a: str, b: str, test_set: str, metric: str) -> bool:
+    """Whether the 95 % intervals of models ``a`` and ``b`` on ``test_set`` overlap."""
+    low = table[f"{metric} ci low"]
+    high = table[f"{metric} ci high"]
+    return bool(
+        low[(a, test_set)] <= high[(b, test_set)] and low[(b, test_set)] <= high[(a, test_set)]
     )
