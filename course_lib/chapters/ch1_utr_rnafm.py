@@ -23,6 +23,7 @@ from torch import nn
 from course_lib.datasets.utr import TEST_NAMES, unscale
 from course_lib.embedding_cache import EmbeddingCache, UTRBatches
 from course_lib.encoding import Padding, one_hot
+from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import Average, load_framepool
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
@@ -345,3 +346,75 @@ def intervals_overlap(table: pd.DataFrame, a: str, b: str, test_set: str, metric
     return bool(
         low[(a, test_set)] <= high[(b, test_set)] and low[(b, test_set)] <= high[(a, test_set)]
     )
+
+
+# ----------------------------------------------------------------------------- exercises
+
+EXERCISES = {
+    1: Exercise(
+        "1.1",
+        "an out-of-frame uAUG, in silico",
+        (
+            "Each mutant keeps its UTR's length: three letters are replaced, none inserted.",
+            "Count 20 nt back from the UTR's 3' end (the start codon follows it) and write ATG "
+            "over the next three letters; 20 is not a multiple of 3, so it is out of frame.",
+            "Look at how chapter 2's AUG scan builds its mutants (course_lib.design).",
+        ),
+    ),
+    2: Exercise(
+        "1.2",
+        "why the test sets are the best-measured UTRs",
+        (
+            "The ceiling of R2 is signal variance / (signal variance + noise variance).",
+            "Noise variance is the mean of label_noise_sd(total_reads) ** 2 over a set; the "
+            "signal variance is the training labels' variance minus the training noise.",
+            "See the noise-ceiling section of this chapter and utr.label_noise_sd.",
+        ),
+    ),
+}
+
+
+def out_of_frame_mutants(originals: Sequence[str]) -> list[str]:
+    """Each UTR with ATG written over the three letters 20 nt before its 3' end (Exercise 1.1)."""
+    return [s[: len(s) - 20] + "ATG" + s[len(s) - 17 :] for s in originals]
+
+
+def check_exercise_1(mutants: Sequence[str] | None, originals: Sequence[str]) -> Verdict:
+    """Exercise 1.1: the student's mutants of ``originals`` (list of str)."""
+
+    def compare(answer: Sequence[str]) -> Comparison:
+        expected = out_of_frame_mutants(originals)
+        if len(answer) != len(expected):
+            return Comparison(False, f"{len(answer)} mutants for {len(expected)} UTRs")
+        wrong = sum(a != e for a, e in zip(answer, expected, strict=True))
+        return Comparison(not wrong, f"{wrong} of {len(expected)} mutants are not as asked")
+
+    return check(EXERCISES[1], mutants, compare)
+
+
+def noise_ceilings(parts: Mapping[str, pd.DataFrame], noise_sd: Callable) -> dict[str, float]:
+    """R2 ceiling of the training labels and of Random7600 under the noise model (Exercise 1.2)."""
+    noise = {
+        n: float(np.mean(noise_sd(parts[n]["total_reads"]) ** 2)) for n in ("train", "test_random")
+    }
+    signal = float(parts["train"]["rl"].var()) - noise["train"]
+    return {name: signal / (signal + v) for name, v in noise.items()}
+
+
+def check_exercise_2(
+    ceiling: Mapping[str, float] | None, parts: Mapping[str, pd.DataFrame], noise_sd: Callable
+) -> Verdict:
+    """Exercise 1.2: ``{"train": ceiling, "test_random": ceiling}`` from this run's split."""
+    expected = noise_ceilings(parts, noise_sd)
+
+    def compare(answer: Mapping[str, float]) -> Comparison:
+        if set(answer) != set(expected):
+            return Comparison(False, f"expected the keys {sorted(expected)}")
+        return compare_number_map(answer, expected)
+
+    return check(EXERCISES[2], ceiling, compare)
+
+
+def compare_number_map(answer: Mapping[str, float], expected: Mapping[str, float]) -> Comparison:
+    names = sorted(expected)
+    return compare_arrays([answer[n] for n in names], [expected[n] for n in names], 1e-6, 1e-9)
