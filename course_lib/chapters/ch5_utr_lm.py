@@ -11,6 +11,7 @@ this chapter's models, other chapters' results and the anchors
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,21 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from course_lib.baselines import (
+    nucleotide_copy_baseline,
+    simulate_nucleotide_copy_baseline,
+    token_frequencies,
+)
 from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import UTRLMForMRL
+from course_lib.tokenization import KmerVocabulary
 from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
+from course_lib.utr_corpus import (
+    HELD_OUT_FILE,
+    PretrainingCorpus,
+    build_pretraining_corpus,
+    read_held_out,
+)
 
 NOTEBOOK = "05_utr_lm.ipynb"
 
@@ -49,6 +62,9 @@ LOSSES = ("huber", "mse")
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
+        "corpus_size": 800,
+        "n_mfe_check": 500,
+        "utrlm_check_max_length": 150,
         "n_train": 800,
         "val_fraction": 0.1,
         "n_test_per_length": 5,
@@ -69,6 +85,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
+        "corpus_size": 20000,
+        "n_mfe_check": 20000,
+        "utrlm_check_max_length": None,
         "n_train": 6000,
         "val_fraction": 0.1,
         "n_test_per_length": 100,
@@ -89,6 +108,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "full": {
+        "corpus_size": None,
+        "n_mfe_check": None,
+        "utrlm_check_max_length": None,
         "n_train": None,
         "val_fraction": 0.1,
         "n_test_per_length": 100,
@@ -109,6 +131,76 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 8,
     },
 }
+
+
+#: Corpus sources as (registry data set, file in its folder, sequence column), in the merge
+#: order of :data:`course_lib.utr_corpus.REAL_SOURCES`.
+CORPUS_SOURCES = {
+    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
+    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
+    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
+    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
+}
+
+
+def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
+    """The real pretraining corpus, read from the registry's folders.
+
+    Every source of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 table must be
+    real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and says so).
+    The corpus never shares a 25-nt stretch with a held-out UTR
+    (:func:`course_lib.utr_corpus.build_pretraining_corpus`); take a profile's size with
+    ``corpus.split(val_fraction, n)``.
+    """
+    import course_lib.datasets  # noqa: F401  (registers the data sets)
+    from course_lib import registry
+    from course_lib.tables import read_table
+
+    loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
+    if any(item.provenance != "real" for item in loaded.values()):
+        return None
+    sources = {
+        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
+        .table[col]
+        .tolist()
+        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    }
+    held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
+    return build_pretraining_corpus(sources, held_out)
+
+
+def mlm_against_copy(
+    history: pd.DataFrame,
+    best_epoch: int,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray,
+    vocab: KmerVocabulary,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The model's validation MLM loss and accuracy beside the copy baseline (issue 16).
+
+    The copy baseline is the best score without using the context under the exact 80/10/10
+    corruption: closed form (:func:`course_lib.baselines.nucleotide_copy_baseline`) with base
+    frequencies fitted on the training rows ``train_ids`` ``[n, T]``, and the same strategy
+    played on ``repeats`` mask draws of the validation rows ``val_ids``
+    (:func:`~course_lib.baselines.simulate_nucleotide_copy_baseline`).
+    """
+    frequencies = token_frequencies(train_ids, vocab)
+    closed = nucleotide_copy_baseline(frequencies)
+    played = simulate_nucleotide_copy_baseline(
+        val_ids, vocab, frequencies, repeats=repeats, seed=seed
+    )
+    row = history.iloc[best_epoch - 1]
+    return {
+        "model MLM loss": float(row["val_mlm"]),
+        "model MLM accuracy": float(row["val_mlm_accuracy"]),
+        "copy loss (closed form)": closed["copy loss"],
+        "copy accuracy (closed form)": closed["copy accuracy"],
+        "copy loss (simulated)": played["copy loss"],
+        "copy accuracy (simulated)": played["copy accuracy"],
+        "uniform loss ln 4": closed["uniform loss"],
+    }
 
 
 def regression_loss(name: str) -> nn.Module:
