@@ -59,6 +59,22 @@ ANCHORS = {
 LOSSES = ("huber", "mse")
 
 
+#: Sizes laid over ``laptop``/``full`` by ``--tiny`` (same code paths, seconds not minutes).
+TINY = {
+    "corpus_size": 400,
+    "n_mfe_check": 200,
+    "utrlm_check_max_length": 150,
+    "n_train": 400,
+    "n_test_per_length": 2,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "pretrain_epochs": 1,
+    "finetune_epochs": 1,
+    "batch_size": 64,
+    "n_projection": 200,
+}
+
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -130,6 +146,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "n_projection": 5000,
         "fold_processes": 8,
     },
+    "tiny": TINY,
 }
 
 
@@ -201,6 +218,23 @@ def mlm_against_copy(
         "copy accuracy (simulated)": played["copy accuracy"],
         "uniform loss ln 4": closed["uniform loss"],
     }
+
+
+#: Measured pretraining time, seconds per corpus UTR per epoch, at laptop width (64, 3 layers)
+#: on one idle CPU core (about 50 s per epoch at 20,000 UTRs).
+CPU_SECONDS_PER_UTR_EPOCH = 50 / 20_000
+
+
+def pretraining_cpu_seconds(
+    n_corpus: int, epochs: int, hidden_size: int, num_layers: int, n_backbones: int = 2
+) -> float:
+    """Estimated CPU seconds to pretrain ``n_backbones`` backbones (for ``check_long_run``).
+
+    Scales :data:`CPU_SECONDS_PER_UTR_EPOCH` by the corpus size, the epochs, the number of
+    layers and the square of the width (the cost of a block on short sequences).
+    """
+    scale = (hidden_size / 64) ** 2 * num_layers / 3
+    return CPU_SECONDS_PER_UTR_EPOCH * n_corpus * epochs * scale * n_backbones
 
 
 def regression_loss(name: str) -> nn.Module:
