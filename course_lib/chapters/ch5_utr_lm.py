@@ -25,6 +25,7 @@ from course_lib.baselines import (
     simulate_nucleotide_copy_baseline,
     token_frequencies,
 )
+from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_number
 from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import UTRLMForMRL
 from course_lib.tokenization import KmerVocabulary
@@ -235,6 +236,67 @@ def pretraining_cpu_seconds(
     """
     scale = (hidden_size / 64) ** 2 * num_layers / 3
     return CPU_SECONDS_PER_UTR_EPOCH * n_corpus * epochs * scale * n_backbones
+
+
+EXERCISES = {
+    1: Exercise(
+        "5.1",
+        "a frozen backbone",
+        (
+            "Build the model from backbone (c)'s checkpoint with freeze_backbone=True.",
+            "Only parameters with requires_grad reach the optimiser: finetune already does so.",
+            "See mrl_model in course_lib.models.utr_lm and finetune in this chapter's module.",
+        ),
+    ),
+    2: Exercise(
+        "5.2",
+        "is the MFE head just counting G and C?",
+        (
+            "Fit on the pretraining corpus and its ViennaRNA MFE, score on the monitoring UTRs.",
+            "Use three features per UTR: GC fraction, length and their product.",
+            "course_lib.encoding.gc_content, sklearn LinearRegression, metrics.pearson_r.",
+        ),
+    ),
+}
+
+
+def check_exercise_1(answer: Any, checkpoint: str | Path) -> Verdict:
+    """Exercise 5.1: ``answer`` is the fine-tuned model; its backbone must equal the checkpoint."""
+    from course_lib.models.utr_lm import load_pretrained
+
+    def compare(model: Any) -> Comparison:
+        if not hasattr(model, "esm"):
+            return Comparison(False, "expected the UTRLMForMRL model you fine-tuned")
+        saved = load_pretrained(checkpoint)[0].esm.state_dict()
+        trained = model.esm.state_dict()
+        changed = [k for k, w in trained.items() if not torch.equal(w.cpu(), saved[k])]
+        if changed:
+            return Comparison(False, f"{len(changed)} backbone tensors changed during training")
+        return Comparison(True)
+
+    return check(EXERCISES[1], answer, compare)
+
+
+def check_exercise_2(
+    answer: Any,
+    corpus: Sequence[str],
+    corpus_mfe: np.ndarray,
+    monitor: Sequence[str],
+    monitor_mfe: np.ndarray,
+) -> Verdict:
+    """Exercise 5.2: ``answer`` is the composition baseline's Pearson r on the monitoring UTRs."""
+    from sklearn.linear_model import LinearRegression
+
+    from course_lib.encoding import gc_content
+    from course_lib.metrics import pearson_r
+
+    def features(seqs: Sequence[str]) -> np.ndarray:
+        gc, length = gc_content(seqs), np.array([len(x) for x in seqs], dtype=float)
+        return np.c_[gc, length, gc * length]
+
+    fit_ = LinearRegression().fit(features(corpus), corpus_mfe)
+    expected = pearson_r(monitor_mfe, fit_.predict(features(monitor)))
+    return check(EXERCISES[2], answer, lambda a: compare_number(a, expected, 0.0, 0.01))
 
 
 def regression_loss(name: str) -> nn.Module:
