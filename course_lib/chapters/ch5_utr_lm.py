@@ -62,6 +62,8 @@ LOSSES = ("huber", "mse")
 
 #: Sizes laid over ``laptop``/``full`` by ``--tiny`` (same code paths, seconds not minutes).
 TINY = {
+    "real_folds": 2,
+    "real_n_fit": 300,
     "corpus_size": 400,
     "n_mfe_check": 200,
     "utrlm_check_max_length": 150,
@@ -79,6 +81,8 @@ TINY = {
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
+        "real_folds": 1,
+        "real_n_fit": 800,
         "corpus_size": 800,
         "n_mfe_check": 500,
         "utrlm_check_max_length": 150,
@@ -102,6 +106,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
+        "real_folds": 5,
+        "real_n_fit": None,
         "corpus_size": 20000,
         "n_mfe_check": 20000,
         "utrlm_check_max_length": None,
@@ -125,6 +131,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "full": {
+        "real_folds": 5,
+        "real_n_fit": None,
         "corpus_size": None,
         "n_mfe_check": None,
         "utrlm_check_max_length": None,
@@ -297,6 +305,77 @@ def check_exercise_2(
     fit_ = LinearRegression().fit(features(corpus), corpus_mfe)
     expected = pearson_r(monitor_mfe, fit_.predict(features(monitor)))
     return check(EXERCISES[2], answer, lambda a: compare_number(a, expected, 0.0, 0.01))
+
+
+def real_fold_ablation(
+    sources: Mapping[str, Any],
+    protocol: Any,
+    settings: Mapping[str, Any],
+    n_folds: int,
+    n_fit: int | None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Fine-tune every variant on real Random7600 folds; test on the fold and on Human7600.
+
+    ``sources`` maps a variant to a config (no pretraining) or a checkpoint folder;
+    ``protocol`` is :func:`course_lib.utr_protocol.real_utr_protocol`'s result. Each of the
+    first ``n_folds`` folds trains on (a seeded subset of ``n_fit``) fit rows with a scaler
+    fitted on them, selects on the fold's inner validation rows, and scores its held-out rows
+    ("Random7600 fold") and all of Human7600. Returns one row per variant and fold
+    (``R2``, ``Pearson r^2`` per test set) and ``{variant: [n_human]}`` Human7600 predictions
+    averaged over folds.
+    """
+    from course_lib.datasets.utr import scale_labels, unscale
+    from course_lib.models.utr_lm import encode_utrs, mrl_model, utr_vocabulary
+    from course_lib.token_batches import mrl_loader
+    from course_lib.training import seed_everything
+    from course_lib.utr_protocol import fold_tables
+
+    vocab, rows, human = utr_vocabulary(), [], {}
+    rng = np.random.default_rng(seed)
+    for split in protocol.folds[:n_folds]:
+        index = split.fit
+        if n_fit is not None and n_fit < len(index):
+            index = np.sort(rng.choice(index, n_fit, replace=False))
+        parts = fold_tables(protocol.random, split, index)
+        tables = {"fit": parts.fit, "val": parts.val, "test": parts.test, "human": protocol.human}
+        loaders = {
+            name: mrl_loader(
+                encode_utrs(t["utr"], vocab, 102),
+                scale_labels(t, parts.scaler),
+                settings["batch_size"],
+                shuffle=name == "fit",
+                seed=seed,
+            )
+            for name, t in tables.items()
+        }
+        for variant, source in sources.items():
+            seed_everything(seed + split.fold)
+            model = mrl_model(
+                source, pooling=settings["pooling"], freeze_backbone=settings["freeze_backbone"]
+            )
+            finetune(
+                model,
+                loaders["fit"],
+                loaders["val"],
+                loss=settings["loss"],
+                epochs=settings["finetune_epochs"],
+                lr=settings["finetune_lr"],
+                patience=settings["patience"],
+                device=device,
+                description=f"fold {split.fold}: {variant}",
+            )
+            row = {"variant": variant, "fold": split.fold, "n fit": len(index)}
+            for name, label in (("test", "Random7600 fold"), ("human", "Human7600")):
+                y, pred = predict(model, loaders[name], device)
+                y, pred = unscale(y, parts.scaler), unscale(pred, parts.scaler)
+                scores = regression_metrics(y, pred)
+                row.update({f"{label} {m}": scores[m] for m in ("R2", "Pearson r^2")})
+                if name == "human":
+                    human.setdefault(variant, []).append(pred)
+            rows.append(row)
+    return pd.DataFrame(rows), {v: np.mean(p, axis=0) for v, p in human.items()}
 
 
 def regression_loss(name: str) -> nn.Module:
