@@ -81,8 +81,8 @@ TINY = {
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
-        "real_folds": 1,
-        "real_n_fit": 800,
+        "real_folds": 2,
+        "real_n_fit": 400,
         "corpus_size": 800,
         "n_mfe_check": 500,
         "utrlm_check_max_length": 150,
