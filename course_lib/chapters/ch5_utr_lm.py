@@ -11,6 +11,7 @@ this chapter's models, other chapters' results and the anchors
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,22 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from course_lib.baselines import (
+    nucleotide_copy_baseline,
+    simulate_nucleotide_copy_baseline,
+    token_frequencies,
+)
+from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_number
 from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import UTRLMForMRL
+from course_lib.tokenization import KmerVocabulary
 from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
+from course_lib.utr_corpus import (
+    HELD_OUT_FILE,
+    PretrainingCorpus,
+    build_pretraining_corpus,
+    read_held_out,
+)
 
 NOTEBOOK = "05_utr_lm.ipynb"
 
@@ -46,9 +60,32 @@ ANCHORS = {
 LOSSES = ("huber", "mse")
 
 
+#: Sizes laid over ``laptop``/``full`` by ``--tiny`` (same code paths, seconds not minutes).
+TINY = {
+    "real_folds": 2,
+    "real_n_fit": 300,
+    "corpus_size": 400,
+    "n_mfe_check": 200,
+    "utrlm_check_max_length": 150,
+    "n_train": 400,
+    "n_test_per_length": 2,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "pretrain_epochs": 1,
+    "finetune_epochs": 1,
+    "batch_size": 64,
+    "n_projection": 200,
+}
+
 #: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
+        "real_folds": 2,
+        "real_n_fit": 400,
+        "corpus_size": 800,
+        "n_mfe_check": 500,
+        "utrlm_check_max_length": 150,
         "n_train": 800,
         "val_fraction": 0.1,
         "n_test_per_length": 5,
@@ -69,6 +106,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
+        "real_folds": 5,
+        "real_n_fit": None,
+        "corpus_size": 20000,
+        "n_mfe_check": 20000,
+        "utrlm_check_max_length": None,
         "n_train": 6000,
         "val_fraction": 0.1,
         "n_test_per_length": 100,
@@ -89,6 +131,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "full": {
+        "real_folds": 5,
+        "real_n_fit": None,
+        "corpus_size": None,
+        "n_mfe_check": None,
+        "utrlm_check_max_length": None,
         "n_train": None,
         "val_fraction": 0.1,
         "n_test_per_length": 100,
@@ -108,7 +155,227 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "n_projection": 5000,
         "fold_processes": 8,
     },
+    "tiny": TINY,
 }
+
+
+#: Corpus sources as (registry data set, file in its folder, sequence column), in the merge
+#: order of :data:`course_lib.utr_corpus.REAL_SOURCES`.
+CORPUS_SOURCES = {
+    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
+    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
+    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
+    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
+}
+
+
+def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
+    """The real pretraining corpus, read from the registry's folders.
+
+    Every source of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 table must be
+    real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and says so).
+    The corpus never shares a 25-nt stretch with a held-out UTR
+    (:func:`course_lib.utr_corpus.build_pretraining_corpus`); take a profile's size with
+    ``corpus.split(val_fraction, n)``.
+    """
+    import course_lib.datasets  # noqa: F401  (registers the data sets)
+    from course_lib import registry
+    from course_lib.tables import read_table
+
+    loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
+    if any(item.provenance != "real" for item in loaded.values()):
+        return None
+    sources = {
+        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
+        .table[col]
+        .tolist()
+        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    }
+    held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
+    return build_pretraining_corpus(sources, held_out)
+
+
+def mlm_against_copy(
+    history: pd.DataFrame,
+    best_epoch: int,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray,
+    vocab: KmerVocabulary,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The model's validation MLM loss and accuracy beside the copy baseline (issue 16).
+
+    The copy baseline is the best score without using the context under the exact 80/10/10
+    corruption: closed form (:func:`course_lib.baselines.nucleotide_copy_baseline`) with base
+    frequencies fitted on the training rows ``train_ids`` ``[n, T]``, and the same strategy
+    played on ``repeats`` mask draws of the validation rows ``val_ids``
+    (:func:`~course_lib.baselines.simulate_nucleotide_copy_baseline`).
+    """
+    frequencies = token_frequencies(train_ids, vocab)
+    closed = nucleotide_copy_baseline(frequencies)
+    played = simulate_nucleotide_copy_baseline(
+        val_ids, vocab, frequencies, repeats=repeats, seed=seed
+    )
+    row = history.iloc[best_epoch - 1]
+    return {
+        "model MLM loss": float(row["val_mlm"]),
+        "model MLM accuracy": float(row["val_mlm_accuracy"]),
+        "copy loss (closed form)": closed["copy loss"],
+        "copy accuracy (closed form)": closed["copy accuracy"],
+        "copy loss (simulated)": played["copy loss"],
+        "copy accuracy (simulated)": played["copy accuracy"],
+        "uniform loss ln 4": closed["uniform loss"],
+    }
+
+
+#: Measured pretraining time, seconds per corpus UTR per epoch, at laptop width (64, 3 layers)
+#: on one idle CPU core (about 50 s per epoch at 20,000 UTRs).
+CPU_SECONDS_PER_UTR_EPOCH = 50 / 20_000
+
+
+def pretraining_cpu_seconds(
+    n_corpus: int, epochs: int, hidden_size: int, num_layers: int, n_backbones: int = 2
+) -> float:
+    """Estimated CPU seconds to pretrain ``n_backbones`` backbones (for ``check_long_run``).
+
+    Scales :data:`CPU_SECONDS_PER_UTR_EPOCH` by the corpus size, the epochs, the number of
+    layers and the square of the width (the cost of a block on short sequences).
+    """
+    scale = (hidden_size / 64) ** 2 * num_layers / 3
+    return CPU_SECONDS_PER_UTR_EPOCH * n_corpus * epochs * scale * n_backbones
+
+
+EXERCISES = {
+    1: Exercise(
+        "5.1",
+        "a frozen backbone",
+        (
+            "Build the model from backbone (c)'s checkpoint with freeze_backbone=True.",
+            "Only parameters with requires_grad reach the optimiser: finetune already does so.",
+            "See mrl_model in course_lib.models.utr_lm and finetune in this chapter's module.",
+        ),
+    ),
+    2: Exercise(
+        "5.2",
+        "is the MFE head just counting G and C?",
+        (
+            "Fit on the pretraining corpus and its ViennaRNA MFE, score on the monitoring UTRs.",
+            "Use three features per UTR: GC fraction, length and their product.",
+            "course_lib.encoding.gc_content, sklearn LinearRegression, metrics.pearson_r.",
+        ),
+    ),
+}
+
+
+def check_exercise_1(answer: Any, checkpoint: str | Path) -> Verdict:
+    """Exercise 5.1: ``answer`` is the fine-tuned model; its backbone must equal the checkpoint."""
+    from course_lib.models.utr_lm import load_pretrained
+
+    def compare(model: Any) -> Comparison:
+        if not hasattr(model, "esm"):
+            return Comparison(False, "expected the UTRLMForMRL model you fine-tuned")
+        saved = load_pretrained(checkpoint)[0].esm.state_dict()
+        trained = model.esm.state_dict()
+        changed = [k for k, w in trained.items() if not torch.equal(w.cpu(), saved[k])]
+        if changed:
+            return Comparison(False, f"{len(changed)} backbone tensors changed during training")
+        return Comparison(True)
+
+    return check(EXERCISES[1], answer, compare)
+
+
+def check_exercise_2(
+    answer: Any,
+    corpus: Sequence[str],
+    corpus_mfe: np.ndarray,
+    monitor: Sequence[str],
+    monitor_mfe: np.ndarray,
+) -> Verdict:
+    """Exercise 5.2: ``answer`` is the composition baseline's Pearson r on the monitoring UTRs."""
+    from sklearn.linear_model import LinearRegression
+
+    from course_lib.encoding import gc_content
+    from course_lib.metrics import pearson_r
+
+    def features(seqs: Sequence[str]) -> np.ndarray:
+        gc, length = gc_content(seqs), np.array([len(x) for x in seqs], dtype=float)
+        return np.c_[gc, length, gc * length]
+
+    fit_ = LinearRegression().fit(features(corpus), corpus_mfe)
+    expected = pearson_r(monitor_mfe, fit_.predict(features(monitor)))
+    return check(EXERCISES[2], answer, lambda a: compare_number(a, expected, 0.0, 0.01))
+
+
+def real_fold_ablation(
+    sources: Mapping[str, Any],
+    protocol: Any,
+    settings: Mapping[str, Any],
+    n_folds: int,
+    n_fit: int | None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Fine-tune every variant on real Random7600 folds; test on the fold and on Human7600.
+
+    ``sources`` maps a variant to a config (no pretraining) or a checkpoint folder;
+    ``protocol`` is :func:`course_lib.utr_protocol.real_utr_protocol`'s result. Each of the
+    first ``n_folds`` folds trains on (a seeded subset of ``n_fit``) fit rows with a scaler
+    fitted on them, selects on the fold's inner validation rows, and scores its held-out rows
+    ("Random7600 fold") and all of Human7600. Returns one row per variant and fold
+    (``R2``, ``Pearson r^2`` per test set) and ``{variant: [n_human]}`` Human7600 predictions
+    averaged over folds.
+    """
+    from course_lib.datasets.utr import scale_labels, unscale
+    from course_lib.models.utr_lm import encode_utrs, mrl_model, utr_vocabulary
+    from course_lib.token_batches import mrl_loader
+    from course_lib.training import seed_everything
+    from course_lib.utr_protocol import fold_tables
+
+    vocab, rows, human = utr_vocabulary(), [], {}
+    rng = np.random.default_rng(seed)
+    for split in protocol.folds[:n_folds]:
+        index = split.fit
+        if n_fit is not None and n_fit < len(index):
+            index = np.sort(rng.choice(index, n_fit, replace=False))
+        parts = fold_tables(protocol.random, split, index)
+        tables = {"fit": parts.fit, "val": parts.val, "test": parts.test, "human": protocol.human}
+        loaders = {
+            name: mrl_loader(
+                encode_utrs(t["utr"], vocab, 102),
+                scale_labels(t, parts.scaler),
+                settings["batch_size"],
+                shuffle=name == "fit",
+                seed=seed,
+            )
+            for name, t in tables.items()
+        }
+        for variant, source in sources.items():
+            seed_everything(seed + split.fold)
+            model = mrl_model(
+                source, pooling=settings["pooling"], freeze_backbone=settings["freeze_backbone"]
+            )
+            finetune(
+                model,
+                loaders["fit"],
+                loaders["val"],
+                loss=settings["loss"],
+                epochs=settings["finetune_epochs"],
+                lr=settings["finetune_lr"],
+                patience=settings["patience"],
+                device=device,
+                description=f"fold {split.fold}: {variant}",
+            )
+            row = {"variant": variant, "fold": split.fold, "n fit": len(index)}
+            for name, label in (("test", "Random7600 fold"), ("human", "Human7600")):
+                y, pred = predict(model, loaders[name], device)
+                y, pred = unscale(y, parts.scaler), unscale(pred, parts.scaler)
+                scores = regression_metrics(y, pred)
+                row.update({f"{label} {m}": scores[m] for m in ("R2", "Pearson r^2")})
+                if name == "human":
+                    human.setdefault(variant, []).append(pred)
+            rows.append(row)
+    return pd.DataFrame(rows), {v: np.mean(p, axis=0) for v, p in human.items()}
 
 
 def regression_loss(name: str) -> nn.Module:
