@@ -26,6 +26,7 @@ from course_lib.encoding import one_hot
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import load_framepool
 from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
+from course_lib.profiles import estimate_seconds
 from course_lib.training import fit
 
 NOTEBOOK = "02_optimus_attention.ipynb"
@@ -84,6 +85,21 @@ SETTINGS = {
         "cv_folds": 10,
         "cv_epochs": 15,
         "design_targets": (3.0, 5.0, 8.0),
+    },
+    # sizes only, laid over laptop / full by ``--tiny`` (the same code paths at CI cost)
+    "tiny": {
+        "n_test": 1_000,
+        "n_train": 3_000,
+        "n_val": 500,
+        "epochs": 1,
+        "optimus_filters": 16,
+        "n_scan_utrs": 40,
+        "design_steps": 2,
+        "n_score": 2_000,
+        "n_bootstrap": 100,
+        "cv_utrs": 1_500,
+        "cv_folds": 2,
+        "cv_epochs": 1,
     },
 }
 
@@ -224,6 +240,33 @@ def snv_summary(effects: pd.DataFrame, n_bootstrap: int, seed: int = 0) -> dict[
 
 
 # ----------------------------------------------------------------------------- own models
+
+
+def training_seconds(
+    models: Mapping[str, tuple[torch.nn.Module, Callable]],
+    loader: DataLoader,
+    epochs: int,
+    device: torch.device,
+) -> float:
+    """Estimated seconds to train every model ``epochs`` times over ``loader``.
+
+    Times a few optimiser steps of each model on one batch (:func:`estimate_seconds`), for
+    :func:`course_lib.profiles.check_long_run`.
+    """
+    xb, yb = next(iter(loader))
+    xb, yb = xb.to(device), yb.to(device)
+    total = 0.0
+    for model, forward in models.values():
+        model.to(device).train()
+        optimiser = torch.optim.Adam(model.parameters())
+
+        def step(model=model, forward=forward, optimiser=optimiser) -> None:
+            optimiser.zero_grad()
+            torch.nn.functional.mse_loss(forward(model, xb), yb).backward()
+            optimiser.step()
+
+        total += estimate_seconds(step, len(loader) * epochs)
+    return total
 
 
 def kfold_indices(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
