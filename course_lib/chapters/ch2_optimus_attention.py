@@ -28,6 +28,7 @@ from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import load_framepool
 from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
 from course_lib.profiles import estimate_seconds
+from course_lib.results import make_headline
 from course_lib.training import fit
 
 NOTEBOOK = "02_optimus_attention.ipynb"
@@ -390,6 +391,25 @@ def evolve_to_target(
             "designed prediction": score,
             "target": target,
         }
+    )
+
+
+def chapter_headline(published_table: pd.DataFrame, n_rows: int, caption: str) -> dict:
+    """Pearson r^2 of the published models on the eGFP test UTRs, Framepool combined first."""
+    metric = "Pearson r^2"
+    compared = {
+        model: tuple(float(row[k]) for k in (metric, f"{metric} low", f"{metric} high"))
+        for (model, set_name), row in published_table.iterrows()
+        if set_name == "eGFP 20k" and "Framepool" in model
+    }
+    anchor_name = "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs"
+    anchor = ANCHORS[anchor_name]
+    return make_headline(
+        metric,
+        f"{caption}: eGFP 20k ({n_rows:,} UTRs scored)",
+        compared,
+        "95 % bootstrap over test UTRs",
+        {"name": anchor_name, "value": anchor["value"], "protocol": "paper"},
     )
 
 
