@@ -83,7 +83,8 @@ def test_chapter_module_follows_the_convention(chapter):
     assert module.NOTEBOOK.startswith(f"0{chapter[2]}_"), "chN_... belongs to notebook 0N_..."
     assert module.NOTEBOOK in module.__doc__, "the module docstring names its notebook"
     assert set(module.SETTINGS) - {"tiny"} == set(PROFILE_NAMES)
-    keys = {profile: set(table) for profile, table in module.SETTINGS.items()}
+    keys = {profile: set(module.SETTINGS[profile]) for profile in PROFILE_NAMES}
+    assert set(module.SETTINGS.get("tiny", {})) <= keys[PROFILE_NAMES[0]], "tiny holds sizes only"
     reference = keys[PROFILE_NAMES[0]]
     for profile, names in keys.items():
         assert names == reference, f"{chapter}: {profile} differs by {names ^ reference}"
