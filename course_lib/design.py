@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from course_lib.encoding import one_hot
+from course_lib.encoding import one_hot, to_dna
 from course_lib.training import Forward, default_forward
 
 Predictor = Callable[[Sequence[str]], np.ndarray]
@@ -185,12 +185,34 @@ def single_substitutions(seq: str) -> tuple[list[str], list[tuple[int, str, str]
 
 
 def _check_design_input(seq: str, n_steps: int) -> str:
-    seq = seq.upper().replace("U", "T")
+    seq = to_dna(seq.upper())
     if not seq or set(seq) - set(BASES):
         raise ValueError(f"the start UTR must be a non-empty A/C/G/T(U) string, got {seq!r}")
     if n_steps < 1:
         raise ValueError(f"n_steps must be at least 1, got {n_steps}")
     return seq
+
+
+Proposer = Callable[[str], tuple[list[str], list[tuple[int, str, str]]]]
+
+
+def _hill_climb(predict: Predictor, start: str, n_steps: int, propose: Proposer) -> Design:
+    """Accept the best proposed variant while it raises the prediction, at most ``n_steps`` times.
+
+    ``propose(current)`` returns the candidate UTRs and their edits ``(position, old, new)``.
+    """
+    current, score = start, float(predict([start])[0])
+    trajectory, edits = [score], []
+    for _ in range(n_steps):
+        variants, candidate_edits = propose(current)
+        scores = predict(variants)
+        best = int(np.argmax(scores))
+        if scores[best] <= score:
+            break
+        current, score = variants[best], float(scores[best])
+        edits.append(candidate_edits[best])
+        trajectory.append(score)
+    return Design(start, current, trajectory[0], score, tuple(edits), tuple(trajectory))
 
 
 def greedy_design(predict: Predictor, seq: str, n_steps: int = 10) -> Design:
@@ -199,26 +221,7 @@ def greedy_design(predict: Predictor, seq: str, n_steps: int = 10) -> Design:
     Each step scores all ``3 L`` substitutions of the current UTR in one batch and keeps the
     best; it stops after ``n_steps`` edits or when no substitution improves the prediction.
     """
-    current = _check_design_input(seq, n_steps)
-    score = float(predict([current])[0])
-    trajectory, edits = [score], []
-    for _ in range(n_steps):
-        variants, candidate_edits = single_substitutions(current)
-        scores = predict(variants)
-        best = int(np.argmax(scores))
-        if scores[best] <= score:
-            break
-        current, score = variants[best], float(scores[best])
-        edits.append(candidate_edits[best])
-        trajectory.append(score)
-    return Design(
-        seq.upper().replace("U", "T"),
-        current,
-        trajectory[0],
-        score,
-        tuple(edits),
-        tuple(trajectory),
-    )
+    return _hill_climb(predict, _check_design_input(seq, n_steps), n_steps, single_substitutions)
 
 
 def substitution_gains(
@@ -252,13 +255,11 @@ def gradient_design(
     best-ranked variants exactly and keeps the best one if it improves the prediction;
     ``top_k = 3 L`` makes it the greedy search. Scores are unscaled with ``scaler`` if given.
     """
-    current = _check_design_input(seq, n_steps)
+    start = _check_design_input(seq, n_steps)
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
-    predict = make_predictor(model, forward, scaler)
-    score = float(predict([current])[0])
-    trajectory, edits = [score], []
-    for _ in range(n_steps):
+
+    def propose(current: str) -> tuple[list[str], list[tuple[int, str, str]]]:
         gains = substitution_gains(model, current, forward)
         gains[np.arange(len(current)), [BASES.index(b) for b in current]] = -np.inf
         flat = np.argsort(gains, axis=None)[::-1][: min(top_k, 3 * len(current))]
@@ -266,19 +267,6 @@ def gradient_design(
             (int(i), current[i], BASES[b])
             for i, b in zip(*np.unravel_index(flat, gains.shape), strict=True)
         ]
-        variants = [current[:i] + new + current[i + 1 :] for i, _, new in candidates]
-        scores = predict(variants)
-        best = int(np.argmax(scores))
-        if scores[best] <= score:
-            break
-        current, score = variants[best], float(scores[best])
-        edits.append(candidates[best])
-        trajectory.append(score)
-    return Design(
-        seq.upper().replace("U", "T"),
-        current,
-        trajectory[0],
-        score,
-        tuple(edits),
-        tuple(trajectory),
-    )
+        return [current[:i] + new + current[i + 1 :] for i, _, new in candidates], candidates
+
+    return _hill_climb(make_predictor(model, forward, scaler), start, n_steps, propose)

@@ -160,11 +160,6 @@ def test_registry_does_not_import_data_set_modules():
     assert not {m for m in imported_modules(SOURCES["course_lib.registry"]) if "datasets" in m}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="course_lib.datasets.egfp imports torch at module level (owned by the chapter-2 "
-    "engineer); drop this mark once egfp imports torch only where it builds tensors",
-)
 def test_data_scripts_list_does_not_import_torch(tmp_path):
     probe = (
         "import runpy, sys; sys.argv = ['data_scripts', 'list']\n"

@@ -21,11 +21,14 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_lib.datasets.egfp import PUBLISHED_N_TEST, PUBLISHED_N_TRAIN
 from course_lib.datasets.published_models import FRAMEPOOL_EGFP_LIBRARY
 from course_lib.datasets.utr import fit_label_scaler, scale_labels
-from course_lib.design import Predictor, make_predictor
+from course_lib.design import Predictor, greedy_design, make_predictor
 from course_lib.encoding import one_hot
+from course_lib.exercises import Exercise, Verdict, check, compare_arrays, compare_number
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import load_framepool
 from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
+from course_lib.profiles import estimate_seconds
+from course_lib.results import make_headline
 from course_lib.training import fit
 
 NOTEBOOK = "02_optimus_attention.ipynb"
@@ -84,6 +87,21 @@ SETTINGS = {
         "cv_folds": 10,
         "cv_epochs": 15,
         "design_targets": (3.0, 5.0, 8.0),
+    },
+    # sizes only, laid over laptop / full by ``--tiny`` (the same code paths at CI cost)
+    "tiny": {
+        "n_test": 1_000,
+        "n_train": 3_000,
+        "n_val": 500,
+        "epochs": 1,
+        "optimus_filters": 16,
+        "n_scan_utrs": 40,
+        "design_steps": 2,
+        "n_score": 2_000,
+        "n_bootstrap": 100,
+        "cv_utrs": 1_500,
+        "cv_folds": 2,
+        "cv_epochs": 1,
     },
 }
 
@@ -226,6 +244,33 @@ def snv_summary(effects: pd.DataFrame, n_bootstrap: int, seed: int = 0) -> dict[
 # ----------------------------------------------------------------------------- own models
 
 
+def training_seconds(
+    models: Mapping[str, tuple[torch.nn.Module, Callable]],
+    loader: DataLoader,
+    epochs: int,
+    device: torch.device,
+) -> float:
+    """Estimated seconds to train every model ``epochs`` times over ``loader``.
+
+    Times a few optimiser steps of each model on one batch (:func:`estimate_seconds`), for
+    :func:`course_lib.profiles.check_long_run`.
+    """
+    xb, yb = next(iter(loader))
+    xb, yb = xb.to(device), yb.to(device)
+    total = 0.0
+    for model, forward in models.values():
+        model.to(device).train()
+        optimiser = torch.optim.Adam(model.parameters())
+
+        def step(model=model, forward=forward, optimiser=optimiser) -> None:
+            optimiser.zero_grad()
+            torch.nn.functional.mse_loss(forward(model, xb), yb).backward()
+            optimiser.step()
+
+        total += estimate_seconds(step, len(loader) * epochs)
+    return total
+
+
 def kfold_indices(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
     """``k`` disjoint held-out index sets covering ``0..n-1`` (shuffled with ``seed``)."""
     if not 2 <= k <= n:
@@ -346,4 +391,89 @@ def evolve_to_target(
             "designed prediction": score,
             "target": target,
         }
+    )
+
+
+def chapter_headline(published_table: pd.DataFrame, n_rows: int, caption: str) -> dict:
+    """Pearson r^2 of the published models on the eGFP test UTRs, Framepool combined first."""
+    metric = "Pearson r^2"
+    compared = {
+        model: tuple(float(row[k]) for k in (metric, f"{metric} low", f"{metric} high"))
+        for (model, set_name), row in published_table.iterrows()
+        if set_name == "eGFP 20k" and "Framepool" in model
+    }
+    anchor_name = "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs"
+    anchor = ANCHORS[anchor_name]
+    return make_headline(
+        metric,
+        f"{caption}: eGFP 20k ({n_rows:,} UTRs scored)",
+        compared,
+        "95 % bootstrap over test UTRs",
+        {"name": anchor_name, "value": anchor["value"], "protocol": "paper"},
+    )
+
+
+# ----------------------------------------------------------------------------- exercises
+
+EXERCISES = {
+    "snv_reads": Exercise(
+        "2.1",
+        "are better-measured variants better predicted?",
+        (
+            "Keep only the rows of the Framepool SNV table whose total reads reach 620.",
+            "snv_summary(subset, n_bootstrap) returns a dict; its 'Pearson r' is the answer.",
+            "The SNV table is snv_tables['Framepool combined']; the column is 'total'.",
+        ),
+    ),
+    "design": Exercise(
+        "2.2",
+        "design UTRs with a higher predicted MRL",
+        (
+            "Run greedy_design on each of the five lowest-predicted test UTRs, in that order.",
+            "Collect Design.gain (final minus start prediction) of each greedy design.",
+            "greedy_design(predictors['Optimus 5-Prime'], utr, n_steps=settings.design_steps).",
+        ),
+    ),
+    "leaky_scaler": Exercise(
+        "2.3",
+        "what the test-set scaler did",
+        (
+            "The leaky scaler is fitted on the test labels, not on the training labels.",
+            "Report the mean that scaler learned (StandardScaler.mean_).",
+            "leaky_test_scaler returns (MRL, scaler); read scaler.mean_[0].",
+        ),
+    ),
+}
+
+
+def check_exercise_1(well_measured_r: float | None, framepool_snvs: pd.DataFrame) -> Verdict:
+    """Pearson r of Framepool's SNV effects on rows with ``total >= 620``."""
+    rows = framepool_snvs[framepool_snvs["total"] >= 620]
+    expected = float(np.corrcoef(rows["obs_diff"], rows["predicted_diff"])[0, 1])
+    return check(
+        EXERCISES["snv_reads"],
+        well_measured_r,
+        lambda a: compare_number(a, expected, rtol=1e-6, atol=1e-6),
+    )
+
+
+def check_exercise_2(
+    greedy_gains: Sequence[float] | None, predict: Predictor, utrs: Sequence[str], n_steps: int
+) -> Verdict:
+    """Gains of the greedy designs of ``utrs`` (recomputed here with the same predictor)."""
+    expected = np.array([greedy_design(predict, u, n_steps=n_steps).gain for u in utrs])
+    return check(
+        EXERCISES["design"],
+        greedy_gains,
+        lambda a: compare_arrays(a, expected, rtol=1e-4, atol=1e-5),
+    )
+
+
+def check_exercise_3(leaky_mean: float | None, test_mrl: Sequence[float]) -> Verdict:
+    """The mean of the scaler fitted on the test MRL."""
+    expected = float(np.mean(test_mrl))
+    return check(
+        EXERCISES["leaky_scaler"],
+        leaky_mean,
+        lambda a: compare_number(a, expected, rtol=1e-6, atol=1e-6),
     )

@@ -24,22 +24,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.preprocessing import StandardScaler
-from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.datasets.utr import (
+    SAMPLE_2019_CITATION,
     fit_label_scaler,
     noisy_mrl,
     planted_mrl,
     sample_total_reads,
     scale_labels,
 )
-from course_lib.encoding import one_hot
+from course_lib.encoding import one_hot, to_dna
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 NAME = "egfp_unmod_1"
 EGFP_FILE = "GSM3130435_egfp_unmod_1.csv"
@@ -131,7 +134,7 @@ def load_egfp(path: str | Path, min_rows: int | None = None) -> pd.DataFrame:
     df = pd.read_csv(path)
     df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
     check_egfp(df, min_rows)
-    df["utr"] = df["utr"].str.upper().str.replace("U", "T").str[:UTR_LENGTH]
+    df["utr"] = df["utr"].str.upper().map(to_dna).str[:UTR_LENGTH]
     valid = df["utr"].str.fullmatch("[ACGT]+")
     df = df[valid].reset_index(drop=True)
     df["rl"] = df["rl"].astype(float)
@@ -184,6 +187,9 @@ class EgfpSplit:
 
     def loader(self, part: str, batch_size: int, shuffle: bool = False) -> DataLoader:
         """A :class:`~torch.utils.data.DataLoader` of ``(one-hot, scaled MRL)`` for ``part``."""
+        import torch  # here, not at module level: listing data sets must not load torch
+        from torch.utils.data import DataLoader, TensorDataset
+
         x, y = self.arrays(part)
         dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
@@ -295,11 +301,7 @@ EGFP_UNMOD_1 = register(
             ),
         ),
         licence="public GEO record (NCBI places no restrictions on GEO data)",
-        citation=(
-            "Sample PJ, Wang B, Reid DW, Presnyak V, McFadyen IJ, Morris DR, Seelig G. Human 5' "
-            "UTR design and variant effect prediction from a massively parallel translation "
-            "assay. Nat Biotechnol 37, 803-809 (2019)."
-        ),
+        citation=SAMPLE_2019_CITATION,
         schema=(
             "CSV: unnamed index, utr (50 nt), reads per polysome fraction, total_reads, rl "
             "(+ others); at least 280,000 rows (20,000 test + 260,000 training)"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_lib.datasets.utr import noisy_mrl, planted_mrl, sample_total_reads
+from course_lib.datasets.utr import SAMPLE_2019_CITATION, noisy_mrl, planted_mrl, sample_total_reads
 from course_lib.datasets.utr_testsets import read_mrl_table
 from course_lib.models.keras_weights import write_keras_weights
 from course_lib.registry import DataSet, RemoteFile, register
@@ -165,12 +165,6 @@ def synthesize_framepool(folder: Path, seed: int) -> None:
         write_keras_weights(folder / file, layers, names)
 
 
-_CITE_SAMPLE = (
-    "Sample PJ, Wang B, Reid DW, Presnyak V, McFadyen IJ, Morris DR, Seelig G. Human 5' UTR "
-    "design and variant effect prediction from a massively parallel translation assay. "
-    "Nat Biotechnol 37, 803-809 (2019)."
-)
-
 OPTIMUS_MODELS = register(
     DataSet(
         name="optimus_models",
@@ -196,7 +190,7 @@ OPTIMUS_MODELS = register(
             ),
         ),
         licence="GPL-3 (pjsample/human_5utr_modeling)",
-        citation=_CITE_SAMPLE,
+        citation=SAMPLE_2019_CITATION,
         schema=(
             "2 Keras HDF5 (input [54, 4]: UTR + ATGG); CSV of 3,002 rows: utr, mother, hrl, "
             "obs_diff, old_pred_diff, gene_symbol, clin_sig (+ 50 others)"

@@ -425,6 +425,13 @@ def unscale(values: np.ndarray, scaler: StandardScaler) -> np.ndarray:
     return scaler.inverse_transform(np.asarray(values, dtype=float).reshape(-1, 1)).ravel()
 
 
+#: The paper behind every Sample et al. 2019 data set (varying-length, eGFP, Optimus models).
+SAMPLE_2019_CITATION = (
+    "Sample PJ, Wang B, Reid DW, Presnyak V, McFadyen IJ, Morris DR, Seelig G. Human 5' UTR "
+    "design and variant effect prediction from a massively parallel translation assay. "
+    "Nat Biotechnol 37, 803-809 (2019)."
+)
+
 UTR_VARYING_LENGTH = register(
     DataSet(
         name=NAME,
@@ -446,11 +453,7 @@ UTR_VARYING_LENGTH = register(
             ),
         ),
         licence="public GEO record (NCBI places no restrictions on GEO data)",
-        citation=(
-            "Sample PJ, Wang B, Reid DW, Presnyak V, McFadyen IJ, Morris DR, Seelig G. Human 5' "
-            "UTR design and variant effect prediction from a massively parallel translation "
-            "assay. Nat Biotechnol 37, 803-809 (2019)."
-        ),
+        citation=SAMPLE_2019_CITATION,
         schema=(
             "CSV with columns utr, set (random|human), total_reads, rl, len (+ others); "
             "total_reads >= 10 keeps 83,919 random and 15,555 human rows"
