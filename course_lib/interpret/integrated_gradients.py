@@ -1,7 +1,7 @@
 """Integrated gradients (Sundararajan et al. 2017), a path attribution for one-hot models.
 
-Gradient x input (:func:`course_lib.interpret.attribution.gradient_x_input`) reads the gradient at the
-input alone, where a saturated model may be flat. Integrated gradients averages the gradient
+Gradient x input (:func:`~course_lib.interpret.attribution.gradient_x_input`) reads the gradient
+at the input alone, where a saturated model may be flat. Integrated gradients averages the gradient
 along the straight path from a baseline ``x'`` (default: all zeros, no base anywhere) to the
 input ``x`` and multiplies by ``x - x'``::
 
