@@ -326,8 +326,8 @@ def real_fold_ablation(
     (``R2``, ``Pearson r^2`` per test set) and ``{variant: [n_human]}`` Human7600 predictions
     averaged over folds.
     """
-    from course_lib.datasets.utr import scale_labels, unscale
-    from course_lib.models.utr_lm import encode_utrs, mrl_model, utr_vocabulary
+    from course_lib.datasets.utr import scale_labels
+    from course_lib.models.utr_lm import encode_utrs, utr_vocabulary
     from course_lib.token_batches import mrl_loader
     from course_lib.training import seed_everything
     from course_lib.utr_protocol import fold_tables
@@ -352,30 +352,53 @@ def real_fold_ablation(
         }
         for variant, source in sources.items():
             seed_everything(seed + split.fold)
-            model = mrl_model(
-                source, pooling=settings["pooling"], freeze_backbone=settings["freeze_backbone"]
+            scores, human_pred = _fold_variant_scores(
+                source, loaders, parts.scaler, settings, device, f"fold {split.fold}: {variant}"
             )
-            finetune(
-                model,
-                loaders["fit"],
-                loaders["val"],
-                loss=settings["loss"],
-                epochs=settings["finetune_epochs"],
-                lr=settings["finetune_lr"],
-                patience=settings["patience"],
-                device=device,
-                description=f"fold {split.fold}: {variant}",
-            )
-            row = {"variant": variant, "fold": split.fold, "n fit": len(index)}
-            for name, label in (("test", "Random7600 fold"), ("human", "Human7600")):
-                y, pred = predict(model, loaders[name], device)
-                y, pred = unscale(y, parts.scaler), unscale(pred, parts.scaler)
-                scores = regression_metrics(y, pred)
-                row.update({f"{label} {m}": scores[m] for m in ("R2", "Pearson r^2")})
-                if name == "human":
-                    human.setdefault(variant, []).append(pred)
-            rows.append(row)
+            rows.append({"variant": variant, "fold": split.fold, "n fit": len(index), **scores})
+            human.setdefault(variant, []).append(human_pred)
     return pd.DataFrame(rows), {v: np.mean(p, axis=0) for v, p in human.items()}
+
+
+def _fold_variant_scores(
+    source: Any,
+    loaders: Mapping[str, Any],
+    scaler: Any,
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    description: str,
+) -> tuple[dict[str, float], np.ndarray]:
+    """Fine-tune one variant on a fold's loaders; its R2 and Pearson r^2 on both test sets.
+
+    Returns the scores (``"Random7600 fold R2"``, ...) and the ``[n_human]`` Human7600
+    predictions in MRL units.
+    """
+    from course_lib.datasets.utr import unscale
+    from course_lib.models.utr_lm import mrl_model
+
+    model = mrl_model(
+        source, pooling=settings["pooling"], freeze_backbone=settings["freeze_backbone"]
+    )
+    finetune(
+        model,
+        loaders["fit"],
+        loaders["val"],
+        loss=settings["loss"],
+        epochs=settings["finetune_epochs"],
+        lr=settings["finetune_lr"],
+        patience=settings["patience"],
+        device=device,
+        description=description,
+    )
+    scores, human_pred = {}, None
+    for name, label in (("test", "Random7600 fold"), ("human", "Human7600")):
+        y, pred = predict(model, loaders[name], device)
+        y, pred = unscale(y, scaler), unscale(pred, scaler)
+        metrics = regression_metrics(y, pred)
+        scores.update({f"{label} {m}": metrics[m] for m in ("R2", "Pearson r^2")})
+        if name == "human":
+            human_pred = pred
+    return scores, human_pred
 
 
 def regression_loss(name: str) -> nn.Module:
