@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 SHARED_DATA ?= ../shared/data
 PROFILE ?= smoke
 CHAPTERS ?=
+# chapters (and student notebooks under nbval) run this many at once, cores // JOBS threads each
+JOBS ?= 2
 # OpenMP threads that spin while waiting slow torch by 10x when the cores are shared
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
@@ -27,13 +29,13 @@ data: setup
 	$(PY) -m data_scripts prepare --shared $(SHARED_DATA)
 
 chapters: data
-	$(PY) -m course_lib.run $(CHAPTERS) --profile $(PROFILE)
+	$(PY) -m course_lib.run $(CHAPTERS) --profile $(PROFILE) --jobs $(JOBS)
 
 # laptop and full on their own code paths at tiny sizes (each chapter's "tiny" settings), so that
 # every profile's code runs in CI before a student's does; output in _build/tiny/<profile>
 tiny: data
-	$(PY) -m course_lib.run $(CHAPTERS) --profile laptop --tiny
-	$(PY) -m course_lib.run $(CHAPTERS) --profile full --tiny
+	$(PY) -m course_lib.run $(CHAPTERS) --profile laptop --tiny --jobs $(JOBS)
+	$(PY) -m course_lib.run $(CHAPTERS) --profile full --tiny --jobs $(JOBS)
 
 # the student versions (solutions removed, checks answer "not yet") run top to bottom at smoke
 # under nbval, which also compares the stored outputs of the cells marked NBVAL_CHECK_OUTPUT
@@ -43,8 +45,9 @@ STUDENT_ENV = COURSE_PROFILE=smoke COURSE_STRICT_CHECKS=0 COURSE_PROGRESS=text \
 	MPLBACKEND=module://matplotlib_inline.backend_inline
 student-check: data
 	$(PY) -m course_lib.student $(CHAPTERS)
-	$(STUDENT_ENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=1800 \
-	  _build/student
+	OMP_NUM_THREADS=$$(( $$(nproc) / $(JOBS) > 0 ? $$(nproc) / $(JOBS) : 1 )) $(STUDENT_ENV) \
+	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=1800 \
+	  -n $(JOBS) --dist loadfile _build/student
 
 site:
 	$(PY) -m course_lib.site

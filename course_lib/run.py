@@ -9,6 +9,11 @@ these executed copies (see :mod:`course_lib.site`), never by executing notebooks
 ``--tiny`` runs ``laptop`` or ``full`` on their own code paths at each chapter's tiny sizes
 (see :mod:`course_lib.profiles`); CI uses it so that every profile's code runs before a
 student's does. Tiny runs write to ``_build/tiny/<profile>`` and never reach the book.
+
+``--jobs N`` runs N chapters at once, each kernel limited to ``cores // N`` threads (much of a
+small chapter is single-threaded Python, so two chapters on two cores finish sooner than one
+after the other). Chapters write disjoint results and checkpoints, so order does not matter.
+Wall times recorded with ``--record-times`` come from one chapter at a time only.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -155,7 +161,7 @@ def _print_summary(runs: list[ChapterRun], output: Path) -> None:
         status = "ok" if r.ok else "FAILED"
         print(f"{r.chapter:<28}{status:<8}{r.wall_time_s:>10.1f} s{r.peak_memory_mb:>11.0f} MB")
     total = sum(r.wall_time_s for r in runs)
-    print(f"{'total':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
+    print(f"{'sum of chapters':<36}{total:>10.1f} s\nexecuted notebooks: {output / 'notebooks'}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,6 +184,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="this profile's code paths at tiny sizes (each chapter's 'tiny' settings); results, "
         "checkpoints and executed notebooks go to _build/tiny/<profile>, never into the book",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("COURSE_JOBS", "1")),
+        help="chapters run at once (default $COURSE_JOBS or 1); threads per kernel = cores // jobs",
     )
     parser.add_argument(
         "--record-times",
@@ -208,6 +220,53 @@ def _prepare_environment(args: argparse.Namespace, root: Path) -> Path:
     return output
 
 
+def _report(result: ChapterRun, label: str) -> None:
+    status = "ok" if result.ok else "FAILED"
+    print(
+        f"[{label}] {result.chapter}: {status} in {result.wall_time_s:.1f} s, "
+        f"peak memory {result.peak_memory_mb:.0f} MB",
+        flush=True,
+    )
+    if not result.ok:
+        print(f"    {result.error}", file=sys.stderr, flush=True)
+
+
+def limit_threads(jobs: int) -> int:
+    """Give each of ``jobs`` kernels ``cores // jobs`` threads (at least 1); return that number.
+
+    Sets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` unless they are set already; the kernels
+    inherit them, and torch reads them when it is imported.
+    """
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    return int(os.environ["OMP_NUM_THREADS"])
+
+
+def _run_all(
+    chapters: list[Path], output: Path, profile: str, args: argparse.Namespace
+) -> list[ChapterRun]:
+    """Run the chapters one at a time, or ``args.jobs`` at once; results in chapter order."""
+    label = f"{profile}, tiny" if args.tiny else profile
+    folder = output / "notebooks"
+    if args.jobs == 1:
+        runs = []
+        for notebook in chapters:
+            print(f"[{label}] running {notebook.stem} ...", flush=True)
+            runs.append(run_chapter(notebook, folder, profile, args.timeout))
+            _report(runs[-1], label)
+            if args.fail_fast and not runs[-1].ok:
+                break
+        return runs
+    threads = limit_threads(args.jobs)
+    print(f"[{label}] {len(chapters)} chapters, {args.jobs} at a time, {threads} threads each")
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_chapter, nb, folder, profile, args.timeout) for nb in chapters]
+        for future in as_completed(futures):
+            _report(future.result(), label)
+    return [f.result() for f in futures]
+
+
 def _write_summary(runs: list[ChapterRun], output: Path, args: argparse.Namespace) -> None:
     summary = output / "run_summary.json"
     previous = json.loads(summary.read_text()) if summary.exists() else {}
@@ -223,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.record_times and args.tiny:
         parser.error("--record-times records real-size runs only; drop --tiny")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.record_times and args.jobs > 1:
+        parser.error("--record-times records one chapter at a time; drop --jobs")
     root = project_root()
     profile = check_profile(args.profile)
     try:
@@ -231,22 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     output = _prepare_environment(args, root)
-    label = f"{profile}, tiny" if args.tiny else profile
-    runs: list[ChapterRun] = []
-    for notebook in chapters:
-        print(f"[{label}] running {notebook.stem} ...", flush=True)
-        result = run_chapter(notebook, output / "notebooks", profile, args.timeout)
-        runs.append(result)
-        status = "ok" if result.ok else "FAILED"
-        print(
-            f"[{label}] {notebook.stem}: {status} in {result.wall_time_s:.1f} s, "
-            f"peak memory {result.peak_memory_mb:.0f} MB",
-            flush=True,
-        )
-        if not result.ok:
-            print(f"    {result.error}", file=sys.stderr, flush=True)
-            if args.fail_fast:
-                break
+    runs = _run_all(chapters, output, profile, args)
     _write_summary(runs, output, args)
     _print_summary(runs, output)
     failed = [r for r in runs if not r.ok]

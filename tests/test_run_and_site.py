@@ -158,3 +158,33 @@ def test_published_notebook_folds_the_injected_parameters(tmp_path: Path) -> Non
     out = nbformat.read(publish_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb"), 4)
     assert out.cells[0].metadata["tags"] == ["injected-parameters", "hide-cell"]
     assert "tags" not in out.cells[1].metadata
+
+
+def test_parallel_jobs_keep_order_limit_threads_and_report_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from course_lib.run import main
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "course_lib").mkdir()
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    _notebook(
+        folder / "00_a.ipynb", [f"import os; assert os.environ['OMP_NUM_THREADS'] == {threads!r}"]
+    )
+    _notebook(folder / "01_b.ipynb", ["raise RuntimeError('planted in b')"])
+    _notebook(folder / "02_c.ipynb", ["print('c')"])
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "COURSE_PROFILE", "COURSE_STRICT_CHECKS"):
+        monkeypatch.setenv(name, "")  # records the current value, restored after the test
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--jobs", "2", "--output", str(tmp_path / "exec")]) == 1
+    summary = json.loads((tmp_path / "exec" / "run_summary.json").read_text())
+    assert list(summary) == ["00_a", "01_b", "02_c"]
+    assert summary["00_a"]["ok"] and summary["02_c"]["ok"]
+    assert "planted in b" in summary["01_b"]["error"]
+    with pytest.raises(SystemExit):
+        main(["--jobs", "2", "--record-times"])
