@@ -12,7 +12,7 @@ from course_lib.chapters.ch5_utr_lm import (
     pretraining_cpu_seconds,
     real_corpus,
 )
-from course_lib.models.utr_lm import encode_utrs, utr_vocabulary
+from course_lib.models.utr_lm import encode_utrs, utr_lm_config, utr_vocabulary
 from course_lib.profiles import LongCPURunError, check_long_run
 
 
@@ -74,3 +74,70 @@ def test_real_corpus_is_disjoint_from_the_test_sets(shared_data):
     held = read_held_out(shared_data / "utr_testsets/stride11133m_MPA_V_pred.csv", False)
     assert len(corpus) == 51_086
     assert not set(corpus.sequences) & (set(held["Random7600"]) | set(held["Human7600"]))
+
+
+def _toy_protocol(per_length: int = 12, seed: int = 0):
+    """A varying-length table in the real format: ``per_length`` UTRs per length 25..100 per set."""
+    from course_lib.utr_protocol import real_utr_protocol
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for set_name in ("random", "human"):
+        for length in range(25, 101):
+            for _ in range(per_length):
+                utr = "".join(rng.choice(list("ACGT"), length))
+                rows.append({"utr": utr, "rl": 3 + utr.count("G") / length, "set": set_name})
+    table = pd.DataFrame(rows)
+    return real_utr_protocol(table.assign(len=table["utr"].str.len()), n_folds=3)
+
+
+def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_only():
+    from course_lib.chapters.ch5_utr_lm import fold_loaders, fold_training_rows
+
+    protocol = _toy_protocol()
+    split = protocol.folds[1]
+    rows = fold_training_rows(split, 100, seed=3)
+    assert len(rows) == 100 and set(rows) <= set(split.fit)
+    assert np.array_equal(rows, fold_training_rows(split, 100, seed=3))
+    assert np.array_equal(fold_training_rows(split, None), split.fit)
+    parts, loaders = fold_loaders(protocol, split, 100, batch_size=16, seed=3)
+    assert list(loaders) == ["train", "val", "test_random", "test_human"]
+    assert np.isclose(parts.scaler.mean_[0], protocol.random["rl"].iloc[rows].mean())
+    assert len(loaders["test_human"].dataset) == len(protocol.human)
+    assert not set(parts.fit["utr"]) & (set(parts.test["utr"]) | set(parts.val["utr"]))
+
+
+def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
+    from course_lib.chapters.ch5_utr_lm import published_fold_scores, real_fold_ablation
+
+    protocol = _toy_protocol()
+    config = utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
+    settings = {
+        "real_folds": 2,
+        "real_n_fit": 120,
+        "batch_size": 32,
+        "pooling": "mean",
+        "freeze_backbone": False,
+        "loss": "huber",
+        "finetune_epochs": 1,
+        "finetune_lr": 1e-3,
+        "patience": None,
+    }
+    ablation = real_fold_ablation({"(a)": config, "(a) again": config}, protocol, settings)
+    assert len(ablation.per_fold) == 4 and set(ablation.per_fold["fold"]) == {0, 1}
+    assert (ablation.per_fold["n fit"] == 120).all()
+    assert ablation.human["(a)"].shape == (len(protocol.human),)
+    assert [len(runs) for runs in ablation.fits.values()] == [2, 2]
+    # a perfect oracle gets R2 1 on both test sets; same columns as the fine-tuned rows
+    truth = dict(
+        zip(
+            pd.concat([protocol.random, protocol.human])["utr"],
+            pd.concat([protocol.random, protocol.human])["rl"],
+            strict=True,
+        )
+    )
+    oracle = published_fold_scores(
+        lambda utrs: np.array([truth[u] for u in utrs]), protocol, 2, "o"
+    )
+    assert list(oracle.columns) == list(ablation.per_fold.columns)
+    assert np.allclose(oracle[["Random7600 fold R2", "Human7600 R2"]], 1.0)

@@ -11,6 +11,7 @@ this chapter's models, other chapters' results and the anchors
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from course_lib.utr_corpus import (
     build_pretraining_corpus,
     read_held_out,
 )
+from course_lib.utr_protocol import FoldSplit, FoldTables, RealUTRProtocol, fold_tables
 
 NOTEBOOK = "05_utr_lm.ipynb"
 
@@ -58,6 +60,8 @@ ANCHORS = {
 
 
 LOSSES = ("huber", "mse")
+#: Token positions of a UTR of up to 100 nt: ``<cls>``, the nucleotides, ``<eos>``.
+MAX_TOKENS = 102
 
 
 #: Sizes laid over ``laptop``/``full`` by ``--tiny`` (same code paths, seconds not minutes).
@@ -67,8 +71,6 @@ TINY = {
     "corpus_size": 400,
     "n_mfe_check": 200,
     "utrlm_check_max_length": 150,
-    "n_train": 400,
-    "n_test_per_length": 2,
     "hidden_size": 16,
     "num_layers": 1,
     "num_heads": 2,
@@ -86,9 +88,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "corpus_size": 800,
         "n_mfe_check": 500,
         "utrlm_check_max_length": 150,
-        "n_train": 800,
         "val_fraction": 0.1,
-        "n_test_per_length": 5,
         "hidden_size": 32,
         "num_layers": 2,
         "num_heads": 4,
@@ -106,14 +106,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "fold_processes": 2,
     },
     "laptop": {
-        "real_folds": 5,
+        "real_folds": 3,
         "real_n_fit": None,
         "corpus_size": 20000,
         "n_mfe_check": 20000,
         "utrlm_check_max_length": None,
-        "n_train": 6000,
         "val_fraction": 0.1,
-        "n_test_per_length": 100,
         "hidden_size": 64,
         "num_layers": 3,
         "num_heads": 4,
@@ -136,9 +134,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "corpus_size": None,
         "n_mfe_check": None,
         "utrlm_check_max_length": None,
-        "n_train": None,
         "val_fraction": 0.1,
-        "n_test_per_length": 100,
         "hidden_size": 128,
         "num_layers": 6,
         "num_heads": 16,
@@ -193,6 +189,19 @@ def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
     }
     held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
     return build_pretraining_corpus(sources, held_out)
+
+
+def stand_in_corpus(utrs: Sequence[str], protocol: RealUTRProtocol) -> PretrainingCorpus:
+    """A pretraining corpus from stand-in UTRs when the real libraries are absent.
+
+    Like :func:`real_corpus`, it never shares a 25-nt stretch with a Random7600 or Human7600
+    UTR of ``protocol`` (the fine-tuning folds and the external test).
+    """
+    held_out = {
+        "Random7600": protocol.random["utr"].tolist(),
+        "Human7600": protocol.human["utr"].tolist(),
+    }
+    return build_pretraining_corpus({"stand-in UTRs": list(utrs)}, held_out)
 
 
 def mlm_against_copy(
@@ -307,81 +316,124 @@ def check_exercise_2(
     return check(EXERCISES[2], answer, lambda a: compare_number(a, expected, 0.0, 0.01))
 
 
-def real_fold_ablation(
-    sources: Mapping[str, Any],
-    protocol: Any,
-    settings: Mapping[str, Any],
-    n_folds: int,
-    n_fit: int | None,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Fine-tune every variant on real Random7600 folds; test on the fold and on Human7600.
+def fold_training_rows(split: FoldSplit, n_fit: int | None, seed: int = 0) -> np.ndarray:
+    """A fold's training rows: all of ``split.fit``, or a subset of ``n_fit`` of them.
 
-    ``sources`` maps a variant to a config (no pretraining) or a checkpoint folder;
-    ``protocol`` is :func:`course_lib.utr_protocol.real_utr_protocol`'s result. Each of the
-    first ``n_folds`` folds trains on (a seeded subset of ``n_fit``) fit rows with a scaler
-    fitted on them, selects on the fold's inner validation rows, and scores its held-out rows
-    ("Random7600 fold") and all of Human7600. Returns one row per variant and fold
-    (``R2``, ``Pearson r^2`` per test set) and ``{variant: [n_human]}`` Human7600 predictions
-    averaged over folds.
+    The subset is drawn with ``seed + split.fold``, so a fold's rows are the same whichever
+    cell asks for them (the detailed look at fold 0 and the ablation over folds).
+    """
+    index = split.fit
+    if n_fit is not None and n_fit < len(index):
+        rng = np.random.default_rng(seed + split.fold)
+        index = np.sort(rng.choice(index, n_fit, replace=False))
+    return index
+
+
+def fold_loaders(
+    protocol: RealUTRProtocol, split: FoldSplit, n_fit: int | None, batch_size: int, seed: int = 0
+) -> tuple[FoldTables, dict[str, DataLoader]]:
+    """One fold's tables (training-only scaler) and token loaders with scaled targets.
+
+    Loader names: ``train`` (shuffled), ``val`` (selection), ``test_random`` (the fold's
+    held-out Random7600 UTRs) and ``test_human`` (all of Human7600), as in
+    :data:`course_lib.datasets.utr.TEST_NAMES`.
     """
     from course_lib.datasets.utr import scale_labels
     from course_lib.models.utr_lm import encode_utrs, utr_vocabulary
     from course_lib.token_batches import mrl_loader
-    from course_lib.training import seed_everything
-    from course_lib.utr_protocol import fold_tables
 
-    vocab, rows, human = utr_vocabulary(), [], {}
-    rng = np.random.default_rng(seed)
-    for split in protocol.folds[:n_folds]:
-        index = split.fit
-        if n_fit is not None and n_fit < len(index):
-            index = np.sort(rng.choice(index, n_fit, replace=False))
-        parts = fold_tables(protocol.random, split, index)
-        tables = {"fit": parts.fit, "val": parts.val, "test": parts.test, "human": protocol.human}
-        loaders = {
-            name: mrl_loader(
-                encode_utrs(t["utr"], vocab, 102),
-                scale_labels(t, parts.scaler),
-                settings["batch_size"],
-                shuffle=name == "fit",
-                seed=seed,
-            )
-            for name, t in tables.items()
-        }
+    parts = fold_tables(protocol.random, split, fold_training_rows(split, n_fit, seed))
+    tables = {"train": parts.fit, "val": parts.val, "test_random": parts.test}
+    tables["test_human"] = protocol.human
+    vocab = utr_vocabulary()
+    loaders = {
+        name: mrl_loader(
+            encode_utrs(t["utr"], vocab, MAX_TOKENS),
+            scale_labels(t, parts.scaler),
+            batch_size,
+            shuffle=name == "train",
+            seed=seed,
+        )
+        for name, t in tables.items()
+    }
+    return parts, loaders
+
+
+@dataclass
+class Ablation:
+    """The pretraining ablation over real Random7600 folds.
+
+    Attributes
+    ----------
+    per_fold
+        One row per variant and fold: ``n fit`` and ``R2``, ``Pearson r^2`` of
+        ``Random7600 fold`` (the fold's held-out UTRs) and ``Human7600``.
+    human
+        ``{variant: [n_human]}`` Human7600 predictions (MRL) averaged over folds.
+    fits
+        ``{variant: [FitResult per fold]}`` (training curves, selected epochs).
+    first_models
+        ``{variant: model}`` fine-tuned on the first fold, for a closer look.
+    """
+
+    per_fold: pd.DataFrame
+    human: dict[str, np.ndarray]
+    fits: dict[str, list[FitResult]]
+    first_models: dict[str, nn.Module]
+
+
+def real_fold_ablation(
+    sources: Mapping[str, Any],
+    protocol: RealUTRProtocol,
+    settings: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> Ablation:
+    """Fine-tune every variant on real Random7600 folds; test on the fold and on Human7600.
+
+    ``sources`` maps a variant to a config (no pretraining) or a checkpoint folder. Each of the
+    first ``settings["real_folds"]`` folds trains on its fit rows (a seeded subset of
+    ``settings["real_n_fit"]``, :func:`fold_training_rows`) with a scaler fitted on them,
+    selects on the fold's inner validation rows, and scores its held-out rows and all of
+    Human7600.
+    """
+    from course_lib.training import seed_everything
+
+    rows, human, fits, first = [], {}, {}, {}
+    for split in protocol.folds[: settings["real_folds"]]:
+        parts, loaders = fold_loaders(
+            protocol, split, settings["real_n_fit"], settings["batch_size"], seed
+        )
         for variant, source in sources.items():
             seed_everything(seed + split.fold)
-            scores, human_pred = _fold_variant_scores(
-                source, loaders, parts.scaler, settings, device, f"fold {split.fold}: {variant}"
+            model, fit_ = _finetune_variant(
+                source, loaders, settings, device, f"fold {split.fold}: {variant}"
             )
-            rows.append({"variant": variant, "fold": split.fold, "n fit": len(index), **scores})
+            scores, human_pred = _fold_scores(model, loaders, parts.scaler, device)
+            rows.append({"variant": variant, "fold": split.fold, "n fit": len(parts.fit), **scores})
             human.setdefault(variant, []).append(human_pred)
-    return pd.DataFrame(rows), {v: np.mean(p, axis=0) for v, p in human.items()}
+            fits.setdefault(variant, []).append(fit_)
+            first.setdefault(variant, model)
+    human_mean = {v: np.mean(p, axis=0) for v, p in human.items()}
+    return Ablation(pd.DataFrame(rows), human_mean, fits, first)
 
 
-def _fold_variant_scores(
+def _finetune_variant(
     source: Any,
-    loaders: Mapping[str, Any],
-    scaler: Any,
+    loaders: Mapping[str, DataLoader],
     settings: Mapping[str, Any],
     device: torch.device | str,
     description: str,
-) -> tuple[dict[str, float], np.ndarray]:
-    """Fine-tune one variant on a fold's loaders; its R2 and Pearson r^2 on both test sets.
-
-    Returns the scores (``"Random7600 fold R2"``, ...) and the ``[n_human]`` Human7600
-    predictions in MRL units.
-    """
-    from course_lib.datasets.utr import unscale
+) -> tuple[nn.Module, FitResult]:
+    """Build one variant's MRL model from ``source`` and fine-tune it on a fold's loaders."""
     from course_lib.models.utr_lm import mrl_model
 
     model = mrl_model(
         source, pooling=settings["pooling"], freeze_backbone=settings["freeze_backbone"]
     )
-    finetune(
+    fit_ = finetune(
         model,
-        loaders["fit"],
+        loaders["train"],
         loaders["val"],
         loss=settings["loss"],
         epochs=settings["finetune_epochs"],
@@ -390,15 +442,46 @@ def _fold_variant_scores(
         device=device,
         description=description,
     )
+    return model, fit_
+
+
+def _fold_scores(
+    model: nn.Module, loaders: Mapping[str, DataLoader], scaler: Any, device: torch.device | str
+) -> tuple[dict[str, float], np.ndarray]:
+    """R2 and Pearson r^2 on a fold's two test sets, and the ``[n_human]`` MRL predictions."""
+    from course_lib.datasets.utr import unscale
+
     scores, human_pred = {}, None
-    for name, label in (("test", "Random7600 fold"), ("human", "Human7600")):
+    for name, label in (("test_random", "Random7600 fold"), ("test_human", "Human7600")):
         y, pred = predict(model, loaders[name], device)
         y, pred = unscale(y, scaler), unscale(pred, scaler)
         metrics = regression_metrics(y, pred)
         scores.update({f"{label} {m}": metrics[m] for m in ("R2", "Pearson r^2")})
-        if name == "human":
-            human_pred = pred
+        human_pred = pred
     return scores, human_pred
+
+
+def published_fold_scores(
+    predict_mrl: Callable[[Sequence[str]], np.ndarray],
+    protocol: RealUTRProtocol,
+    n_folds: int,
+    name: str,
+) -> pd.DataFrame:
+    """A published model's rows for the ablation table, on the same folds and Human7600.
+
+    ``predict_mrl(utrs) -> [n]`` MRL (e.g. chapter 1's Framepool predictor; Framepool was
+    trained with Random7600 and Human7600 held out). Same columns as
+    :attr:`Ablation.per_fold`, ``n fit`` 0 (nothing is trained here).
+    """
+    human = regression_metrics(protocol.human["rl"], predict_mrl(protocol.human["utr"]))
+    rows = []
+    for split in protocol.folds[:n_folds]:
+        test = protocol.random.iloc[split.test]
+        metrics = regression_metrics(test["rl"], predict_mrl(test["utr"]))
+        scores = {f"Random7600 fold {m}": metrics[m] for m in ("R2", "Pearson r^2")}
+        scores |= {f"Human7600 {m}": human[m] for m in ("R2", "Pearson r^2")}
+        rows.append({"variant": name, "fold": split.fold, "n fit": 0, **scores})
+    return pd.DataFrame(rows)
 
 
 def regression_loss(name: str) -> nn.Module:
