@@ -96,3 +96,21 @@ def summarize_folds(per_fold: list[dict[str, float]]) -> dict[str, dict[str, flo
             "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
         }
     return out
+
+
+def linear_probe_r2(embeddings: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated R² of a ridge regression from frozen embeddings ``[n, H]`` to ``y``.
+
+    A *linear probe*: how much of ``y`` a backbone's embedding exposes without fine-tuning
+    (introduced in chapter 5).
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(embeddings) != len(y) or len(y) < 2 * folds:
+        raise ValueError(f"need matching embeddings and labels, at least {2 * folds} rows")
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
+    split = KFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(probe, embeddings, np.asarray(y), cv=split, scoring="r2").mean())

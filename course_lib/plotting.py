@@ -97,3 +97,19 @@ def plot_roc(
 def provenance_caption(provenance: str, profile: str) -> str:
     """A short caption such as ``"data: real · profile: smoke"`` for figure titles."""
     return f"data: {provenance} · profile: {profile}"
+
+
+def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """2-D projection ``[n, 2]`` of ``[n, H]`` embeddings by PCA or UMAP (``umap-learn``).
+
+    Introduced in chapter 5 (what pretraining put into the embeddings).
+    """
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(embeddings)
+    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")

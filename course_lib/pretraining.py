@@ -431,3 +431,20 @@ def pretrain_masked_kmers(
     seconds = time.perf_counter() - start
     last = rows[-1]["mlm_loss"]
     return model, FitResult(pd.DataFrame(rows), epochs, last, "mlm_loss", False, seconds)
+
+
+#: Measured pretraining time, seconds per corpus UTR per epoch, at laptop width (64, 3 layers)
+#: on one idle CPU core (about 50 s per epoch at 20,000 UTRs).
+CPU_SECONDS_PER_UTR_EPOCH = 50 / 20_000
+
+
+def pretraining_cpu_seconds(
+    n_corpus: int, epochs: int, hidden_size: int, num_layers: int, n_backbones: int = 2
+) -> float:
+    """Estimated CPU seconds to pretrain ``n_backbones`` backbones (for ``check_long_run``).
+
+    Scales :data:`CPU_SECONDS_PER_UTR_EPOCH` by the corpus size, the epochs, the number of
+    layers and the square of the width (the cost of a block on short sequences).
+    """
+    scale = (hidden_size / 64) ** 2 * num_layers / 3
+    return CPU_SECONDS_PER_UTR_EPOCH * n_corpus * epochs * scale * n_backbones

@@ -1,4 +1,8 @@
-"""The ``results/<chapter>.json`` files that the book's results page is built from."""
+"""The ``results/<chapter>.json`` files that the book's results page is built from.
+
+:func:`results_comparison_table` (chapter 5) lays a chapter's own metrics beside other
+chapters' results files and the published anchors.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import json
 import math
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from course_lib.paths import results_dir
 from course_lib.profiles import check_profile
@@ -159,3 +165,73 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.start
+
+
+def metric_rows(
+    metrics: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], dict]]:
+    """Every dict holding an ``"R2"`` in a nested metrics mapping, with its key path."""
+    if not isinstance(metrics, Mapping):
+        return []
+    if "R2" in metrics:
+        return [(path, dict(metrics))]
+    rows = []
+    for key, value in metrics.items():
+        rows.extend(metric_rows(value, (*path, str(key))))
+    return rows
+
+
+def results_comparison_table(
+    own: Mapping[str, Mapping[str, Mapping[str, float]]],
+    records: Mapping[str, Mapping[str, Any]],
+    anchors: Mapping[str, Mapping[str, Any]],
+    provenance: str,
+    profile: str,
+    columns: Sequence[str] = ("R2", "Pearson r", "Pearson r^2", "Spearman rho"),
+    skip: Sequence[str] = ("scaled", "val"),
+) -> pd.DataFrame:
+    """One table: this chapter's models, other chapters' results files, and the anchors.
+
+    Parameters
+    ----------
+    own
+        ``{model: {split: metrics}}`` of this chapter.
+    records
+        ``{chapter: results record}`` as from :func:`course_lib.results.read_results`; every
+        metrics dict with an ``R2`` is listed, labelled by its key path, unless a key of the
+        path is in ``skip`` (scaled-unit duplicates and validation scores by default).
+    anchors
+        ``{label: {split: {metric: value}, "source": str}}`` (non-mapping entries are skipped).
+    provenance, profile
+        This chapter's data provenance and profile.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source, model, split, data, profile`` and ``columns`` (missing values NaN:
+        e.g. the Optimus anchor reports only the squared Pearson r).
+    """
+    header = ["source", "model", "split", "data", "profile"]
+    rows = []
+
+    def add(source: str, model: str, split: str, data: str, prof: str, values: Mapping) -> None:
+        rows.append([source, model, split, data, prof, *(values.get(c) for c in columns)])
+
+    for model, splits in own.items():
+        for split, values in splits.items():
+            add("this chapter", model, split, provenance, profile, values)
+    for chapter, record in records.items():
+        data = record.get("provenance", "")
+        if isinstance(data, Mapping):
+            data = ", ".join(f"{k}: {v}" for k, v in data.items())
+        for path, values in metric_rows(record.get("metrics", {})):
+            if set(path) & set(skip):
+                continue
+            model = path[0] if path else ""
+            add(chapter, model, " / ".join(path[1:]), data, record.get("profile", ""), values)
+    for label, entry in anchors.items():
+        for split, values in entry.items():
+            if isinstance(values, Mapping):
+                add("anchor", label, split, "real", "published", values)
+    table = pd.DataFrame(rows, columns=[*header, *columns])
+    return table.astype({c: float for c in columns})

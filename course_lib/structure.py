@@ -195,7 +195,7 @@ def fold_cached(
     cached = _read_cache(path, unique)
     if cached is None:
         cached = fold_sequences(unique, processes=processes, show_progress=show_progress)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per process
         np.savez_compressed(
             tmp,
             sequences=np.array(cached.sequences),

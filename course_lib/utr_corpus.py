@@ -18,6 +18,10 @@ one, and overlapping windows of the same human gene (the designed library tiles 
 genes Human7600 comes from); ``min_shared=None`` removes exact copies only. Reverse
 complements are not removed (a 5' UTR is read in one direction); how many corpus sequences
 share a stretch with a test UTR's reverse complement is reported.
+
+:func:`real_corpus` builds it from the registry's folders (``None`` when a source is not
+real); :func:`stand_in_corpus` applies the same rule to stand-in UTRs; a
+:class:`CorpusSplit` holds a profile's draw of training and monitoring UTRs.
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from course_lib.encoding import reverse_complement, to_dna
 from course_lib.tables import read_table
+
+if TYPE_CHECKING:
+    from course_lib.utr_protocol import RealUTRProtocol
 
 #: ``set`` value of the varying-length table -> published test-set name.
 HELD_OUT_SETS = {"random": "Random7600", "human": "Human7600"}
@@ -252,3 +260,83 @@ def real_pretraining_corpus(
         read_held_out(Path(shared) / HELD_OUT_FILE, verbose),
         min_shared=min_shared,
     )
+
+
+#: Corpus sources as (registry data set, file in its folder, sequence column), in the merge
+#: order of :data:`REAL_SOURCES`.
+CORPUS_SOURCES = {
+    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
+    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
+    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
+    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
+}
+
+
+def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
+    """The real pretraining corpus, read from the registry's folders.
+
+    Every source of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 table must be
+    real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and says so).
+    The corpus never shares a 25-nt stretch with a held-out UTR
+    (:func:`build_pretraining_corpus`); take a profile's size with
+    ``corpus.split(val_fraction, n)``.
+    """
+    import course_lib.datasets  # noqa: F401  (registers the data sets)
+    from course_lib import registry
+
+    loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
+    if any(item.provenance != "real" for item in loaded.values()):
+        return None
+    sources = {
+        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
+        .table[col]
+        .tolist()
+        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    }
+    held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
+    return build_pretraining_corpus(sources, held_out)
+
+
+def stand_in_corpus(utrs: Sequence[str], protocol: RealUTRProtocol) -> PretrainingCorpus:
+    """A pretraining corpus from stand-in UTRs when the real libraries are absent.
+
+    Like :func:`real_corpus`, it never shares a 25-nt stretch with a Random7600 or Human7600
+    UTR of ``protocol`` (the fine-tuning folds and the external test).
+    """
+    held_out = {
+        "Random7600": protocol.random["utr"].tolist(),
+        "Human7600": protocol.human["utr"].tolist(),
+    }
+    return build_pretraining_corpus({"stand-in UTRs": list(utrs)}, held_out)
+
+
+@dataclass
+class CorpusSplit:
+    """Chapter 5's pretraining UTRs at one profile's size (:func:`pretraining_corpus`).
+
+    Attributes
+    ----------
+    train, val
+        UTRs to pretrain on and to monitor pretraining with.
+    provenance
+        ``"real"`` (the real UTR libraries) or the stand-in's provenance.
+    counts
+        Kept UTRs per source in the whole corpus, before the profile's draw.
+    """
+
+    train: list[str]
+    val: list[str]
+    provenance: str
+    counts: dict[str, int]
+
+    def describe(self) -> str:
+        """One line: where the UTRs come from and how many there are."""
+        kind = (
+            "real pretraining corpus"
+            if self.provenance == "real"
+            else (f"real UTR libraries absent: {self.provenance} stand-in UTRs")
+        )
+        return (
+            f"{kind}: {sum(self.counts.values()):,} UTRs kept {self.counts}; "
+            f"{len(self.train):,} drawn for training, {len(self.val):,} to monitor"
+        )

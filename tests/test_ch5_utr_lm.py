@@ -6,14 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_lib.chapters.ch5_utr_lm import (
-    SETTINGS,
-    mlm_against_copy,
-    pretraining_cpu_seconds,
-    real_corpus,
-)
+from course_lib.chapters.ch5_utr_lm import SETTINGS, mlm_against_copy
 from course_lib.models.utr_lm import encode_utrs, utr_lm_config, utr_vocabulary
+from course_lib.pretraining import pretraining_cpu_seconds
 from course_lib.profiles import LongCPURunError, check_long_run
+from course_lib.utr_corpus import real_corpus
 
 
 def _ids(n: int, seed: int, gc: float = 0.5) -> np.ndarray:

@@ -7,16 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from course_lib.chapters.ch5_utr_lm import (
-    SETTINGS,
-    evaluate_mrl,
-    finetune,
-    linear_probe_r2,
-    project_2d,
-    regression_loss,
-    results_comparison_table,
-)
-from course_lib.metrics import pearson_r
+from course_lib.chapters.ch5_utr_lm import SETTINGS, evaluate_mrl, finetune, regression_loss
+from course_lib.metrics import linear_probe_r2, pearson_r
 from course_lib.models.utr_lm import (
     UTRLMForMRL,
     UTRLMForPretraining,
@@ -30,6 +22,7 @@ from course_lib.models.utr_lm import (
     utr_lm_config,
     utr_vocabulary,
 )
+from course_lib.plotting import project_2d
 from course_lib.pretraining import (
     PretrainingData,
     check_objectives,
@@ -38,6 +31,7 @@ from course_lib.pretraining import (
     pretraining_losses,
     structure_targets,
 )
+from course_lib.results import results_comparison_table
 from course_lib.structure import fold_sequences
 from course_lib.token_batches import LengthBucketSampler, collate_trimmed, mrl_loader
 from course_lib.tokenization import IGNORE_INDEX

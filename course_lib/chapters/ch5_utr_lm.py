@@ -1,17 +1,22 @@
 """Chapter 5, ``notebooks/05_utr_lm.ipynb``: pretrain and fine-tune a 5' UTR language model.
 
 The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
-(:data:`ANCHORS`), fine-tuning :class:`~course_lib.models.utr_lm.UTRLMForMRL` selected on
-validation R² (:func:`finetune`), test metrics in MRL units (:func:`evaluate_mrl`), embedding
-projections and linear probes (:func:`project_2d`, :func:`linear_probe_r2`) and one table of
-this chapter's models, other chapters' results and the anchors
-(:func:`results_comparison_table`).
+(:data:`ANCHORS`), the pretraining corpus, labels and config (:func:`pretraining_corpus`,
+:func:`pretraining_folds`, :func:`pretraining_config`, :func:`pretraining_data`), one variant
+pretrained and saved atomically (:func:`pretrain_variant`), backbone (c) for other chapters,
+built with this recipe when its checkpoint is absent (:func:`utr_lm_checkpoint`), fine-tuning
+:class:`~course_lib.models.utr_lm.UTRLMForMRL` selected on validation R² (:func:`finetune`),
+and test metrics in MRL units (:func:`evaluate_mrl`). Embedding projections, linear probes and
+the comparison table live in :mod:`course_lib.plotting`, :mod:`course_lib.metrics` and
+:mod:`course_lib.results`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from transformers import EsmConfig
 
 from course_lib.baselines import (
     nucleotide_copy_baseline,
@@ -28,15 +34,12 @@ from course_lib.baselines import (
 )
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_number
 from course_lib.metrics import r2, regression_metrics
-from course_lib.models.utr_lm import UTRLMForMRL
+from course_lib.models.utr_lm import UTRLMForMRL, UTRLMForPretraining
+from course_lib.pretraining import PretrainingData, check_objectives, pretrain
+from course_lib.structure import FoldedRNA
 from course_lib.tokenization import KmerVocabulary
 from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
-from course_lib.utr_corpus import (
-    HELD_OUT_FILE,
-    PretrainingCorpus,
-    build_pretraining_corpus,
-    read_held_out,
-)
+from course_lib.utr_corpus import CorpusSplit, real_corpus, stand_in_corpus
 from course_lib.utr_protocol import FoldSplit, FoldTables, RealUTRProtocol, fold_tables
 
 NOTEBOOK = "05_utr_lm.ipynb"
@@ -155,53 +158,214 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-#: Corpus sources as (registry data set, file in its folder, sequence column), in the merge
-#: order of :data:`course_lib.utr_corpus.REAL_SOURCES`.
-CORPUS_SOURCES = {
-    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
-    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
-    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
-    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
-}
-
-
-def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
-    """The real pretraining corpus, read from the registry's folders.
-
-    Every source of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 table must be
-    real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and says so).
-    The corpus never shares a 25-nt stretch with a held-out UTR
-    (:func:`course_lib.utr_corpus.build_pretraining_corpus`); take a profile's size with
-    ``corpus.split(val_fraction, n)``.
-    """
-    import course_lib.datasets  # noqa: F401  (registers the data sets)
+def pretraining_corpus(
+    protocol: RealUTRProtocol, settings: Mapping[str, Any], seed: int = 0
+) -> CorpusSplit:
+    """The profile's pretraining UTRs: :func:`real_corpus`, else the chapter-1 stand-in's UTRs
+    (:func:`stand_in_corpus`), split by ``settings["val_fraction"]`` after drawing
+    ``settings["corpus_size"]`` of them (stratified by source, seeded)."""
     from course_lib import registry
-    from course_lib.tables import read_table
 
-    loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
-    if any(item.provenance != "real" for item in loaded.values()):
-        return None
-    sources = {
-        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
-        .table[col]
-        .tolist()
-        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    corpus, provenance = real_corpus(verbose=False), "real"
+    if corpus is None:
+        stand_in = registry.load("utr_varying_length")
+        corpus, provenance = stand_in_corpus(stand_in.data["utr"], protocol), stand_in.provenance
+    train, val = corpus.split(settings["val_fraction"], settings["corpus_size"], seed=seed)
+    return CorpusSplit(train, val, provenance, corpus.counts())
+
+
+def pretraining_folds(
+    corpus: CorpusSplit, processes: int = 2, show_progress: bool = True
+) -> dict[str, FoldedRNA]:
+    """ViennaRNA folds of the training and monitoring UTRs (cached on disk), by part name."""
+    from course_lib.structure import fold_cached
+
+    fold = partial(fold_cached, processes=processes, show_progress=show_progress)
+    return {"train": fold(corpus.train), "val": fold(corpus.val)}
+
+
+def pretraining_config(
+    vocab: KmerVocabulary, settings: Mapping[str, Any], train_mfe: np.ndarray
+) -> EsmConfig:
+    """The profile's encoder config, with the MFE scale of the training corpus ``[n]``."""
+    from course_lib.models.utr_lm import set_mfe_scale, utr_lm_config
+
+    config = utr_lm_config(
+        vocab,
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        num_heads=settings["num_heads"],
+        max_length=MAX_TOKENS,
+        pooling=settings["pooling"],
+    )
+    return set_mfe_scale(config, train_mfe)
+
+
+def pretraining_data(
+    corpus: CorpusSplit, vocab: KmerVocabulary, folds: Mapping[str, FoldedRNA]
+) -> dict[str, PretrainingData]:
+    """Tokens (``MAX_TOKENS`` wide) with ViennaRNA labels of the training and monitoring UTRs."""
+    return {
+        "train": PretrainingData.from_sequences(corpus.train, vocab, folds["train"], MAX_TOKENS),
+        "val": PretrainingData.from_sequences(corpus.val, vocab, folds["val"], MAX_TOKENS),
     }
-    held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
-    return build_pretraining_corpus(sources, held_out)
 
 
-def stand_in_corpus(utrs: Sequence[str], protocol: RealUTRProtocol) -> PretrainingCorpus:
-    """A pretraining corpus from stand-in UTRs when the real libraries are absent.
+def variant_folder_name(objectives: Sequence[str]) -> str:
+    """A pretrained variant's checkpoint folder name: its objectives joined by ``_``."""
+    return "_".join(check_objectives(objectives))
 
-    Like :func:`real_corpus`, it never shares a 25-nt stretch with a Random7600 or Human7600
-    UTR of ``protocol`` (the fine-tuning folds and the external test).
+
+def pretrain_variant(
+    config: EsmConfig,
+    vocab: KmerVocabulary,
+    data: Mapping[str, PretrainingData],
+    objectives: Sequence[str],
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    folder: str | Path,
+    *,
+    recipe: Mapping[str, Any] | None = None,
+    replace: bool = True,
+    description: str | None = None,
+    show_progress: bool = True,
+) -> tuple[UTRLMForPretraining, FitResult, Path]:
+    """Pretrain one variant at the profile's size and save it in ``folder/<objectives>``.
+
+    A fresh model from ``config`` after ``seed_everything(seed)``, trained by
+    :func:`~course_lib.pretraining.pretrain` with ``settings`` (``pretrain_epochs``,
+    ``batch_size``, ``pretrain_lr``) on ``data["train"]``, validated on ``data["val"]``; its
+    best state is saved atomically (:func:`~course_lib.models.utr_lm.save_checkpoint`) with
+    ``recipe``, the objectives, best epoch, validation loss and seconds (``replace=False``
+    keeps a checkpoint another process wrote meanwhile). Returns model, result, folder.
     """
-    held_out = {
-        "Random7600": protocol.random["utr"].tolist(),
-        "Human7600": protocol.human["utr"].tolist(),
+    from course_lib.models.utr_lm import save_checkpoint
+    from course_lib.training import seed_everything
+
+    seed_everything(seed)
+    model = UTRLMForPretraining(config)
+    result = pretrain(
+        model,
+        vocab,
+        data["train"],
+        data["val"],
+        objectives=objectives,
+        epochs=settings["pretrain_epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["pretrain_lr"],
+        device=device,
+        seed=seed,
+        show_progress=show_progress,
+        description=description or f"pretraining {' + '.join(objectives)}",
+    )
+    record = {
+        **(recipe or {}),
+        "objectives": list(check_objectives(objectives)),
+        "pretrain best epoch": result.best_epoch,
+        "pretrain val loss": float(result.best_value),
+        "pretrain seconds": result.seconds,
     }
-    return build_pretraining_corpus({"stand-in UTRs": list(utrs)}, held_out)
+    path = Path(folder) / variant_folder_name(objectives)
+    path = save_checkpoint(model, path, vocab, recipe=record, replace=replace)
+    return model, result, path
+
+
+def corpus_recipe(corpus: CorpusSplit, settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The corpus, profile (tiny or not), epochs and seed, for a checkpoint's recipe file."""
+    return {
+        "chapter": NOTEBOOK,
+        "profile": settings["profile"],
+        "tiny": bool(settings["tiny"]),
+        "corpus": f"{len(corpus.train):,} {corpus.provenance} UTRs",
+        "corpus provenance": corpus.provenance,
+        "corpus UTRs": len(corpus.train),
+        "monitoring UTRs": len(corpus.val),
+        "pretrain epochs": settings["pretrain_epochs"],
+        "seed": seed,
+    }
+
+
+#: Variant (c), all three objectives: the frozen backbone other chapters borrow.
+BACKBONE_OBJECTIVES = ("mlm", "mfe", "structure")
+
+
+def utr_lm_checkpoint(
+    profile: str,
+    device: torch.device | str,
+    seed: int = 0,
+    folder: str | Path | None = None,
+    verbose: bool = True,
+) -> Path:
+    """Chapter 5's backbone (c) for ``profile``: its checkpoint folder, built when absent.
+
+    The folder is ``folder/mlm_mfe_structure`` (default ``folder``:
+    ``checkpoints_dir()/"utr_lm"/profile``, where the notebook saves it). A present one is
+    checked (:func:`check_backbone_checkpoint`) and returned; an absent one is pretrained with
+    chapter 5's recipe at the profile's size (:data:`SETTINGS` through
+    :func:`~course_lib.profiles.chapter_settings`, so ``--tiny`` applies), saved atomically,
+    and the time it took is printed.
+
+    Raises
+    ------
+    course_lib.models.utr_lm.CheckpointError
+        The folder holds another architecture or size, or incomplete weights.
+    """
+    from course_lib.paths import checkpoints_dir
+    from course_lib.profiles import chapter_settings
+
+    settings = chapter_settings(SETTINGS, profile)
+    folder = Path(folder) if folder is not None else checkpoints_dir() / "utr_lm" / profile
+    path = folder / variant_folder_name(BACKBONE_OBJECTIVES)
+    say = print if verbose else lambda *_: None
+    if path.exists():
+        check_backbone_checkpoint(path, settings)
+        say(f"UTR-LM backbone: using chapter 5's checkpoint {path}")
+        return path
+    say(f"UTR-LM backbone: no checkpoint at {path}; pretraining it with chapter 5's recipe")
+    start = time.perf_counter()
+    _build_backbone_checkpoint(settings, device, seed, folder, verbose)
+    check_backbone_checkpoint(path, settings)
+    say(f"UTR-LM backbone: built {path} in {time.perf_counter() - start:.0f} s")
+    return path
+
+
+def _build_backbone_checkpoint(
+    settings: Mapping[str, Any], device: torch.device | str, seed: int, folder: Path, verbose: bool
+) -> Path:
+    """Chapter 5's recipe for variant (c) at ``settings``: corpus, folds, config, pretraining."""
+    from course_lib import registry
+    from course_lib.datasets.utr_testsets import VARYING_TEST
+    from course_lib.models.utr_lm import utr_vocabulary
+    from course_lib.pretraining import pretraining_cpu_seconds
+    from course_lib.profiles import check_long_run
+    from course_lib.utr_protocol import read_varying_testsets, real_utr_protocol
+
+    testsets = registry.load("utr_testsets")
+    protocol = real_utr_protocol(read_varying_testsets(testsets.folder / VARYING_TEST, False))
+    corpus = pretraining_corpus(protocol, settings, seed)
+    epochs, size = settings["pretrain_epochs"], (settings["hidden_size"], settings["num_layers"])
+    estimate = pretraining_cpu_seconds(len(corpus.train), epochs, *size, n_backbones=1)
+    check_long_run(settings, device, estimate, f"pretraining UTR-LM {epochs} epochs")
+    if verbose:
+        print(corpus.describe())
+    folds = pretraining_folds(corpus, settings["fold_processes"], show_progress=verbose)
+    vocab = utr_vocabulary()
+    config = pretraining_config(vocab, settings, folds["train"].mfe)
+    data = pretraining_data(corpus, vocab, folds)
+    recipe = corpus_recipe(corpus, settings, seed)
+    args = (config, vocab, data, BACKBONE_OBJECTIVES, settings, device, seed, folder)
+    return pretrain_variant(*args, recipe=recipe, replace=False, show_progress=verbose)[2]
+
+
+def check_backbone_checkpoint(path: str | Path, settings: Mapping[str, Any]) -> None:
+    """Raise :class:`~course_lib.models.utr_lm.CheckpointError` unless ``path`` holds a
+    complete UTR-LM pretraining checkpoint of the architecture ``settings`` asks for."""
+    from course_lib.models.utr_lm import checkpoint_config, load_pretrained
+
+    size = (settings["hidden_size"], settings["num_layers"], settings["num_heads"])
+    checkpoint_config(path, size, f"profile {settings['profile']!r}")
+    load_pretrained(path)
 
 
 def mlm_against_copy(
@@ -236,23 +400,6 @@ def mlm_against_copy(
         "copy accuracy (simulated)": played["copy accuracy"],
         "uniform loss ln 4": closed["uniform loss"],
     }
-
-
-#: Measured pretraining time, seconds per corpus UTR per epoch, at laptop width (64, 3 layers)
-#: on one idle CPU core (about 50 s per epoch at 20,000 UTRs).
-CPU_SECONDS_PER_UTR_EPOCH = 50 / 20_000
-
-
-def pretraining_cpu_seconds(
-    n_corpus: int, epochs: int, hidden_size: int, num_layers: int, n_backbones: int = 2
-) -> float:
-    """Estimated CPU seconds to pretrain ``n_backbones`` backbones (for ``check_long_run``).
-
-    Scales :data:`CPU_SECONDS_PER_UTR_EPOCH` by the corpus size, the epochs, the number of
-    layers and the square of the width (the cost of a block on short sequences).
-    """
-    scale = (hidden_size / 64) ** 2 * num_layers / 3
-    return CPU_SECONDS_PER_UTR_EPOCH * n_corpus * epochs * scale * n_backbones
 
 
 EXERCISES = {
@@ -551,103 +698,3 @@ def evaluate_mrl(
         y, p = predict(model, loader, device)
         out[name] = {**regression_metrics(inverse(y), inverse(p)), "n": int(len(y))}
     return out
-
-
-def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """2-D projection ``[n, 2]`` of ``[n, H]`` embeddings by PCA or UMAP (``umap-learn``)."""
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
-    if method == "umap":
-        import umap
-
-        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(embeddings)
-    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
-
-
-def linear_probe_r2(embeddings: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated R² of a ridge regression from frozen embeddings ``[n, H]`` to ``y``.
-
-    A *linear probe*: how much of ``y`` a backbone's embedding exposes without fine-tuning.
-    """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if len(embeddings) != len(y) or len(y) < 2 * folds:
-        raise ValueError(f"need matching embeddings and labels, at least {2 * folds} rows")
-    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
-    split = KFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(probe, embeddings, np.asarray(y), cv=split, scoring="r2").mean())
-
-
-def metric_rows(
-    metrics: Mapping[str, Any], path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], dict]]:
-    """Every dict holding an ``"R2"`` in a nested metrics mapping, with its key path."""
-    if not isinstance(metrics, Mapping):
-        return []
-    if "R2" in metrics:
-        return [(path, dict(metrics))]
-    rows = []
-    for key, value in metrics.items():
-        rows.extend(metric_rows(value, (*path, str(key))))
-    return rows
-
-
-def results_comparison_table(
-    own: Mapping[str, Mapping[str, Mapping[str, float]]],
-    records: Mapping[str, Mapping[str, Any]],
-    anchors: Mapping[str, Mapping[str, Any]],
-    provenance: str,
-    profile: str,
-    columns: Sequence[str] = ("R2", "Pearson r", "Pearson r^2", "Spearman rho"),
-    skip: Sequence[str] = ("scaled", "val"),
-) -> pd.DataFrame:
-    """One table: this chapter's models, other chapters' results files, and the anchors.
-
-    Parameters
-    ----------
-    own
-        ``{model: {split: metrics}}`` of this chapter.
-    records
-        ``{chapter: results record}`` as from :func:`course_lib.results.read_results`; every
-        metrics dict with an ``R2`` is listed, labelled by its key path, unless a key of the
-        path is in ``skip`` (scaled-unit duplicates and validation scores by default).
-    anchors
-        ``{label: {split: {metric: value}, "source": str}}`` (non-mapping entries are skipped).
-    provenance, profile
-        This chapter's data provenance and profile.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``source, model, split, data, profile`` and ``columns`` (missing values NaN:
-        e.g. the Optimus anchor reports only the squared Pearson r).
-    """
-    header = ["source", "model", "split", "data", "profile"]
-    rows = []
-
-    def add(source: str, model: str, split: str, data: str, prof: str, values: Mapping) -> None:
-        rows.append([source, model, split, data, prof, *(values.get(c) for c in columns)])
-
-    for model, splits in own.items():
-        for split, values in splits.items():
-            add("this chapter", model, split, provenance, profile, values)
-    for chapter, record in records.items():
-        data = record.get("provenance", "")
-        if isinstance(data, Mapping):
-            data = ", ".join(f"{k}: {v}" for k, v in data.items())
-        for path, values in metric_rows(record.get("metrics", {})):
-            if set(path) & set(skip):
-                continue
-            model = path[0] if path else ""
-            add(chapter, model, " / ".join(path[1:]), data, record.get("profile", ""), values)
-    for label, entry in anchors.items():
-        for split, values in entry.items():
-            if isinstance(values, Mapping):
-                add("anchor", label, split, "real", "published", values)
-    table = pd.DataFrame(rows, columns=[*header, *columns])
-    return table.astype({c: float for c in columns})

@@ -18,13 +18,19 @@ loads straight into :class:`UTRLMForMRL` (the heads are new).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import EsmConfig
 from transformers.models.esm.modeling_esm import EsmLMHead, EsmModel, EsmPreTrainedModel
@@ -239,30 +245,144 @@ def quiet_transformers():
             logging.enable_progress_bar()
 
 
-def save_checkpoint(model: EsmPreTrainedModel, folder: str | Path, vocab: KmerVocabulary) -> Path:
-    """``model.save_pretrained(folder)`` (``config.json``, ``model.safetensors``) plus the
-    vocabulary as ``vocab.txt``, so the folder is self-contained. Returns the folder."""
+#: The file in a checkpoint folder that says how it was pretrained (chapter 5's recipe).
+RECIPE_FILE = "course_recipe.json"
+#: What ``config.json`` must name for :func:`load_pretrained` to accept a folder.
+PRETRAINING_ARCHITECTURE = "UTRLMForPretraining"
+
+
+class CheckpointError(ValueError):
+    """A folder is not a complete :class:`UTRLMForPretraining` checkpoint."""
+
+
+def save_checkpoint(
+    model: EsmPreTrainedModel,
+    folder: str | Path,
+    vocab: KmerVocabulary,
+    *,
+    recipe: Mapping[str, Any] | None = None,
+    replace: bool = True,
+) -> Path:
+    """Write ``model`` (``config.json``, ``model.safetensors``), ``vocab.txt`` and, when given,
+    ``recipe`` (:data:`RECIPE_FILE`) into ``folder``, atomically. Returns ``folder``.
+
+    Everything is written into a hidden temporary sibling of ``folder`` that is renamed to
+    ``folder`` at the end, so a reader (another chapter running at the same time) sees either
+    no checkpoint or a whole one, and a failure leaves nothing behind. ``replace=False``
+    keeps a ``folder`` that already exists (another process finished first).
+    """
     folder = Path(folder)
     if list(vocab.tokens) != list(model.config.vocab_tokens):
         raise ValueError("vocab does not match the model's config.vocab_tokens")
-    with quiet_transformers():
-        model.save_pretrained(folder)
-    vocab.write(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    part.chmod(0o755)  # mkdtemp's folder is private; a checkpoint folder is not
+    try:
+        with quiet_transformers():
+            model.save_pretrained(part)
+        vocab.write(part)
+        if recipe is not None:
+            (part / RECIPE_FILE).write_text(json.dumps(dict(recipe), indent=1, default=str))
+        _move_into_place(part, folder, replace)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)  # gone already after a successful rename
     return folder
 
 
-def load_pretrained(folder: str | Path) -> tuple[UTRLMForPretraining, KmerVocabulary]:
-    """Reload a :func:`save_checkpoint` folder: ``(UTRLMForPretraining, vocabulary)``."""
+def _move_into_place(part: Path, folder: Path, replace: bool, attempts: int = 3) -> None:
+    """Rename the finished ``part`` folder to ``folder`` (a directory rename is atomic).
+
+    With ``replace`` an existing ``folder`` is first renamed aside and removed after; a
+    folder that another writer renames in meanwhile is moved aside again (``attempts``).
+    """
+    for _ in range(attempts):
+        aside = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.old")
+        if replace:
+            with suppress(FileNotFoundError):
+                folder.rename(aside)
+        try:
+            part.rename(folder)
+            return
+        except OSError:
+            if not folder.exists():
+                raise
+            if not replace:
+                return
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    raise OSError(f"could not move the new checkpoint into {folder}: other writers kept racing")
+
+
+def read_recipe(folder: str | Path) -> dict[str, Any]:
+    """The :data:`RECIPE_FILE` of a checkpoint folder (``{}`` when it has none)."""
+    path = Path(folder) / RECIPE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def checkpoint_config(
+    folder: str | Path, size: tuple[int, int, int] | None = None, wanted_by: str = "the caller"
+) -> EsmConfig:
+    """``config.json`` of a :class:`UTRLMForPretraining` checkpoint, or a clear error.
+
+    ``size``: the ``(hidden size, layers, heads)`` that ``wanted_by`` needs (``None``: any).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` has no ``config.json``.
+    CheckpointError
+        The file is unreadable, names another architecture (an MRL model, a BERT), or holds
+        another size than ``size``.
+    """
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no checkpoint at {folder}: config.json is missing")
-    vocab = read_vocabulary(
-        folder, k=1, **{f"{r}_token": t for r, t in utr_vocabulary().roles.items()}
-    )
-    with quiet_transformers():
-        model = UTRLMForPretraining.from_pretrained(folder)
+    try:
+        config = EsmConfig.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{folder}/config.json cannot be read: {err}") from err
+    found = getattr(config, "architectures", None) or []
+    if PRETRAINING_ARCHITECTURE not in found or not hasattr(config, "vocab_tokens"):
+        raise CheckpointError(
+            f"{folder} holds {found or 'an unnamed architecture'}, not a UTR-LM pretraining "
+            f"checkpoint ({PRETRAINING_ARCHITECTURE}, written by chapter 5's save_checkpoint); "
+            "point to the right folder, or delete this one so that it is built again"
+        )
+    found = (config.hidden_size, config.num_hidden_layers, config.num_attention_heads)
+    if size is not None and found != tuple(size):
+        raise CheckpointError(
+            f"{folder} holds a UTR-LM of width {found[0]}, {found[1]} layers, {found[2]} heads, "
+            f"but {wanted_by} asks for width {size[0]}, {size[1]} layers, {size[2]} heads; "
+            "delete the folder (it is built again) or point to another one"
+        )
+    return config
+
+
+def load_pretrained(folder: str | Path) -> tuple[UTRLMForPretraining, KmerVocabulary]:
+    """Reload a :func:`save_checkpoint` folder: ``(UTRLMForPretraining, vocabulary)``.
+
+    Raises ``FileNotFoundError`` without ``config.json`` and :class:`CheckpointError` when the
+    folder names another architecture or its weights are missing, truncated, of other shapes
+    or incomplete (no tensor is silently initialised at random).
+    """
+    folder = Path(folder)
+    config = checkpoint_config(folder)
+    fix = "delete the folder so that it is built again (or rerun chapter 5)"
+    try:
+        vocab = read_vocabulary(
+            folder, k=1, **{f"{r}_token": t for r, t in utr_vocabulary().roles.items()}
+        )
+        with quiet_transformers():
+            model, info = UTRLMForPretraining.from_pretrained(
+                folder, config=config, output_loading_info=True
+            )
+    except (OSError, RuntimeError, ValueError, SafetensorError) as err:
+        raise CheckpointError(f"{folder} is not a complete checkpoint ({err}); {fix}") from err
+    if info["missing_keys"] or info["mismatched_keys"]:
+        missing = sorted(info["missing_keys"]) + sorted(map(str, info["mismatched_keys"]))
+        raise CheckpointError(f"{folder} lacks weights {missing[:5]}...; {fix}")
     if list(vocab.tokens) != list(model.config.vocab_tokens):
-        raise ValueError(f"{folder}/vocab.txt does not match config.json's vocab_tokens")
+        raise CheckpointError(f"{folder}/vocab.txt does not match config.json's vocab_tokens")
     return model, vocab
 
 
@@ -379,3 +499,81 @@ def embed_utrs(
         hidden = model.esm(input_ids=i, attention_mask=m).last_hidden_state
         out.append(pool_hidden(hidden, i, m, model.config, pooling).float().cpu())
     return torch.cat(out).numpy()
+
+
+@dataclass
+class UTRLMBackbone:
+    """A frozen pretrained UTR-LM encoder with the interface of
+    :class:`~course_lib.models.rnafm.RNAFMBackbone`, for
+    :func:`course_lib.embedding_cache.build_embedding_cache` (chapter 1's second backbone).
+
+    Attributes
+    ----------
+    model
+        The checkpoint's ``EsmModel`` in eval mode with ``requires_grad`` off.
+    vocab
+        The checkpoint's nucleotide vocabulary.
+    checkpoint
+        The checkpoint folder it was loaded from.
+    checkpoint_sha256
+        sha256 of its ``model.safetensors`` (keys the embedding cache: new weights, new key).
+    pretrained
+        Always ``True``: the folder holds trained weights.
+    recipe
+        The folder's :data:`RECIPE_FILE` (corpus, objectives, epochs; ``{}`` when absent).
+    """
+
+    model: EsmModel
+    vocab: KmerVocabulary
+    checkpoint: Path
+    checkpoint_sha256: str
+    pretrained: bool = True
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_checkpoint(
+        cls, folder: str | Path, device: torch.device | str = "cpu"
+    ) -> UTRLMBackbone:
+        """Load and freeze the encoder of a :func:`save_checkpoint` folder (see
+        :func:`load_pretrained` for the errors); the pretraining heads are dropped."""
+        from course_lib.registry import sha256sum
+
+        folder = Path(folder)
+        full, vocab = load_pretrained(folder)
+        model = full.esm.eval().requires_grad_(False).to(select_device(device))
+        return cls(
+            model, vocab, folder, sha256sum(folder / "model.safetensors"), True, read_recipe(folder)
+        )
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the embeddings (the encoder's hidden size)."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def describe(self) -> str:
+        """One line: the folder, the size and the recipe's corpus."""
+        config = self.model.config
+        corpus = self.recipe.get("corpus", "recipe not recorded")
+        return (
+            f"UTR-LM backbone from {self.checkpoint}: {config.num_hidden_layers} layers, width "
+            f"{self.embed_dim}, {sum(p.numel() for p in self.model.parameters()):,} parameters, "
+            f"pretrained ({corpus})"
+        )
+
+    @torch.no_grad()
+    def embed(self, seqs: Sequence[str]) -> torch.Tensor:
+        """Last-layer states ``[n, L_max, embed_dim]`` of the nucleotides (no ``<cls>``/``<eos>``).
+
+        Padding is masked out of attention and rotary positions are relative, so a UTR's
+        states do not depend on the batch it is in; positions beyond its length are zero.
+        """
+        tokens = encode_utrs(seqs, self.vocab)  # [n, L_max + 2]
+        ids = torch.from_numpy(tokens.input_ids).to(self.device)
+        mask = torch.from_numpy(tokens.attention_mask).to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        keep = nucleotide_mask(ids, mask, self.model.config)[:, 1:-1]
+        return hidden[:, 1:-1] * keep.unsqueeze(-1).to(hidden.dtype)

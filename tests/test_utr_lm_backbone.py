@@ -1,0 +1,180 @@
+"""UTR-LM as a frozen backbone for other chapters: atomic checkpoints, checks, the adapter."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.embedding_cache import build_embedding_cache
+from course_lib.models.utr_lm import (
+    RECIPE_FILE,
+    CheckpointError,
+    UTRLMBackbone,
+    UTRLMForPretraining,
+    load_pretrained,
+    mrl_model,
+    read_recipe,
+    save_checkpoint,
+    utr_lm_config,
+    utr_vocabulary,
+)
+
+VOCAB = utr_vocabulary()
+UTRS = ["ACGUACGGAUCCA", "GGGAAAUUUCCCGGGAUAUAUAGCGCAAUG", "AUG", "CCCCGGGGAAAAUUUUACGUACGU"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(seed: int = 0) -> UTRLMForPretraining:
+    config = utr_lm_config(VOCAB, hidden_size=16, num_layers=2, num_heads=2, dropout=0.0)
+    torch.manual_seed(seed)
+    return UTRLMForPretraining(config).eval()
+
+
+def siblings(folder):
+    """Everything in the checkpoint's parent folder other than the checkpoint itself."""
+    return sorted(p.name for p in folder.parent.iterdir() if p != folder)
+
+
+def test_backbone_states_are_the_encoder_states_and_do_not_depend_on_the_batch(tmp_path):
+    model = tiny_model()
+    folder = save_checkpoint(model, tmp_path / "ckpt", VOCAB, recipe={"corpus": "12 toy UTRs"})
+    backbone = UTRLMBackbone.from_checkpoint(folder)
+    assert backbone.embed_dim == 16 and backbone.pretrained and backbone.checkpoint == folder
+    assert backbone.recipe == {"corpus": "12 toy UTRs"}
+    assert not any(p.requires_grad for p in backbone.model.parameters())
+    batch = backbone.embed(UTRS)  # [4, 30, 16]
+    assert batch.shape == (4, max(map(len, UTRS)), 16)
+    for i, utr in enumerate(UTRS):
+        alone = backbone.embed([utr])[0]  # [len, 16]: no padding at all
+        assert torch.allclose(batch[i, : len(utr)], alone, atol=1e-5)
+        assert torch.count_nonzero(batch[i, len(utr) :]) == 0
+    # position j is nucleotide j: the encoder's state at token j + 1 (token 0 is <cls>)
+    ids = torch.tensor([[0, *[VOCAB.tokens.index(c) for c in UTRS[0]], 2]])
+    with torch.no_grad():
+        hidden = model.esm(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    assert torch.allclose(batch[0, : len(UTRS[0])], hidden[0, 1:-1], atol=1e-5)
+
+
+def test_embedding_cache_round_trips_and_its_key_follows_the_weights(tmp_path):
+    backbone = UTRLMBackbone.from_checkpoint(save_checkpoint(tiny_model(0), tmp_path / "a", VOCAB))
+    cache = build_embedding_cache(backbone, UTRS, "toy", tmp_path / "cache", 40, 2, False)
+    expected = backbone.embed(UTRS).numpy()
+    got = cache.batch(np.arange(len(UTRS)))[:, : expected.shape[1]]
+    assert np.allclose(got, expected, atol=2e-3, rtol=2e-3)  # float16 on disk
+    assert json.loads(cache.path.with_suffix(".json").read_text())["pretrained"] is True
+    backbone.embed = None  # a second build must read the file, never run the backbone
+    assert build_embedding_cache(backbone, UTRS, "toy", tmp_path / "cache", 40).path == cache.path
+    other = UTRLMBackbone.from_checkpoint(save_checkpoint(tiny_model(1), tmp_path / "b", VOCAB))
+    assert other.checkpoint_sha256 != backbone.checkpoint_sha256
+    moved = build_embedding_cache(other, UTRS, "toy", tmp_path / "cache", 40, 2, False)
+    assert moved.path != cache.path
+    same = UTRLMBackbone.from_checkpoint(save_checkpoint(tiny_model(0), tmp_path / "c", VOCAB))
+    assert same.checkpoint_sha256 == backbone.checkpoint_sha256
+
+
+def test_a_failed_save_leaves_no_partial_folder_and_keeps_the_old_one(tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts" / "mlm_mfe_structure"
+
+    def broken_write(self, where):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(VOCAB), "write", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tiny_model(), folder, VOCAB)
+    assert not folder.exists() and siblings(folder) == []
+    monkeypatch.undo()
+    save_checkpoint(tiny_model(0), folder, VOCAB, recipe={"seed": 0})
+    monkeypatch.setattr(type(VOCAB), "write", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tiny_model(1), folder, VOCAB, recipe={"seed": 1})
+    monkeypatch.undo()
+    assert read_recipe(folder) == {"seed": 0} and siblings(folder) == []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["config.json", "model.safetensors", "vocab.txt", RECIPE_FILE]
+    )
+
+
+def test_replace_swaps_the_folder_and_keep_leaves_the_first_writer(tmp_path):
+    folder = tmp_path / "ckpt"
+    save_checkpoint(tiny_model(0), folder, VOCAB, recipe={"seed": 0})
+    save_checkpoint(tiny_model(1), folder, VOCAB, recipe={"seed": 1}, replace=False)
+    assert read_recipe(folder) == {"seed": 0}
+    save_checkpoint(tiny_model(1), folder, VOCAB, recipe={"seed": 1})
+    assert read_recipe(folder) == {"seed": 1} and siblings(folder) == []
+    reloaded = load_pretrained(folder)[0].state_dict()
+    assert all(torch.equal(w, reloaded[k]) for k, w in tiny_model(1).state_dict().items())
+
+
+def test_wrong_architecture_and_broken_folders_get_clear_errors(tmp_path):
+    mrl = mrl_model(tiny_model().config, pooling="mean")
+    mrl.save_pretrained(tmp_path / "mrl")
+    VOCAB.write(tmp_path / "mrl")
+    with pytest.raises(CheckpointError, match="UTRLMForMRL.*not a UTR-LM pretraining checkpoint"):
+        load_pretrained(tmp_path / "mrl")
+    folder = save_checkpoint(tiny_model(), tmp_path / "ok", VOCAB)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        UTRLMBackbone.from_checkpoint(folder)
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        load_pretrained(folder)
+    (folder / "config.json").write_text('{"hidden')
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_pretrained(folder)
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        load_pretrained(tmp_path / "absent")
+
+
+TINY_TABLE = {
+    "corpus_size": 60,
+    "val_fraction": 0.2,
+    "hidden_size": 8,
+    "num_layers": 1,
+    "num_heads": 2,
+    "pretrain_epochs": 1,
+    "batch_size": 16,
+    "pretrain_lr": 1e-3,
+    "pooling": "mean",
+    "fold_processes": 1,
+}
+
+
+def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_dir, monkeypatch):
+    from course_lib.chapters import ch5_utr_lm as ch5
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[3])
+        return pretrain_variant(*args, **kwargs)
+
+    pretrain_variant = ch5.pretrain_variant
+    monkeypatch.setattr(ch5, "pretrain_variant", counted)
+    monkeypatch.setattr(ch5, "SETTINGS", {p: TINY_TABLE for p in ("smoke", "laptop", "full")})
+    folder = tmp_data_dir / "ckpts"
+    path = ch5.utr_lm_checkpoint("smoke", "cpu", seed=0, folder=folder, verbose=False)
+    assert path == folder / "mlm_mfe_structure" and calls == [ch5.BACKBONE_OBJECTIVES]
+    recipe = read_recipe(path)
+    assert recipe["corpus UTRs"] == 48 and recipe["monitoring UTRs"] == 12
+    assert recipe["corpus provenance"] == "synthetic" and recipe["profile"] == "smoke"
+    assert recipe["objectives"] == ["mlm", "mfe", "structure"]
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False) == path
+    assert len(calls) == 1 and (path / "model.safetensors").stat().st_mtime_ns == stamp
+    assert UTRLMBackbone.from_checkpoint(path).embed_dim == 8
+    wider = {**TINY_TABLE, "hidden_size": 16}
+    monkeypatch.setattr(ch5, "SETTINGS", {p: wider for p in ("smoke", "laptop", "full")})
+    with pytest.raises(CheckpointError, match="width 8, 1 layers.*asks for width 16"):
+        ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False)
+    assert len(calls) == 1
