@@ -56,7 +56,7 @@ def test_synthetic_file_has_the_real_layout_and_planted_signal(tmp_path):
     assert (again / EGFP_FILE).read_bytes() == (tmp_path / EGFP_FILE).read_bytes()
 
 
-def test_loader_reads_the_real_format(tmp_path):
+def test_loader_reads_the_real_format(tmp_path, capsys):
     path = tmp_path / EGFP_FILE
     long_utr = "acgu" * 12 + "ac" + "ATGGGCGAA"  # 59 nt, lower case, U: cut to 50 nt
     rows = [
@@ -67,14 +67,16 @@ def test_loader_reads_the_real_format(tmp_path):
     ]
     path.write_text("\n".join(rows) + "\n")
     df = load_egfp(path)
-    assert list(df.columns) == ["utr", "0", "1", "total_reads", "rl"]
+    assert list(df.columns) == ["utr", "total_reads", "rl"]
     assert df["utr"].tolist() == ["ACGT" * 12 + "AC", "A" * 50]
     assert df["rl"].tolist() == [3.5, 4.25]
-    assert df.attrs["n_dropped"] == 1
+    out = capsys.readouterr().out
+    assert "unused columns ['Unnamed: 0', '0', '1']" in out
+    assert "1 rows (utr holds letters other than ACGT)" in out
 
 
 def test_check_egfp_names_the_problem():
-    with pytest.raises(DataError, match=r"lacks columns \['rl'\]"):
+    with pytest.raises(DataError, match=r"no column 'rl'.*fetch"):
         check_egfp(pd.DataFrame({"utr": ["A" * 50], "total_reads": [1]}))
     with pytest.raises(DataError, match="shorter than 50"):
         check_egfp(pd.DataFrame({"utr": ["ACGT"], "total_reads": [1], "rl": [1.0]}))

@@ -36,6 +36,7 @@ from course_lib.utr_corpus import (
     PretrainingCorpus,
     build_pretraining_corpus,
     read_held_out,
+    read_sources,
 )
 from course_lib.utr_protocol import FoldSplit, FoldTables, RealUTRProtocol, fold_tables
 
@@ -176,17 +177,14 @@ def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
     """
     import course_lib.datasets  # noqa: F401  (registers the data sets)
     from course_lib import registry
-    from course_lib.tables import read_table
 
     loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
     if any(item.provenance != "real" for item in loaded.values()):
         return None
-    sources = {
-        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
-        .table[col]
-        .tolist()
-        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    files = {
+        name: (loaded[ds].folder / file, col) for name, (ds, file, col) in CORPUS_SOURCES.items()
     }
+    sources = read_sources(files, verbose)
     held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
     return build_pretraining_corpus(sources, held_out)
 

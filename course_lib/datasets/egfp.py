@@ -38,8 +38,9 @@ from course_lib.datasets.utr import (
     sample_total_reads,
     scale_labels,
 )
-from course_lib.encoding import one_hot, to_dna
+from course_lib.encoding import one_hot
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
+from course_lib.tables import read_table, require_columns
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -50,6 +51,8 @@ UTR_LENGTH = 50
 N_FRACTIONS = 14
 FRACTION_COLUMNS = tuple(str(i) for i in range(N_FRACTIONS))
 REQUIRED_COLUMNS = ("utr", "total_reads", "rl")
+#: What to do when the table is not the GSM3130435 one (named in the loader's errors).
+FETCH_FIX = f"it is not the GSM3130435 eGFP table: python -m data_scripts fetch {NAME}"
 #: The published split (Sample et al. 2019): top-read UTRs are the test set.
 PUBLISHED_N_TEST = 20_000
 PUBLISHED_N_TRAIN = 260_000
@@ -100,12 +103,7 @@ def check_egfp(df: pd.DataFrame, min_rows: int | None = None) -> None:
     course_lib.registry.DataError
         Naming what is wrong and how to fix it.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{EGFP_FILE} lacks columns {missing} (has {list(df.columns)[:20]}); it is not the "
-            "GSM3130435 eGFP table: delete it and fetch it again"
-        )
+    require_columns(df, REQUIRED_COLUMNS, EGFP_FILE, FETCH_FIX)
     short = df["utr"].str.len() < UTR_LENGTH
     if short.any():
         raise DataError(
@@ -119,26 +117,37 @@ def check_egfp(df: pd.DataFrame, min_rows: int | None = None) -> None:
         )
 
 
-def load_egfp(path: str | Path, min_rows: int | None = None) -> pd.DataFrame:
-    """Read the eGFP library table and check it.
+def load_egfp(path: str | Path, min_rows: int | None = None, verbose: bool = True) -> pd.DataFrame:
+    """Read the eGFP library table with :func:`course_lib.tables.read_table` and check it.
 
-    The leading unnamed index column is dropped; UTRs are upper-cased, U is read as T and
-    each UTR is cut to its first 50 nt (as the original one-hot encoder did); rows whose UTR
-    holds anything but A, C, G, T are dropped and counted in ``df.attrs["n_dropped"]``.
+    Keeps ``utr``, ``total_reads`` and ``rl``; the index and the fraction columns are left
+    out and reported. UTRs are upper-cased, U is read as T and each UTR is cut to its first
+    50 nt (as the original one-hot encoder did); rows whose UTR then holds anything but
+    A, C, G, T, or that miss a value, are left out and counted in the printed report.
 
     Returns
     -------
     pandas.DataFrame
-        Columns include ``utr`` (50-nt DNA alphabet), ``total_reads`` and ``rl`` (float).
+        ``utr`` (50-nt DNA alphabet), ``total_reads`` and ``rl`` (float).
+
+    Raises
+    ------
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left.
+    course_lib.registry.DataError
+        UTRs shorter than 50 nt or fewer than ``min_rows`` rows (:func:`check_egfp`).
     """
-    df = pd.read_csv(path)
-    df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
+    df = read_table(
+        path,
+        REQUIRED_COLUMNS,
+        sequence_columns=("utr",),
+        letters="ACGT",
+        max_length=UTR_LENGTH,
+        numeric=("total_reads", "rl"),
+        fix=FETCH_FIX,
+        verbose=verbose,
+    ).table
     check_egfp(df, min_rows)
-    df["utr"] = df["utr"].str.upper().map(to_dna).str[:UTR_LENGTH]
-    valid = df["utr"].str.fullmatch("[ACGT]+")
-    df = df[valid].reset_index(drop=True)
-    df["rl"] = df["rl"].astype(float)
-    df.attrs["n_dropped"] = int((~valid).sum())
     return df
 
 

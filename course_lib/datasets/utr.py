@@ -30,10 +30,13 @@ from sklearn.preprocessing import StandardScaler
 
 from course_lib.encoding import to_dna
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
+from course_lib.tables import read_table, require_columns
 
 NAME = "utr_varying_length"
 VARYING_LENGTH_FILE = "GSM4084997_varying_length_25to100.csv"
 REQUIRED_COLUMNS = ("utr", "set", "total_reads", "rl", "len")
+#: What to do when the table is not the GSM4084997 one (named in the loader's errors).
+FETCH_FIX = f"it is not the GSM4084997 varying-length table: python -m data_scripts fetch {NAME}"
 SETS = ("random", "human")
 MIN_LENGTH, MAX_LENGTH = 25, 100
 #: Rows per set after ``total_reads >= 10`` in the real file (Sample et al. 2019).
@@ -272,12 +275,7 @@ def check_varying_length(
     course_lib.registry.DataError
         Naming what is wrong and how to fix it.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{VARYING_LENGTH_FILE} lacks columns {missing} (has {list(df.columns)}); "
-            "it is not the GSM4084997 varying-length table: fetch it again"
-        )
+    require_columns(df, REQUIRED_COLUMNS, VARYING_LENGTH_FILE, FETCH_FIX)
     unknown = sorted(set(df["set"].unique()) - set(SETS))
     if unknown:
         raise DataError(f"{VARYING_LENGTH_FILE}: unknown values in column 'set': {unknown}")
@@ -293,21 +291,38 @@ def check_varying_length(
 
 
 def load_varying_length(
-    path: str | Path, expected_counts: dict[str, int] | None = None
+    path: str | Path, expected_counts: dict[str, int] | None = None, verbose: bool = True
 ) -> pd.DataFrame:
-    """Read the varying-length table (drops a leading unnamed index column) and check it.
+    """Read the varying-length table with :func:`course_lib.tables.read_table` and check it.
+
+    Keeps :data:`REQUIRED_COLUMNS` and the rows of the :data:`SETS`; other columns (a
+    leading unnamed index, ...), rows of another ``set`` and rows missing a value are left
+    out and reported.
 
     Returns
     -------
     pandas.DataFrame
-        Columns include ``utr`` (upper-case DNA alphabet), ``set``, ``total_reads``,
-        ``rl`` (float MRL) and ``len`` (int).
+        ``utr`` (upper-case DNA alphabet), ``set``, ``total_reads``, ``rl`` (float MRL) and
+        ``len`` (int).
+
+    Raises
+    ------
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left.
+    course_lib.registry.DataError
+        With ``expected_counts``, other filtered sizes (:func:`check_varying_length`).
     """
-    df = pd.read_csv(path)
-    df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
-    check_varying_length(df, expected_counts)
-    df["utr"] = df["utr"].str.upper().map(to_dna)
+    df = read_table(
+        path,
+        REQUIRED_COLUMNS,
+        keep={"set": SETS},
+        sequence_columns=("utr",),
+        numeric=("total_reads", "rl", "len"),
+        fix=FETCH_FIX,
+        verbose=verbose,
+    ).table
     df["len"] = df["len"].astype(np.int64)
+    check_varying_length(df, expected_counts)
     return df
 
 
