@@ -102,6 +102,23 @@ def test_split_follows_the_published_protocol():
     assert set(other.val["utr"]) != set(split.val["utr"])
 
 
+def test_split_removes_copies_of_test_utrs_from_training_and_validation():
+    df = _table(1000)
+    by_reads = df.sort_values("total_reads", ascending=False)
+    # three pool rows (reads 900, 899, 500) repeat the sequences of two test UTRs
+    copies = by_reads["utr"].iloc[[0, 1, 1]].to_numpy()
+    df.loc[by_reads.index[[100, 101, 500]], "utr"] = copies
+    split = split_egfp(df, n_test=100, n_train=600, n_val=60, seed=1)
+    test_utrs = set(split.test["utr"])
+    assert not test_utrs & (set(split.train["utr"]) | set(split.val["utr"]))
+    assert split.n_test_copies_removed == 3
+    assert split.sizes() == {"train": 537, "val": 60, "test": 100}
+    assert "removed 3 training-pool rows" in split.notes[-1]
+    assert split_egfp(_table(1000), n_test=100, n_train=600, n_val=60).n_test_copies_removed == 0
+    with pytest.raises(ValueError, match="not more than n_val"):
+        split_egfp(df, n_test=100, n_train=62, n_val=60)
+
+
 def test_split_sizes_are_checked_and_clipped_on_request():
     df = _table(300)
     with pytest.raises(ValueError, match="clip=True"):

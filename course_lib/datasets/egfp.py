@@ -15,9 +15,10 @@ and the measured ``rl`` adds read-count-dependent noise
 (:func:`~course_lib.datasets.utr.noisy_mrl`).
 The fraction counts spread each UTR's reads around its ``rl`` and only illustrate the layout.
 
-:func:`split_egfp` reproduces the published split, carves a validation set out of training
-and fits the label scaler on training only (the original notebook fitted a second scaler on
-the test set to inverse-transform its predictions).
+:func:`split_egfp` reproduces the published split, removes from training any copy of a test
+UTR (a sequence that occurs twice in the table), carves a validation set out of training and
+fits the label scaler on training only (the original notebook fitted a second scaler on the
+test set to inverse-transform its predictions).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 
 from course_lib.datasets.utr import (
     SAMPLE_2019_CITATION,
+    drop_test_sequences,
     fit_label_scaler,
     noisy_mrl,
     planted_mrl,
@@ -172,7 +174,10 @@ class EgfpSplit:
     scaler
         :class:`~sklearn.preprocessing.StandardScaler` fitted on ``train["rl"]`` only.
     notes
-        Anything the split had to change (e.g. fewer rows than asked for).
+        Anything the split had to change (e.g. fewer rows than asked for) and how many
+        training-pool rows were removed because their UTR is also a test UTR.
+    n_test_copies_removed
+        Rows of the training pool dropped because the same UTR sequence is in the test set.
     """
 
     train: pd.DataFrame
@@ -180,6 +185,7 @@ class EgfpSplit:
     test: pd.DataFrame
     scaler: StandardScaler
     notes: list[str] = field(default_factory=list)
+    n_test_copies_removed: int = 0
 
     def parts(self) -> dict[str, pd.DataFrame]:
         """``{"train": ..., "val": ..., "test": ...}``."""
@@ -216,8 +222,10 @@ def split_egfp(
 
     1. Sort by ``total_reads``, most first (stable, so ties keep the file order).
     2. The first ``n_test`` rows are the test set (their MRL is measured most precisely).
-    3. The next ``n_train`` rows are the training pool; ``n_val`` of them, drawn at random
-       with ``seed``, become the validation set (model selection), the rest the training set.
+    3. The next ``n_train`` rows are the training pool, minus any row whose UTR sequence
+       also occurs in the test set (a duplicate row of the table,
+       :func:`~course_lib.datasets.utr.drop_test_sequences`); ``n_val`` of them, drawn at
+       random with ``seed``, become the validation set (model selection), the rest training.
     4. A :class:`~sklearn.preprocessing.StandardScaler` is fitted on the training MRL only.
 
     Parameters
@@ -230,7 +238,8 @@ def split_egfp(
     Raises
     ------
     ValueError
-        Sizes that are not positive, ``n_val >= n_train``, or too few rows (without ``clip``).
+        Sizes that are not positive, ``n_val >= n_train``, too few rows (without ``clip``)
+        or no more than ``n_val`` pool rows left once the test UTRs' copies are removed.
     """
     check_egfp(df)
     if min(n_test, n_train, n_val) < 1 or n_val >= n_train:
@@ -250,12 +259,17 @@ def split_egfp(
         n_train = available
     ordered = df.sort_values("total_reads", ascending=False, kind="stable")
     test = ordered.iloc[:n_test]
-    pool = ordered.iloc[n_test : n_test + n_train]
+    pool, n_removed = drop_test_sequences(ordered.iloc[n_test : n_test + n_train], test)
+    notes.append(f"removed {n_removed} training-pool rows whose UTR is also a test UTR")
+    if len(pool) <= n_val:
+        raise ValueError(f"{len(pool)} training-pool rows left, not more than n_val={n_val}")
     chosen = np.zeros(len(pool), dtype=bool)
     chosen[np.random.default_rng(seed).choice(len(pool), n_val, replace=False)] = True
     train, val = pool[~chosen], pool[chosen]
     parts = [p.reset_index(drop=True) for p in (train, val, test)]
-    return EgfpSplit(*parts, scaler=fit_label_scaler(parts[0]), notes=notes)
+    return EgfpSplit(
+        *parts, scaler=fit_label_scaler(parts[0]), notes=notes, n_test_copies_removed=n_removed
+    )
 
 
 def leaky_test_scaler(

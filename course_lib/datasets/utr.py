@@ -378,6 +378,33 @@ def _top_reads_per_length(df: pd.DataFrame, n: int) -> pd.DataFrame:
     )
 
 
+def drop_test_sequences(
+    pool: pd.DataFrame, *tests: pd.DataFrame, column: str = "utr"
+) -> tuple[pd.DataFrame, int]:
+    """The rows of ``pool`` whose sequence occurs in none of ``tests``, and how many went.
+
+    A sequence measured twice (a duplicate row of the table) must not be in training or
+    validation when one of its copies is a test row: a model could learn its label by heart.
+    Shared by :func:`split_utr_mrl`, :func:`course_lib.datasets.egfp.split_egfp` and the
+    cross-validation of chapter 2.
+
+    Parameters
+    ----------
+    pool
+        Candidate training (or validation) rows ``[n, ...]`` with a ``column`` of sequences.
+    tests
+        Held-out tables with the same ``column``.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame and int
+        The kept rows of ``pool`` (index unchanged) and the number of rows removed.
+    """
+    held_out = set().union(*(set(t[column]) for t in tests))
+    leaked = pool[column].isin(held_out)
+    return pool[~leaked], int(leaked.sum())
+
+
 def split_utr_mrl(
     df: pd.DataFrame,
     n_test_per_length: int = 100,
@@ -411,9 +438,7 @@ def split_utr_mrl(
     random_set = kept[kept["set"] == "random"]
     test_random = _top_reads_per_length(random_set, n_test_per_length)
     test_human = _top_reads_per_length(kept[kept["set"] == "human"], n_test_per_length)
-    in_test = set(test_random["utr"]) | set(test_human["utr"])
-    rest = random_set.drop(index=test_random.index)
-    rest = rest[~rest["utr"].isin(in_test)]
+    rest, _ = drop_test_sequences(random_set.drop(index=test_random.index), test_random, test_human)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(rest))
     if max_train is not None:  # keep the train/validation ratio
