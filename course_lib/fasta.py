@@ -52,12 +52,13 @@ class FastaReadResult:
 
 
 def _open_text(path: Path):
-    if _is_gzip(path):
+    if is_gzip(path):
         return gzip.open(path, "rt", encoding="ascii", errors="strict")
     return open(path, encoding="ascii", errors="strict")
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
+    """Whether ``path`` is gzipped, from its first two bytes (not its name)."""
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
@@ -69,7 +70,7 @@ def plain_copy(path: Path) -> Path:
     downloaded as ``.fa.gz`` is plain gzip. The copy is written beside it (``<name>.plain.fa``,
     rewritten when older than ``path``), or in the temporary folder when that is read-only.
     """
-    if not _is_gzip(path):
+    if not is_gzip(path):
         return path
     for folder in (path.parent, Path(tempfile.gettempdir()) / "course_lib_genomes"):
         target = folder / f"{path.name}.plain.fa"
@@ -112,10 +113,19 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], int]]:
         yield header, "", chunks, header_line
 
 
+_EMPTY_FIX = (
+    "has no sequence; remove the record or give it its sequence "
+    "(read_fasta(..., allow_empty_records=True) keeps it)"
+)
+
+
 def _check_record(path: Path, name: str, lineno: int, seen: dict[str, int]) -> None:
     """Raise on an empty or repeated record name; remember where ``name`` was seen."""
     if not name:
-        raise FastaFormatError(f"{path}: empty header at line {lineno}")
+        raise FastaFormatError(
+            f"{path}: empty header at line {lineno}; every record needs a name after '>' -- "
+            "name the record or remove it"
+        )
     if name in seen:
         raise FastaFormatError(
             f"{path}: duplicate record name {name!r} (lines {seen[name]} and {lineno}); "
@@ -170,7 +180,7 @@ def read_fasta(
             _check_record(path, name, lineno, seen)
             seq = "".join(chunks)
             if not seq and not allow_empty_records:
-                raise FastaFormatError(f"{path}: record {name!r} at line {lineno} has no sequence")
+                raise FastaFormatError(f"{path}: record {name!r} at line {lineno} {_EMPTY_FIX}")
             if uppercase:
                 seq = seq.upper()
             if to_dna:
@@ -210,6 +220,14 @@ class Genome:
     index is written beside the FASTA and rebuilt when it is older than the FASTA. Lower-case
     (soft-masked) bases are read as upper case, Windows line endings are accepted, and a
     gzipped FASTA is read through an uncompressed copy (:func:`plain_copy`).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    FastaFormatError
+        The file cannot be indexed (ragged lines, a repeated record name) or a record is
+        empty; the message names the file, the record and the fix.
     """
 
     def __init__(self, path: str | Path):
@@ -221,11 +239,21 @@ class Genome:
         try:
             self._fasta = pyfaidx.Fasta(str(plain_copy(self.path)), sequence_always_upper=True)
         except (pyfaidx.FastaIndexingError, ValueError) as err:
+            fix = (
+                "record names must be unique: rename or remove the repeated record"
+                if "Duplicate key" in str(err)
+                else "every line of a record but its last must have the same length: rewrite "
+                "the file with course_lib.fasta.write_fasta(path, names, sequences)"
+            )
             raise FastaFormatError(
-                f"{self.path}: cannot index this genome FASTA: {err}. Every line of a record "
-                "but its last must have the same length: rewrite the file with "
-                "course_lib.fasta.write_fasta(path, names, sequences)"
+                f"{self.path}: cannot index this genome FASTA: {err}; {fix}"
             ) from err
+        empty = [name for name, size in self.chromosomes.items() if size == 0]
+        if empty:
+            raise FastaFormatError(
+                f"{self.path}: record {empty[0]!r} has no sequence; remove the record or give "
+                "it its sequence"
+            )
 
     @property
     def chromosomes(self) -> dict[str, int]:

@@ -25,8 +25,13 @@ TIMES_FILE = Path("book") / "chapter_times.json"
 
 
 def machine_description() -> str:
-    """``"<n> CPU cores, <machine>"`` for the record of a measurement."""
-    return f"{os.cpu_count()} CPU cores, {platform.machine()}"
+    """``"<n> CPU cores, <machine>, load <l>"`` for the record of a measurement.
+
+    The load is the 1-minute load average when the run ends: above the number of cores, other
+    work shared the machine and the time is an upper bound.
+    """
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{os.cpu_count()} CPU cores, {platform.machine()}, load {load:.1f}"
 
 
 def read_times(path: Path) -> dict[str, dict[str, dict[str, Any]]]:

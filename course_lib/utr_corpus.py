@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from course_lib.datasets.utr_testsets import VARYING_SETS, read_varying_table
 from course_lib.encoding import reverse_complement, to_dna
 from course_lib.tables import read_table
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from course_lib.utr_protocol import RealUTRProtocol
 
 #: ``set`` value of the varying-length table -> published test-set name.
-HELD_OUT_SETS = {"random": "Random7600", "human": "Human7600"}
+HELD_OUT_SETS = VARYING_SETS
 #: Corpus sources in merge order: name -> (file under ``../shared/data``, sequence column).
 REAL_SOURCES = {
     "designed human library": ("utr_testsets/stride11133m_MPA_H_pred.csv", "utr"),
@@ -228,26 +229,29 @@ def read_held_out(path: str | Path, verbose: bool = True) -> dict[str, list[str]
     ``path`` is ``utr_testsets/stride11133m_MPA_V_pred.csv`` (columns ``utr``, ``set``);
     returns ``{"Random7600": [...], "Human7600": [...]}``.
     """
-    table = read_table(
-        path,
-        ("utr", "set"),
-        keep={"set": tuple(HELD_OUT_SETS)},
-        sequence_columns=("utr",),
-        verbose=verbose,
-    ).table
+    table = read_varying_table(path, ("utr", "set"), verbose=verbose)
     return {name: table.loc[table["set"] == s, "utr"].tolist() for s, name in HELD_OUT_SETS.items()}
+
+
+def read_sources(
+    files: Mapping[str, tuple[Path, str]], verbose: bool = True
+) -> dict[str, list[str]]:
+    """``{name: sequences}`` of ``{name: (table file, sequence column)}``, each read with
+    :func:`course_lib.tables.read_table` (upper case, DNA alphabet; other columns left out)."""
+    fix = "a corpus source of course_lib.utr_corpus.REAL_SOURCES is needed (../shared/data)"
+    return {
+        name: read_table(path, (column,), sequence_columns=(column,), fix=fix, verbose=verbose)
+        .table[column]
+        .tolist()
+        for name, (path, column) in files.items()
+    }
 
 
 def read_corpus_sources(shared: str | Path, verbose: bool = True) -> dict[str, list[str]]:
     """The real corpus sources of :data:`REAL_SOURCES`, read from a folder laid out as
-    ``../shared/data`` (each with :func:`course_lib.tables.read_table`)."""
-    shared = Path(shared)
-    return {
-        name: read_table(shared / file, (column,), sequence_columns=(column,), verbose=verbose)
-        .table[column]
-        .tolist()
-        for name, (file, column) in REAL_SOURCES.items()
-    }
+    ``../shared/data`` (with :func:`read_sources`)."""
+    files = {name: (Path(shared) / file, col) for name, (file, col) in REAL_SOURCES.items()}
+    return read_sources(files, verbose)
 
 
 def real_pretraining_corpus(
@@ -287,12 +291,10 @@ def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
     loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
     if any(item.provenance != "real" for item in loaded.values()):
         return None
-    sources = {
-        name: read_table(loaded[ds].folder / file, (col,), sequence_columns=(col,), verbose=verbose)
-        .table[col]
-        .tolist()
-        for name, (ds, file, col) in CORPUS_SOURCES.items()
+    files = {
+        name: (loaded[ds].folder / file, col) for name, (ds, file, col) in CORPUS_SOURCES.items()
     }
+    sources = read_sources(files, verbose)
     held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
     return build_pretraining_corpus(sources, held_out)
 

@@ -32,13 +32,13 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from course_lib.datasets.utr import REAL_FILTERED_COUNTS, fit_label_scaler
-from course_lib.tables import read_table
+from course_lib.datasets.utr_testsets import VARYING_SETS, read_varying_table
 from course_lib.uncertainty import bootstrap_ci
 
 #: Training UTRs of the original protocol: random-set rows with >= 10 reads minus Random7600.
 PAPER_TRAINING_SIZE = REAL_FILTERED_COUNTS["random"] - 7600
 #: ``set`` values of the varying-length test table, and the published names.
-TEST_SET_NAMES = {"random": "Random7600", "human": "Human7600"}
+TEST_SET_NAMES = VARYING_SETS
 #: Metrics :func:`scores_with_intervals` reports (names of :mod:`course_lib.metrics`).
 INTERVAL_METRICS = ("R2", "Pearson r^2", "Spearman rho")
 
@@ -232,13 +232,7 @@ def read_varying_testsets(path: str | Path, verbose: bool = True) -> pd.DataFram
     Returns ``utr`` (DNA alphabet), ``rl`` (measured MRL), ``set`` and ``len``; the table's
     other columns (MTtrans's predictions) are left out and reported.
     """
-    table = read_table(
-        path,
-        ("utr", "rl", "set"),
-        keep={"set": tuple(TEST_SET_NAMES)},
-        sequence_columns=("utr",),
-        verbose=verbose,
-    ).table
+    table = read_varying_table(path, verbose=verbose)
     return table.assign(len=table["utr"].str.len())
 
 

@@ -10,6 +10,7 @@ from course_lib.chapters.ch2_optimus_attention import (
     SETTINGS,
     bootstrap_metrics,
     evolve_to_target,
+    fold_parts,
     kfold_indices,
     kozak_table,
     score_published,
@@ -68,3 +69,14 @@ def test_kfold_kozak_and_evolution():
     designs = evolve_to_target(gc_count, ["AAAAAAAAAA"] * 4, target=5.0, n_steps=200)
     assert (np.abs(designs["designed prediction"] - 5.0) <= 1).all()
     assert (designs["start prediction"] == 0).all()
+
+
+def test_fold_parts_keep_copies_of_held_out_utrs_out_of_training():
+    utrs = [f"{i:03d}".ljust(50, "A") for i in range(40)]
+    utrs[30:33] = [utrs[0]] * 3  # three more copies of the UTR in row 0
+    table = pd.DataFrame({"utr": utrs, "rl": np.arange(40.0)})
+    held_out = np.arange(10)
+    train, val = fold_parts(table, held_out, np.random.default_rng(0))
+    assert len(train) + len(val) == 27 and len(val) == 2
+    assert not set(table["utr"].iloc[held_out]) & (set(train["utr"]) | set(val["utr"]))
+    assert set(train.index) | set(val.index) == set(range(10, 40)) - {30, 31, 32}

@@ -156,6 +156,58 @@ def test_package_docstring_maps_every_module():
     assert not missing, f"course_lib/__init__.py does not describe {missing}"
 
 
+EXERCISE_HEADING = re.compile(r"^#{2,4} Exercise (\d+)\.(\d+):")
+#: chapter 1's notebook is edited on another branch; its links are added there
+NOT_YET_LINKED = {"01_utr_rnafm"}
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def exercise_labels(markdown: list[str]) -> dict[str, str]:
+    """``{"2.1": "ch2-exercise-1", ...}``: each exercise heading and the MyST target above it."""
+    labels = {}
+    for text in markdown:
+        lines = text.splitlines()
+        for index, line in enumerate(lines):
+            if match := EXERCISE_HEADING.match(line):
+                above = re.fullmatch(r"\((.+)\)=", lines[index - 1]) if index else None
+                labels[f"{match[1]}.{match[2]}"] = above[1] if above else ""
+    return labels
+
+
+def summary_sections(markdown: list[str]) -> str:
+    """The text of every ``## Key points`` and ``## Summary`` section, up to the next heading."""
+    found = re.findall(
+        r"^## (?:Key points|Summary)\n(.*?)(?=^#{1,2} |\Z)", "\n".join(markdown), re.M | re.S
+    )
+    return "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "notebook",
+    [
+        pytest.param(n, marks=pytest.mark.skip(reason="linked on its own branch"))
+        if n in NOT_YET_LINKED
+        else n
+        for n in NOTEBOOKS
+    ],
+)
+def test_every_exercise_is_linked_from_the_key_points(notebook):
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    labels = exercise_labels(markdown)
+    assert len(labels) >= 2, f"{notebook}: fewer than two exercise headings"
+    unlabelled = [number for number, label in labels.items() if not label]
+    assert not unlabelled, f"{notebook}: no (label)= target above Exercise {unlabelled}"
+    summary = summary_sections(markdown)
+    assert summary, f"{notebook} has no Key points or Summary section"
+    unlinked = [
+        number
+        for number, label in labels.items()
+        if not re.search(rf"\{{ref\}}`(?:[^`<]*<{re.escape(label)}>|{re.escape(label)})`", summary)
+    ]
+    assert not unlinked, f"{notebook}: Key points / Summary do not link Exercise {unlinked}"
+
+
 def test_registry_does_not_import_data_set_modules():
     assert not {m for m in imported_modules(SOURCES["course_lib.registry"]) if "datasets" in m}
 

@@ -56,7 +56,7 @@ def test_synthetic_file_has_the_real_layout_and_planted_signal(tmp_path):
     assert (again / EGFP_FILE).read_bytes() == (tmp_path / EGFP_FILE).read_bytes()
 
 
-def test_loader_reads_the_real_format(tmp_path):
+def test_loader_reads_the_real_format(tmp_path, capsys):
     path = tmp_path / EGFP_FILE
     long_utr = "acgu" * 12 + "ac" + "ATGGGCGAA"  # 59 nt, lower case, U: cut to 50 nt
     rows = [
@@ -67,14 +67,16 @@ def test_loader_reads_the_real_format(tmp_path):
     ]
     path.write_text("\n".join(rows) + "\n")
     df = load_egfp(path)
-    assert list(df.columns) == ["utr", "0", "1", "total_reads", "rl"]
+    assert list(df.columns) == ["utr", "total_reads", "rl"]
     assert df["utr"].tolist() == ["ACGT" * 12 + "AC", "A" * 50]
     assert df["rl"].tolist() == [3.5, 4.25]
-    assert df.attrs["n_dropped"] == 1
+    out = capsys.readouterr().out
+    assert "unused columns ['Unnamed: 0', '0', '1']" in out
+    assert "1 rows (utr holds letters other than ACGT)" in out
 
 
 def test_check_egfp_names_the_problem():
-    with pytest.raises(DataError, match=r"lacks columns \['rl'\]"):
+    with pytest.raises(DataError, match=r"no column 'rl'.*fetch"):
         check_egfp(pd.DataFrame({"utr": ["A" * 50], "total_reads": [1]}))
     with pytest.raises(DataError, match="shorter than 50"):
         check_egfp(pd.DataFrame({"utr": ["ACGT"], "total_reads": [1], "rl": [1.0]}))
@@ -98,6 +100,23 @@ def test_split_follows_the_published_protocol():
     pd.testing.assert_frame_equal(again.val, split.val)
     other = split_egfp(df, n_test=100, n_train=600, n_val=60, seed=2)
     assert set(other.val["utr"]) != set(split.val["utr"])
+
+
+def test_split_removes_copies_of_test_utrs_from_training_and_validation():
+    df = _table(1000)
+    by_reads = df.sort_values("total_reads", ascending=False)
+    # three pool rows (reads 900, 899, 500) repeat the sequences of two test UTRs
+    copies = by_reads["utr"].iloc[[0, 1, 1]].to_numpy()
+    df.loc[by_reads.index[[100, 101, 500]], "utr"] = copies
+    split = split_egfp(df, n_test=100, n_train=600, n_val=60, seed=1)
+    test_utrs = set(split.test["utr"])
+    assert not test_utrs & (set(split.train["utr"]) | set(split.val["utr"]))
+    assert split.n_test_copies_removed == 3
+    assert split.sizes() == {"train": 537, "val": 60, "test": 100}
+    assert "removed 3 training-pool rows" in split.notes[-1]
+    assert split_egfp(_table(1000), n_test=100, n_train=600, n_val=60).n_test_copies_removed == 0
+    with pytest.raises(ValueError, match="not more than n_val"):
+        split_egfp(df, n_test=100, n_train=62, n_val=60)
 
 
 def test_split_sizes_are_checked_and_clipped_on_request():

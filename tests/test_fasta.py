@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 
 import numpy as np
 import pytest
@@ -262,3 +263,87 @@ def test_genome_ragged_file_error_names_the_fix(tmp_path):
     ragged.write_text(">c\nACGT\nAC\nACGT\n")
     with pytest.raises(FastaFormatError, match="ragged.fa: cannot index.*write_fasta"):
         Genome(ragged)
+
+
+# ------------------------------------------------------------------ every FASTA loader
+#
+# The pum2 pair, UTR-LM's pretraining records and the genome excerpt, each written in the
+# real file's layout (see ../shared/data/README.md) and changed the way real copies come.
+
+PUM2_RECORDS = {"PARCLIP_PUM2_pos_829": "UUGUUUCCCCUUAGUAUGUG", "PARCLIP_PUM2_pos_9": "ACGUAC"}
+UTRLM_RECORDS = {"-1.20|((...))|Cao|1.26|1.0": "GGGAAAC", "0|.....|FiveSpecies|mouse|-0.5": "ACGUU"}
+
+
+def _fasta_bytes(records: dict[str, str], way: str) -> bytes:
+    newline = "\r\n" if way == "crlf" else "\n"
+    lines = []
+    for name, seq in records.items():
+        lines += [f">{name}", *(seq[i : i + 4] for i in range(0, len(seq), 4))]
+    text = newline.join(lines) + newline
+    text = text.lower() if way == "lower case" else text
+    return gzip.compress(text.encode()) if way == "gzip" else text.encode()
+
+
+def _load_pum2(path):
+    from course_lib.datasets.pum2 import load_binding_sites
+
+    return load_binding_sites(path, path).sequences[: len(PUM2_RECORDS)]
+
+
+def _load_utrlm(path):
+    from course_lib.datasets.structure_refs import load_utrlm_records
+
+    return load_utrlm_records(path)["sequence"].tolist()
+
+
+FASTA_LOADERS = {
+    "pum2.load_binding_sites": (PUM2_RECORDS, _load_pum2, "PUM2_PARCLIP.positives.fa"),
+    "structure_refs.load_utrlm_records": (UTRLM_RECORDS, _load_utrlm, "test.fasta"),
+    "Genome": (
+        {"chr22": "ACGTacgtNNACGTACGTAC", "chr21": "GGGGCCCC"},
+        lambda p: [Genome(p).fetch(c, 0, n) for c, n in (("chr22", 20), ("chr21", 8))],
+        "hg38_chr22_32000000_32300000.fa",
+    ),
+}
+
+
+@pytest.mark.parametrize("way", ["as is", "crlf", "lower case", "gzip"])
+@pytest.mark.parametrize("name", FASTA_LOADERS)
+def test_every_fasta_loader_reads_files_the_way_they_come(tmp_path, name, way):
+    records, load, file = FASTA_LOADERS[name]
+    path = tmp_path / file
+    if name.startswith("structure_refs") and way == "lower case":  # headers keep their case
+        lower = {header: seq.lower() for header, seq in records.items()}
+        path.write_bytes(_fasta_bytes(lower, "as is"))
+    else:
+        path.write_bytes(_fasta_bytes(records, way))
+    expected = [seq.upper() for seq in records.values()]
+    if name != "Genome":
+        expected = [seq.replace("U", "T") for seq in expected]
+    assert load(path) == expected
+
+
+@pytest.mark.parametrize("name", FASTA_LOADERS)
+def test_every_fasta_loader_names_a_duplicated_record_and_the_fix(tmp_path, name):
+    records, load, file = FASTA_LOADERS[name]
+    first = next(iter(records))
+    path = tmp_path / file
+    path.write_bytes(_fasta_bytes(records, "as is") + f">{first}\nACGU\n".encode())
+    with pytest.raises(FastaFormatError, match=rf"{file}: .*{re.escape(first)}.*(rename|unique)"):
+        load(path)
+
+
+@pytest.mark.parametrize("name", FASTA_LOADERS)
+def test_every_fasta_loader_names_an_empty_record_and_the_fix(tmp_path, name):
+    records, load, file = FASTA_LOADERS[name]
+    path = tmp_path / file
+    path.write_bytes(b">empty_one\n" + _fasta_bytes(records, "as is"))
+    with pytest.raises(FastaFormatError, match=rf"{file}: record 'empty_one'.*remove the record"):
+        load(path)
+
+
+def test_empty_header_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "x.fa"
+    path.write_text(">a\nACGT\n>\nACGT\n")
+    with pytest.raises(FastaFormatError, match="empty header at line 3.*name the record"):
+        read_fasta(path)

@@ -23,6 +23,7 @@ def test_record_keeps_successful_runs_with_date_and_machine(tmp_path):
     assert list(recorded["laptop"]) == ["03_pum2"]
     assert recorded["laptop"]["03_pum2"]["wall_time_s"] == 1860.0
     assert "CPU cores" in recorded["laptop"]["03_pum2"]["machine"]
+    assert "load" in recorded["laptop"]["03_pum2"]["machine"]
 
 
 def test_this_build_comes_first_then_records_then_not_measured():

@@ -93,7 +93,7 @@ def _filtered_counts(folder):
 
 
 def test_missing_columns_raise():
-    with pytest.raises(registry.DataError, match=r"lacks columns \['rl'\]"):
+    with pytest.raises(registry.DataError, match=r"no column 'rl'.*fetch"):
         utr.check_varying_length(pd.DataFrame(columns=["utr", "set", "total_reads", "len"]))
 
 

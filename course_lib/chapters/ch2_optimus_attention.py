@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.datasets.egfp import PUBLISHED_N_TEST, PUBLISHED_N_TRAIN
 from course_lib.datasets.published_models import FRAMEPOOL_EGFP_LIBRARY
-from course_lib.datasets.utr import fit_label_scaler, scale_labels
+from course_lib.datasets.utr import drop_test_sequences, fit_label_scaler, scale_labels
 from course_lib.design import Predictor, greedy_design, make_predictor
 from course_lib.encoding import one_hot
 from course_lib.exercises import Exercise, Verdict, check, compare_arrays, compare_number
@@ -284,6 +284,23 @@ def _loader(table: pd.DataFrame, scaler, batch_size: int, shuffle: bool) -> Data
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
 
 
+def fold_parts(
+    table: pd.DataFrame, held_out: np.ndarray, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Inner training and validation rows of one fold: the rows outside ``held_out``.
+
+    Rows whose UTR sequence is also a held-out UTR are left out
+    (:func:`~course_lib.datasets.utr.drop_test_sequences`), so a sequence that occurs twice
+    in ``table`` is never trained on while its copy is scored; a random 10 % (at least one
+    row, drawn with ``rng``) of the rest is the inner validation split.
+    """
+    outside = table.drop(index=table.index[held_out])
+    rest, _ = drop_test_sequences(outside, table.iloc[held_out])
+    order = rng.permutation(len(rest))
+    n_inner = max(1, len(rest) // 10)
+    return rest.iloc[order[n_inner:]], rest.iloc[order[:n_inner]]
+
+
 def cross_validate_models(
     table: pd.DataFrame,
     builders: Mapping[str, tuple[Callable[[], torch.nn.Module], Callable]],
@@ -297,7 +314,8 @@ def cross_validate_models(
     """Train each model on all folds but one; predict the held-out fold in MRL.
 
     Within the training folds 10 % (seeded) are an inner validation split for the best epoch;
-    the label scaler is fitted on the remaining training rows only.
+    the label scaler is fitted on the remaining training rows only. Copies of a held-out UTR
+    are in neither (:func:`fold_parts`).
 
     Returns out-of-fold predictions ``{name: [n]}``, the fit results per fold and the models
     of the last fold (e.g. to look at their attention).
@@ -307,10 +325,7 @@ def cross_validate_models(
     last: dict[str, torch.nn.Module] = {}
     rng = np.random.default_rng(seed)
     for index, held_out in enumerate(folds):
-        train_idx = np.setdiff1d(np.arange(len(table)), held_out)
-        inner = rng.permutation(train_idx)
-        n_inner = max(1, len(inner) // 10)
-        val, train = table.iloc[inner[:n_inner]], table.iloc[inner[n_inner:]]
+        train, val = fold_parts(table, held_out, rng)
         scaler = fit_label_scaler(train)
         for name, (build, forward) in builders.items():
             torch.manual_seed(seed + index)

@@ -15,9 +15,10 @@ and the measured ``rl`` adds read-count-dependent noise
 (:func:`~course_lib.datasets.utr.noisy_mrl`).
 The fraction counts spread each UTR's reads around its ``rl`` and only illustrate the layout.
 
-:func:`split_egfp` reproduces the published split, carves a validation set out of training
-and fits the label scaler on training only (the original notebook fitted a second scaler on
-the test set to inverse-transform its predictions).
+:func:`split_egfp` reproduces the published split, removes from training any copy of a test
+UTR (a sequence that occurs twice in the table), carves a validation set out of training and
+fits the label scaler on training only (the original notebook fitted a second scaler on the
+test set to inverse-transform its predictions).
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ from sklearn.preprocessing import StandardScaler
 
 from course_lib.datasets.utr import (
     SAMPLE_2019_CITATION,
+    drop_test_sequences,
     fit_label_scaler,
     noisy_mrl,
     planted_mrl,
     sample_total_reads,
     scale_labels,
 )
-from course_lib.encoding import one_hot, to_dna
+from course_lib.encoding import one_hot
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
+from course_lib.tables import read_table, require_columns
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -50,6 +53,8 @@ UTR_LENGTH = 50
 N_FRACTIONS = 14
 FRACTION_COLUMNS = tuple(str(i) for i in range(N_FRACTIONS))
 REQUIRED_COLUMNS = ("utr", "total_reads", "rl")
+#: What to do when the table is not the GSM3130435 one (named in the loader's errors).
+FETCH_FIX = f"it is not the GSM3130435 eGFP table: python -m data_scripts fetch {NAME}"
 #: The published split (Sample et al. 2019): top-read UTRs are the test set.
 PUBLISHED_N_TEST = 20_000
 PUBLISHED_N_TRAIN = 260_000
@@ -100,12 +105,7 @@ def check_egfp(df: pd.DataFrame, min_rows: int | None = None) -> None:
     course_lib.registry.DataError
         Naming what is wrong and how to fix it.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{EGFP_FILE} lacks columns {missing} (has {list(df.columns)[:20]}); it is not the "
-            "GSM3130435 eGFP table: delete it and fetch it again"
-        )
+    require_columns(df, REQUIRED_COLUMNS, EGFP_FILE, FETCH_FIX)
     short = df["utr"].str.len() < UTR_LENGTH
     if short.any():
         raise DataError(
@@ -119,26 +119,37 @@ def check_egfp(df: pd.DataFrame, min_rows: int | None = None) -> None:
         )
 
 
-def load_egfp(path: str | Path, min_rows: int | None = None) -> pd.DataFrame:
-    """Read the eGFP library table and check it.
+def load_egfp(path: str | Path, min_rows: int | None = None, verbose: bool = True) -> pd.DataFrame:
+    """Read the eGFP library table with :func:`course_lib.tables.read_table` and check it.
 
-    The leading unnamed index column is dropped; UTRs are upper-cased, U is read as T and
-    each UTR is cut to its first 50 nt (as the original one-hot encoder did); rows whose UTR
-    holds anything but A, C, G, T are dropped and counted in ``df.attrs["n_dropped"]``.
+    Keeps ``utr``, ``total_reads`` and ``rl``; the index and the fraction columns are left
+    out and reported. UTRs are upper-cased, U is read as T and each UTR is cut to its first
+    50 nt (as the original one-hot encoder did); rows whose UTR then holds anything but
+    A, C, G, T, or that miss a value, are left out and counted in the printed report.
 
     Returns
     -------
     pandas.DataFrame
-        Columns include ``utr`` (50-nt DNA alphabet), ``total_reads`` and ``rl`` (float).
+        ``utr`` (50-nt DNA alphabet), ``total_reads`` and ``rl`` (float).
+
+    Raises
+    ------
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left.
+    course_lib.registry.DataError
+        UTRs shorter than 50 nt or fewer than ``min_rows`` rows (:func:`check_egfp`).
     """
-    df = pd.read_csv(path)
-    df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
+    df = read_table(
+        path,
+        REQUIRED_COLUMNS,
+        sequence_columns=("utr",),
+        letters="ACGT",
+        max_length=UTR_LENGTH,
+        numeric=("total_reads", "rl"),
+        fix=FETCH_FIX,
+        verbose=verbose,
+    ).table
     check_egfp(df, min_rows)
-    df["utr"] = df["utr"].str.upper().map(to_dna).str[:UTR_LENGTH]
-    valid = df["utr"].str.fullmatch("[ACGT]+")
-    df = df[valid].reset_index(drop=True)
-    df["rl"] = df["rl"].astype(float)
-    df.attrs["n_dropped"] = int((~valid).sum())
     return df
 
 
@@ -163,7 +174,10 @@ class EgfpSplit:
     scaler
         :class:`~sklearn.preprocessing.StandardScaler` fitted on ``train["rl"]`` only.
     notes
-        Anything the split had to change (e.g. fewer rows than asked for).
+        Anything the split had to change (e.g. fewer rows than asked for) and how many
+        training-pool rows were removed because their UTR is also a test UTR.
+    n_test_copies_removed
+        Rows of the training pool dropped because the same UTR sequence is in the test set.
     """
 
     train: pd.DataFrame
@@ -171,6 +185,7 @@ class EgfpSplit:
     test: pd.DataFrame
     scaler: StandardScaler
     notes: list[str] = field(default_factory=list)
+    n_test_copies_removed: int = 0
 
     def parts(self) -> dict[str, pd.DataFrame]:
         """``{"train": ..., "val": ..., "test": ...}``."""
@@ -207,8 +222,10 @@ def split_egfp(
 
     1. Sort by ``total_reads``, most first (stable, so ties keep the file order).
     2. The first ``n_test`` rows are the test set (their MRL is measured most precisely).
-    3. The next ``n_train`` rows are the training pool; ``n_val`` of them, drawn at random
-       with ``seed``, become the validation set (model selection), the rest the training set.
+    3. The next ``n_train`` rows are the training pool, minus any row whose UTR sequence
+       also occurs in the test set (a duplicate row of the table,
+       :func:`~course_lib.datasets.utr.drop_test_sequences`); ``n_val`` of them, drawn at
+       random with ``seed``, become the validation set (model selection), the rest training.
     4. A :class:`~sklearn.preprocessing.StandardScaler` is fitted on the training MRL only.
 
     Parameters
@@ -221,7 +238,8 @@ def split_egfp(
     Raises
     ------
     ValueError
-        Sizes that are not positive, ``n_val >= n_train``, or too few rows (without ``clip``).
+        Sizes that are not positive, ``n_val >= n_train``, too few rows (without ``clip``)
+        or no more than ``n_val`` pool rows left once the test UTRs' copies are removed.
     """
     check_egfp(df)
     if min(n_test, n_train, n_val) < 1 or n_val >= n_train:
@@ -241,12 +259,17 @@ def split_egfp(
         n_train = available
     ordered = df.sort_values("total_reads", ascending=False, kind="stable")
     test = ordered.iloc[:n_test]
-    pool = ordered.iloc[n_test : n_test + n_train]
+    pool, n_removed = drop_test_sequences(ordered.iloc[n_test : n_test + n_train], test)
+    notes.append(f"removed {n_removed} training-pool rows whose UTR is also a test UTR")
+    if len(pool) <= n_val:
+        raise ValueError(f"{len(pool)} training-pool rows left, not more than n_val={n_val}")
     chosen = np.zeros(len(pool), dtype=bool)
     chosen[np.random.default_rng(seed).choice(len(pool), n_val, replace=False)] = True
     train, val = pool[~chosen], pool[chosen]
     parts = [p.reset_index(drop=True) for p in (train, val, test)]
-    return EgfpSplit(*parts, scaler=fit_label_scaler(parts[0]), notes=notes)
+    return EgfpSplit(
+        *parts, scaler=fit_label_scaler(parts[0]), notes=notes, n_test_copies_removed=n_removed
+    )
 
 
 def leaky_test_scaler(

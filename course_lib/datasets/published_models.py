@@ -6,7 +6,8 @@ Real files (see ``../shared/data/README.md``):
   1.2) and ``retrained_evolution_model.hdf5`` (Keras 2.1.4), both input ``[54, 4]``; and
   ``snv_phenotype_log_diff.csv``: 3,002 rows of the designed library's ClinVar section, each a
   50-nt UTR (``utr``) with its reference (``mother``), its measured MRL (``hrl``), the measured
-  change from the reference (``obs_diff``) and the paper's predictions (``old_pred_diff``).
+  change from the reference (``obs_diff``) and the paper's predictions (``old_pred_diff``);
+  its ``library`` column is ``snv`` (rows of another library are left out and reported).
 - ``framepool_models`` (Karollus/5UTR, MIT): ``utr_model_50.h5``, ``utr_model_100_residual.h5``
   and ``utr_model_combined_residual.h5`` (Keras 2.2.4).
 
@@ -44,6 +45,8 @@ FRAMEPOOL_FILES = {
 FRAMEPOOL_EGFP_LIBRARY = 0
 SNV_COLUMNS = ("utr", "mother", "hrl", "obs_diff")
 SNV_OPTIONAL = ("old_pred_diff", "gene_symbol", "clin_sig", "id", "total")
+#: ``library`` value of the ClinVar SNV rows in the designed library's tables.
+SNV_LIBRARY = "snv"
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,27 @@ class OptimusFiles(ModelFiles):
 def read_snv_table(path: str | Path) -> pd.DataFrame:
     """The ClinVar SNV rows: variant UTR, reference UTR, measured MRL of both, measured change.
 
-    Reference rows (``utr == mother``) are dropped, and so are variants whose reference has no
+    Only rows of the :data:`SNV_LIBRARY` library are read. Reference rows
+    (``utr == mother``) are dropped, and so are variants whose reference has no
     row of its own (their ``obs_diff`` is a placeholder 0); ``mother_mrl = hrl - obs_diff``;
     ``n_changed`` counts the bases in which a variant differs from its reference (most are
     single-nucleotide variants; a few ClinVar entries change more).
 
     Raises
     ------
-    course_lib.registry.DataError
-        A required column is missing or not numeric.
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left (see
+        :func:`course_lib.datasets.utr_testsets.read_mrl_table`).
     """
-    table = read_mrl_table(path, SNV_COLUMNS, SNV_OPTIONAL)
-    table["mother"] = table["mother"].astype(str).str.upper().str.replace("U", "T")
+    fix = f"the {SNV_TABLE} of Sample et al. is needed: python -m data_scripts fetch optimus_models"
+    table = read_mrl_table(
+        path,
+        SNV_COLUMNS,
+        SNV_OPTIONAL,
+        keep={"library": (SNV_LIBRARY,)},
+        sequence_columns=("utr", "mother"),
+        fix=fix,
+    )
     references = set(table.loc[table["utr"] == table["mother"], "utr"])
     variants = table[table["utr"] != table["mother"]]
     measured = variants["mother"].isin(references)
@@ -143,6 +155,7 @@ def synthesize_optimus(folder: Path, seed: int) -> None:
         }
     )
     table["gene_symbol"] = "synthetic"
+    table["library"] = SNV_LIBRARY
     table.to_csv(folder / SNV_TABLE)
 
 
@@ -193,7 +206,7 @@ OPTIMUS_MODELS = register(
         citation=SAMPLE_2019_CITATION,
         schema=(
             "2 Keras HDF5 (input [54, 4]: UTR + ATGG); CSV of 3,002 rows: utr, mother, hrl, "
-            "obs_diff, old_pred_diff, gene_symbol, clin_sig (+ 50 others)"
+            "obs_diff, old_pred_diff, gene_symbol, clin_sig, library = snv (+ 49 others)"
         ),
         synthesize=synthesize_optimus,
         loader=_load_optimus,

@@ -30,10 +30,13 @@ from sklearn.preprocessing import StandardScaler
 
 from course_lib.encoding import to_dna
 from course_lib.registry import DataError, DataSet, RemoteFile, register, synthetic_folder
+from course_lib.tables import read_table, require_columns
 
 NAME = "utr_varying_length"
 VARYING_LENGTH_FILE = "GSM4084997_varying_length_25to100.csv"
 REQUIRED_COLUMNS = ("utr", "set", "total_reads", "rl", "len")
+#: What to do when the table is not the GSM4084997 one (named in the loader's errors).
+FETCH_FIX = f"it is not the GSM4084997 varying-length table: python -m data_scripts fetch {NAME}"
 SETS = ("random", "human")
 MIN_LENGTH, MAX_LENGTH = 25, 100
 #: Rows per set after ``total_reads >= 10`` in the real file (Sample et al. 2019).
@@ -272,12 +275,7 @@ def check_varying_length(
     course_lib.registry.DataError
         Naming what is wrong and how to fix it.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{VARYING_LENGTH_FILE} lacks columns {missing} (has {list(df.columns)}); "
-            "it is not the GSM4084997 varying-length table: fetch it again"
-        )
+    require_columns(df, REQUIRED_COLUMNS, VARYING_LENGTH_FILE, FETCH_FIX)
     unknown = sorted(set(df["set"].unique()) - set(SETS))
     if unknown:
         raise DataError(f"{VARYING_LENGTH_FILE}: unknown values in column 'set': {unknown}")
@@ -293,21 +291,38 @@ def check_varying_length(
 
 
 def load_varying_length(
-    path: str | Path, expected_counts: dict[str, int] | None = None
+    path: str | Path, expected_counts: dict[str, int] | None = None, verbose: bool = True
 ) -> pd.DataFrame:
-    """Read the varying-length table (drops a leading unnamed index column) and check it.
+    """Read the varying-length table with :func:`course_lib.tables.read_table` and check it.
+
+    Keeps :data:`REQUIRED_COLUMNS` and the rows of the :data:`SETS`; other columns (a
+    leading unnamed index, ...), rows of another ``set`` and rows missing a value are left
+    out and reported.
 
     Returns
     -------
     pandas.DataFrame
-        Columns include ``utr`` (upper-case DNA alphabet), ``set``, ``total_reads``,
-        ``rl`` (float MRL) and ``len`` (int).
+        ``utr`` (upper-case DNA alphabet), ``set``, ``total_reads``, ``rl`` (float MRL) and
+        ``len`` (int).
+
+    Raises
+    ------
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left.
+    course_lib.registry.DataError
+        With ``expected_counts``, other filtered sizes (:func:`check_varying_length`).
     """
-    df = pd.read_csv(path)
-    df = df.drop(columns=[c for c in df.columns if str(c).startswith("Unnamed")])
-    check_varying_length(df, expected_counts)
-    df["utr"] = df["utr"].str.upper().map(to_dna)
+    df = read_table(
+        path,
+        REQUIRED_COLUMNS,
+        keep={"set": SETS},
+        sequence_columns=("utr",),
+        numeric=("total_reads", "rl", "len"),
+        fix=FETCH_FIX,
+        verbose=verbose,
+    ).table
     df["len"] = df["len"].astype(np.int64)
+    check_varying_length(df, expected_counts)
     return df
 
 
@@ -363,6 +378,33 @@ def _top_reads_per_length(df: pd.DataFrame, n: int) -> pd.DataFrame:
     )
 
 
+def drop_test_sequences(
+    pool: pd.DataFrame, *tests: pd.DataFrame, column: str = "utr"
+) -> tuple[pd.DataFrame, int]:
+    """The rows of ``pool`` whose sequence occurs in none of ``tests``, and how many went.
+
+    A sequence measured twice (a duplicate row of the table) must not be in training or
+    validation when one of its copies is a test row: a model could learn its label by heart.
+    Shared by :func:`split_utr_mrl`, :func:`course_lib.datasets.egfp.split_egfp` and the
+    cross-validation of chapter 2.
+
+    Parameters
+    ----------
+    pool
+        Candidate training (or validation) rows ``[n, ...]`` with a ``column`` of sequences.
+    tests
+        Held-out tables with the same ``column``.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame and int
+        The kept rows of ``pool`` (index unchanged) and the number of rows removed.
+    """
+    held_out = set().union(*(set(t[column]) for t in tests))
+    leaked = pool[column].isin(held_out)
+    return pool[~leaked], int(leaked.sum())
+
+
 def split_utr_mrl(
     df: pd.DataFrame,
     n_test_per_length: int = 100,
@@ -396,9 +438,7 @@ def split_utr_mrl(
     random_set = kept[kept["set"] == "random"]
     test_random = _top_reads_per_length(random_set, n_test_per_length)
     test_human = _top_reads_per_length(kept[kept["set"] == "human"], n_test_per_length)
-    in_test = set(test_random["utr"]) | set(test_human["utr"])
-    rest = random_set.drop(index=test_random.index)
-    rest = rest[~rest["utr"].isin(in_test)]
+    rest, _ = drop_test_sequences(random_set.drop(index=test_random.index), test_random, test_human)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(rest))
     if max_train is not None:  # keep the train/validation ratio

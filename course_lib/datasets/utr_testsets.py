@@ -15,8 +15,9 @@ Synthetic: the same files and columns; UTRs drawn at random, ``rl`` from the pla
 :func:`course_lib.datasets.utr.planted_mrl` with read-count noise, ``pred_stride1113`` a noisy
 copy of the planted MRL.
 
-:func:`read_mrl_table` reads such a table the way it comes: extra columns are dropped and
-named, gzip and CRLF are read transparently, sequences are upper-cased with U read as T.
+:func:`read_mrl_table` reads such a table the way it comes (through
+:func:`course_lib.tables.read_table`): extra columns and other ``set`` values are left out and
+reported, gzip and CRLF are read transparently, sequences are upper-cased with U read as T.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from course_lib.datasets.utr import noisy_mrl, planted_mrl, sample_total_reads
-from course_lib.registry import DataError, DataSet, RemoteFile, register
+from course_lib.registry import DataSet, RemoteFile, register
+from course_lib.tables import read_table
 
 _COMMIT = "e99a4de3fcf048598023f7fd1678007a8ab2bdc6"
 _BASE = f"https://raw.githubusercontent.com/holab-hku/MTtrans/{_COMMIT}/evaluation/testset_result"
@@ -42,53 +44,57 @@ VARYING_SETS = {"random": "Random7600", "human": "Human7600"}
 TEXT_COLUMNS = frozenset({"utr", "set", "mother", "gene_symbol", "clin_sig", "id"})
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A CSV, gzipped or not (detected from the first bytes), any line ending."""
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return pd.read_csv(path, compression="gzip" if gzipped else None)
-
-
 def read_mrl_table(
-    path: str | Path, columns: tuple[str, ...] = ("utr", "rl"), optional: tuple[str, ...] = ()
+    path: str | Path,
+    columns: tuple[str, ...] = ("utr", "rl"),
+    optional: tuple[str, ...] = (),
+    keep: dict[str, tuple[str, ...]] | None = None,
+    sequence_columns: tuple[str, ...] = ("utr",),
+    fix: str = "an MTtrans test-set table is needed: python -m data_scripts fetch utr_testsets",
+    verbose: bool = True,
 ) -> pd.DataFrame:
-    """Read an MRL table, keep ``columns`` (required) and ``optional`` ones (if present).
+    """Read an MRL table with :func:`course_lib.tables.read_table`.
 
-    Sequences are upper-cased and U is read as T; rows whose ``utr`` holds anything but
-    A/C/G/T are dropped. What was left out (columns, rows) is printed and stored in
-    ``df.attrs["left_out"]``.
+    Keeps ``columns`` (needed) and ``optional`` ones (if present); with ``keep``, only rows
+    whose category column holds an allowed value. Columns not in :data:`TEXT_COLUMNS` are
+    read as numbers. The ``sequence_columns`` are upper-cased with U read as T; rows whose
+    sequence holds anything but A/C/G/T, or that miss a needed value, are left out. What was
+    left out (columns, rows) is printed; ``fix`` is named in the error.
 
     Raises
     ------
-    course_lib.registry.DataError
-        A required column is missing or not numeric, naming the file, the column and the fix.
+    course_lib.tables.TableFormatError
+        A needed column is missing or no row is left, naming the file, the column and the
+        fix (a :class:`course_lib.registry.DataError`).
     """
-    path = Path(path)
-    table = _read_csv(path)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{path.name}: column {missing[0]!r} is missing (columns: {list(table.columns)}); "
-            "this is not an MTtrans test-set table: delete it and fetch it again"
-        )
-    kept = list(columns) + [c for c in optional if c in table.columns]
-    dropped = [str(c) for c in table.columns if c not in kept]
-    table = table[kept].copy()
-    for column in [c for c in kept if c not in TEXT_COLUMNS]:
-        values = pd.to_numeric(table[column], errors="coerce")
-        if values.isna().any():
-            raise DataError(
-                f"{path.name}: column {column!r} has {int(values.isna().sum())} non-numeric or "
-                "empty values; the file is damaged: delete it and fetch it again"
-            )
-        table[column] = values.astype(float)
-    table["utr"] = table["utr"].astype(str).str.strip().str.upper().str.replace("U", "T")
-    valid = table["utr"].str.fullmatch("[ACGT]+")
-    table = table[valid].reset_index(drop=True)
-    left_out = {"columns": dropped, "rows with other letters": int((~valid).sum())}
-    print(f"{path.name}: {len(table):,} rows; left out {left_out}")
-    table.attrs["left_out"] = left_out
-    return table
+    read = read_table(
+        path,
+        columns,
+        optional=optional,
+        keep=keep,
+        sequence_columns=sequence_columns,
+        letters="ACGT",
+        numeric=[c for c in (*columns, *optional) if c not in TEXT_COLUMNS],
+        fix=fix,
+        verbose=verbose,
+    )
+    return read.table
+
+
+def read_varying_table(
+    path: str | Path,
+    columns: tuple[str, ...] = ("utr", "rl", "set"),
+    optional: tuple[str, ...] = (),
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """The Random7600 and Human7600 rows of ``stride11133m_MPA_V_pred.csv``.
+
+    :func:`read_mrl_table` with ``set`` limited to :data:`VARYING_SETS`: rows of another
+    ``set`` value are left out and reported.
+    """
+    return read_mrl_table(
+        path, columns, optional, keep={"set": tuple(VARYING_SETS)}, verbose=verbose
+    )
 
 
 @dataclass(frozen=True)
@@ -112,10 +118,7 @@ def load_test_sets(folder: str | Path) -> TestSets:
         "eGFP 20k": read_mrl_table(folder / EGFP_TEST, optional=(PEER_COLUMN,)),
         "Human 25k": read_mrl_table(folder / HUMAN_TEST, optional=(PEER_COLUMN,)),
     }
-    varying = read_mrl_table(folder / VARYING_TEST, ("utr", "rl", "set"), (PEER_COLUMN,))
-    others = sorted(set(varying["set"]) - set(VARYING_SETS))
-    if others:
-        print(f"{VARYING_TEST}: `set` values {others} are not a published test set; left out")
+    varying = read_varying_table(folder / VARYING_TEST, optional=(PEER_COLUMN,))
     for value, name in VARYING_SETS.items():
         tables[name] = varying[varying["set"] == value].drop(columns="set").reset_index(drop=True)
     return TestSets(tables)
