@@ -73,6 +73,8 @@ class EmbeddingCache:
         The ``.f16`` memory-map file; ``path.with_suffix(".json")`` holds its metadata.
     lengths
         ``[n]`` sequence lengths (rows beyond them are zero).
+    rows
+        ``[n]`` rows of the file this cache reads (:meth:`take`); ``None``: all, in order.
     """
 
     path: Path
@@ -80,23 +82,40 @@ class EmbeddingCache:
     max_len: int
     dim: int
     checkpoint_sha256: str
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @cached_property
     def array(self) -> np.memmap:
-        """Read-only view ``[n, max_len, dim]`` float16 (opened once)."""
-        return np.memmap(self.path, np.float16, "r", shape=(len(self), self.max_len, self.dim))
+        """Read-only view ``[n_file, max_len, dim]`` float16 of the whole file (opened once)."""
+        n_file = self.path.stat().st_size // (self.max_len * self.dim * 2)
+        return np.memmap(self.path, np.float16, "r", shape=(n_file, self.max_len, self.dim))
 
     @property
     def nbytes(self) -> int:
         return len(self) * self.max_len * self.dim * 2
 
+    def take(self, rows: np.ndarray) -> EmbeddingCache:
+        """The cache of ``rows`` (``[m]`` indices): row ``i`` of the result is row ``rows[i]``.
+
+        Nothing is copied or recomputed; the result reads the same file, so one cache of all
+        sequences serves every part of every fold.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= len(self))):
+            raise IndexError(f"rows must be a 1-d index into the cache's {len(self)} rows")
+        file_rows = rows if self.rows is None else self.rows[rows]
+        return EmbeddingCache(
+            self.path, self.lengths[rows], self.max_len, self.dim, self.checkpoint_sha256, file_rows
+        )
+
     def batch(self, rows: np.ndarray, padding: Padding = "right") -> np.ndarray:
         """Embeddings of ``rows`` as float32 ``[b, max_len, dim]``, right or left padded."""
         rows = np.asarray(rows)
-        out = np.asarray(self.array[rows], dtype=np.float32)
+        file_rows = rows if self.rows is None else self.rows[rows]
+        out = np.asarray(self.array[file_rows], dtype=np.float32)
         return left_align(out, self.lengths[rows]) if padding == "left" else out
 
 

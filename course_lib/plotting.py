@@ -1,4 +1,5 @@
-"""Plotting helpers shared by the chapters: learning curves, scatter plots, ROC curves.
+"""Plotting helpers shared by the chapters: learning curves, scatter plots, ROC curves, and
+scores against training size.
 
 Each function draws on a given (or new) matplotlib ``Axes`` and returns it, so notebooks can
 compose figures and label them with the data provenance.
@@ -90,6 +91,46 @@ def plot_roc(
         ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(y_true, scores):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_training_size(
+    curve: pd.DataFrame,
+    ax: Axes | None = None,
+    title: str = "",
+    reference: int | None = None,
+    reference_label: str = "",
+    metric: str = "R2",
+) -> Axes:
+    """``metric`` with its interval against training size on a log axis.
+
+    ``curve`` is indexed by training size with columns ``metric``, ``"<metric> ci low"`` and
+    ``"<metric> ci high"``. ``reference`` marks a training size with a dashed line and
+    ``reference_label`` only: no value is drawn there (chapter 1: the paper's training set,
+    beyond the data of the curve).
+    """
+    ax = _axes(ax)
+    x = curve.index.to_numpy()
+    err = [curve[metric] - curve[f"{metric} ci low"], curve[f"{metric} ci high"] - curve[metric]]
+    ax.errorbar(x, curve[metric], yerr=err, fmt="o-", capsize=3, label="measured (95 % CI)")
+    right = x.max() * 1.5
+    if reference is not None:
+        ax.axvline(reference, color="C3", ls="--", lw=1)
+        ax.annotate(
+            reference_label,
+            (reference, 0.5),
+            xycoords=("data", "axes fraction"),
+            xytext=(-4, 0),
+            textcoords="offset points",
+            ha="right",
+            fontsize="small",
+            color="C3",
+        )
+        right = max(right, reference * 1.5)
+    ax.set_xscale("log")
+    ax.set_xlim(x.min() / 1.5, right)
+    ax.set(xlabel="training examples (log scale)", ylabel=metric, title=title)
     ax.legend(loc="lower right", fontsize="small")
     return ax
 

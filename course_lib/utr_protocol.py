@@ -16,12 +16,17 @@ mean ribosome load) and keeps Human7600 whole as an external test:
 4. :func:`scores_with_intervals`: R², squared Pearson r and Spearman rho of a test set with
    percentile bootstrap intervals (:func:`course_lib.uncertainty.bootstrap_ci`), resampled
    within UTR length so every resample keeps the test set's design of 100 UTRs per length.
+5. :func:`combine_predictions`: out-of-fold predictions over all of Random7600 and the mean
+   of the fold models on Human7600; :func:`fold_spread` the spread of per-fold scores;
+   :func:`scores_table` every model on every test set with intervals, :func:`comparisons`
+   whether two models' intervals overlap (:func:`intervals_overlap`).
 
 :func:`real_utr_protocol` builds all of it from the varying-length test table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,3 +345,132 @@ def scores_with_intervals(
         )
         for name in metrics
     }
+
+
+#: Column suffixes of an estimate and its interval, and the keys of
+#: :func:`course_lib.utr_protocol.scores_with_intervals` they hold.
+INTERVAL_COLUMNS = (("", "estimate"), (" ci low", "ci low"), (" ci high", "ci high"))
+
+
+def scores_table(
+    predictions: Mapping[str, Mapping[str, np.ndarray]],
+    test_sets: Mapping[str, pd.DataFrame],
+    n_boot: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per model and test set: R2, Pearson r^2, Spearman rho with 95 % intervals.
+
+    Intervals are percentile bootstraps over UTRs within each length
+    (:func:`course_lib.utr_protocol.scores_with_intervals`); columns ``<metric>``,
+    ``<metric> ci low``, ``<metric> ci high``.
+    """
+    rows = {}
+    for model, by_set in predictions.items():
+        for name, pred in by_set.items():
+            table = test_sets[name]
+            lengths = table["utr"].str.len().to_numpy()
+            scores = scores_with_intervals(table["rl"], pred, lengths, n_boot=n_boot, seed=seed)
+            rows[(model, name)] = {
+                f"{metric}{suffix}": value[key]
+                for metric, value in scores.items()
+                for suffix, key in INTERVAL_COLUMNS
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["model", "test set"]
+    return table
+
+
+def table_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{"<model> <test set>": {column: value}}`` of :func:`scores_table`, for the results
+    file (e.g. ``"seq head (CV) Random7600": {"R2": ..., "R2 ci low": ..., ...}``)."""
+    return {
+        f"{model} {name}": {k: float(v) for k, v in row.items()}
+        for (model, name), row in table.iterrows()
+    }
+
+
+def intervals_overlap(table: pd.DataFrame, a: str, b: str, test_set: str, metric: str) -> bool:
+    """Whether the 95 % intervals of models ``a`` and ``b`` on ``test_set`` overlap."""
+    low = table[f"{metric} ci low"]
+    high = table[f"{metric} ci high"]
+    return bool(
+        low[(a, test_set)] <= high[(b, test_set)] and low[(b, test_set)] <= high[(a, test_set)]
+    )
+
+
+def comparisons(
+    table: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    metric: str = "R2",
+    test_sets: Sequence[str] = ("Random7600", "Human7600"),
+) -> pd.DataFrame:
+    """For each pair ``(a, b)`` of models of :func:`scores_table` and each test set: ``a``
+    minus ``b`` in ``metric`` and whether their 95 % intervals overlap.
+
+    Separate intervals are a conservative check: a difference whose intervals do not overlap
+    exceeds the uncertainty; one whose intervals overlap is not shown to be real.
+    """
+    rows = []
+    for a, b in pairs:
+        for name in test_sets:
+            overlap = intervals_overlap(table, a, b, name, metric)
+            diff = table.loc[(a, name), metric] - table.loc[(b, name), metric]
+            higher = "a" if diff > 0 else "b"
+            verdict = "not beyond the intervals" if overlap else f"{higher} higher, intervals apart"
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "test set": name,
+                    f"{metric} a - b": diff,
+                    "intervals overlap": overlap,
+                    "verdict": verdict,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def combine_predictions(
+    fold_predictions: Iterable[tuple[str, Mapping[str, np.ndarray], Mapping[str, np.ndarray]]],
+    sizes: Mapping[str, int],
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{model: {test set: [n]}}``: each row's predictions averaged over the folds that
+    predicted it (out of fold on Random7600: one each; Human7600: the mean of the fold models).
+
+    Parameters
+    ----------
+    fold_predictions
+        ``(model, rows, predictions)`` per model and fold: ``rows[test set]`` ``[m]`` indices
+        into that test set's whole table and ``predictions[test set]`` ``[m]`` values.
+    sizes
+        ``{test set: n rows}``.
+
+    Raises
+    ------
+    ValueError
+        A row of a test set was never predicted by a model.
+    """
+    sums: dict[tuple[str, str], np.ndarray] = {}
+    counts: dict[tuple[str, str], np.ndarray] = {}
+    for model, rows, predictions in fold_predictions:
+        for name, pred in predictions.items():
+            key = (model, name)
+            sums.setdefault(key, np.zeros(sizes[name]))
+            counts.setdefault(key, np.zeros(sizes[name]))
+            np.add.at(sums[key], rows[name], pred)
+            np.add.at(counts[key], rows[name], 1)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for (model, name), total in sums.items():
+        missing = int((counts[(model, name)] == 0).sum())
+        if missing:
+            raise ValueError(f"{model}: {missing} rows of {name} were never predicted")
+        out.setdefault(model, {})[name] = total / counts[(model, name)]
+    return out
+
+
+def fold_spread(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over folds of :func:`fold_scores`, per head and test set
+    (columns ``"<metric> fold mean"``, ``"<metric> fold sd"``)."""
+    grouped = per_fold.groupby(["head", "test set"], sort=False)[list(INTERVAL_METRICS)]
+    mean, sd = grouped.mean().add_suffix(" fold mean"), grouped.std().add_suffix(" fold sd")
+    return pd.concat([mean, sd], axis=1)

@@ -12,12 +12,11 @@ from course_lib.chapters.ch1_utr_rnafm import (
     FRAMEPOOL_ROWS,
     PEER_ROW,
     SETTINGS,
-    intervals_overlap,
     real_predictions,
-    scores_table,
 )
 from course_lib.datasets.published_models import FRAMEPOOL_FILES
 from course_lib.datasets.utr_testsets import load_test_sets
+from course_lib.utr_protocol import intervals_overlap, scores_table
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 REAL = (SHARED / "utr_testsets" / "stride11133m_MPA_V_pred.csv").exists() and (

@@ -157,8 +157,6 @@ def test_package_docstring_maps_every_module():
 
 
 EXERCISE_HEADING = re.compile(r"^#{2,4} Exercise (\d+)\.(\d+):")
-#: chapter 1's notebook is edited on another branch; its links are added there
-NOT_YET_LINKED = {"01_utr_rnafm"}
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -182,15 +180,7 @@ def summary_sections(markdown: list[str]) -> str:
     return "\n".join(found)
 
 
-@pytest.mark.parametrize(
-    "notebook",
-    [
-        pytest.param(n, marks=pytest.mark.skip(reason="linked on its own branch"))
-        if n in NOT_YET_LINKED
-        else n
-        for n in NOTEBOOKS
-    ],
-)
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_every_exercise_is_linked_from_the_key_points(notebook):
     cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]

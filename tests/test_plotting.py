@@ -15,6 +15,7 @@ from course_lib.plotting import (  # noqa: E402
     plot_learning_curves,
     plot_roc,
     plot_scatter,
+    plot_training_size,
     provenance_caption,
 )
 
@@ -72,3 +73,19 @@ def test_roc_labels_carry_auc():
 def test_provenance_caption():
     assert provenance_caption("real", "smoke") == "data: real · profile: smoke"
     assert provenance_caption("synthetic", "full") == "data: synthetic · profile: full"
+
+
+def test_training_size_marks_the_reference_without_a_value():
+    curve = pd.DataFrame(
+        {"R2": [0.1, 0.3, 0.4], "R2 ci low": [0.05, 0.25, 0.37], "R2 ci high": [0.15, 0.35, 0.43]},
+        index=pd.Index([200, 1000, 5000], name="training UTRs"),
+    )
+    ax = plot_training_size(curve, reference=76_319, reference_label="paper: not measured")
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlim()[1] > 76_319  # the reference is on the axis
+    (line,) = ax.lines[:1]
+    assert line.get_xdata().tolist() == [200, 1000, 5000]  # values only where measured
+    assert max(max(np.atleast_1d(x.get_xdata())) for x in ax.lines) == 76_319  # the dashed mark
+    assert [t.get_text() for t in ax.texts] == ["paper: not measured"]
+    bare = plot_training_size(curve)
+    assert not bare.texts and bare.get_xlim()[1] < 76_319

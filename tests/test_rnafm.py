@@ -140,6 +140,22 @@ def test_batches_from_cache_equal_recomputed(backbone, tmp_path):
     assert left[0]["seq"][0, :8].sum() == 0 and left[0]["seq"][0, 8:].sum() == 4
 
 
+def test_cache_rows_are_views_of_one_file(backbone, tmp_path):
+    cache = ec.build_embedding_cache(
+        backbone, SEQS, "toy/take", tmp_path, max_len=12, show_progress=False
+    )
+    part = cache.take(np.array([4, 1, 3]))
+    assert part.path == cache.path and len(part) == 3 and part.lengths.tolist() == [4, 10, 12]
+    np.testing.assert_array_equal(part.batch(np.arange(3)), cache.batch(np.array([4, 1, 3])))
+    inner = part.take(np.array([2, 0]))  # a view of a view reads the file's rows 3 and 4
+    np.testing.assert_array_equal(inner.batch(np.arange(2), "left"), cache.batch([3, 4], "left"))
+    labels = np.zeros(3, dtype=np.float32)
+    batches = ec.UTRBatches([SEQS[i] for i in (4, 1, 3)], labels, ("emb-rnafm",), part, max_len=12)
+    np.testing.assert_array_equal(batches.batch(np.arange(3))[0]["emb"], part.batch(np.arange(3)))
+    with pytest.raises(IndexError, match="1-d index"):
+        cache.take(np.array([5]))
+
+
 def test_batches_check_inputs(tmp_path):
     with pytest.raises(ValueError, match="needs an EmbeddingCache"):
         ec.UTRBatches(SEQS, np.zeros(5), ("emb-rnafm",))

@@ -3,8 +3,18 @@
 The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
 (:data:`ANCHORS`), training one head variant of
 :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor` from the embedding cache
-(:func:`train_head`), metrics in scaled and MRL units next to the anchors
-(:func:`head_metrics_table`) and error by UTR length (:func:`error_by_length`).
+(:func:`train_head`), error by UTR length (:func:`error_by_length`), the published Framepool
+models on the real test sets (:func:`real_predictions`), and the heads on real data:
+
+- ``protocol="cv"`` (``smoke``, ``laptop``): the paper's 76,319 training UTRs are on GEO only,
+  so each head is trained by cross-validation within the real Random7600
+  (:func:`cv_folds`, from :func:`course_lib.utr_protocol.real_utr_protocol`: an inner
+  validation split for the epoch, the label scaler fitted on the fold's training rows),
+  scored out of fold on Random7600 and on the whole Human7600 as an external test
+  (:func:`train_heads`, :func:`head_predictions`, :func:`fold_scores`), with a learning curve
+  over training size (:func:`learning_curve`);
+- ``protocol="original"`` (``full``): the split of Sample et al. on the GEO varying-length
+  table as a single fold (:func:`original_fold_data`), after :func:`check_full_run`.
 """
 
 from __future__ import annotations
@@ -27,20 +37,36 @@ from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_a
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import Average, load_framepool
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
+from course_lib.profiles import check_long_run, estimate_seconds
 from course_lib.training import FitResult, fit, predict, seed_everything
-from course_lib.utr_protocol import scores_with_intervals
+from course_lib.uncertainty import format_interval
+from course_lib.utr_protocol import (
+    INTERVAL_COLUMNS,
+    INTERVAL_METRICS,
+    FoldSplit,
+    RealUTRProtocol,
+    combine_predictions,
+    fold_tables,
+    scores_with_intervals,
+)
 
 NOTEBOOK = "01_utr_rnafm.ipynb"
 
 #: Settings per profile (resolve with :func:`course_lib.profiles.chapter_settings`).
+#: ``protocol``: ``"cv"`` trains the heads by cross-validation within the real Random7600
+#: (``n_folds`` folds, a learning curve of ``curve_points`` training sizes), ``"original"``
+#: on the GEO varying-length table as Sample et al. (``n_train``, ``n_test_per_length``).
 #: ``rnafm_checkpoint``: ``None`` = small untrained backbone, ``"default"`` =
 #: ``checkpoints_dir()/RNA-FM_pretrained.pth``, or a path.
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
+        "protocol": "cv",
+        "n_folds": 2,
+        "curve_points": 4,
         "n_train": 1200,
         "n_test_per_length": 5,
         "val_fraction": 0.1,
-        "epochs": 4,
+        "epochs": 3,
         "batch_size": 64,
         "lr": 3e-3,
         "channels": 16,
@@ -51,6 +77,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "n_boot": 200,
     },
     "laptop": {
+        "protocol": "cv",
+        "n_folds": 5,
+        "curve_points": 6,
         "n_train": 10_000,
         "n_test_per_length": 100,
         "val_fraction": 0.1,
@@ -70,6 +99,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "n_boot": 1000,
     },
     "full": {
+        "protocol": "original",
+        "n_folds": 5,
+        "curve_points": 6,
         "n_train": None,
         "n_test_per_length": 100,
         "val_fraction": 0.1,
@@ -90,6 +122,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     # sizes only, laid over laptop/full by COURSE_TINY=1 (course_lib.profiles)
     "tiny": {
+        "n_folds": 2,
+        "curve_points": 3,
         "n_train": 600,
         "n_test_per_length": 2,
         "epochs": 2,
@@ -152,14 +186,17 @@ def train_head(
     device: str = "auto",
     seed: int = 0,
     eval_parts: Sequence[str] = ("test_random", "test_human"),
+    eval_batch_size: int = 256,
     show_progress: bool = True,
 ) -> HeadRun:
     """Train a :class:`Human5PrimeUTRPredictor` on ``"train"``, select on ``"val"``, predict tests.
 
     ``sequences`` and (scaled) ``labels`` are ``{part: ...}`` with at least ``"train"``,
     ``"val"`` and ``eval_parts``; ``caches`` ``{part: EmbeddingCache}`` are aligned with
-    ``sequences`` (needed for ``"emb-rnafm"``). The run's ``predictions[part]`` is
-    ``(labels, predictions)`` in scaled units.
+    ``sequences`` (needed for ``"emb-rnafm"``). The epoch kept is the one with the lowest
+    validation MSE (``patience``: stop after that many epochs without improvement). The run's
+    ``predictions[part]`` is ``(labels [n], predictions [n])`` in scaled units; only
+    ``"train"`` and ``"val"`` labels ever reach the optimiser or the selection.
     """
     seed_everything(seed)
 
@@ -171,7 +208,7 @@ def train_head(
             tuple(input_types),
             cache,
             padding=padding,
-            batch_size=batch_size,
+            batch_size=batch_size if part == "train" else eval_batch_size,
             shuffle=shuffle,
             seed=seed,
         )
@@ -191,43 +228,6 @@ def train_head(
     )
     predictions = {part: predict(model, batches(part, False), device) for part in eval_parts}
     return HeadRun(name, tuple(input_types), padding, model, result, predictions)
-
-
-def mrl_metrics(
-    y_scaled: np.ndarray, p_scaled: np.ndarray, scaler: StandardScaler
-) -> dict[str, dict[str, float]]:
-    """``{"scaled": metrics, "MRL": metrics}``: :func:`regression_metrics` in both units."""
-    return {
-        "scaled": regression_metrics(y_scaled, p_scaled),
-        "MRL": regression_metrics(unscale(y_scaled, scaler), unscale(p_scaled, scaler)),
-    }
-
-
-def head_metrics_table(
-    runs: Mapping[str, HeadRun],
-    scaler: StandardScaler,
-    columns: Sequence[str] = ("MSE", "R2", "Pearson r", "Pearson r^2", "Spearman rho"),
-) -> pd.DataFrame:
-    """One row per model and test set, ``(units, metric)`` columns, anchors appended.
-
-    Anchor rows carry only their published metric (R² or squared Pearson r) in both units
-    (the two are unit-free); the rest of an anchor row is empty.
-    """
-    rows = {}
-    for name, run in runs.items():
-        for part, (y, p) in run.predictions.items():
-            both = mrl_metrics(y, p, scaler)
-            rows[(name, TEST_NAMES.get(part, part))] = {
-                (units, col): both[units][col] for units in ("scaled", "MRL") for col in columns
-            }
-    for name, anchor in ANCHORS.items():
-        for part, label in TEST_NAMES.items():
-            rows[(f"anchor: {name}", label)] = {
-                (units, anchor["metric"]): anchor[part] for units in ("scaled", "MRL")
-            }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.names = ["model", "test set"]
-    return table.reindex(columns=pd.MultiIndex.from_product([("scaled", "MRL"), columns]))
 
 
 def error_by_length(lengths: np.ndarray, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
@@ -299,53 +299,308 @@ def real_predictions(
     return out
 
 
-def scores_table(
-    predictions: Mapping[str, Mapping[str, np.ndarray]],
-    test_sets: Mapping[str, pd.DataFrame],
-    n_boot: int,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """One row per model and test set: R2, Pearson r^2, Spearman rho with 95 % intervals.
+# ----------------------------------------------------------------------------- heads on real data
 
-    Intervals are percentile bootstraps over UTRs within each length
-    (:func:`course_lib.utr_protocol.scores_with_intervals`); columns ``<metric>``,
-    ``<metric> ci low``, ``<metric> ci high``.
+#: The chapter's heads: ``{name: (input types, padding)}``.
+HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
+    "seq": (("seq",), "right"),
+    "emb-rnafm": (("emb-rnafm",), "right"),
+    "seq+emb-rnafm": (("seq", "emb-rnafm"), "right"),
+}
+#: The padding experiment's head, compared with the right-padded ``"seq"`` on the same rows.
+LEFT_PADDED: dict[str, tuple[tuple[str, ...], Padding]] = {"seq (left-padded)": (("seq",), "left")}
+#: How each protocol is named in model labels (``"seq head (CV)"``).
+PROTOCOL_LABELS = {"cv": "CV", "original": "original split"}
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """What the heads of one fold train, select and are scored on.
+
+    Attributes
+    ----------
+    fold
+        Fold number (0 for the original protocol's single split).
+    sequences, labels
+        ``{part: [n_part]}`` UTRs and measured MRL (unscaled) of ``"train"``, ``"val"`` and
+        each test set (``"Random7600"``, ``"Human7600"``).
+    rows
+        ``{test set: [n_part] int}``: the rows of each test set's whole table scored here.
+    caches
+        ``{part: EmbeddingCache}`` aligned with ``sequences``; ``None`` without embeddings.
+    scaler
+        Label scaler fitted on ``labels["train"]`` alone.
     """
-    rows = {}
-    for model, by_set in predictions.items():
-        for name, pred in by_set.items():
-            table = test_sets[name]
-            lengths = table["utr"].str.len().to_numpy()
-            scores = scores_with_intervals(table["rl"], pred, lengths, n_boot=n_boot, seed=seed)
-            rows[(model, name)] = {
-                f"{metric}{suffix}": value[key]
-                for metric, value in scores.items()
-                for suffix, key in (
-                    ("", "estimate"),
-                    (" ci low", "ci low"),
-                    (" ci high", "ci high"),
-                )
-            }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.names = ["model", "test set"]
-    return table
+
+    fold: int
+    sequences: dict[str, list[str]]
+    labels: dict[str, np.ndarray]
+    rows: dict[str, np.ndarray]
+    caches: dict[str, EmbeddingCache] | None
+    scaler: StandardScaler
 
 
-def table_metrics(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """``{model: {test set: {column: value}}}`` of :func:`scores_table` for the results file."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for (model, name), row in table.iterrows():
-        out.setdefault(model, {})[name] = {k: float(v) for k, v in row.items()}
-    return out
+def cv_fold_data(
+    protocol: RealUTRProtocol,
+    split: FoldSplit,
+    cache: EmbeddingCache | None,
+    fit_index: np.ndarray | None = None,
+    external: bool = True,
+) -> FoldData:
+    """One fold of the CV protocol: train on (``fit_index`` of) ``split.fit``, select on
+    ``split.val``, score ``split.test`` (``"Random7600"``) and, if ``external``, all of
+    Human7600.
 
-
-def intervals_overlap(table: pd.DataFrame, a: str, b: str, test_set: str, metric: str) -> bool:
-    """Whether the 95 % intervals of models ``a`` and ``b`` on ``test_set`` overlap."""
-    low = table[f"{metric} ci low"]
-    high = table[f"{metric} ci high"]
-    return bool(
-        low[(a, test_set)] <= high[(b, test_set)] and low[(b, test_set)] <= high[(a, test_set)]
+    ``cache`` holds ``[n_random + n_human]`` rows: Random7600's rows, then Human7600's.
+    """
+    fit = split.fit if fit_index is None else np.sort(np.asarray(fit_index))
+    tables = fold_tables(protocol.random, split, fit)  # rows in the order of the cache's
+    n_random, human_rows = len(protocol.random), np.arange(len(protocol.human))
+    parts = {"train": tables.fit, "val": tables.val, "Random7600": tables.test}
+    cache_rows = {"train": fit, "val": split.val, "Random7600": split.test}
+    rows = {"Random7600": split.test}
+    if external:
+        parts["Human7600"] = protocol.human
+        cache_rows["Human7600"] = n_random + human_rows
+        rows["Human7600"] = human_rows
+    return FoldData(
+        split.fold,
+        {part: table["utr"].tolist() for part, table in parts.items()},
+        {part: table["rl"].to_numpy(float) for part, table in parts.items()},
+        rows,
+        None if cache is None else {part: cache.take(r) for part, r in cache_rows.items()},
+        tables.scaler,
     )
+
+
+def cv_folds(protocol: RealUTRProtocol, cache: EmbeddingCache | None) -> list[FoldData]:
+    """:func:`cv_fold_data` of every fold of ``protocol``, each on all its training rows."""
+    return [cv_fold_data(protocol, split, cache) for split in protocol.folds]
+
+
+def original_fold_data(
+    parts: Mapping[str, pd.DataFrame],
+    caches: Mapping[str, EmbeddingCache] | None,
+    scaler: StandardScaler,
+) -> FoldData:
+    """The original protocol (:func:`course_lib.datasets.utr.split_utr_mrl`'s ``parts()``,
+    per-part ``caches`` keyed the same way) as a single fold."""
+    names = {"train": "train", "val": "val", **TEST_NAMES}
+    return FoldData(
+        0,
+        {names[p]: t["utr"].tolist() for p, t in parts.items()},
+        {names[p]: t["rl"].to_numpy(float) for p, t in parts.items()},
+        {name: np.arange(len(parts[p])) for p, name in TEST_NAMES.items()},
+        None if caches is None else {names[p]: c for p, c in caches.items()},
+        scaler,
+    )
+
+
+@dataclass
+class FoldHead:
+    """One head trained on one fold: the run, the fold's scaler, test predictions in MRL.
+
+    ``rows[test set]`` and ``predictions[test set]`` are ``[n_part]``: which rows of the test
+    set's whole table were predicted, and the MRL predicted for them.
+    """
+
+    name: str
+    fold: int
+    n_train: int
+    run: HeadRun
+    scaler: StandardScaler
+    rows: dict[str, np.ndarray]
+    predictions: dict[str, np.ndarray]
+
+
+def train_fold_head(
+    name: str, head: tuple[tuple[str, ...], Padding], data: FoldData, **train: Any
+) -> FoldHead:
+    """Train ``head`` (input types, padding) on ``data`` with :func:`train_head` (``train``:
+    its keyword arguments) and predict every test set of ``data`` in MRL units."""
+    input_types, padding = head
+    scale = data.scaler
+    labels = {
+        p: scale.transform(y.reshape(-1, 1)).ravel().astype(np.float32)
+        for p, y in data.labels.items()
+    }
+    run = train_head(
+        f"{name}, fold {data.fold}",
+        input_types,
+        data.sequences,
+        labels,
+        data.caches,
+        padding=padding,
+        eval_parts=tuple(data.rows),
+        **train,
+    )
+    predictions = {s: unscale(run.predictions[s][1], scale) for s in data.rows}
+    return FoldHead(name, data.fold, len(labels["train"]), run, scale, data.rows, predictions)
+
+
+def train_heads(
+    folds: Sequence[FoldData], heads: Mapping[str, tuple[tuple[str, ...], Padding]], **train: Any
+) -> list[FoldHead]:
+    """A fresh model of every head on every fold (:func:`train_fold_head`)."""
+    return [
+        train_fold_head(name, head, data, **train) for data in folds for name, head in heads.items()
+    ]
+
+
+def model_name(head: str, protocol: str) -> str:
+    """A head's label in tables and results: ``"seq head (CV)"``."""
+    return f"{head} head ({PROTOCOL_LABELS[protocol]})"
+
+
+def head_predictions(
+    fold_heads: Sequence[FoldHead], tables: Mapping[str, pd.DataFrame], protocol: str
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{model name: {test set: [n] MRL}}`` over the whole test tables: out of fold on
+    Random7600 under CV, the mean of the fold models on Human7600
+    (:func:`course_lib.utr_protocol.combine_predictions`)."""
+    return combine_predictions(
+        ((model_name(fh.name, protocol), fh.rows, fh.predictions) for fh in fold_heads),
+        {name: len(table) for name, table in tables.items()},
+    )
+
+
+def fold_scores(
+    fold_heads: Sequence[FoldHead], tables: Mapping[str, pd.DataFrame], protocol: str
+) -> pd.DataFrame:
+    """One row per head, fold and test set: R2, Pearson r^2, Spearman rho on the rows that
+    fold predicted, its best validation MSE (scaled) and best epoch."""
+    rows = []
+    for fh in fold_heads:
+        for name, pred in fh.predictions.items():
+            y = tables[name]["rl"].to_numpy(float)[fh.rows[name]]
+            scores = regression_metrics(y, pred)
+            rows.append(
+                {
+                    "head": model_name(fh.name, protocol),
+                    "fold": fh.fold,
+                    "test set": name,
+                    "n": len(y),
+                    **{m: scores[m] for m in INTERVAL_METRICS},
+                    "val MSE": fh.run.fit.best_value,
+                    "best epoch": fh.run.fit.best_epoch,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def learning_curve(
+    protocol: RealUTRProtocol,
+    cache: EmbeddingCache | None,
+    head: tuple[str, tuple[tuple[str, ...], Padding]],
+    n_boot: int,
+    fold: int = 0,
+    known: FoldHead | None = None,
+    seed: int = 0,
+    **train: Any,
+) -> pd.DataFrame:
+    """Test scores of one head against training size on one fold (``protocol.sizes``).
+
+    Each size trains a fresh model on a nested, length-stratified subset of the fold's
+    training rows; validation and test rows stay the same. Every size gets the optimiser
+    steps of the largest (``train["epochs"]`` scaled by ``n_fit / size``), so a small set is
+    not also under-trained; the epoch best on validation is kept, and training stops after
+    ``train["patience"]`` epochs without improvement (``None``: ``train["epochs"]``).
+    ``known`` (a :class:`FoldHead` of that fold trained on all its training rows) stands in
+    for the largest size. Returns one row per size (index ``"training UTRs"``): ``epochs``
+    (the most it could train) and R2 and Pearson r^2 on the fold's test rows with 95 %
+    intervals.
+    """
+    name, spec = head
+    split, epochs = protocol.folds[fold], train.pop("epochs")
+    train["patience"] = train.get("patience") or epochs
+    test = protocol.random.iloc[split.test]
+    rows = []
+    for size, index in protocol.learning_curve(fold, seed).items():
+        n_epochs = -(-epochs * len(split.fit) // size)
+        if known is not None and known.n_train == size == len(split.fit):
+            pred = known.predictions["Random7600"]
+        else:
+            data = cv_fold_data(protocol, split, cache, index, external=False)
+            fitted = train_fold_head(name, spec, data, seed=seed, epochs=n_epochs, **train)
+            pred = fitted.predictions["Random7600"]
+        scores = scores_with_intervals(
+            test["rl"], pred, test["len"], metrics=("R2", "Pearson r^2"), n_boot=n_boot, seed=seed
+        )
+        rows.append(
+            {"training UTRs": size, "epochs": n_epochs}
+            | {f"{m}{s}": v[k] for m, v in scores.items() for s, k in INTERVAL_COLUMNS}
+        )
+    return pd.DataFrame(rows).set_index("training UTRs")
+
+
+def interval_text(table: pd.DataFrame, model: str, test_set: str, metric: str = "R2") -> str:
+    """``"0.432 [0.410, 0.455]"``: ``model``'s ``metric`` on ``test_set`` with its 95 %
+    interval, from a :func:`course_lib.utr_protocol.scores_table`."""
+    row = table.loc[(model, test_set)]
+    return format_interval(row[metric], row[f"{metric} ci low"], row[f"{metric} ci high"])
+
+
+def best_head(fold_heads: Sequence[FoldHead], names: Sequence[str]) -> str:
+    """The head of ``names`` with the lowest mean best validation MSE over its folds."""
+    losses = {
+        n: np.mean([fh.run.fit.best_value for fh in fold_heads if fh.name == n]) for n in names
+    }
+    return min(losses, key=losses.get)
+
+
+def head_training_seconds(
+    heads: Mapping[str, tuple[tuple[str, ...], Padding]],
+    n_train: int,
+    embed_dim: int,
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+) -> float:
+    """Estimated seconds to train every head ``settings["epochs"]`` epochs on ``n_train``
+    UTRs, timed from a few optimiser steps on batches of zeros of the real shapes."""
+    batch = settings["batch_size"]
+    steps = -(-n_train // batch) * settings["epochs"]
+    inputs = {"seq": torch.zeros(batch, 100, 4), "emb": torch.zeros(batch, 100, embed_dim)}
+    target, total = torch.zeros(batch), 0.0
+    for input_types, _ in heads.values():
+        model = Human5PrimeUTRPredictor(
+            input_types, embed_dim=embed_dim, channels=settings["channels"]
+        )
+        model.to(device).train()
+        x = {
+            k: v.to(device)
+            for k, v in inputs.items()
+            if k == "seq" and "seq" in input_types or k == "emb" and "emb-rnafm" in input_types
+        }
+        optimiser = torch.optim.Adam(model.parameters())
+
+        def step(model=model, x=x, optimiser=optimiser) -> None:
+            optimiser.zero_grad()
+            nn.functional.mse_loss(model(**x), target.to(device)).backward()
+            optimiser.step()
+
+        total += estimate_seconds(step, steps)
+    return total
+
+
+def check_full_run(
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    backbone: Any,
+    heads: Mapping[str, tuple[tuple[str, ...], Padding]],
+    n_embed: int,
+    n_train: int,
+    n_folds: int = 1,
+) -> None:
+    """Before ``full``'s long steps: estimate embedding ``n_embed`` UTRs and training
+    ``heads`` on ``n_folds`` folds of ``n_train`` UTRs, and let
+    :func:`course_lib.profiles.check_long_run` stop a CPU run (other profiles: nothing)."""
+    if settings["profile"] != "full":
+        return
+    batch = settings["embed_batch_size"]
+    embed = estimate_seconds(lambda: backbone.embed(["ACGU" * 25] * batch), -(-n_embed // batch), 1)
+    train = n_folds * head_training_seconds(heads, n_train, backbone.embed_dim, settings, device)
+    what = f"embedding {n_embed:,} UTRs and training {len(heads)} heads on {n_train:,} UTRs"
+    check_long_run(settings, device, embed + train, what)
 
 
 # ----------------------------------------------------------------------------- exercises
