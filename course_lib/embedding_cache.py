@@ -17,18 +17,33 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
 
 from course_lib.encoding import Padding, one_hot, to_dna
-from course_lib.models.rnafm import RNAFMBackbone
-from course_lib.models.utr_resnet import INPUT_TYPES
+from course_lib.models.utr_resnet import embedding_type
 from course_lib.paths import data_dir
 from course_lib.progress import progress
 
-InputType = Literal["seq", "emb-rnafm"]
+InputType = Literal["seq", "emb-rnafm", "emb-utrlm"]
+
+
+class FrozenBackbone(Protocol):
+    """What the cache runs: :class:`~course_lib.models.rnafm.RNAFMBackbone` or chapter 5's
+    :class:`~course_lib.models.utr_lm.UTRLMBackbone`."""
+
+    checkpoint: Path
+    checkpoint_sha256: str  # keys the cache: other weights, other file
+    pretrained: bool
+
+    @property
+    def embed_dim(self) -> int:
+        """Width ``D`` of the embeddings."""
+
+    def embed(self, seqs: Sequence[str]) -> torch.Tensor:
+        """``[n, L_max, D]`` per-nucleotide states, zero beyond each sequence's length."""
 
 
 def sequences_sha256(sequences: Sequence[str]) -> str:
@@ -133,7 +148,7 @@ def open_embedding_cache(path: str | Path) -> EmbeddingCache:
 
 
 def _write_embeddings(
-    backbone: RNAFMBackbone,
+    backbone: FrozenBackbone,
     sequences: list[str],
     lengths: np.ndarray,
     path: Path,
@@ -159,7 +174,7 @@ def _write_embeddings(
 
 
 def build_embedding_cache(
-    backbone: RNAFMBackbone,
+    backbone: FrozenBackbone,
     sequences: Sequence[str],
     dataset: str,
     folder: str | Path | None = None,
@@ -173,7 +188,8 @@ def build_embedding_cache(
     ----------
     backbone
         From :func:`~course_lib.models.rnafm.load_rnafm` or
-        :func:`~course_lib.models.rnafm.get_backbone`.
+        :func:`~course_lib.models.rnafm.get_backbone`, or chapter 5's UTR-LM
+        (:meth:`~course_lib.models.utr_lm.UTRLMBackbone.from_checkpoint`).
     sequences
         ``n`` sequences of at most ``max_len`` nt (DNA or RNA alphabet).
     dataset
@@ -224,10 +240,10 @@ class UTRBatches:
     sequences, labels
         ``n`` UTRs and their (scaled) labels.
     input_types
-        Any of ``"seq"``, ``"emb-rnafm"``.
+        ``"seq"`` and/or one embedding type (``"emb-rnafm"``, ``"emb-utrlm"``).
     embeddings
-        An :class:`EmbeddingCache` aligned with ``sequences`` (fast), or an
-        :class:`~course_lib.models.rnafm.RNAFMBackbone` run on every batch (the tutorial's way).
+        An :class:`EmbeddingCache` aligned with ``sequences`` (fast), or a frozen backbone
+        (:data:`FrozenBackbone`) run on every batch (the tutorial's way).
     padding
         ``"right"`` (UTR starts at position 0, as in the RNA-FM tutorial) or ``"left"``
         (UTR ends at the last position, next to the start codon, as in Optimus 5-Prime).
@@ -238,18 +254,16 @@ class UTRBatches:
         sequences: Sequence[str],
         labels: np.ndarray,
         input_types: Sequence[InputType] = ("seq",),
-        embeddings: EmbeddingCache | RNAFMBackbone | None = None,
+        embeddings: EmbeddingCache | FrozenBackbone | None = None,
         padding: Padding = "right",
         max_len: int = 100,
         batch_size: int = 64,
         shuffle: bool = False,
         seed: int = 0,
     ) -> None:
-        unknown = set(input_types) - set(INPUT_TYPES)
-        if unknown or not input_types:
-            raise ValueError(f"input_types must be a non-empty subset of {INPUT_TYPES}")
-        if "emb-rnafm" in input_types and embeddings is None:
-            raise ValueError("input type 'emb-rnafm' needs an EmbeddingCache or a backbone")
+        embedding = embedding_type(input_types)
+        if embedding is not None and embeddings is None:
+            raise ValueError(f"input type {embedding!r} needs an EmbeddingCache or a backbone")
         if isinstance(embeddings, EmbeddingCache) and len(embeddings) != len(sequences):
             raise ValueError(
                 f"the cache has {len(embeddings)} rows but there are {len(sequences)} sequences"
@@ -289,7 +303,7 @@ class UTRBatches:
         inputs = {}
         if self.one_hot is not None:
             inputs["seq"] = torch.from_numpy(self.one_hot[rows].astype(np.float32))
-        if "emb-rnafm" in self.input_types:
+        if embedding_type(self.input_types) is not None:
             inputs["emb"] = torch.from_numpy(self._embeddings(rows))
         return inputs, torch.from_numpy(self.labels[rows])
 

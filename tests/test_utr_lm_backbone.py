@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -178,3 +179,75 @@ def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_di
     with pytest.raises(CheckpointError, match="width 8, 1 layers.*asks for width 16"):
         ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False)
     assert len(calls) == 1
+
+
+# ---------------------------------------------------------------- chapter 1's second backbone
+
+
+def test_an_embedding_input_type_names_one_backbone():
+    from course_lib.models.utr_resnet import Human5PrimeUTRPredictor, embedding_type
+
+    assert embedding_type(("seq", "emb-utrlm")) == "emb-utrlm"
+    assert embedding_type(("seq",)) is None
+    for bad in (("emb-rnafm", "emb-utrlm"), ("emb-esm",), ()):
+        with pytest.raises(ValueError, match="at most one embedding type"):
+            embedding_type(bad)
+    model = Human5PrimeUTRPredictor(("seq", "emb-utrlm"), embed_dim=16, channels=4)
+    assert model.reduction.in_features == 16
+    with pytest.raises(ValueError, match="'emb-utrlm': pass emb"):
+        model(seq=torch.zeros(2, 30, 4))
+
+
+def test_second_backbone_only_without_pretrained_rnafm(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from course_lib.chapters import ch1_utr_rnafm as ch1
+    from course_lib.chapters import ch5_utr_lm as ch5
+
+    folder = save_checkpoint(tiny_model(), tmp_path / "mlm_mfe_structure", VOCAB, recipe={})
+    asked = []
+    monkeypatch.setattr(ch5, "utr_lm_checkpoint", lambda *a: asked.append(a) or folder)
+    assert ch1.second_backbone(SimpleNamespace(pretrained=True), "smoke", "cpu") is None
+    assert asked == []
+    utrlm = ch1.second_backbone(SimpleNamespace(pretrained=False), "laptop", "cpu", seed=3)
+    assert asked == [("laptop", "cpu", 3)] and utrlm.checkpoint == folder
+    assert utrlm.label.startswith("UTR-LM pretrained by chapter 5 (no recipe file")
+    recipe = {"corpus UTRs": 720, "corpus provenance": "real", "profile": "smoke", "tiny": False}
+    utrlm.recipe = recipe
+    assert utrlm.label == "UTR-LM pretrained on 720 real UTRs, chapter 5's recipe at smoke"
+
+
+def test_utr_lm_heads_train_on_their_own_cache_in_the_cv_protocol(tmp_path):
+    from course_lib.chapters.ch1_utr_rnafm import (
+        UTRLM_HEADS,
+        cv_folds,
+        head_predictions,
+        model_name,
+        train_heads,
+    )
+    from course_lib.utr_protocol import real_utr_protocol
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"utr": "".join(rng.choice(list("ACGT"), length)), "set": name}
+        for name in ("random", "human")
+        for length in range(25, 101)
+        for _ in range(4)
+    ]
+    table = pd.DataFrame(rows).drop_duplicates("utr")
+    table = table.assign(len=table["utr"].str.len(), rl=table["utr"].str.count("G") / 10)
+    protocol = real_utr_protocol(table.reset_index(drop=True), n_folds=2, n_points=3)
+    backbone = UTRLMBackbone.from_checkpoint(save_checkpoint(tiny_model(), tmp_path / "c", VOCAB))
+    utrs = [*protocol.random["utr"], *protocol.human["utr"]]
+    cache = build_embedding_cache(backbone, utrs, "toy/all", tmp_path, show_progress=False)
+    train = dict(channels=4, epochs=1, batch_size=64, device="cpu", seed=0, show_progress=False)
+    heads = train_heads(cv_folds(protocol, cache), UTRLM_HEADS, embed_dim=16, **train)
+    assert sorted({fh.name for fh in heads}) == ["emb-utrlm", "seq+emb-utrlm"]
+    assert all(fh.run.model.reduction.in_features == 16 for fh in heads)
+    tables = {"Random7600": protocol.random, "Human7600": protocol.human}
+    predictions = head_predictions(heads, tables, "cv")
+    assert set(predictions) == {model_name(h, "cv") for h in UTRLM_HEADS}
+    assert all(
+        np.isfinite(p).all() and len(p) == len(tables[n])
+        for n, p in predictions[model_name("emb-utrlm", "cv")].items()
+    )

@@ -4,7 +4,9 @@ The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anc
 (:data:`ANCHORS`), training one head variant of
 :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor` from the embedding cache
 (:func:`train_head`), error by UTR length (:func:`error_by_length`), the published Framepool
-models on the real test sets (:func:`real_predictions`), and the heads on real data:
+models on the real test sets (:func:`real_predictions`), chapter 5's UTR-LM as a second frozen
+backbone when the RNA-FM weights are absent (:func:`second_backbone`, :data:`UTRLM_HEADS`),
+and the heads on real data:
 
 - ``protocol="cv"`` (``smoke``, ``laptop``): the paper's 76,319 training UTRs are on GEO only,
   so each head is trained by cross-validation within the real Random7600
@@ -36,7 +38,8 @@ from course_lib.encoding import Padding, one_hot
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import Average, load_framepool
-from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
+from course_lib.models.utr_lm import UTRLMBackbone
+from course_lib.models.utr_resnet import Human5PrimeUTRPredictor, embedding_type
 from course_lib.profiles import check_long_run, estimate_seconds
 from course_lib.training import FitResult, fit, predict, seed_everything
 from course_lib.uncertainty import format_interval
@@ -193,7 +196,7 @@ def train_head(
 
     ``sequences`` and (scaled) ``labels`` are ``{part: ...}`` with at least ``"train"``,
     ``"val"`` and ``eval_parts``; ``caches`` ``{part: EmbeddingCache}`` are aligned with
-    ``sequences`` (needed for ``"emb-rnafm"``). The epoch kept is the one with the lowest
+    ``sequences`` (needed with an embedding input type). The epoch kept is the one with the lowest
     validation MSE (``patience``: stop after that many epochs without improvement). The run's
     ``predictions[part]`` is ``(labels [n], predictions [n])`` in scaled units; only
     ``"train"`` and ``"val"`` labels ever reach the optimiser or the selection.
@@ -201,7 +204,7 @@ def train_head(
     seed_everything(seed)
 
     def batches(part: str, shuffle: bool) -> UTRBatches:
-        cache = caches[part] if caches is not None and "emb-rnafm" in input_types else None
+        cache = caches[part] if caches is not None and embedding_type(input_types) else None
         return UTRBatches(
             sequences[part],
             labels[part],
@@ -307,10 +310,30 @@ HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
     "emb-rnafm": (("emb-rnafm",), "right"),
     "seq+emb-rnafm": (("seq", "emb-rnafm"), "right"),
 }
+#: The embedding heads on chapter 5's UTR-LM, trained beside RNA-FM's when its weights are absent.
+UTRLM_HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
+    "emb-utrlm": (("emb-utrlm",), "right"),
+    "seq+emb-utrlm": (("seq", "emb-utrlm"), "right"),
+}
 #: The padding experiment's head, compared with the right-padded ``"seq"`` on the same rows.
 LEFT_PADDED: dict[str, tuple[tuple[str, ...], Padding]] = {"seq (left-padded)": (("seq",), "left")}
 #: How each protocol is named in model labels (``"seq head (CV)"``).
 PROTOCOL_LABELS = {"cv": "CV", "original": "original split"}
+
+
+def second_backbone(
+    rnafm: Any, profile: str, device: torch.device | str, seed: int = 0
+) -> UTRLMBackbone | None:
+    """Chapter 5's UTR-LM (variant (c), frozen) when ``rnafm`` has random weights, else ``None``.
+
+    Its checkpoint comes from :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint`, which
+    builds it with chapter 5's own recipe at ``profile``'s size when chapter 5 has not run.
+    """
+    from course_lib.chapters.ch5_utr_lm import utr_lm_checkpoint
+
+    if rnafm.pretrained:
+        return None
+    return UTRLMBackbone.from_checkpoint(utr_lm_checkpoint(profile, device, seed), device)
 
 
 @dataclass(frozen=True)
@@ -569,7 +592,7 @@ def head_training_seconds(
         x = {
             k: v.to(device)
             for k, v in inputs.items()
-            if k == "seq" and "seq" in input_types or k == "emb" and "emb-rnafm" in input_types
+            if k == "seq" and "seq" in input_types or k == "emb" and embedding_type(input_types)
         }
         optimiser = torch.optim.Adam(model.parameters())
 

@@ -80,6 +80,11 @@ class RNAFMBackbone:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def label(self) -> str:
+        """What the embeddings are, for tables: pretrained RNA-FM, or random weights."""
+        return "RNA-FM, pretrained" if self.pretrained else "RNA-FM architecture, random weights"
+
     def describe(self) -> str:
         kind = (
             "pretrained"

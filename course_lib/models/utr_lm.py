@@ -554,6 +554,19 @@ class UTRLMBackbone:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def label(self) -> str:
+        """What the embeddings are, for tables: ``"UTR-LM pretrained on 720 real UTRs,
+        chapter 5's recipe at smoke"`` (from the recipe file; ``tiny`` when it was)."""
+        r = self.recipe
+        if "corpus UTRs" not in r:
+            return f"UTR-LM pretrained by chapter 5 (no recipe file in {self.checkpoint.name})"
+        at = f"{r['profile']}{' --tiny' if r.get('tiny') else ''}"
+        return (
+            f"UTR-LM pretrained on {r['corpus UTRs']:,} {r['corpus provenance']} UTRs, "
+            f"chapter 5's recipe at {at}"
+        )
+
     def describe(self) -> str:
         """One line: the folder, the size and the recipe's corpus."""
         config = self.model.config

@@ -5,7 +5,8 @@ and/or the backbone's embeddings reduced by a linear layer to 32 channels, conca
 along channels; a 3-wide convolution to 64 channels; six pre-activation residual blocks with
 strides 2, 1, 2, 1, 2, 1; global average pooling; dropout 0.2; a linear output. Weights are
 initialised as in the tutorial (:func:`tutorial_weights_init`). The embedding width comes from
-the backbone (640 for RNA-FM), so a small backbone works too.
+the backbone (640 for RNA-FM), so a small backbone works too; an embedding input type names
+its backbone (``"emb-rnafm"``, ``"emb-utrlm"``: chapter 5's UTR-LM), at most one per head.
 Chapter 1 (:mod:`course_lib.chapters.ch1_utr_rnafm`) trains it.
 """
 
@@ -16,8 +17,25 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-#: What a head reads: the one-hot sequence and/or the RNA-FM embeddings.
-INPUT_TYPES = ("seq", "emb-rnafm")
+#: Embedding input types, one per backbone: RNA-FM's and chapter 5's UTR-LM's.
+EMBEDDING_TYPES = ("emb-rnafm", "emb-utrlm")
+#: What a head reads: the one-hot sequence and/or one backbone's embeddings.
+INPUT_TYPES = ("seq", *EMBEDDING_TYPES)
+
+
+def embedding_type(input_types: Sequence[str]) -> str | None:
+    """The embedding input type among ``input_types`` (``None``: sequence only).
+
+    Raises ``ValueError`` for an unknown type, none at all, or two embedding types.
+    """
+    unknown = set(input_types) - set(INPUT_TYPES)
+    found = [t for t in EMBEDDING_TYPES if t in input_types]
+    if unknown or not input_types or len(found) > 1:
+        raise ValueError(
+            f"input_types must be a non-empty subset of {INPUT_TYPES} with at most one "
+            f"embedding type, got {tuple(input_types)!r}"
+        )
+    return found[0] if found else None
 
 
 class ResBlock1d(nn.Module):
@@ -68,9 +86,9 @@ class Human5PrimeUTRPredictor(nn.Module):
     Parameters
     ----------
     input_types
-        Non-empty subset of ``("seq", "emb-rnafm")``.
+        Non-empty subset of :data:`INPUT_TYPES` with at most one embedding type.
     embed_dim
-        Width of the backbone embeddings (640 for RNA-FM); ignored without ``"emb-rnafm"``.
+        Width of the backbone embeddings (640 for RNA-FM); ignored without an embedding.
     reduced_dim
         Channels the embeddings are reduced to by a linear layer (32 in the tutorial).
     channels, strides, dropout
@@ -87,17 +105,13 @@ class Human5PrimeUTRPredictor(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        unknown = set(input_types) - set(INPUT_TYPES)
-        if unknown or not input_types:
-            raise ValueError(
-                f"input_types must be a non-empty subset of {INPUT_TYPES}, got {input_types!r}"
-            )
+        self.embedding = embedding_type(input_types)
         self.input_types = tuple(input_types)
         in_channels = 0
         if "seq" in self.input_types:
             in_channels += 4
         self.reduction = None
-        if "emb-rnafm" in self.input_types:
+        if self.embedding is not None:
             self.reduction = nn.Linear(embed_dim, reduced_dim)
             in_channels += reduced_dim
         blocks = [ResBlock1d(channels, channels, stride) for stride in strides]
@@ -119,8 +133,8 @@ class Human5PrimeUTRPredictor(nn.Module):
         seq
             One-hot ``[b, L, 4]`` (padding rows all zero); needed with ``"seq"``.
         emb
-            Embeddings ``[b, L, embed_dim]`` padded on the same side; needed with
-            ``"emb-rnafm"``.
+            Embeddings ``[b, L, embed_dim]`` padded on the same side; needed with an
+            embedding input type.
         """
         parts = []
         if "seq" in self.input_types:
@@ -129,7 +143,7 @@ class Human5PrimeUTRPredictor(nn.Module):
             parts.append(seq.transpose(1, 2))
         if self.reduction is not None:
             if emb is None:
-                raise ValueError("this model uses input type 'emb-rnafm': pass emb=[b, L, D]")
+                raise ValueError(f"this model uses {self.embedding!r}: pass emb=[b, L, D]")
             parts.append(self.reduction(emb).transpose(1, 2))
         if len(parts) == 2 and parts[0].shape[2] != parts[1].shape[2]:
             raise ValueError(
