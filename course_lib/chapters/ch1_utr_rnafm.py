@@ -35,7 +35,7 @@ from course_lib.embedding_cache import EmbeddingCache, UTRBatches
 from course_lib.encoding import Padding, one_hot
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
-from course_lib.models.framepool import Average, load_framepool
+from course_lib.models.framepool import SCORING_BATCH, Average, load_framepool
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
 from course_lib.profiles import check_long_run, estimate_seconds
 from course_lib.training import FitResult, fit, predict, seed_everything
@@ -258,7 +258,10 @@ PEER_ROW = "MTtrans (shipped)"
 
 
 def framepool_predictor(
-    path: str | Path, library: int | None = None, average: Average = "sequence", batch: int = 2048
+    path: str | Path,
+    library: int | None = None,
+    average: Average = "sequence",
+    batch: int = SCORING_BATCH,
 ) -> Callable[[Sequence[str]], np.ndarray]:
     """``predict(utrs) -> [n]`` MRL of a published Framepool file on UTRs of any length.
 
