@@ -38,6 +38,23 @@ def test_framepool_reads_both_variants_and_frames_follow_the_start_codon(framepo
     torch.testing.assert_close(plain(padded), plain(x), atol=1e-5, rtol=0)
 
 
+def test_inference_path_equals_autograd_path_with_and_without_padding(framepool_files):
+    # without autograd the ReLU, mask and residual sum run in place and a batch without
+    # padding skips the mask; with autograd every step makes a new tensor
+    model = load_framepool(framepool_files / "utr_model_combined_residual.h5")
+    x = torch.from_numpy(one_hot(["ACGTACGTAC" * 5, "GGGAAATTTC" * 4], padding="left"))
+    assert x[1, :10].sum() == 0  # the second UTR has 10 padding rows
+    with torch.inference_mode():
+        fast = model(x, library=1)
+        unpadded = model(x[:1], library=1)
+    slow = model(x, library=1)
+    assert slow.requires_grad and fast.abs().min() > 1e-3
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(unpadded, fast[:1], rtol=1e-6, atol=0)
+    # the padded rows are masked: the UTR alone gives the same prediction
+    torch.testing.assert_close(model(x[1:, 10:], library=1).detach(), fast[1:], rtol=1e-5, atol=0)
+
+
 def test_frame_average_denominators_differ():
     x = torch.from_numpy(one_hot(["ACGTACGTACGTACGTACGT"]))
     torch.manual_seed(0)

@@ -37,7 +37,7 @@ from course_lib.embedding_cache import EmbeddingCache, UTRBatches
 from course_lib.encoding import Padding, one_hot
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
-from course_lib.models.framepool import Average, load_framepool
+from course_lib.models.framepool import SCORING_BATCH, Average, load_framepool
 from course_lib.models.utr_lm import UTRLMBackbone
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor, embedding_type
 from course_lib.profiles import check_long_run, estimate_seconds
@@ -261,7 +261,10 @@ PEER_ROW = "MTtrans (shipped)"
 
 
 def framepool_predictor(
-    path: str | Path, library: int | None = None, average: Average = "sequence", batch: int = 2048
+    path: str | Path,
+    library: int | None = None,
+    average: Average = "sequence",
+    batch: int = SCORING_BATCH,
 ) -> Callable[[Sequence[str]], np.ndarray]:
     """``predict(utrs) -> [n]`` MRL of a published Framepool file on UTRs of any length.
 
@@ -324,11 +327,8 @@ PROTOCOL_LABELS = {"cv": "CV", "original": "original split"}
 def second_backbone(
     rnafm: Any, profile: str, device: torch.device | str, seed: int = 0
 ) -> UTRLMBackbone | None:
-    """Chapter 5's UTR-LM (variant (c), frozen) when ``rnafm`` has random weights, else ``None``.
-
-    Its checkpoint comes from :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint`, which
-    builds it with chapter 5's own recipe at ``profile``'s size when chapter 5 has not run.
-    """
+    """Chapter 5's UTR-LM (variant (c), frozen) when ``rnafm`` has random weights, else ``None``;
+    :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint` builds it when chapter 5 has not."""
     from course_lib.chapters.ch5_utr_lm import utr_lm_checkpoint
 
     if rnafm.pretrained:

@@ -25,7 +25,7 @@ from course_lib.design import Predictor, greedy_design, make_predictor
 from course_lib.encoding import one_hot
 from course_lib.exercises import Exercise, Verdict, check, compare_arrays, compare_number
 from course_lib.metrics import regression_metrics
-from course_lib.models.framepool import load_framepool
+from course_lib.models.framepool import SCORING_BATCH, load_framepool
 from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
 from course_lib.profiles import estimate_seconds
 from course_lib.results import make_headline
@@ -151,8 +151,8 @@ def published_predictors(framepool_folder: Path, optimus_folder: Path) -> dict[s
         return model(x, library=FRAMEPOOL_EGFP_LIBRARY)
 
     return {
-        "Framepool combined": make_predictor(combined, with_library),
-        "Framepool 50-nt": make_predictor(plain),
+        "Framepool combined": make_predictor(combined, with_library, batch_size=SCORING_BATCH),
+        "Framepool 50-nt": make_predictor(plain, batch_size=SCORING_BATCH),
         "Optimus evolution": lambda utrs: evolution([u + EVOLUTION_SUFFIX for u in utrs]),
     }
 
