@@ -66,8 +66,8 @@ SETTINGS = {
         "n_score": None,
         "n_bootstrap": 1_000,
         "cv_utrs": PUBLISHED_N_TEST,
-        "cv_folds": 5,
-        "cv_epochs": 6,
+        "cv_folds": 3,
+        "cv_epochs": 4,
         "design_targets": (3.0, 5.0, 8.0),
     },
     "full": {
