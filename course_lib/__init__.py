@@ -15,7 +15,8 @@ Chapters (one module per notebook: settings per profile, anchors, recipes)
   token-model views
 - :mod:`course_lib.chapters.ch4_beluga_multiplexer` -- ``04_beluga_multiplexer.ipynb``: teacher,
   multiplexer distillation, speed-up
-- :mod:`course_lib.chapters.ch5_utr_lm` -- ``05_utr_lm.ipynb``: fine-tuning, probes, comparison
+- :mod:`course_lib.chapters.ch5_utr_lm` -- ``05_utr_lm.ipynb``: pretraining recipe, backbone (c)
+  for chapter 1, exercises
 
 Models (architectures and their checkpoint loaders)
 
@@ -37,6 +38,7 @@ Training, evaluation and interpretation
 
 - :mod:`course_lib.training` -- the fit/predict loop, devices, seeds, warm-up schedules
 - :mod:`course_lib.pretraining` -- self-supervised objectives (UTR-LM's three, masked k-mers)
+- :mod:`course_lib.mrl_finetuning` -- UTR-LM fine-tuned on MRL over real Random7600 folds (ch. 5)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
 - :mod:`course_lib.kmer_baseline` -- k-mer count logistic regression baseline
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from toy_utrs import gc_label, toy_varying_table
 
 from course_lib.chapters.ch1_utr_rnafm import (
     HEADS,
@@ -40,23 +41,9 @@ from course_lib.utr_protocol import (
 TRAIN = dict(channels=4, epochs=4, batch_size=32, lr=1e-2, device="cpu", seed=0)
 
 
-def toy_table(per_length: int = 12, seed: int = 0) -> pd.DataFrame:
-    """Random7600/Human7600 in miniature, MRL falling with G+C (a rule a head can learn)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for name in ("random", "human"):
-        for length in range(25, 101):
-            for _ in range(per_length):
-                utr = "".join(rng.choice(list("ACGT"), length))
-                gc = (utr.count("G") + utr.count("C")) / length
-                rows.append({"utr": utr, "rl": 8 - 6 * gc + rng.normal(0, 0.3), "set": name})
-    table = pd.DataFrame(rows).drop_duplicates("utr")
-    return table.assign(len=table["utr"].str.len()).reset_index(drop=True)
-
-
 @pytest.fixture(scope="module")
 def protocol():
-    return real_utr_protocol(toy_table(), n_folds=2, n_points=3)
+    return real_utr_protocol(toy_varying_table(12, gc_label), n_folds=2, n_points=3)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +115,7 @@ def test_a_training_subset_keeps_sequences_and_embeddings_aligned(protocol, cach
 
 
 def test_scaler_is_fitted_on_training_rows_only(protocol, cache):
-    poisoned = real_utr_protocol(toy_table(), n_folds=2, n_points=3)
+    poisoned = real_utr_protocol(toy_varying_table(12, gc_label), n_folds=2, n_points=3)
     held_out = np.concatenate([poisoned.folds[0].val, poisoned.folds[0].test])
     poisoned.random.loc[held_out, "rl"] += 100.0
     poisoned.human.loc[:, "rl"] += 100.0
@@ -141,7 +128,7 @@ def test_scaler_is_fitted_on_training_rows_only(protocol, cache):
 def test_human_labels_never_reach_training_or_selection(protocol, cache, trained):
     """Changing every Human7600 label changes no model, no selected epoch, no prediction."""
     _, fold_heads = trained
-    poisoned = real_utr_protocol(toy_table(), n_folds=2, n_points=3)
+    poisoned = real_utr_protocol(toy_varying_table(12, gc_label), n_folds=2, n_points=3)
     poisoned.human.loc[:, "rl"] = np.random.default_rng(1).normal(50, 10, len(poisoned.human))
     again = train_heads(
         cv_folds(poisoned, cache), {"seq": HEADS["seq"]}, embed_dim=8, show_progress=False, **TRAIN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from toy_utrs import toy_varying_table
 
 from course_lib.chapters.ch5_utr_lm import SETTINGS, mlm_against_copy
 from course_lib.models.utr_lm import encode_utrs, utr_lm_config, utr_vocabulary
@@ -74,22 +75,15 @@ def test_real_corpus_is_disjoint_from_the_test_sets(shared_data):
 
 
 def _toy_protocol(per_length: int = 12, seed: int = 0):
-    """A varying-length table in the real format: ``per_length`` UTRs per length 25..100 per set."""
+    """The real protocol on a miniature varying-length table, MRL rising with G content."""
     from course_lib.utr_protocol import real_utr_protocol
 
-    rng = np.random.default_rng(seed)
-    rows = []
-    for set_name in ("random", "human"):
-        for length in range(25, 101):
-            for _ in range(per_length):
-                utr = "".join(rng.choice(list("ACGT"), length))
-                rows.append({"utr": utr, "rl": 3 + utr.count("G") / length, "set": set_name})
-    table = pd.DataFrame(rows)
-    return real_utr_protocol(table.assign(len=table["utr"].str.len()), n_folds=3)
+    table = toy_varying_table(per_length, lambda utr, rng: 3 + utr.count("G") / len(utr), seed)
+    return real_utr_protocol(table, n_folds=3)
 
 
 def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_only():
-    from course_lib.chapters.ch5_utr_lm import fold_loaders, fold_training_rows
+    from course_lib.mrl_finetuning import fold_loaders, fold_training_rows
 
     protocol = _toy_protocol()
     split = protocol.folds[1]
@@ -105,7 +99,7 @@ def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_on
 
 
 def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
-    from course_lib.chapters.ch5_utr_lm import published_fold_scores, real_fold_ablation
+    from course_lib.mrl_finetuning import published_fold_scores, real_fold_ablation
 
     protocol = _toy_protocol()
     config = utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
@@ -113,7 +107,9 @@ def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
         "real_folds": 2,
         "real_n_fit": 120,
         "batch_size": 32,
+        "head": "resnet",
         "pooling": "mean",
+        "head_channels": 4,
         "freeze_backbone": False,
         "loss": "huber",
         "finetune_epochs": 1,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from course_lib.chapters.ch5_utr_lm import SETTINGS, evaluate_mrl, finetune, regression_loss
+from course_lib.chapters.ch5_utr_lm import SETTINGS
 from course_lib.metrics import linear_probe_r2, pearson_r
 from course_lib.models.utr_lm import (
     UTRLMForMRL,
@@ -22,6 +22,7 @@ from course_lib.models.utr_lm import (
     utr_lm_config,
     utr_vocabulary,
 )
+from course_lib.mrl_finetuning import evaluate_mrl, finetune, regression_loss
 from course_lib.plotting import project_2d
 from course_lib.pretraining import (
     PretrainingData,

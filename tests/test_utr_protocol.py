@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from toy_utrs import toy_varying_table
 
 from course_lib.metrics import regression_metrics
 from course_lib.utr_protocol import (
@@ -23,16 +24,8 @@ from course_lib.utr_protocol import (
 
 
 def toy_table(per_length: int = 100, seed: int = 0) -> pd.DataFrame:
-    """Random7600/Human7600 in miniature: ``per_length`` UTRs per length 25..100 per set."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for name in ("random", "human"):
-        for length in range(25, 101):
-            for _ in range(per_length):
-                utr = "".join(rng.choice(list("ACGT"), length))
-                rows.append({"utr": utr, "rl": rng.normal(5, 1.5) + length / 50, "set": name})
-    table = pd.DataFrame(rows).drop_duplicates("utr")
-    return table.assign(len=table["utr"].str.len()).reset_index(drop=True)
+    """Random7600/Human7600 in miniature, MRL noise plus a length trend."""
+    return toy_varying_table(per_length, lambda utr, rng: rng.normal(5, 1.5) + len(utr) / 50, seed)
 
 
 @pytest.fixture(scope="module")

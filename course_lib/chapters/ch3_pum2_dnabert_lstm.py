@@ -82,11 +82,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     "laptop": {
         "n_sequences": None,
-        "n_folds": 5,
+        "n_folds": 4,
         "val_fraction": 0.1,
         "k": 3,
         "batch_size": 64,
-        "lstm_epochs": 6,
+        "lstm_epochs": 5,
         "lstm_lr": 2e-3,
         "lstm_readout": "max",
         "lstm_embedding": 128,

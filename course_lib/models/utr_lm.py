@@ -7,8 +7,9 @@ transformer blocks, a final layer norm) over single nucleotides with ESM's speci
 
 - :class:`UTRLMForPretraining`: the backbone with a masked-nucleotide head, an MFE head and a
   structure head (trained by :func:`course_lib.pretraining.pretrain`);
-- :class:`UTRLMForMRL` (:func:`mrl_model`): mean ribosome load from the ``<cls>`` embedding or
-  the mean over nucleotides, through a small head, with the backbone frozen or updated.
+- :class:`UTRLMForMRL` (:func:`mrl_model`): mean ribosome load through one of two heads, an MLP
+  on the ``<cls>`` embedding or the mean over nucleotides (``"mlp"``), or chapter 1's ResNet over
+  every nucleotide's state (``"resnet"``, as UTR-LM), with the backbone frozen or updated.
 
 Both are Hugging Face ``PreTrainedModel`` subclasses: :func:`save_checkpoint` /
 :func:`load_pretrained` round-trip them with their vocabulary, and a pretraining checkpoint
@@ -46,7 +47,11 @@ from course_lib.tokenization import (
 )
 from course_lib.training import select_device
 
+#: Token positions of a UTR of up to 100 nt: ``<cls>``, the nucleotides, ``<eos>``.
+MAX_TOKENS = 102
 POOLINGS = ("cls", "mean")
+#: MRL heads: an MLP on the pooled embedding, or chapter 1's ResNet on the nucleotide states.
+HEADS = ("mlp", "resnet")
 
 
 def utr_vocabulary() -> KmerVocabulary:
@@ -78,7 +83,9 @@ def utr_lm_config(
     max_length: int = 102,
     dropout: float = 0.1,
     pooling: str = "cls",
+    head: str = "mlp",
     head_hidden: int = 64,
+    head_channels: int = 32,
     head_dropout: float = 0.2,
 ) -> EsmConfig:
     """An ESM-2-style ``EsmConfig`` for UTRs (defaults: the UTR-LM size).
@@ -87,8 +94,8 @@ def utr_lm_config(
     norm before the blocks (ESM-2: pre-layer-norm blocks and a final layer norm), no ESM
     token dropout, untied output embeddings. ``intermediate_size`` defaults to
     ``4 * hidden_size``. The fields ``mfe_mean``/``mfe_std`` (set by :func:`set_mfe_scale`),
-    ``pooling``, ``head_hidden``, ``head_dropout`` and ``vocab_tokens`` travel with the
-    checkpoint.
+    ``pooling``, ``head``, ``head_hidden``, ``head_channels``, ``head_dropout`` and
+    ``vocab_tokens`` travel with the checkpoint (see :func:`mrl_model` for the head fields).
     """
     vocab = vocab or utr_vocabulary()
     if hidden_size % num_heads:
@@ -96,6 +103,7 @@ def utr_lm_config(
     if (hidden_size // num_heads) % 2:
         raise ValueError("rotary embeddings need an even head size (hidden_size / num_heads)")
     check_pooling(pooling)
+    check_head(head)
     return EsmConfig(
         vocab_size=len(vocab),
         pad_token_id=vocab.pad_id,
@@ -119,7 +127,9 @@ def utr_lm_config(
         mfe_mean=0.0,
         mfe_std=1.0,
         pooling=pooling,
+        head=head,
         head_hidden=head_hidden,
+        head_channels=head_channels,
         head_dropout=head_dropout,
     )
 
@@ -143,6 +153,13 @@ def check_pooling(pooling: str) -> str:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     return pooling
+
+
+def check_head(head: str) -> str:
+    """Return ``head`` if it is ``"mlp"`` or ``"resnet"``, else raise."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    return head
 
 
 def nucleotide_mask(
@@ -171,6 +188,18 @@ def pool_hidden(
         return hidden[:, 0]
     keep = nucleotide_mask(input_ids, attention_mask, config).unsqueeze(-1).to(hidden.dtype)
     return (hidden * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+
+def nucleotide_states(
+    hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: EsmConfig
+) -> torch.Tensor:
+    """Per-nucleotide states ``[n, T - 2, H]`` from hidden states ``[n, T, H]``.
+
+    Drops the ``<cls>`` position and the last one; positions that hold ``<eos>`` or padding are
+    zero, so UTR ``i`` occupies rows ``0 .. len_i - 1`` (right-padded, as chapter 1's heads read).
+    """
+    keep = nucleotide_mask(input_ids, attention_mask, config)[:, 1:-1]
+    return hidden[:, 1:-1] * keep.unsqueeze(-1).to(hidden.dtype)
 
 
 @dataclass
@@ -387,23 +416,34 @@ def load_pretrained(folder: str | Path) -> tuple[UTRLMForPretraining, KmerVocabu
 
 
 class UTRLMForMRL(EsmPreTrainedModel):
-    """ESM backbone, ``<cls>`` or mean pooling, and a small regression head for MRL.
+    """ESM backbone and a regression head for MRL: an MLP on the pooled embedding or a ResNet
+    on the nucleotide states.
 
-    The pooling and head sizes come from the config (``pooling``, ``head_hidden``,
+    The head comes from the config (``head``, ``pooling``, ``head_hidden``, ``head_channels``,
     ``head_dropout``); :func:`mrl_model` sets them. ``forward`` returns ``[n]`` predictions.
     """
 
     def __init__(self, config: EsmConfig):
         super().__init__(config)
-        check_pooling(config.pooling)
         self.esm = EsmModel(config, add_pooling_layer=False)
-        self.head = nn.Sequential(
-            nn.Dropout(config.head_dropout),
-            nn.Linear(config.hidden_size, config.head_hidden),
-            nn.ReLU(),
-            nn.Dropout(config.head_dropout),
-            nn.Linear(config.head_hidden, 1),
-        )
+        if check_head(getattr(config, "head", "mlp")) == "resnet":
+            from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
+
+            self.head = Human5PrimeUTRPredictor(
+                ("emb-utrlm",),
+                embed_dim=config.hidden_size,
+                channels=config.head_channels,
+                dropout=config.head_dropout,
+            )
+        else:
+            check_pooling(config.pooling)
+            self.head = nn.Sequential(
+                nn.Dropout(config.head_dropout),
+                nn.Linear(config.hidden_size, config.head_hidden),
+                nn.ReLU(),
+                nn.Dropout(config.head_dropout),
+                nn.Linear(config.head_hidden, 1),
+            )
         self.backbone_frozen = False
         self.post_init()
 
@@ -414,6 +454,17 @@ class UTRLMForMRL(EsmPreTrainedModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (scaled) MRL ``[n]`` of ``input_ids`` ``[n, T]``."""
+        if getattr(self.config, "head", "mlp") == "resnet":
+            hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            states = nucleotide_states(hidden, input_ids, attention_mask, self.config)
+            # a fixed width, so that the ResNet's average over positions never depends on the
+            # longest UTR in the batch (batches are trimmed to it)
+            width = self.config.max_position_embeddings - 2
+            if states.shape[1] > width:
+                raise ValueError(
+                    f"{states.shape[1]} nucleotide positions but the head reads at most {width}"
+                )
+            return self.head(emb=nn.functional.pad(states, (0, 0, 0, width - states.shape[1])))
         return self.head(self.embed(input_ids, attention_mask)).squeeze(-1)
 
     def freeze_backbone(self, frozen: bool = True) -> UTRLMForMRL:
@@ -436,7 +487,9 @@ def mrl_model(
     source: EsmConfig | str | Path,
     *,
     pooling: str = "cls",
+    head: str = "mlp",
     head_hidden: int = 64,
+    head_channels: int = 32,
     head_dropout: float = 0.2,
     freeze_backbone: bool = False,
 ) -> UTRLMForMRL:
@@ -449,11 +502,19 @@ def mrl_model(
         ``save_pretrained`` of :class:`UTRLMForPretraining` or :class:`UTRLMForMRL`: its
         backbone weights are loaded, the head is new unless the folder holds an MRL model.
     pooling
-        ``"cls"`` or ``"mean"``.
+        ``"cls"`` or ``"mean"``: what the ``"mlp"`` head reads (the ``"resnet"`` one pools
+        after its convolutions).
+    head
+        ``"mlp"``: dropout, linear (``head_hidden`` units), ReLU, dropout, linear on the pooled
+        embedding. ``"resnet"``: chapter 1's ``Human5PrimeUTRPredictor`` (``head_channels``
+        wide, :mod:`course_lib.models.utr_resnet`) on every nucleotide's last-layer state, like
+        the ResNet head UTR-LM was fine-tuned with for MRL. Both heads are initialised by
+        Hugging Face's defaults.
     freeze_backbone
         Train only the head (the backbone is a fixed feature extractor).
     """
     check_pooling(pooling)
+    check_head(head)
     if isinstance(source, EsmConfig):
         config = copy.deepcopy(source)
     else:
@@ -464,7 +525,8 @@ def mrl_model(
                 "model.save_pretrained(folder) first, or pass a config for a random backbone"
             )
         config = EsmConfig.from_pretrained(folder)
-    config.pooling, config.head_hidden, config.head_dropout = pooling, head_hidden, head_dropout
+    config.pooling, config.head, config.head_dropout = pooling, head, head_dropout
+    config.head_hidden, config.head_channels = head_hidden, head_channels
     if isinstance(source, EsmConfig):
         model = UTRLMForMRL(config)
     else:
@@ -588,5 +650,4 @@ class UTRLMBackbone:
         ids = torch.from_numpy(tokens.input_ids).to(self.device)
         mask = torch.from_numpy(tokens.attention_mask).to(self.device)
         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        keep = nucleotide_mask(ids, mask, self.model.config)[:, 1:-1]
-        return hidden[:, 1:-1] * keep.unsqueeze(-1).to(hidden.dtype)
+        return nucleotide_states(hidden, ids, mask, self.model.config)
