@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_utr_lm import VOCAB, one_torch_thread, random_utrs  # noqa: F401  (fixture)
+from test_utr_lm import tiny_config as one_layer_config
 
 from course_lib.models.utr_lm import (
     HEADS,
@@ -14,31 +16,14 @@ from course_lib.models.utr_lm import (
     mrl_model,
     nucleotide_states,
     save_checkpoint,
-    utr_lm_config,
-    utr_vocabulary,
 )
 from course_lib.mrl_finetuning import evaluate_mrl, finetune
 from course_lib.token_batches import mrl_loader
 
-VOCAB = utr_vocabulary()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_config(**kwargs):
-    base = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_length": 64, "dropout": 0.0}
-    return utr_lm_config(VOCAB, **{**base, **kwargs})
-
-
-def random_utrs(n: int, lo: int = 20, hi: int = 40, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return ["".join(rng.choice(list("ACGT"), rng.integers(lo, hi + 1))) for _ in range(n)]
+    """``test_utr_lm``'s one-layer config, 16 wide."""
+    return one_layer_config(**{"hidden_size": 16, **kwargs})
 
 
 def predict(model: UTRLMForMRL, seqs: list[str]) -> torch.Tensor:
