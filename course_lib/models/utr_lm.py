@@ -426,7 +426,8 @@ class UTRLMForMRL(EsmPreTrainedModel):
     def __init__(self, config: EsmConfig):
         super().__init__(config)
         self.esm = EsmModel(config, add_pooling_layer=False)
-        if check_head(getattr(config, "head", "mlp")) == "resnet":
+        config.head = check_head(getattr(config, "head", "mlp"))  # configs saved before heads: mlp
+        if config.head == "resnet":
             from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
 
             self.head = Human5PrimeUTRPredictor(
@@ -454,7 +455,7 @@ class UTRLMForMRL(EsmPreTrainedModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (scaled) MRL ``[n]`` of ``input_ids`` ``[n, T]``."""
-        if getattr(self.config, "head", "mlp") == "resnet":
+        if self.config.head == "resnet":
             hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             states = nucleotide_states(hidden, input_ids, attention_mask, self.config)
             # a fixed width, so that the ResNet's average over positions never depends on the
