@@ -1,13 +1,23 @@
-# Two commands: `make book` builds the whole course website, `make test` passes the tests.
-# Both create .venv when missing, install torch 2.13.0 first (a local CPU build here), then
-# the course package, and prepare the data offline (real files from the cache or ../shared/data,
-# synthetic stand-ins otherwise).
+# Two commands: `make book` builds the whole course website, `make test` passes the tests;
+# a student's one: `make lab` opens the chapters in JupyterLab.
+# All create .venv when missing, install torch 2.13.0 first (a local CPU build here), then
+# the course package with JupyterLab, and prepare the data: real files from the cache or
+# ../shared/data, else downloaded (checksummed), synthetic stand-ins only where that fails.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED_DATA ?= ../shared/data
 PROFILE ?= smoke
+# `make lab`: the profile the notebooks opened in JupyterLab run (a student's CPU by default)
+LAB_PROFILE ?= laptop
+# extra flags for `jupyter lab` (the first-hour test: --no-browser --port=...)
+LAB_ARGS ?=
+# OFFLINE=1: prepare never downloads (labelled stand-ins for what is neither cached nor seeded)
+OFFLINE ?=
+KERNEL_NAME = dl-rna-dna-course
+# where `make lab` keeps the student's copies of the chapters
+WORKSPACE ?= workspace
 CHAPTERS ?=
 # chapters (and student notebooks under nbval) run this many at once, cores // JOBS threads each
 JOBS ?= 2
@@ -15,27 +25,45 @@ JOBS ?= 2
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: book test setup data chapters tiny student-check site lint clean browser-deps
+.PHONY: book test setup data lab workspace chapters tiny student-check site lint clean browser-deps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) \
+	  --display-name "Python (DL for RNA and DNA course)" >/dev/null
 	@touch $@
 
 setup: $(VENV)/.installed
 
 data: setup
-	$(PY) -m data_scripts prepare --shared $(SHARED_DATA)
+	$(PY) -m data_scripts prepare --profile $(PROFILE) --shared $(SHARED_DATA) $(if $(OFFLINE),--offline)
+
+# A student's notebooks: the student versions (exercise solutions removed, checks that answer
+# "not yet") copied into workspace/ once; a copy that exists is never overwritten, so a student's
+# answers survive `git pull` and every later `make lab`. The chapter notebooks in notebooks/ keep
+# the solutions (folded on the site) and stay clean in git.
+workspace: setup
+	$(PY) -m course_book.student --output _build/student-workspace >/dev/null
+	@mkdir -p $(WORKSPACE)
+	@for nb in _build/student-workspace/*.ipynb; do \
+	  test -e "$(WORKSPACE)/$${nb##*/}" || cp "$$nb" "$(WORKSPACE)/"; done
+	@echo "$(WORKSPACE)/: your copies of the chapters (make never overwrites them)"
+
+lab: workspace
+	$(PY) -m data_scripts prepare --profile $(LAB_PROFILE) --shared $(SHARED_DATA) $(if $(OFFLINE),--offline)
+	COURSE_PROFILE=$(LAB_PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=$(WORKSPACE) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 chapters: data
-	$(PY) -m course_lib.run $(CHAPTERS) --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m course_book.run $(CHAPTERS) --profile $(PROFILE) --jobs $(JOBS)
 
 # laptop and full on their own code paths at tiny sizes (each chapter's "tiny" settings), so that
 # every profile's code runs in CI before a student's does; output in _build/tiny/<profile>
 tiny: data
-	$(PY) -m course_lib.run $(CHAPTERS) --profile laptop --tiny --jobs $(JOBS)
-	$(PY) -m course_lib.run $(CHAPTERS) --profile full --tiny --jobs $(JOBS)
+	$(PY) -m course_book.run $(CHAPTERS) --profile laptop --tiny --jobs $(JOBS)
+	$(PY) -m course_book.run $(CHAPTERS) --profile full --tiny --jobs $(JOBS)
 
 # the student versions (solutions removed, checks answer "not yet") run top to bottom at smoke
 # under nbval, which also compares the stored outputs of the cells marked NBVAL_CHECK_OUTPUT
@@ -44,13 +72,13 @@ STUDENT_ENV = COURSE_PROFILE=smoke COURSE_STRICT_CHECKS=0 COURSE_PROGRESS=text \
 	COURSE_CHECKPOINT_DIR=$(CURDIR)/_build/student/checkpoints \
 	MPLBACKEND=module://matplotlib_inline.backend_inline
 student-check: data
-	$(PY) -m course_lib.student $(CHAPTERS)
+	$(PY) -m course_book.student $(CHAPTERS)
 	OMP_NUM_THREADS=$$(( $$(nproc) / $(JOBS) > 0 ? $$(nproc) / $(JOBS) : 1 )) $(STUDENT_ENV) \
 	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=1800 \
 	  -n $(JOBS) --dist loadfile _build/student
 
 site:
-	$(PY) -m course_lib.site
+	$(PY) -m course_book.site
 
 book: chapters
 	$(MAKE) site
@@ -68,8 +96,8 @@ test: book tiny student-check browser-deps
 	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra
 
 lint: setup
-	$(VENV)/bin/ruff check course_lib data_scripts tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check course_lib data_scripts tests benchmarks notebooks
+	$(VENV)/bin/ruff check course_lib course_book data_scripts tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check course_lib course_book data_scripts tests benchmarks notebooks
 
 clean:
 	rm -rf _build results

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.chapters.ch4_beluga_multiplexer import SETTINGS as CHAPTER4
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.encoding import one_hot
 from course_lib.interpret.variant_mutagenesis import (
     ism_log_odds,
@@ -38,7 +38,7 @@ from course_lib.interpret.variant_mutagenesis import (
     loop_variants,
 )
 from course_lib.models.beluga import Beluga
-from course_lib.profiles import PROFILE_NAMES, chapter_settings
+from course_lib.profiles import PROFILE_NAMES
 
 ATOL = RTOL = 1e-4
 
@@ -97,7 +97,7 @@ def compare_with_tangermeme(
     """Part 1: course_lib's ISM versus tangermeme's on one teacher, windows and batch size."""
     import tangermeme
 
-    s = chapter_settings(CHAPTER4, profile)
+    s = Ch4Config.resolve(profile)
     torch.manual_seed(seed)
     model = Beluga(s.sequence_length, s.n_features, s.teacher_channels, s.teacher_hidden).eval()
     counter = PassCounter(model)

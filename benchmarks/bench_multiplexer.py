@@ -31,12 +31,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from course_lib.chapters.ch4_beluga_multiplexer import SETTINGS as CHAPTER4
 from course_lib.chapters.ch4_beluga_multiplexer import measure_speedup
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.interpret.variant_mutagenesis import ism_log_odds, iter_variant_batches, log_odds
 from course_lib.models.beluga import Beluga
 from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
-from course_lib.profiles import PROFILE_NAMES, chapter_settings
+from course_lib.profiles import PROFILE_NAMES
 from course_lib.training import select_device
 
 PUBLISHED_SPEEDUP = 67.7
@@ -61,7 +61,7 @@ def synchronized(device: torch.device, fn: Callable[[], object]) -> float:
 
 def chapter_sizes(profile: str, n_windows: int, repeats: int, device: torch.device) -> None:
     """Part 1: both models at a chapter profile's sizes, teacher ISM timed in full."""
-    s = chapter_settings(CHAPTER4, profile)
+    s = Ch4Config.resolve(profile)
     teacher = Beluga(s.sequence_length, s.n_features, s.teacher_channels, s.teacher_hidden)
     student = BelugaMultiplexer(
         s.sequence_length, s.n_features, s.multiplexer_channels, s.multiplexer_dilations

@@ -2,8 +2,8 @@
 
 Builds the real pretraining corpus (:func:`course_lib.utr_corpus.real_pretraining_corpus`),
 folds the sequences one step count needs (ViennaRNA, timed), and pretrains the ``smoke`` and
-``laptop`` UTR-LM sizes of :data:`course_lib.chapters.ch5_utr_lm.SETTINGS` for ``--steps`` optimizer
-steps with MLM only and with MLM + MFE + structure. Prints seconds per step and what an
+``laptop`` UTR-LM sizes of :class:`course_lib.chapters.ch5_config.Ch5Config` for ``--steps``
+optimizer steps with MLM only and with MLM + MFE + structure. Prints seconds per step and what an
 epoch over the whole corpus, or over ``--corpus-sizes``, would take, so a profile can be
 sized to its time budget. Use one thread so that the numbers are those of one core:
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from course_lib.chapters.ch5_utr_lm import SETTINGS as UTR_LM_TABLE
+from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.models.utr_lm import (
     UTRLMForPretraining,
     set_mfe_scale,
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def time_pretraining(
-    settings: dict, objectives: tuple[str, ...], train, val, vocab
+    settings: Ch5Config, objectives: tuple[str, ...], train, val, vocab
 ) -> tuple[float, float]:
     """Wall and CPU seconds per optimizer step of one epoch of ``pretrain`` (validation on 64
     UTRs). On a shared machine the CPU time is the better estimate of an idle core's wall time.
@@ -82,7 +82,7 @@ def main() -> None:
     torch.set_num_threads(1)
     corpus = real_pretraining_corpus(args.shared, verbose=False)
     print(corpus.report.to_string(), "\n")
-    largest = max(UTR_LM_TABLE[p]["batch_size"] for p in args.profiles) * args.steps
+    largest = max(Ch5Config.resolve(p).batch_size for p in args.profiles) * args.steps
     seqs = corpus.sequences[: largest + 64]
     start = time.perf_counter()
     fold = fold_cached(seqs, processes=args.processes, show_progress=False)
@@ -95,7 +95,7 @@ def main() -> None:
     vocab = utr_vocabulary()
     rows = []
     for profile in args.profiles:
-        settings = UTR_LM_TABLE[profile]
+        settings = Ch5Config.resolve(profile)
         n = settings["batch_size"] * args.steps
         train = PretrainingData.from_sequences(seqs[64 : 64 + n], vocab, _part(fold, 64, n), 52)
         val = PretrainingData.from_sequences(seqs[:64], vocab, _part(fold, 0, 64), 52)

@@ -4,9 +4,14 @@ Every chapter notebook imports its chapter module from :mod:`course_lib.chapters
 modules as needed. Dependencies point one way: chapters -> models / training / interpret ->
 encoding / metrics / data.
 
-Chapters (one module per notebook: settings per profile, anchors, recipes)
+Chapters (one module per notebook: anchors, recipes; listed in :mod:`course_lib.manifest`;
+beside each, ``chN_config``: its parameters per profile, one :mod:`course_lib.config` class)
 
 - :mod:`course_lib.chapters` -- the package; nothing outside it imports a chapter module
+- :mod:`course_lib.chapters.ch0_config` ... :mod:`course_lib.chapters.ch5_config` -- each
+  chapter's typed, validated configuration (:mod:`course_lib.chapters.ch1_config`,
+  :mod:`course_lib.chapters.ch2_config`, :mod:`course_lib.chapters.ch3_config`,
+  :mod:`course_lib.chapters.ch4_config`)
 - :mod:`course_lib.chapters.ch0_sequences` -- ``00_sequences.ipynb``
 - :mod:`course_lib.chapters.ch1_utr_rnafm` -- ``01_utr_rnafm.ipynb``: RNA-FM + ResNet heads
 - :mod:`course_lib.chapters.ch2_optimus_attention` -- ``02_optimus_attention.ipynb``: published
@@ -25,6 +30,7 @@ Models (architectures and their checkpoint loaders)
 - :mod:`course_lib.models.beluga` -- DeepSEA Beluga and scaled-down teachers
 - :mod:`course_lib.models.bert` -- DNABERT-style BERT configuration, classifier, checkpoint folder
 - :mod:`course_lib.models.bilstm` -- bidirectional LSTM over k-mer tokens
+- :mod:`course_lib.models.checkpoint` -- the error for a file that is not the expected weights
 - :mod:`course_lib.models.cnn_classifier` -- small one-hot CNN classifier
 - :mod:`course_lib.models.framepool` -- Framepool (Karollus et al. 2021) and its Keras loader
 - :mod:`course_lib.models.keras_weights` -- Keras HDF5 weights read with h5py, checked by layer
@@ -79,15 +85,18 @@ Sequences and data
 Running the book
 
 - :mod:`course_lib.profiles` -- the ``smoke`` / ``laptop`` / ``full`` run profiles
+- :mod:`course_lib.config` -- the base of a chapter's configuration: typed parameters, profiles
+  as differences from one base, validation naming the papermill flag that fixes a value
 - :mod:`course_lib.paths` -- data, results and checkpoint folders
 - :mod:`course_lib.progress` -- progress bars for notebooks and papermill
 - :mod:`course_lib.plotting` -- learning curves, scatter plots, ROC curves
 - :mod:`course_lib.results` -- the ``results/<chapter>.json`` files
-- :mod:`course_lib.run` -- the papermill runner behind ``make book``
-- :mod:`course_lib.site` -- the course website from executed notebooks
-- :mod:`course_lib.student` -- student versions of the chapters
+- :mod:`course_lib.manifest` -- the chapters, listed once (number, stem, title, module)
 - :mod:`course_lib.exercises` -- self-checking exercises with a hint ladder
-- :mod:`course_lib.timings` -- measured chapter times for the setup page and chapter maps
+
+The book's tooling (the papermill runner, the site builder, student versions and chapter
+timings) is the separate package :mod:`course_book`, so that importing ``course_lib`` never
+imports papermill or Jupyter Book; ``course_lib`` never imports ``course_book``.
 """
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ tolerance that fits the quantity, and prints a :class:`Verdict`:
 - ``wrong``: with the next hint of the ladder (first call the nudge, then the stronger hint,
   then where to look) and a description of the mismatch that never reveals the solution.
 
-In strict mode (``$COURSE_STRICT_CHECKS=1``, set by ``python -m course_lib.run`` for the
+In strict mode (``$COURSE_STRICT_CHECKS=1``, set by ``python -m course_book.run`` for the
 chapters with their solutions) a check that is not ``right`` raises :class:`CheckFailed`, so
 CI proves that every solution passes its own check. Student versions run without it: every
 check reports "not yet" and the notebook runs on.

@@ -1,17 +1,11 @@
 """Run profiles: ``smoke`` (CI), ``laptop`` (a student's CPU) and ``full`` (paper scale, GPU).
 
-A chapter keeps its own table of settings per profile and resolves it with
-:func:`chapter_settings`; papermill parameters that are not ``None`` override the table::
-
-    CH1 = {"smoke": {"epochs": 2, "n_train": 2000}, "laptop": {...}, "full": {...}}
-    settings = chapter_settings(CH1, profile, epochs=epochs)   # epochs=None keeps the table's
-
-**This profile, tiny.** ``laptop`` and ``full`` take code paths that ``smoke`` does not (bigger
-model kinds, projections, checkpoint folders, optional steps). To run those paths in CI, a
-table may hold a ``"tiny"`` entry: sizes only (examples, epochs, widths), never the kind of a
-model or whether a step runs. With ``COURSE_TINY=1`` (``python -m course_lib.run --profile
-laptop --tiny``), :func:`chapter_settings` lays the ``"tiny"`` sizes over ``laptop`` or
-``full``; ``smoke`` is unchanged. The resolved settings say so (``settings.tiny``).
+What each profile promises (:data:`PROFILES`), the check of a profile's name
+(:func:`check_profile`) and the stop before a step of hours on a CPU (:func:`check_long_run`).
+A chapter's values per profile are its configuration, a :class:`course_lib.config.ChapterConfig`
+written as differences from one base; ``tiny`` (``laptop`` or ``full`` on their own code paths
+at tiny sizes, for CI) is an argument of its ``resolve``, which the notebooks pass on from
+their papermill parameter ``tiny``.
 """
 
 from __future__ import annotations
@@ -25,8 +19,6 @@ from typing import Any
 
 PROFILE_NAMES = ("smoke", "laptop", "full")
 DEFAULT_PROFILE = "laptop"
-TINY_ENV = "COURSE_TINY"
-TINY = "tiny"
 
 
 @dataclass(frozen=True)
@@ -73,69 +65,6 @@ def get_profile(name: str | None = None) -> Profile:
 def default_profile_name() -> str:
     """``$COURSE_PROFILE`` when set, else ``laptop`` (validated)."""
     return check_profile(os.environ.get("COURSE_PROFILE", DEFAULT_PROFILE))
-
-
-class Settings(dict):
-    """A chapter's resolved settings; items are also attributes (``settings.epochs``)."""
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError as err:
-            raise AttributeError(f"no setting {key!r}; have {sorted(self)}") from err
-
-
-def tiny_requested() -> bool:
-    """Whether ``$COURSE_TINY`` asks for the tiny sizes of ``laptop`` / ``full``."""
-    return os.environ.get(TINY_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-def chapter_settings(
-    table: Mapping[str, Mapping[str, Any]], profile: str, **overrides: Any
-) -> Settings:
-    """Resolve a chapter's settings for ``profile``, applying non-``None`` overrides.
-
-    Parameters
-    ----------
-    table
-        ``{profile_name: {setting: value}}`` with an entry for every profile, and optionally
-        ``"tiny"``: sizes laid over ``laptop`` / ``full`` when ``$COURSE_TINY`` is set.
-    profile
-        One of :data:`PROFILE_NAMES`.
-    overrides
-        Values from the notebook's parameters cell; ``None`` means "the profile's value".
-        Unknown names raise, so a typo in ``papermill -p`` cannot pass silently.
-
-    Returns
-    -------
-    Settings
-        The profile's values with ``profile`` and ``tiny`` (whether tiny sizes were applied).
-    """
-    check_profile(profile)
-    missing = [p for p in PROFILE_NAMES if p not in table]
-    if missing:
-        raise ValueError(f"settings table has no entry for profile(s) {missing}")
-    settings = Settings(table[profile])
-    tiny = tiny_requested() and profile != "smoke"
-    if tiny:
-        sizes = table.get(TINY)
-        if sizes is None:
-            raise ValueError(
-                f"{TINY_ENV} is set but this chapter's settings table has no {TINY!r} entry; "
-                f"unset {TINY_ENV} to run profile {profile!r} at its real size"
-            )
-        unknown = sorted(set(sizes) - set(settings))
-        if unknown:
-            raise ValueError(f"tiny sizes {unknown} are not settings of profile {profile!r}")
-        settings.update(sizes)
-    settings["profile"] = profile
-    settings["tiny"] = tiny
-    for key, value in overrides.items():
-        if key not in settings:
-            raise ValueError(f"unknown setting {key!r}; the chapter knows {sorted(settings)}")
-        if value is not None:
-            settings[key] = value
-    return settings
 
 
 ALLOW_CPU_FULL_ENV = "COURSE_ALLOW_CPU_FULL"

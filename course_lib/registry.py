@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from course_lib.paths import data_dir
+from course_lib.profiles import PROFILE_NAMES
 from course_lib.progress import progress
 
 Provenance = Literal["real", "synthetic"]
@@ -79,6 +80,10 @@ class DataSet(Generic[T]):
     shared_subdir: str | None = None
     homepage: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Profiles whose chapters read the real files. ``python -m data_scripts prepare --profile
+    #: P`` downloads a missing data set only when ``P`` is listed (large tables read only at
+    #: ``full`` are not downloaded for ``laptop``); otherwise the labelled stand-in is built.
+    profiles: tuple[str, ...] = PROFILE_NAMES
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,26 @@ class _HashingDownloader:
 def _copy_local(url: str, output_file: str, _pup: Any = None) -> None:
     """Copy a ``file://`` address (pooch has no downloader for local files)."""
     shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), output_file)
+
+
+def remote_size(url: str, timeout: float = 10) -> int | None:
+    """Bytes that ``url`` would send (its ``Content-Length``), or ``None`` when not said.
+
+    One HEAD request (redirects followed), so that a download's size can be said before it
+    starts; a failed request, a server without HEAD or a ``file://`` address give ``None``.
+    """
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+        return None
+    import requests
+
+    try:
+        response = requests.head(
+            url, allow_redirects=True, timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        length = response.headers.get("Content-Length")
+        return int(length) if response.ok and length and length.isdigit() else None
+    except requests.exceptions.RequestException:
+        return None
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

@@ -10,8 +10,9 @@ Examples
     build the labelled synthetic stand-in
 ``python -m data_scripts seed ../shared/data``
     copy real files from a local folder into the cache (verified)
-``python -m data_scripts prepare [--shared ../shared/data]``
-    what ``make`` runs: seed what it can, use cached real files, synthesize the rest (offline)
+``python -m data_scripts prepare [--profile laptop] [--shared ../shared/data] [--offline]``
+    what ``make`` runs: cached real files, else copied from a local folder, else downloaded;
+    a labelled stand-in only where that fails; ends with a table of what is real
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 import course_lib.datasets  # noqa: F401  (the catalog: registers every data set)
 from course_lib import registry
 from course_lib.paths import data_dir
+from course_lib.profiles import DEFAULT_PROFILE, check_profile
+from data_scripts.prepare import prepare_all, size_text
 
 
 def _names(name: str) -> list[str]:
@@ -46,6 +49,12 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     failed = []
     for name in _names(args.name):
+        dataset, folder = registry.get(name), registry.real_folder(name)
+        missing = [
+            f.filename for f in dataset.files if args.force or not (folder / f.filename).exists()
+        ]
+        if missing:
+            print(f"{name}: fetching {', '.join(missing)} {size_text(dataset)}")
         try:
             folder = registry.fetch(name, force=args.force)
             print(f"{name}: real files verified in {folder}")
@@ -74,14 +83,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    check_profile(args.profile)
     shared = Path(args.shared) if args.shared else None
-    for name in _names("all"):
-        if shared and shared.is_dir() and not registry.is_real_available(name):
-            registry.seed_from(name, shared)
-        if registry.is_real_available(name):
-            print(f"{name:<24} real       {registry.real_folder(name)}")
-        else:
-            print(f"{name:<24} synthetic  {registry.synthesize(name)}")
+    prepare_all(args.profile, shared, offline=args.offline, timeout=args.timeout)
     return 0
 
 
@@ -103,13 +107,24 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="copy real files from a local folder into the cache")
     seed.add_argument("source")
     seed.set_defaults(func=cmd_seed)
-    prepare = sub.add_parser("prepare", help="offline preparation used by make")
+    prepare = sub.add_parser(
+        "prepare", help="what make runs: cache, local folder, download, else stand-in"
+    )
     prepare.add_argument("--shared", default=None, help="local folder to seed real files from")
+    prepare.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help="the profile about to run: data sets only other profiles read are not downloaded",
+    )
+    prepare.add_argument("--offline", action="store_true", help="never download")
+    prepare.add_argument(
+        "--timeout", type=float, default=60, help="seconds before a silent address is skipped"
+    )
     prepare.set_defaults(func=cmd_prepare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         print(err.args[0], file=sys.stderr)
         return 2
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.chapters.ch3_pum2_dnabert_lstm import SETTINGS, mlm_pretraining_hook
+from course_lib.chapters.ch3_config import Ch3Config
+from course_lib.chapters.ch3_pum2_dnabert_lstm import mlm_pretraining_hook
 from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
 from course_lib.models.bert import (
     bert_classifier,
@@ -15,7 +16,7 @@ from course_lib.models.bert import (
     transfer_encoder,
 )
 from course_lib.pretraining import pretrain_masked_kmers
-from course_lib.profiles import PROFILE_NAMES, chapter_settings
+from course_lib.profiles import PROFILE_NAMES
 from course_lib.tokenization import build_vocabulary
 from course_lib.training import dnabert_optimizer
 
@@ -26,11 +27,11 @@ def tiny_config(**kwargs):
     return small_bert_config(VOCAB, 32, 2, 2, 64, max_length=64, **kwargs)
 
 
-def test_settings_table_has_every_profile():
+def test_every_profile_tokenizes_3_mers():
     for profile in PROFILE_NAMES:
-        settings = chapter_settings(SETTINGS, profile)
+        settings = Ch3Config.resolve(profile)
         assert settings.k == 3 and settings.n_folds >= 3
-    assert chapter_settings(SETTINGS, "full").bert_lr == 2e-4
+    assert Ch3Config.resolve("full").bert_lr == 2e-4
 
 
 def test_small_config_and_logit():

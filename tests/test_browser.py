@@ -35,6 +35,8 @@ from urllib.parse import unquote, urldefrag, urlsplit
 import nbformat
 import pytest
 
+from course_lib.manifest import CHAPTERS as MANIFEST
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +54,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHAPTERS = [nb.stem for nb in NOTEBOOKS]
+CHAPTERS = [chapter.stem for chapter in MANIFEST]
 PROSE = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
 # page name (screenshot file) -> path in the site
 PAGES = {"index": "index.html"}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from course_lib.chapters import ch0_sequences as ch0
+from course_lib.chapters.ch0_config import Ch0Config
 from course_lib.encoding import kmer_counts, one_hot
 from course_lib.exercises import CheckFailed
 from course_lib.genome_stats import dinucleotide_obs_exp
-from course_lib.profiles import chapter_settings
 from course_lib.results import check_headline
 
 
@@ -24,13 +24,12 @@ def lenient(monkeypatch):
     monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
 
 
-def test_tiny_sizes_lie_over_laptop_and_full(monkeypatch):
-    monkeypatch.setenv("COURSE_TINY", "1")
+def test_tiny_sizes_lie_over_laptop_and_full():
     for profile in ("laptop", "full"):
-        settings = chapter_settings(ch0.SETTINGS, profile)
-        assert settings.tiny and settings.n_windows == ch0.SETTINGS["tiny"]["n_windows"]
-        assert settings.window_length == ch0.SETTINGS[profile]["window_length"]
-    assert not chapter_settings(ch0.SETTINGS, "smoke").tiny
+        settings = Ch0Config.resolve(profile, tiny=True)
+        assert settings.tiny and settings.n_windows == Ch0Config.TINY["n_windows"]
+        assert settings.window_length == Ch0Config.resolve(profile).window_length
+    assert not Ch0Config.resolve("smoke", tiny=True).tiny
 
 
 def test_exercise_1_accepts_flips_and_rejects_a_reversal_alone(lenient, capsys):

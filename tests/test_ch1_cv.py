@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from toy_utrs import gc_label, toy_varying_table
 
+from course_lib.chapters.ch1_config import Ch1Config
 from course_lib.chapters.ch1_utr_rnafm import (
     HEADS,
-    SETTINGS,
     check_full_run,
     cv_fold_data,
     cv_folds,
@@ -259,9 +259,9 @@ def test_original_protocol_is_one_fold_on_the_split():
 
 def test_full_run_check_stops_a_cpu_and_leaves_other_profiles_alone(cache):
     backbone = rnafm.load_rnafm(cache.path.parent / "tiny.pth")
-    smoke = {**SETTINGS["smoke"], "profile": "smoke", "tiny": False}
+    smoke = Ch1Config.resolve("smoke")
     check_full_run(smoke, "cpu", backbone, HEADS, 10**9, 10**9)  # smoke: no estimate, no stop
-    full = {**SETTINGS["full"], "profile": "full", "tiny": False}
+    full = Ch1Config.resolve("full")
     with pytest.raises(LongCPURunError, match="profile 'full'"):
         check_full_run(full, "cpu", backbone, HEADS, 100_000, 10**7)
-    check_full_run({**full, "tiny": True}, "cpu", backbone, HEADS, 1_000, 1_000)
+    check_full_run(Ch1Config.resolve("full", tiny=True), "cpu", backbone, HEADS, 1_000, 1_000)

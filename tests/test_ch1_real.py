@@ -11,7 +11,6 @@ import pytest
 from course_lib.chapters.ch1_utr_rnafm import (
     FRAMEPOOL_ROWS,
     PEER_ROW,
-    SETTINGS,
     real_predictions,
 )
 from course_lib.datasets.published_models import FRAMEPOOL_FILES
@@ -78,8 +77,3 @@ def test_scores_table_on_known_predictions():
     assert table.loc[("perfect", "S"), "R2"] == pytest.approx(1.0)
     assert table.loc[("noise", "S"), "Pearson r^2"] < 0.2
     assert not intervals_overlap(table, "perfect", "noise", "S", "R2")
-
-
-def test_settings_have_same_keys():
-    keys = {tuple(sorted(v)) for k, v in SETTINGS.items() if k != "tiny"}
-    assert len(keys) == 1

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from course_lib.chapters.ch2_optimus_attention import (
-    SETTINGS,
     bootstrap_metrics,
     evolve_to_target,
     fold_parts,
@@ -17,18 +16,10 @@ from course_lib.chapters.ch2_optimus_attention import (
     snv_effects,
     snv_summary,
 )
-from course_lib.profiles import PROFILE_NAMES
 
 
 def gc_count(utrs):
     return np.array([u.count("G") + u.count("C") for u in utrs], dtype=float)
-
-
-def test_settings_have_the_same_keys_in_every_profile():
-    keys = set(SETTINGS["smoke"])
-    assert all(set(SETTINGS[p]) == keys for p in PROFILE_NAMES)
-    # tiny holds sizes only, each one a key of the profiles it is laid over
-    assert set(SETTINGS["tiny"]) < keys
 
 
 def test_bootstrap_intervals_contain_the_point_and_shrink_with_n():

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from course_lib.chapters import ch4_beluga_multiplexer as ch4
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.exercises import CheckFailed
 from course_lib.interpret.variant_mutagenesis import (
     SELECTION_METRIC,
@@ -18,7 +19,6 @@ from course_lib.interpret.variant_mutagenesis import (
     variants_to_map,
     weighted_pearson_r,
 )
-from course_lib.profiles import chapter_settings
 
 
 class FixedMaps(nn.Module):
@@ -84,7 +84,7 @@ def test_find_beluga_uses_the_published_file_only_at_full(tmp_path, monkeypatch)
 
 
 def test_long_step_estimates_count_3l_plus_1_passes():
-    settings = chapter_settings(ch4.SETTINGS, "laptop")
+    settings = Ch4Config.resolve("laptop")
     est = ch4.long_step_seconds(0.01, settings)
     windows = settings.n_val_windows + settings.n_test_windows
     assert est["teacher ISM"] == pytest.approx(
@@ -97,12 +97,6 @@ def test_long_step_estimates_count_3l_plus_1_passes():
 def test_seconds_per_pass_is_positive():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4 * 16, 2))
     assert ch4.seconds_per_pass(model, 16, torch.device("cpu"), n=2) > 0
-
-
-def test_tiny_sizes_are_settings_of_every_profile():
-    for profile in ("smoke", "laptop", "full"):
-        assert set(ch4.SETTINGS["tiny"]) <= set(ch4.SETTINGS[profile])
-    assert set(ch4.SETTINGS["smoke"]) == set(ch4.SETTINGS["laptop"]) == set(ch4.SETTINGS["full"])
 
 
 def test_exercise_1_check(monkeypatch):

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from toy_utrs import toy_varying_table
 
-from course_lib.chapters.ch5_utr_lm import SETTINGS, mlm_against_copy
+from course_lib.chapters.ch5_config import Ch5Config
+from course_lib.chapters.ch5_utr_lm import mlm_against_copy
 from course_lib.models.utr_lm import encode_utrs, utr_lm_config, utr_vocabulary
 from course_lib.pretraining import pretraining_cpu_seconds
 from course_lib.profiles import LongCPURunError, check_long_run
@@ -41,12 +42,12 @@ def test_uniform_copy_baseline_is_the_known_floor():
 
 
 def test_full_pretraining_on_a_cpu_stops_before_it_starts():
-    full = {**SETTINGS["full"], "profile": "full", "tiny": False}
+    full = Ch5Config.resolve("full")
     seconds = pretraining_cpu_seconds(51_086, full["pretrain_epochs"], 128, 6)
     assert seconds > 3600
     with pytest.raises(LongCPURunError):
         check_long_run(full, "cpu", seconds, "pretraining")
-    laptop = SETTINGS["laptop"]
+    laptop = Ch5Config.resolve("laptop")
     minutes = pretraining_cpu_seconds(
         laptop["corpus_size"],
         laptop["pretrain_epochs"],
@@ -56,11 +57,8 @@ def test_full_pretraining_on_a_cpu_stops_before_it_starts():
     assert minutes == pytest.approx(2 * laptop["pretrain_epochs"] * 50)
 
 
-def test_settings_share_keys_and_tiny_only_shrinks():
-    keys = set(SETTINGS["smoke"])
-    assert all(set(SETTINGS[p]) == keys for p in ("laptop", "full"))
-    assert set(SETTINGS["tiny"]) <= keys
-    assert all(isinstance(v, int) for v in SETTINGS["tiny"].values())
+def test_tiny_holds_sizes_only():
+    assert all(isinstance(v, int) for v in Ch5Config.TINY.values())
 
 
 def test_real_corpus_is_disjoint_from_the_test_sets(shared_data):

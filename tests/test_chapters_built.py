@@ -1,6 +1,6 @@
 """Checks of the chapter notebooks: clean in git, executed by the runner, rendered in the site.
 
-``make test`` runs every chapter (``course_lib.run``) and builds the site before pytest, and
+``make test`` runs every chapter (``course_book.run``) and builds the site before pytest, and
 sets ``COURSE_REQUIRE_BUILD=1`` so that a missing build fails instead of skipping.
 """
 
@@ -14,15 +14,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_book.student import has_checked_output
+from course_lib.manifest import CHAPTERS
 from course_lib.results import REQUIRED_KEYS
-from course_lib.student import has_checked_output
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = [ROOT / chapter.notebook for chapter in CHAPTERS]
 EXECUTED = ROOT / "_build" / "executed" / "notebooks"
 HTML = ROOT / "_build" / "html"
 RESULTS = Path(os.environ.get("COURSE_RESULTS_DIR") or ROOT / "results")
-CHAPTER_IDS = [nb.stem for nb in NOTEBOOKS]
+CHAPTER_IDS = [chapter.stem for chapter in CHAPTERS]
 
 
 def _require(path: Path) -> None:
@@ -30,20 +31,6 @@ def _require(path: Path) -> None:
         if os.environ.get("COURSE_REQUIRE_BUILD"):
             pytest.fail(f"{path} is missing: the chapters were not run or the site not built")
         pytest.skip(f"{path} not built; run `make book` first")
-
-
-def test_every_chapter_of_the_design_exists() -> None:
-    expected = {
-        "00_sequences",
-        "01_utr_rnafm",
-        "02_optimus_attention",
-        "03_pum2_dnabert_lstm",
-        "04_beluga_multiplexer",
-        "05_utr_lm",
-    }
-    present = set(CHAPTER_IDS)
-    assert "00_sequences" in present
-    assert present <= expected, f"unexpected notebooks {present - expected}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
@@ -146,14 +133,13 @@ def test_every_chapter_ran_tiny_on_the_code_paths_of(profile: str) -> None:
 
 def test_every_chapter_has_tiny_sizes() -> None:
     import importlib
-    import pkgutil
 
-    import course_lib.chapters
-
-    notebooks = set()
-    for info in pkgutil.iter_modules(course_lib.chapters.__path__):
-        module = importlib.import_module(f"course_lib.chapters.{info.name}")
-        assert "tiny" in module.SETTINGS, f"{info.name} has no 'tiny' sizes"
-        assert set(module.SETTINGS["tiny"]) <= set(module.SETTINGS["laptop"])
-        notebooks.add(Path(module.NOTEBOOK).stem)
-    assert notebooks == set(CHAPTER_IDS)
+    for chapter in CHAPTERS:
+        module = importlib.import_module(chapter.module)
+        config = getattr(
+            importlib.import_module(f"course_lib.chapters.ch{chapter.number}_config"),
+            f"Ch{chapter.number}Config",
+        )
+        assert config.TINY, f"{chapter.module} has no tiny sizes"
+        assert set(config.TINY) <= set(config.parameter_names())
+        assert Path(module.NOTEBOOK).stem == chapter.stem

@@ -1,18 +1,19 @@
 """The package layout: one home per chapter, no import cycle, small functions and modules.
 
-Every module in ``course_lib/chapters/`` names its notebook, holds a settings table with the
-same keys in every profile (each key read by the notebook) and anchors with protocol labels;
-nothing else in ``course_lib`` imports a chapter module. The import graph of ``course_lib`` has
-no cycle, no function is longer than 60 lines and no module longer than 700.
+Every chapter module listed in :mod:`course_lib.manifest` names its notebook and holds anchors
+with protocol labels; its configuration is one class in ``chN_config`` whose every field is a
+parameter of the notebook's parameters cell, resolved once and read by the notebook; nothing
+else in ``course_lib`` imports a chapter module. The import graph of ``course_lib`` has no
+cycle, no function is longer than 60 lines and no module longer than 700.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import json
 import os
-import pkgutil
 import re
 import subprocess
 import sys
@@ -21,12 +22,13 @@ from pathlib import Path
 import pytest
 
 import course_lib
-import course_lib.chapters
+from course_lib.config import BASE_PROFILE, ChapterConfig
+from course_lib.manifest import CHAPTERS as MANIFEST
 from course_lib.profiles import PROFILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
-CHAPTERS = sorted(m.name for m in pkgutil.iter_modules(course_lib.chapters.__path__))
+CHAPTERS = [chapter.module.rpartition(".")[2] for chapter in MANIFEST]
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 700
 
@@ -76,31 +78,71 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
+def chapter_config(chapter: str) -> type[ChapterConfig]:
+    """The one :class:`ChapterConfig` subclass defined in ``course_lib.chapters.chN_config``."""
+    module = importlib.import_module(f"course_lib.chapters.{chapter[:3]}_config")
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ChapterConfig)
+        and value.__module__ == module.__name__
+    ]
+    assert len(found) == 1, f"{module.__name__} defines {len(found)} configuration classes"
+    return found[0]
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_module_follows_the_convention(chapter):
     module = importlib.import_module(f"course_lib.chapters.{chapter}")
     assert (ROOT / "notebooks" / module.NOTEBOOK).exists()
     assert module.NOTEBOOK.startswith(f"0{chapter[2]}_"), "chN_... belongs to notebook 0N_..."
     assert module.NOTEBOOK in module.__doc__, "the module docstring names its notebook"
-    assert set(module.SETTINGS) - {"tiny"} == set(PROFILE_NAMES)
-    keys = {profile: set(module.SETTINGS[profile]) for profile in PROFILE_NAMES}
-    assert set(module.SETTINGS.get("tiny", {})) <= keys[PROFILE_NAMES[0]], "tiny holds sizes only"
-    reference = keys[PROFILE_NAMES[0]]
-    for profile, names in keys.items():
-        assert names == reference, f"{chapter}: {profile} differs by {names ^ reference}"
+    config = chapter_config(chapter)
+    assert config.__name__ == f"Ch{chapter[2]}Config"
+    assert module.NOTEBOOK in importlib.import_module(config.__module__).__doc__
+    assert set(config.PROFILES) <= set(PROFILE_NAMES) - {BASE_PROFILE}
+    for profile in PROFILE_NAMES:
+        for tiny in (False, True):
+            assert config.resolve(profile, tiny=tiny).profile == profile
+    rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(config)}
+    options = [name for name in config.TINY if rules[name].choices or rules[name].kind is bool]
+    assert config.TINY and not options, f"tiny holds sizes only, not {options}"
     for label, anchor in module.ANCHORS.items():
         assert anchor.get("protocol"), f"{chapter}: anchor {label!r} has no protocol label"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_every_setting_is_read_by_its_notebook(chapter):
+def test_every_parameter_is_in_the_parameters_cell_and_resolved_once(chapter):
     module = importlib.import_module(f"course_lib.chapters.{chapter}")
-    code = notebook_code(module.NOTEBOOK)
-    assert f"course_lib.chapters.{chapter}" in code, "the notebook imports its chapter module"
+    config = chapter_config(chapter)
+    names = config.parameter_names()
+    cells = json.loads((ROOT / "notebooks" / module.NOTEBOOK).read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", []), "the first code cell"
+    assigned = {
+        target.id
+        for node in ast.parse("".join(code[0]["source"])).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    missing = sorted({"profile", "tiny", *names} - assigned)
+    assert not missing, f"{module.NOTEBOOK}: the parameters cell lacks {missing}"
+    text = notebook_code(module.NOTEBOOK)
+    assert f"course_lib.chapters.{chapter}" in text, "the notebook imports its chapter module"
+    calls = [
+        node
+        for c in code[1:]
+        if f"{config.__name__}.resolve(" in "".join(c["source"])
+        for node in ast.walk(ast.parse("".join(c["source"])))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == f"{config.__name__}.resolve"
+    ]
+    assert len(calls) == 1, f"{module.NOTEBOOK} resolves its configuration {len(calls)} times"
+    passed = {k.arg: getattr(k.value, "id", None) for k in calls[0].keywords}
+    assert passed == {name: name for name in ("tiny", *names)}, "every parameter passed on"
     unread = [
-        key
-        for key in module.SETTINGS[PROFILE_NAMES[0]]
-        if not re.search(rf"settings(\.{key}\b|\[[\"']{key}[\"']\])", code)
+        name for name in names if not re.search(rf"settings(\.{name}\b|\[[\"']{name}[\"']\])", text)
     ]
     assert not unread, f"{module.NOTEBOOK} never reads settings {unread}"
 
@@ -157,7 +199,7 @@ def test_package_docstring_maps_every_module():
 
 
 EXERCISE_HEADING = re.compile(r"^#{2,4} Exercise (\d+)\.(\d+):")
-NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = [chapter.stem for chapter in MANIFEST]
 
 
 def exercise_labels(markdown: list[str]) -> dict[str, str]:

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from course_lib.chapters.ch4_beluga_multiplexer import (
-    SETTINGS,
     pretrain_teacher,
     seed_first_layer,
     teacher_pearson,
 )
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.chromatin import (
     ChromatinTask,
     chromatin_dataset,
@@ -26,7 +26,7 @@ from course_lib.chromatin import (
 from course_lib.encoding import reverse_complement
 from course_lib.fasta import Genome, write_fasta
 from course_lib.models.beluga import Beluga
-from course_lib.profiles import PROFILE_NAMES, chapter_settings
+from course_lib.profiles import PROFILE_NAMES
 
 
 def test_site_mismatches_on_both_strands():
@@ -152,7 +152,7 @@ def test_windows_come_from_their_own_range(tmp_path):
 
 def test_every_profile_resolves():
     for profile in PROFILE_NAMES:
-        settings = chapter_settings(SETTINGS, profile)
+        settings = Ch4Config.resolve(profile)
         assert settings.sequence_length >= 310
         assert settings.teacher_channels[0] >= 2 * (settings.n_features - 1)  # seeded filters
         assert settings.pool_size >= max(settings.fresh_windows, settings.batch_windows)

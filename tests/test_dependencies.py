@@ -2,9 +2,9 @@
 
 A code path that only ``laptop`` or ``full`` takes (chapter 5's UMAP projection once failed
 on a fresh install) is still parsed here: the test reads every import statement of
-``course_lib/``, ``data_scripts/`` and every notebook's code cells, wherever it stands (inside
-a function, behind an ``if``), maps each top-level module to the distributions that provide it
-in this environment, and fails when none of them is a declared runtime dependency.
+``course_lib/``, ``course_book/``, ``data_scripts/`` and every notebook's code cells, wherever
+it stands (inside a function, behind an ``if``), maps each top-level module to the distributions
+that provide it in this environment, and fails when none of them is a declared runtime dependency.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OWN_PACKAGES = {"course_lib", "data_scripts"}
+OWN_PACKAGES = {"course_lib", "course_book", "data_scripts"}
 # Colab's own module, imported only inside a `"google.colab" in sys.modules` check
 PROVIDED_BY_PLATFORM = {"google"}
 
@@ -55,7 +55,7 @@ def imported_modules(source: str) -> set[str]:
 def project_sources() -> dict[str, str]:
     """``{label: source}`` for every module of the package and every notebook code cell."""
     sources = {}
-    for folder in ("course_lib", "data_scripts"):
+    for folder in ("course_lib", "course_book", "data_scripts"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             sources[str(path.relative_to(ROOT))] = path.read_text()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from course_lib import registry
-from course_lib.chapters.ch2_optimus_attention import SETTINGS
+from course_lib.chapters.ch2_config import Ch2Config
 from course_lib.datasets import egfp
 from course_lib.datasets.egfp import (
     EGFP_FILE,
@@ -23,7 +23,6 @@ from course_lib.datasets.egfp import (
 )
 from course_lib.datasets.utr import planted_mrl
 from course_lib.metrics import pearson_r
-from course_lib.profiles import PROFILE_NAMES, chapter_settings
 from course_lib.registry import DataError
 
 
@@ -192,13 +191,10 @@ def test_gzipped_download_is_stored_decompressed(data_dir, monkeypatch):
     assert len(load_egfp(folder / EGFP_FILE)) == 30
 
 
-def test_settings_cover_every_profile_with_the_same_keys():
-    keys = set(SETTINGS["smoke"])
-    for profile in PROFILE_NAMES:
-        assert set(SETTINGS[profile]) == keys
-    full = chapter_settings(SETTINGS, "full")
+def test_profiles_fit_the_published_and_the_synthetic_library():
+    full = Ch2Config.resolve("full")
     assert (full.n_test, full.n_train) == (egfp.PUBLISHED_N_TEST, egfp.PUBLISHED_N_TRAIN)
-    smoke = chapter_settings(SETTINGS, "smoke", epochs=1)
+    smoke = Ch2Config.resolve("smoke", epochs=1)
     assert smoke.epochs == 1 and smoke.n_test + smoke.n_train <= egfp.SYNTHETIC_ROWS
-    laptop = chapter_settings(SETTINGS, "laptop")
+    laptop = Ch2Config.resolve("laptop")
     assert laptop.n_test + laptop.n_train <= egfp.SYNTHETIC_ROWS

@@ -1,4 +1,4 @@
-"""Tests of course_lib.profiles: profile names, the default profile, chapter settings."""
+"""Tests of course_lib.profiles: profile names, the default profile, the long-run stop."""
 
 from __future__ import annotations
 
@@ -8,19 +8,12 @@ from course_lib.profiles import (
     PROFILE_NAMES,
     PROFILES,
     LongCPURunError,
-    chapter_settings,
     check_long_run,
     check_profile,
     default_profile_name,
     estimate_seconds,
     get_profile,
 )
-
-TABLE = {
-    "smoke": {"epochs": 1, "n_train": 200, "batch_size": 32},
-    "laptop": {"epochs": 10, "n_train": 20_000, "batch_size": 64},
-    "full": {"epochs": 50, "n_train": 260_000, "batch_size": 128},
-}
 
 
 def test_profile_names():
@@ -35,8 +28,6 @@ def test_unknown_profile_lists_the_names():
         ValueError, match=r"unknown profile 'fast'; choose one of smoke, laptop, full"
     ):
         check_profile("fast")
-    with pytest.raises(ValueError, match="unknown profile"):
-        chapter_settings(TABLE, "Smoke")
 
 
 def test_default_profile_follows_course_profile(monkeypatch):
@@ -49,63 +40,6 @@ def test_default_profile_follows_course_profile(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "turbo")
     with pytest.raises(ValueError, match="unknown profile 'turbo'"):
         default_profile_name()
-
-
-def test_settings_take_the_profile_values():
-    settings = chapter_settings(TABLE, "smoke")
-    assert settings == {
-        "epochs": 1,
-        "n_train": 200,
-        "batch_size": 32,
-        "profile": "smoke",
-        "tiny": False,
-    }
-    assert settings.epochs == 1 and settings.profile == "smoke"
-    with pytest.raises(AttributeError, match="no setting 'lr'"):
-        _ = settings.lr
-
-
-def test_overrides_none_keeps_value_and_table_is_not_mutated():
-    settings = chapter_settings(TABLE, "laptop", epochs=3, n_train=None)
-    assert settings.epochs == 3 and settings.n_train == 20_000
-    assert TABLE["laptop"]["epochs"] == 10
-    assert chapter_settings(TABLE, "laptop").epochs == 10
-
-
-def test_unknown_override_key_raises():
-    with pytest.raises(ValueError, match=r"unknown setting 'epoch'; the chapter knows"):
-        chapter_settings(TABLE, "smoke", epoch=2)
-    # a misspelt key raises even when its value is None
-    with pytest.raises(ValueError, match="unknown setting 'n_trian'"):
-        chapter_settings(TABLE, "smoke", n_trian=None)
-
-
-def test_table_must_cover_every_profile():
-    with pytest.raises(ValueError, match=r"no entry for profile\(s\) \['full'\]"):
-        chapter_settings({"smoke": {}, "laptop": {}}, "smoke")
-
-
-TINY_TABLE = {**TABLE, "tiny": {"epochs": 1, "n_train": 64}}
-
-
-def test_tiny_sizes_apply_to_laptop_and_full_only_when_asked(monkeypatch):
-    monkeypatch.delenv("COURSE_TINY", raising=False)
-    assert chapter_settings(TINY_TABLE, "full").n_train == 260_000
-    assert not chapter_settings(TINY_TABLE, "full").tiny
-    monkeypatch.setenv("COURSE_TINY", "1")
-    full = chapter_settings(TINY_TABLE, "full", epochs=2)
-    assert (full.epochs, full.n_train, full.batch_size, full.tiny) == (2, 64, 128, True)
-    assert chapter_settings(TINY_TABLE, "laptop").n_train == 64
-    smoke = chapter_settings(TINY_TABLE, "smoke")
-    assert smoke.n_train == 200 and not smoke.tiny
-
-
-def test_tiny_without_tiny_sizes_or_with_unknown_sizes_raises(monkeypatch):
-    monkeypatch.setenv("COURSE_TINY", "1")
-    with pytest.raises(ValueError, match="has no 'tiny' entry; unset COURSE_TINY"):
-        chapter_settings(TABLE, "laptop")
-    with pytest.raises(ValueError, match=r"tiny sizes \['widht'\] are not settings"):
-        chapter_settings({**TABLE, "tiny": {"widht": 2}}, "laptop")
 
 
 def test_full_on_cpu_stops_before_a_long_step(monkeypatch, capsys):

@@ -8,6 +8,7 @@ import torch
 
 from course_lib import embedding_cache as ec
 from course_lib.models import rnafm
+from course_lib.models.checkpoint import CheckpointError
 
 SEQS = ["ACGU", "ACGTACGTAA", "GGGCCCAUGA", "A" * 12, "CUGA"]
 
@@ -64,7 +65,7 @@ def test_missing_checkpoint_explains_and_never_downloads(tmp_path, monkeypatch):
 def test_not_a_checkpoint(tmp_path):
     path = tmp_path / "weights.pth"
     torch.save({"state_dict": {}}, path)
-    with pytest.raises(rnafm.CheckpointFormatError, match="'args'"):
+    with pytest.raises(CheckpointError, match="'args'"):
         rnafm.load_rnafm(path)
 
 

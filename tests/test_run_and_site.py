@@ -8,9 +8,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.run import find_chapters, run_chapter
-from course_lib.site import metrics_table, render_results_page
+from course_book.run import find_chapters, run_chapter
+from course_book.site import dashboard_table, metrics_table, render_results_page
+from course_lib.manifest import CHAPTERS, Chapter
 from data_scripts.__main__ import main as data_main
+
+
+def _manifest(*stems: str) -> tuple[Chapter, ...]:
+    """A manifest of made-up chapters ``stems`` (``"00_a"`` is chapter 0, titled ``"A"``)."""
+    return tuple(Chapter(int(s[:2]), s, s[3:].upper(), f"m.{s}") for s in stems)
 
 
 def _notebook(path: Path, sources: list[str]) -> Path:
@@ -28,12 +34,23 @@ def _notebook(path: Path, sources: list[str]) -> Path:
 
 
 def test_find_chapters_by_number_and_stem(tmp_path: Path) -> None:
-    for stem in ("00_a", "01_b", "02_c"):
+    manifest = _manifest("00_a", "01_b", "02_c")
+    for stem in ("02_c", "00_a", "01_b", "03_not_listed"):
         _notebook(tmp_path / f"{stem}.ipynb", [])
-    assert [p.stem for p in find_chapters([], tmp_path)] == ["00_a", "01_b", "02_c"]
-    assert [p.stem for p in find_chapters(["02", "00_a"], tmp_path)] == ["02_c", "00_a"]
+    assert [p.stem for p in find_chapters([], tmp_path, manifest)] == ["00_a", "01_b", "02_c"]
+    assert [p.stem for p in find_chapters(["02", "00_a"], tmp_path, manifest)] == ["02_c", "00_a"]
     with pytest.raises(ValueError, match="no chapter '07'.*00_a, 01_b, 02_c"):
-        find_chapters(["07"], tmp_path)
+        find_chapters(["07"], tmp_path, manifest)
+    with pytest.raises(ValueError, match="no chapter '03'"):
+        find_chapters(["03"], tmp_path, manifest)
+    (tmp_path / "01_b.ipynb").unlink()
+    with pytest.raises(ValueError, match="lacks 01_b.ipynb, listed in course_lib/manifest.py"):
+        find_chapters([], tmp_path, manifest)
+
+
+def test_the_runner_reads_the_manifest() -> None:
+    notebooks = find_chapters([], Path(__file__).resolve().parents[1] / "notebooks")
+    assert [p.stem for p in notebooks] == [c.stem for c in CHAPTERS]
 
 
 def test_runner_reports_the_failing_cell(tmp_path: Path) -> None:
@@ -76,9 +93,26 @@ def test_results_page_flags_synthetic_data() -> None:
     assert "synthetic data" in page and "| paper | 0.8 |" in page
 
 
+def test_results_page_names_chapters_by_their_manifest_title() -> None:
+    first = CHAPTERS[0]
+    record = {
+        "chapter": first.stem,
+        "profile": "smoke",
+        "provenance": "real",
+        "wall_time_s": 1.0,
+        "metrics": {},
+        "anchors": {},
+    }
+    page = render_results_page({first.stem: record}, {})
+    assert f"## Chapter {first.number}: {first.title}\n" in page
+    assert f"`results/{first.stem}.json`" in page
+    row = dashboard_table({first.stem: record}).splitlines()[2]
+    assert row.startswith(f"| Chapter {first.number}: {first.title} |")
+
+
 def test_dashboard_row_and_figure_from_a_headline(tmp_path: Path) -> None:
+    from course_book.site import draw_headline_figure
     from course_lib.results import make_headline
-    from course_lib.site import dashboard_table, draw_headline_figure
 
     headline = make_headline(
         "ROC AUC",
@@ -123,13 +157,13 @@ def test_data_scripts_prepare_seeds_real_files(tmp_path: Path, monkeypatch, caps
     from course_lib.registry import ChecksumError
 
     with pytest.raises(ChecksumError, match="expected sha256 19e09a68"):
-        data_main(["prepare", "--shared", str(shared)])
+        data_main(["prepare", "--offline", "--shared", str(shared)])
     assert not (tmp_path / "cache" / "pum2" / "PUM2_PARCLIP.positives.fa").exists()
 
 
 def test_run_summary_is_json(tmp_path: Path) -> None:
     nb = _notebook(tmp_path / "00_ok.ipynb", ["print('hi')"])
-    from course_lib.run import main
+    from course_book.run import main
 
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "course_lib").mkdir()
@@ -140,7 +174,7 @@ def test_run_summary_is_json(tmp_path: Path) -> None:
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        assert main(["00", "--output", str(tmp_path / "exec")]) == 0
+        assert main(["00", "--output", str(tmp_path / "exec")], _manifest("00_ok")) == 0
     finally:
         os.chdir(cwd)
     summary = json.loads((tmp_path / "exec" / "run_summary.json").read_text())
@@ -148,7 +182,7 @@ def test_run_summary_is_json(tmp_path: Path) -> None:
 
 
 def test_published_notebook_folds_the_injected_parameters(tmp_path: Path) -> None:
-    from course_lib.site import publish_notebook
+    from course_book.site import publish_notebook
 
     nb = nbformat.v4.new_notebook()
     injected = nbformat.v4.new_code_cell('profile = "smoke"')
@@ -165,7 +199,7 @@ def test_parallel_jobs_keep_order_limit_threads_and_report_failures(
 ) -> None:
     import os
 
-    from course_lib.run import main
+    from course_book.run import main
 
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "course_lib").mkdir()
@@ -181,10 +215,55 @@ def test_parallel_jobs_keep_order_limit_threads_and_report_failures(
         monkeypatch.setenv(name, "")  # records the current value, restored after the test
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    assert main(["--jobs", "2", "--output", str(tmp_path / "exec")]) == 1
+    manifest = _manifest("00_a", "01_b", "02_c")
+    assert main(["--jobs", "2", "--output", str(tmp_path / "exec")], manifest) == 1
     summary = json.loads((tmp_path / "exec" / "run_summary.json").read_text())
     assert list(summary) == ["00_a", "01_b", "02_c"]
     assert summary["00_a"]["ok"] and summary["02_c"]["ok"]
     assert "planted in b" in summary["01_b"]["error"]
     with pytest.raises(SystemExit):
         main(["--jobs", "2", "--record-times"])
+
+
+def test_tiny_reaches_the_notebook_as_a_parameter_not_an_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from course_book.run import main
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "course_lib").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    check = "import os\nassert tiny is True and 'COURSE_TINY' not in os.environ"
+    _notebook(tmp_path / "notebooks" / "00_t.ipynb", [check])
+    for name in ("COURSE_TINY", "COURSE_PROFILE", "COURSE_RESULTS_DIR", "COURSE_CHECKPOINT_DIR"):
+        monkeypatch.setenv(name, "")  # records the current value, restored after the test
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "tiny"
+    assert main(["--profile", "laptop", "--tiny", "--output", str(out)], _manifest("00_t")) == 0
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["00_t"]["tiny"] and summary["00_t"]["profile"] == "laptop"
+    executed = nbformat.read(out / "notebooks" / "00_t.ipynb", as_version=4)
+    assert executed.metadata["papermill"]["parameters"] == {"profile": "laptop", "tiny": True}
+
+
+def test_staged_site_takes_its_chapters_and_titles_from_the_manifest(tmp_path: Path) -> None:
+    import shutil
+
+    from course_book.site import stage
+
+    root = Path(__file__).resolve().parents[1]
+    executed = tmp_path / "executed"
+    (executed / "notebooks").mkdir(parents=True)
+    for chapter in CHAPTERS:
+        shutil.copy(root / chapter.notebook, executed / "notebooks")
+    (tmp_path / "results").mkdir()
+    staging = stage(root, executed, tmp_path / "site_src", tmp_path / "results")
+    staged = sorted(p.stem for p in (staging / "notebooks").glob("*.ipynb"))
+    assert staged == sorted(c.stem for c in CHAPTERS)
+    setup = (staging / "book" / "setup.md").read_text()
+    for chapter in CHAPTERS:
+        assert f"| {chapter.number}. {chapter.title} | " in setup
+    (executed / "notebooks" / CHAPTERS[-1].notebook.name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"no executed copy of {CHAPTERS[-1].stem}"):
+        stage(root, executed, tmp_path / "site_src", tmp_path / "results")

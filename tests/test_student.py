@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.student import (
+from course_book.student import (
     EXERCISE_TAG,
     MARKDOWN_PLACEHOLDER,
     PLACEHOLDER,
@@ -26,11 +26,12 @@ from course_lib.student import (
     up_to_first_exercise,
     write_student_version,
 )
+from course_lib.manifest import CHAPTERS, Chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = [ROOT / chapter.notebook for chapter in CHAPTERS]
 EXECUTED = ROOT / "_build" / "executed" / "notebooks"
-CHAPTER_IDS = [nb.stem for nb in NOTEBOOKS]
+CHAPTER_IDS = [chapter.stem for chapter in CHAPTERS]
 
 
 def _tagged(cell, *tags: str):
@@ -116,13 +117,18 @@ def test_command_line_writes_valid_notebooks(tmp_path: Path, capsys) -> None:
     source.mkdir()
     nbformat.write(_hand_built(), source / "00_demo.ipynb")
     nbformat.write(_hand_built(), source / "01_other.ipynb")
-    assert main(["00", "--source", str(source), "--output", str(tmp_path / "student")]) == 0
+    manifest = (Chapter(0, "00_demo", "Demo", "m0"), Chapter(1, "01_other", "Other", "m1"))
+    out = str(tmp_path / "student")
+    assert main(["00", "--source", str(source), "--output", out], manifest) == 0
     assert "00_demo: 2 solution(s) removed" in capsys.readouterr().out
     written = tmp_path / "student" / "00_demo.ipynb"
     nbformat.validate(nbformat.read(written, as_version=4))
     assert not (tmp_path / "student" / "01_other.ipynb").exists()
-    assert main(["07", "--source", str(source), "--output", str(tmp_path / "student")]) == 2
+    assert main(["07", "--source", str(source), "--output", out], manifest) == 2
     assert "no chapter '07'" in capsys.readouterr().err
+    (source / "01_other.ipynb").unlink()
+    assert main(["--source", str(source), "--output", out], manifest) == 2
+    assert "lacks 01_other.ipynb, listed in course_lib/manifest.py" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)
@@ -145,7 +151,7 @@ def test_cells_before_the_first_exercise_executed_cleanly(notebook: Path) -> Non
     executed = EXECUTED / notebook.name
     if not executed.exists():
         if os.environ.get("COURSE_REQUIRE_BUILD"):
-            pytest.fail(f"{executed} is missing: run `python -m course_lib.run` first")
+            pytest.fail(f"{executed} is missing: run `python -m course_book.run` first")
         pytest.skip(f"{executed} not built; run `make book` first")
     run = nbformat.read(executed, as_version=4)
     first = first_exercise_index(run)
@@ -199,7 +205,7 @@ def test_placeholder_sets_the_answers_a_check_reads() -> None:
 
 
 def test_checked_outputs_are_stored_kept_and_only_theirs(tmp_path: Path) -> None:
-    from course_lib.student import CHECKED_OUTPUT_MARK, store_checked_outputs
+    from course_book.student import CHECKED_OUTPUT_MARK, store_checked_outputs
 
     v4 = nbformat.v4
     source = v4.new_notebook()

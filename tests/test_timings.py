@@ -1,14 +1,15 @@
-"""Tests of course_lib.timings: measured chapter times, recorded and shown."""
+"""Tests of course_book.timings: measured chapter times, recorded and shown."""
 
 from __future__ import annotations
 
-from course_lib.timings import (
+from course_book.timings import (
     chapter_times,
     format_duration,
     read_times,
     record_times,
     times_table,
 )
+from course_lib.manifest import Chapter
 
 
 def test_record_keeps_successful_runs_with_date_and_machine(tmp_path):
@@ -37,9 +38,9 @@ def test_this_build_comes_first_then_records_then_not_measured():
     }
     tiny = {"02_x": {"ok": True, "profile": "laptop", "wall_time_s": 9.0, "tiny": True}}
     assert chapter_times("02_x", {}, tiny)["laptop"] == "not measured yet"
-    table = times_table(["02_x"], recorded, current)
+    table = times_table([Chapter(2, "02_x", "A title", "m")], recorded, current)
     assert table.splitlines()[0] == "| chapter | smoke | laptop | full |"
-    assert "| 02_x | 42 s (this build) | 13 min" in table
+    assert "| 2. A title | 42 s (this build) | 13 min" in table
 
 
 def test_format_duration():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from course_lib.chapters.ch5_utr_lm import SETTINGS
+from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.metrics import linear_probe_r2, pearson_r
 from course_lib.models.utr_lm import (
     UTRLMForMRL,
@@ -89,7 +89,7 @@ def test_config_is_esm2_style():
     )
     assert config.intermediate_size == 512 and config.vocab_size == 9
     assert (config.pad_token_id, config.mask_token_id, config.cls_token_id) == (1, 8, 0)
-    assert SETTINGS["full"]["num_layers"] == 6
+    assert Ch5Config.resolve("full").num_layers == 6
     with pytest.raises(ValueError, match="divisible"):
         utr_lm_config(VOCAB, hidden_size=30, num_heads=4)
     with pytest.raises(ValueError, match="pooling"):

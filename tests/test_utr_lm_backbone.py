@@ -22,6 +22,7 @@ from course_lib.models.utr_lm import (
     utr_lm_config,
     utr_vocabulary,
 )
+from course_lib.profiles import PROFILE_NAMES
 
 VOCAB = utr_vocabulary()
 UTRS = ["ACGUACGGAUCCA", "GGGAAAUUUCCCGGGAUAUAUAGCGCAAUG", "AUG", "CCCCGGGGAAAAUUUUACGUACGU"]
@@ -151,6 +152,14 @@ TINY_TABLE = {
 }
 
 
+def config_with(values):
+    """Chapter 5's configuration class with ``values`` laid over every profile."""
+    from course_lib.chapters.ch5_config import Ch5Config
+
+    profiles = {p: {**Ch5Config.PROFILES.get(p, {}), **values} for p in PROFILE_NAMES}
+    return type("TinyCh5Config", (Ch5Config,), {"PROFILES": profiles})
+
+
 def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_dir, monkeypatch):
     from course_lib.chapters import ch5_utr_lm as ch5
 
@@ -162,7 +171,7 @@ def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_di
 
     pretrain_variant = ch5.pretrain_variant
     monkeypatch.setattr(ch5, "pretrain_variant", counted)
-    monkeypatch.setattr(ch5, "SETTINGS", {p: TINY_TABLE for p in ("smoke", "laptop", "full")})
+    monkeypatch.setattr(ch5, "Ch5Config", config_with(TINY_TABLE))
     folder = tmp_data_dir / "ckpts"
     path = ch5.utr_lm_checkpoint("smoke", "cpu", seed=0, folder=folder, verbose=False)
     assert path == folder / "mlm_mfe_structure" and calls == [ch5.BACKBONE_OBJECTIVES]
@@ -175,7 +184,7 @@ def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_di
     assert len(calls) == 1 and (path / "model.safetensors").stat().st_mtime_ns == stamp
     assert UTRLMBackbone.from_checkpoint(path).embed_dim == 8
     wider = {**TINY_TABLE, "hidden_size": 16}
-    monkeypatch.setattr(ch5, "SETTINGS", {p: wider for p in ("smoke", "laptop", "full")})
+    monkeypatch.setattr(ch5, "Ch5Config", config_with(wider))
     with pytest.raises(CheckpointError, match="width 8, 1 layers.*asks for width 16"):
         ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False)
     assert len(calls) == 1
@@ -206,11 +215,11 @@ def test_second_backbone_only_without_pretrained_rnafm(tmp_path, monkeypatch):
 
     folder = save_checkpoint(tiny_model(), tmp_path / "mlm_mfe_structure", VOCAB, recipe={})
     asked = []
-    monkeypatch.setattr(ch5, "utr_lm_checkpoint", lambda *a: asked.append(a) or folder)
+    monkeypatch.setattr(ch5, "utr_lm_checkpoint", lambda *a, **k: asked.append((*a, k)) or folder)
     assert ch1.second_backbone(SimpleNamespace(pretrained=True), "smoke", "cpu") is None
     assert asked == []
     utrlm = ch1.second_backbone(SimpleNamespace(pretrained=False), "laptop", "cpu", seed=3)
-    assert asked == [("laptop", "cpu", 3)] and utrlm.checkpoint == folder
+    assert asked == [("laptop", "cpu", 3, {"tiny": False})] and utrlm.checkpoint == folder
     assert utrlm.label.startswith("UTR-LM pretrained by chapter 5 (no recipe file")
     recipe = {"corpus UTRs": 720, "corpus provenance": "real", "profile": "smoke", "tiny": False}
     utrlm.recipe = recipe

@@ -1,7 +1,8 @@
-"""One module per chapter notebook: its settings per profile, its anchors and its recipes.
+"""One module per chapter notebook (its anchors and recipes), each with its configuration.
 
-Each module defines ``NOTEBOOK`` (the notebook it serves), ``SETTINGS``
-(``{profile: {setting: value}}`` for :func:`course_lib.profiles.chapter_settings`, the same keys
-in every profile), ``ANCHORS`` (published figures with their protocol labels) and the glue that
-is specific to that chapter. Nothing outside this package imports a chapter module.
+Each chapter module ``chN_<name>`` defines ``NOTEBOOK`` (the notebook it serves), ``ANCHORS``
+(published figures with their protocol labels) and the glue that is specific to that chapter.
+Beside it, ``chN_config`` defines ``ChNConfig``, the chapter's parameters per profile (a
+:class:`course_lib.config.ChapterConfig`), which the notebook resolves once in the cell after
+its parameters cell. Nothing outside this package imports a chapter module.
 """

@@ -1,10 +1,10 @@
 """Chapter 0, ``notebooks/00_sequences.ipynb``: sequences as tensors.
 
-The chapter's settings per profile, its anchors (genome-wide figures of the human genome), its
-two self-checking exercises and the recipe of its headline: GC fraction and CpG
-observed/expected pooled over the random windows, with a bootstrap interval over windows. Its
-statistics live in :mod:`course_lib.genome_stats`, its encodings in :mod:`course_lib.encoding`
-and :mod:`course_lib.fasta`.
+Its anchors (genome-wide figures of the human genome), its two self-checking exercises and
+the recipe of its headline: GC fraction and CpG observed/expected pooled over the random
+windows, with a bootstrap interval over windows. Its parameters live in
+:mod:`course_lib.chapters.ch0_config`, its statistics in :mod:`course_lib.genome_stats`, its
+encodings in :mod:`course_lib.encoding` and :mod:`course_lib.fasta`.
 """
 
 from __future__ import annotations
@@ -20,15 +20,6 @@ from course_lib.results import make_headline
 from course_lib.uncertainty import bootstrap_ci
 
 NOTEBOOK = "00_sequences.ipynb"
-
-#: Settings per profile: how many random windows to draw, how long they are, the GC track's
-#: window, and the bootstrap resamples of the headline interval. ``tiny`` holds sizes only.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"n_windows": 200, "window_length": 1000, "gc_window": 2000, "n_boot": 200},
-    "laptop": {"n_windows": 2000, "window_length": 1000, "gc_window": 1000, "n_boot": 1000},
-    "full": {"n_windows": 20000, "window_length": 1000, "gc_window": 1000, "n_boot": 2000},
-    "tiny": {"n_windows": 100, "n_boot": 100},
-}
 
 #: The protocol of both anchors: one figure for the whole genome, not for this excerpt.
 GENOME_WIDE = "genome-wide estimate (IHGSC 2001)"

@@ -1,7 +1,7 @@
 """Chapter 1, ``notebooks/01_utr_rnafm.ipynb``: 5' UTR ribosome load from RNA-FM embeddings.
 
-The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
-(:data:`ANCHORS`), training one head variant of
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch1_config`):
+the published anchors (:data:`ANCHORS`), training one head variant of
 :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor` from the embedding cache
 (:func:`train_head`), error by UTR length (:func:`error_by_length`), the published Framepool
 models on the real test sets (:func:`real_predictions`), chapter 5's UTR-LM as a second frozen
@@ -54,88 +54,6 @@ from course_lib.utr_protocol import (
 )
 
 NOTEBOOK = "01_utr_rnafm.ipynb"
-
-#: Settings per profile (resolve with :func:`course_lib.profiles.chapter_settings`).
-#: ``protocol``: ``"cv"`` trains the heads by cross-validation within the real Random7600
-#: (``n_folds`` folds, a learning curve of ``curve_points`` training sizes), ``"original"``
-#: on the GEO varying-length table as Sample et al. (``n_train``, ``n_test_per_length``).
-#: ``rnafm_checkpoint``: ``None`` = small untrained backbone, ``"default"`` =
-#: ``checkpoints_dir()/RNA-FM_pretrained.pth``, or a path.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "protocol": "cv",
-        "n_folds": 2,
-        "curve_points": 4,
-        "n_train": 1200,
-        "n_test_per_length": 5,
-        "val_fraction": 0.1,
-        "epochs": 3,
-        "batch_size": 64,
-        "lr": 3e-3,
-        "channels": 16,
-        "patience": None,
-        "rnafm_checkpoint": None,
-        "small_backbone": {"layers": 2, "embed_dim": 32, "ffn_embed_dim": 64, "attention_heads": 4},
-        "embed_batch_size": 128,
-        "n_boot": 200,
-    },
-    "laptop": {
-        "protocol": "cv",
-        "n_folds": 3,
-        "curve_points": 5,
-        "n_train": 10_000,
-        "n_test_per_length": 100,
-        "val_fraction": 0.1,
-        "epochs": 5,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "channels": 32,
-        "patience": 3,
-        "rnafm_checkpoint": None,
-        "small_backbone": {
-            "layers": 4,
-            "embed_dim": 96,
-            "ffn_embed_dim": 192,
-            "attention_heads": 4,
-        },
-        "embed_batch_size": 128,
-        "n_boot": 1000,
-    },
-    "full": {
-        "protocol": "original",
-        "n_folds": 5,
-        "curve_points": 6,
-        "n_train": None,
-        "n_test_per_length": 100,
-        "val_fraction": 0.1,
-        "epochs": 30,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "channels": 64,
-        "patience": 5,
-        "rnafm_checkpoint": "default",
-        "small_backbone": {
-            "layers": 4,
-            "embed_dim": 96,
-            "ffn_embed_dim": 192,
-            "attention_heads": 4,
-        },
-        "embed_batch_size": 256,
-        "n_boot": 2000,
-    },
-    # sizes only, laid over laptop/full by COURSE_TINY=1 (course_lib.profiles)
-    "tiny": {
-        "n_folds": 2,
-        "curve_points": 3,
-        "n_train": 600,
-        "n_test_per_length": 2,
-        "epochs": 2,
-        "channels": 8,
-        "small_backbone": {"layers": 1, "embed_dim": 16, "ffn_embed_dim": 32, "attention_heads": 2},
-        "n_boot": 50,
-    },
-}
-
 
 #: Published figures on the real data (Random7600, Human7600), each with its protocol label.
 ANCHORS = {
@@ -325,15 +243,17 @@ PROTOCOL_LABELS = {"cv": "CV", "original": "original split"}
 
 
 def second_backbone(
-    rnafm: Any, profile: str, device: torch.device | str, seed: int = 0
+    rnafm: Any, profile: str, device: torch.device | str, seed: int = 0, tiny: bool = False
 ) -> UTRLMBackbone | None:
     """Chapter 5's UTR-LM (variant (c), frozen) when ``rnafm`` has random weights, else ``None``;
-    :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint` builds it when chapter 5 has not."""
+    :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint` builds it (at the tiny sizes when
+    ``tiny``) when chapter 5 has not."""
     from course_lib.chapters.ch5_utr_lm import utr_lm_checkpoint
 
     if rnafm.pretrained:
         return None
-    return UTRLMBackbone.from_checkpoint(utr_lm_checkpoint(profile, device, seed), device)
+    checkpoint = utr_lm_checkpoint(profile, device, seed, tiny=tiny)
+    return UTRLMBackbone.from_checkpoint(checkpoint, device)
 
 
 @dataclass(frozen=True)

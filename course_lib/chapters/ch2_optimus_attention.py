@@ -1,10 +1,11 @@
-"""Chapter 2 (``notebooks/02_optimus_attention.ipynb``): settings, anchors and recipes.
+"""Chapter 2 (``notebooks/02_optimus_attention.ipynb``): anchors and recipes.
 
 The chapter has two halves. On real data it scores the published models (Framepool, the
 Optimus evolution model, MTtrans's shipped predictions) on the real test sets, measures their
 ClinVar SNV effects, trains its own Optimus and CNN+attention by cross-validation within the
 20,000 eGFP test UTRs and runs in-silico experiments and design on a real model. On the
-synthetic stand-in of the eGFP library it keeps the planted-rule experiment.
+synthetic stand-in of the eGFP library it keeps the planted-rule experiment. Its parameters
+per profile live in :mod:`course_lib.chapters.ch2_config`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import torch
 from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.datasets.egfp import PUBLISHED_N_TEST, PUBLISHED_N_TRAIN
 from course_lib.datasets.published_models import FRAMEPOOL_EGFP_LIBRARY
 from course_lib.datasets.utr import drop_test_sequences, fit_label_scaler, scale_labels
 from course_lib.design import Predictor, greedy_design, make_predictor
@@ -32,78 +32,6 @@ from course_lib.results import make_headline
 from course_lib.training import fit
 
 NOTEBOOK = "02_optimus_attention.ipynb"
-
-SETTINGS = {
-    "smoke": {
-        "n_test": 1_000,
-        "n_train": 3_500,
-        "n_val": 500,
-        "epochs": 5,
-        "batch_size": 64,
-        "lr": 3e-3,
-        "optimus_filters": 32,
-        "patience": None,
-        "n_scan_utrs": 100,
-        "design_steps": 4,
-        "n_score": 4_000,
-        "n_bootstrap": 200,
-        "cv_utrs": 3_000,
-        "cv_folds": 2,
-        "cv_epochs": 4,
-        "design_targets": (4.0, 8.0),
-    },
-    "laptop": {
-        "n_test": PUBLISHED_N_TEST,
-        "n_train": 50_000,
-        "n_val": 5_000,
-        "epochs": 5,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "optimus_filters": 120,
-        "patience": 2,
-        "n_scan_utrs": 500,
-        "design_steps": 10,
-        "n_score": None,
-        "n_bootstrap": 1_000,
-        "cv_utrs": PUBLISHED_N_TEST,
-        "cv_folds": 3,
-        "cv_epochs": 4,
-        "design_targets": (3.0, 5.0, 8.0),
-    },
-    "full": {
-        "n_test": PUBLISHED_N_TEST,
-        "n_train": PUBLISHED_N_TRAIN,
-        "n_val": 26_000,
-        "epochs": 20,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "optimus_filters": 120,
-        "patience": 3,
-        "n_scan_utrs": 2_000,
-        "design_steps": 20,
-        "n_score": None,
-        "n_bootstrap": 2_000,
-        "cv_utrs": PUBLISHED_N_TEST,
-        "cv_folds": 10,
-        "cv_epochs": 15,
-        "design_targets": (3.0, 5.0, 8.0),
-    },
-    # sizes only, laid over laptop / full by ``--tiny`` (the same code paths at CI cost)
-    "tiny": {
-        "n_test": 1_000,
-        "n_train": 3_000,
-        "n_val": 500,
-        "epochs": 1,
-        "optimus_filters": 16,
-        "n_scan_utrs": 40,
-        "design_steps": 2,
-        "n_score": 2_000,
-        "n_bootstrap": 100,
-        "cv_utrs": 1_500,
-        "cv_folds": 2,
-        "cv_epochs": 1,
-    },
-}
 
 ANCHORS = {
     "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs": {

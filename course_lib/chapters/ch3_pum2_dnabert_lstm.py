@@ -1,10 +1,10 @@
 """Chapter 3, ``notebooks/03_pum2_dnabert_lstm.ipynb``: PUM2 binding sites, DNABERT versus a BiLSTM.
 
-The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
-(:data:`ANCHORS`), how :mod:`course_lib.interpret` feeds sequences to the BiLSTM and to BERT
-(:func:`bilstm_view`, :func:`bert_view`), and the chapter's BERT variants as cross-validation
-trainers (:func:`bert_fold_trainers`, with per-fold masked k-mer pretraining through
-:func:`mlm_pretraining_hook`).
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch3_config`):
+the published anchors (:data:`ANCHORS`), how :mod:`course_lib.interpret` feeds sequences to
+the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), and the chapter's BERT
+variants as cross-validation trainers (:func:`bert_fold_trainers`, with per-fold masked k-mer
+pretraining through :func:`mlm_pretraining_hook`).
 """
 
 from __future__ import annotations
@@ -48,115 +48,6 @@ from course_lib.training import default_forward, dnabert_optimizer
 from course_lib.uncertainty import corrected_resampled_ttest, fold_comparison
 
 NOTEBOOK = "03_pum2_dnabert_lstm.ipynb"
-
-#: Settings per profile (resolve with :func:`course_lib.profiles.chapter_settings`).
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "n_sequences": 900,
-        "n_folds": 3,
-        "val_fraction": 0.15,
-        "k": 3,
-        "batch_size": 64,
-        "lstm_epochs": 6,
-        "lstm_lr": 1e-2,
-        "lstm_readout": "max",
-        "lstm_embedding": 32,
-        "lstm_hidden": 32,
-        "cnn_epochs": 8,
-        "cnn_channels": 32,
-        "bert_hidden": 32,
-        "bert_layers": 1,
-        "bert_heads": 2,
-        "bert_intermediate": 64,
-        "bert_lr": 3e-3,
-        "bert_batch_size": 32,
-        "bert_epochs": 5,
-        "pretrain_epochs": 3,
-        "pretrain_lr": 3e-3,
-        "patience": None,
-        "logreg_c_grid": (1e-3, 1e-2),
-        "n_interpret": 40,
-        "dnabert_path": None,
-        "motif": "TGTA.ATA",
-        "n_random_explained": 20,
-    },
-    "laptop": {
-        "n_sequences": None,
-        "n_folds": 4,
-        "val_fraction": 0.1,
-        "k": 3,
-        "batch_size": 64,
-        "lstm_epochs": 5,
-        "lstm_lr": 2e-3,
-        "lstm_readout": "max",
-        "lstm_embedding": 128,
-        "lstm_hidden": 100,
-        "cnn_epochs": 12,
-        "cnn_channels": 64,
-        "bert_hidden": 64,
-        "bert_layers": 2,
-        "bert_heads": 4,
-        "bert_intermediate": 128,
-        "bert_lr": 1e-3,
-        "bert_batch_size": 64,
-        "bert_epochs": 4,
-        "pretrain_epochs": 2,
-        "pretrain_lr": 1e-3,
-        "patience": None,
-        "logreg_c_grid": (1e-3, 1e-2),
-        "n_interpret": 100,
-        "dnabert_path": None,
-        "motif": "TGTA.ATA",
-        "n_random_explained": 50,
-    },
-    "full": {
-        "n_sequences": None,
-        "n_folds": 5,
-        "val_fraction": 0.1,
-        "k": 3,
-        "batch_size": 32,
-        "lstm_epochs": 30,
-        "lstm_lr": 2e-3,
-        "lstm_readout": "max",
-        "lstm_embedding": 128,
-        "lstm_hidden": 100,
-        "cnn_epochs": 30,
-        "cnn_channels": 128,
-        "bert_hidden": 768,
-        "bert_layers": 12,
-        "bert_heads": 12,
-        "bert_intermediate": 3072,
-        "bert_lr": 2e-4,
-        "bert_batch_size": 32,
-        "bert_epochs": 5,
-        "pretrain_epochs": 0,
-        "pretrain_lr": 2e-4,
-        "patience": 5,
-        "logreg_c_grid": (1e-4, 1e-3, 1e-2),
-        "n_interpret": 1000,
-        "dnabert_path": "DNA_bert_3",
-        "motif": "TGTA.ATA",
-        "n_random_explained": 200,
-    },
-    # sizes only, laid over laptop / full by ``--tiny`` (issue 13)
-    "tiny": {
-        "n_sequences": 300,
-        "n_folds": 3,
-        "lstm_epochs": 2,
-        "lstm_embedding": 16,
-        "lstm_hidden": 16,
-        "cnn_epochs": 2,
-        "cnn_channels": 16,
-        "bert_hidden": 32,
-        "bert_layers": 1,
-        "bert_heads": 2,
-        "bert_intermediate": 64,
-        "bert_epochs": 2,
-        "n_interpret": 10,
-        "n_random_explained": 10,
-    },
-}
-
 
 #: Published figures chapter 3 prints beside its own (real data), each with its protocol label.
 ANCHORS: dict[str, dict[str, Any]] = {

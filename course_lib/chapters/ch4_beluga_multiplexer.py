@@ -1,9 +1,9 @@
 """Chapter 4, ``notebooks/04_beluga_multiplexer.ipynb``: every variant's effect in one pass.
 
-The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchor
-(:data:`ANCHORS`), the teacher on the synthetic chromatin task of :mod:`course_lib.chromatin`
-(:func:`seed_first_layer`, :func:`pretrain_teacher`, :func:`teacher_pearson`), distilling the
-teacher's saturation mutagenesis into a
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch4_config`):
+the published anchor (:data:`ANCHORS`), the teacher on the synthetic chromatin task of
+:mod:`course_lib.chromatin` (:func:`seed_first_layer`, :func:`pretrain_teacher`,
+:func:`teacher_pearson`), distilling the teacher's saturation mutagenesis into a
 :class:`~course_lib.models.multiplexer.BelugaMultiplexer` (:func:`train_multiplexer`) and the
 wall-time comparison of the two (:func:`measure_speedup`).
 """
@@ -51,102 +51,6 @@ from course_lib.uncertainty import bootstrap_indices
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"
 
-#: Settings per profile (resolve with :func:`course_lib.profiles.chapter_settings`).
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "sequence_length": 320,
-        "n_features": 4,
-        "teacher_channels": (8, 8, 16),
-        "teacher_hidden": 16,
-        "teacher_dropout": (0.0, 0.0, 0.1),
-        "n_teacher_train": 1500,
-        "n_teacher_val": 300,
-        "teacher_epochs": 4,
-        "teacher_batch_size": 32,
-        "teacher_lr": 3e-3,
-        "multiplexer_channels": (16, 32),
-        "multiplexer_dilations": (2, 4, 8),
-        "steps": 120,
-        "fresh_windows": 1,
-        "batch_windows": 4,
-        "pool_size": 32,
-        "eval_every": 20,
-        "n_val_windows": 16,
-        "n_test_windows": 32,
-        "ism_batch_size": 640,
-        "lr": 5e-3,
-        "speed_windows": 2,
-    },
-    "laptop": {
-        "sequence_length": 400,
-        "n_features": 6,
-        "teacher_channels": (16, 16, 32),
-        "teacher_hidden": 32,
-        "teacher_dropout": (0.0, 0.0, 0.1),
-        "n_teacher_train": 6000,
-        "n_teacher_val": 600,
-        "teacher_epochs": 6,
-        "teacher_batch_size": 32,
-        "teacher_lr": 2e-3,
-        "multiplexer_channels": (32, 64),
-        "multiplexer_dilations": (4, 8, 32),
-        "steps": 1200,
-        "fresh_windows": 1,
-        "batch_windows": 8,
-        "pool_size": 256,
-        "eval_every": 100,
-        "n_val_windows": 32,
-        "n_test_windows": 64,
-        "ism_batch_size": 800,
-        "lr": 2e-3,
-        "speed_windows": 4,
-    },
-    "full": {
-        "sequence_length": 2000,
-        "n_features": 32,
-        "teacher_channels": (320, 480, 640),
-        "teacher_hidden": 2003,
-        "teacher_dropout": (0.2, 0.2, 0.5),
-        "n_teacher_train": 50000,
-        "n_teacher_val": 5000,
-        "teacher_epochs": 10,
-        "teacher_batch_size": 128,
-        "teacher_lr": 1e-3,
-        "multiplexer_channels": (640, 1280),
-        "multiplexer_dilations": (4, 16, 64),
-        "steps": 10000,
-        "fresh_windows": 16,
-        "batch_windows": 16,
-        "pool_size": 16,
-        "eval_every": 200,
-        "n_val_windows": 16,
-        "n_test_windows": 32,
-        "ism_batch_size": 1000,
-        "lr": 1e-4,
-        "speed_windows": 16,
-    },
-    # sizes only, laid over laptop / full by ``--tiny`` (CI): same code paths, seconds to run
-    "tiny": {
-        "sequence_length": 320,
-        "n_features": 4,
-        "teacher_channels": (8, 8, 16),
-        "teacher_hidden": 16,
-        "n_teacher_train": 800,
-        "n_teacher_val": 100,
-        "teacher_epochs": 2,
-        "teacher_batch_size": 32,
-        "multiplexer_channels": (8, 16),
-        "steps": 20,
-        "fresh_windows": 2,
-        "batch_windows": 2,
-        "pool_size": 4,
-        "eval_every": 10,
-        "n_val_windows": 4,
-        "n_test_windows": 6,
-        "ism_batch_size": 640,
-        "speed_windows": 2,
-    },
-}
 
 #: Metrics of :func:`~course_lib.interpret.variant_mutagenesis.ism_metrics` that the chapter
 #: reports side by side, with their history column; selection uses :data:`SELECTION_METRIC`.

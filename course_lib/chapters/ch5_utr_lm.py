@@ -1,13 +1,14 @@
 """Chapter 5, ``notebooks/05_utr_lm.ipynb``: pretrain and fine-tune a 5' UTR language model.
 
-The chapter's recipe: settings per profile (:data:`SETTINGS`), the published anchors
-(:data:`ANCHORS`), the pretraining corpus, labels and config (:func:`pretraining_corpus`,
-:func:`pretraining_folds`, :func:`pretraining_config`, :func:`pretraining_data`), one variant
-pretrained and saved atomically (:func:`pretrain_variant`), backbone (c) for other chapters,
-built with this recipe when its checkpoint is absent (:func:`utr_lm_checkpoint`), the two exercise
-checks. Fine-tuning on the real Random7600 folds (the ablation) lives in
-:mod:`course_lib.mrl_finetuning`; embedding projections, linear probes and the comparison
-table in :mod:`course_lib.plotting`, :mod:`course_lib.metrics` and :mod:`course_lib.results`.
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch5_config`):
+the published anchors (:data:`ANCHORS`), the pretraining corpus, labels and config
+(:func:`pretraining_corpus`, :func:`pretraining_folds`, :func:`pretraining_config`,
+:func:`pretraining_data`), one variant pretrained and saved atomically
+(:func:`pretrain_variant`), backbone (c) for other chapters, built with this recipe when its
+checkpoint is absent (:func:`utr_lm_checkpoint`), the two exercise checks. Fine-tuning on the
+real Random7600 folds (the ablation) lives in :mod:`course_lib.mrl_finetuning`; embedding
+projections, linear probes and the comparison table in :mod:`course_lib.plotting`,
+:mod:`course_lib.metrics` and :mod:`course_lib.results`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from course_lib.baselines import (
     simulate_nucleotide_copy_baseline,
     token_frequencies,
 )
+from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_number
 from course_lib.models.utr_lm import MAX_TOKENS, UTRLMForPretraining
 from course_lib.pretraining import PretrainingData, check_objectives, pretrain
@@ -54,104 +56,6 @@ ANCHORS = {
         "protocol": "paper",
         "source": "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019); squared Pearson r, not R2",
     },
-}
-
-
-#: Sizes laid over ``laptop``/``full`` by ``--tiny`` (same code paths, seconds not minutes).
-TINY = {
-    "real_folds": 2,
-    "real_n_fit": 300,
-    "corpus_size": 400,
-    "n_mfe_check": 200,
-    "utrlm_check_max_length": 150,
-    "hidden_size": 16,
-    "num_layers": 1,
-    "num_heads": 2,
-    "pretrain_epochs": 1,
-    "finetune_epochs": 1,
-    "batch_size": 64,
-    "head_channels": 8,
-    "n_projection": 200,
-}
-
-#: Settings per profile. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "real_folds": 2,
-        "real_n_fit": 400,
-        "corpus_size": 800,
-        "n_mfe_check": 500,
-        "utrlm_check_max_length": 150,
-        "val_fraction": 0.1,
-        "hidden_size": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "pretrain_epochs": 3,
-        "finetune_epochs": 2,
-        "batch_size": 32,
-        "pretrain_lr": 3e-3,
-        "finetune_lr": 2e-3,
-        "head": "resnet",
-        "pooling": "mean",
-        "head_channels": 32,
-        "loss": "huber",
-        "freeze_backbone": False,
-        "patience": None,
-        "projection": "pca",
-        "n_projection": 500,
-        "fold_processes": 2,
-    },
-    "laptop": {
-        "real_folds": 3,
-        "real_n_fit": 3000,
-        "corpus_size": 20000,
-        "n_mfe_check": 20000,
-        "utrlm_check_max_length": None,
-        "val_fraction": 0.1,
-        "hidden_size": 64,
-        "num_layers": 3,
-        "num_heads": 4,
-        "pretrain_epochs": 4,
-        "finetune_epochs": 4,
-        "batch_size": 64,
-        "pretrain_lr": 1e-3,
-        "finetune_lr": 1e-3,
-        "head": "resnet",
-        "pooling": "mean",
-        "head_channels": 32,
-        "loss": "huber",
-        "freeze_backbone": False,
-        "patience": 3,
-        "projection": "umap",
-        "n_projection": 2000,
-        "fold_processes": 2,
-    },
-    "full": {
-        "real_folds": 5,
-        "real_n_fit": None,
-        "corpus_size": None,
-        "n_mfe_check": None,
-        "utrlm_check_max_length": None,
-        "val_fraction": 0.1,
-        "hidden_size": 128,
-        "num_layers": 6,
-        "num_heads": 16,
-        "pretrain_epochs": 50,
-        "finetune_epochs": 50,
-        "batch_size": 256,
-        "pretrain_lr": 5e-4,
-        "finetune_lr": 2e-4,
-        "head": "resnet",
-        "pooling": "cls",
-        "head_channels": 64,
-        "loss": "huber",
-        "freeze_backbone": False,
-        "patience": 8,
-        "projection": "umap",
-        "n_projection": 5000,
-        "fold_processes": 8,
-    },
-    "tiny": TINY,
 }
 
 
@@ -293,14 +197,15 @@ def utr_lm_checkpoint(
     seed: int = 0,
     folder: str | Path | None = None,
     verbose: bool = True,
+    tiny: bool = False,
 ) -> Path:
     """Chapter 5's backbone (c) for ``profile``: its checkpoint folder, built when absent.
 
     The folder is ``folder/mlm_mfe_structure`` (default ``folder``:
     ``checkpoints_dir()/"utr_lm"/profile``, where the notebook saves it). A present one is
     checked (:func:`check_backbone_checkpoint`) and returned; an absent one is pretrained with
-    chapter 5's recipe at the profile's size (:data:`SETTINGS` through
-    :func:`~course_lib.profiles.chapter_settings`, so ``--tiny`` applies), saved atomically,
+    chapter 5's recipe at the profile's size (:class:`~course_lib.chapters.ch5_config.Ch5Config`,
+    at its tiny sizes when ``tiny``), saved atomically,
     and the time it took is printed.
 
     Raises
@@ -309,9 +214,8 @@ def utr_lm_checkpoint(
         The folder holds another architecture or size, or incomplete weights.
     """
     from course_lib.paths import checkpoints_dir
-    from course_lib.profiles import chapter_settings
 
-    settings = chapter_settings(SETTINGS, profile)
+    settings = Ch5Config.resolve(profile, tiny=tiny)
     folder = Path(folder) if folder is not None else checkpoints_dir() / "utr_lm" / profile
     path = folder / variant_folder_name(BACKBONE_OBJECTIVES)
     say = print if verbose else lambda *_: None

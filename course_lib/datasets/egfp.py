@@ -332,6 +332,7 @@ EGFP_UNMOD_1 = register(
         synthesize=synthesize_egfp,
         loader=_load,
         shared_subdir="egfp",
+        profiles=("full",),  # the GEO training table: paper-scale runs only
         homepage="https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GSM3130435",
     )
 )

@@ -501,6 +501,7 @@ UTR_VARYING_LENGTH = register(
         synthesize=synthesize_varying_length,
         loader=_load,
         shared_subdir="utr",
+        profiles=("full",),  # the GEO training table: paper-scale runs only
         homepage="https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GSM4084997",
         extra={"uncompressed_mirror": RNAFM_MIRROR},
     )

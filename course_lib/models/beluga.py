@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from course_lib.models.checkpoint import checkpoint_error, load_torch_file
+
 #: Published Beluga: 2,000 bp input, 2,002 chromatin features.
 BELUGA_LENGTH = 2000
 BELUGA_FEATURES = 2002
@@ -195,12 +197,13 @@ def load_beluga(
             "the ExPecto resources (https://github.com/FunctionLab/ExPecto); put it there or "
             "pass its path."
         )
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    expected = "a Beluga state_dict (deepsea.beluga.pth)"
+    fix = "Pass the path of deepsea.beluga.pth from the ExPecto resources, or None."
+    state = load_torch_file(path, expected, fix)
     if not isinstance(state, dict) or "model.0.0.weight" not in state:
         found = list(state)[:4] if isinstance(state, dict) else type(state).__name__
-        raise ValueError(
-            f"{path.name} is not a Beluga state_dict: expected keys like 'model.0.0.weight', "
-            f"found {found}"
+        raise checkpoint_error(
+            path, expected, f"expected keys like 'model.0.0.weight', found {found}", fix
         )
     channels = (
         state["model.0.0.weight"].shape[0],

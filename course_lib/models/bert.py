@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from course_lib.models.checkpoint import checkpoint_error, first_line
 from course_lib.tokenization import KmerVocabulary, read_vocabulary
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -82,6 +83,25 @@ def transfer_encoder(source: nn.Module, target: nn.Module) -> None:
         raise ValueError(f"encoders differ: missing {missing}, unexpected {unexpected}")
 
 
+def _folder_vocabulary(folder: Path, expected: str, how: str) -> KmerVocabulary:
+    """The k-mer vocabulary of a DNABERT folder's ``vocab.txt`` (k read from its tokens).
+
+    Raises
+    ------
+    CheckpointError
+        ``vocab.txt`` is not text, mixes k-mer lengths or is not in DNABERT's order.
+    """
+    try:
+        lines = (folder / "vocab.txt").read_text().splitlines()
+        lengths = {len(t) for t in lines if not t.startswith("[")}
+        if len(lengths) != 1:
+            raise ValueError(f"vocab.txt mixes k-mer lengths {sorted(lengths)}")
+        return read_vocabulary(folder, lengths.pop())
+    except ValueError as err:  # UnicodeDecodeError included: a binary file
+        found = f"vocab.txt is not DNABERT's ({err})"
+        raise checkpoint_error(folder, expected, found, how) from None
+
+
 def load_dnabert(folder: str | Path | None, num_labels: int = 2):
     """Load a local DNABERT checkpoint folder as a sequence classifier, with its vocabulary.
 
@@ -118,16 +138,19 @@ def load_dnabert(folder: str | Path | None, num_labels: int = 2):
         missing.append(" or ".join(WEIGHT_FILES))
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}; {how}")
-    lengths = {
-        len(t) for t in (folder / "vocab.txt").read_text().splitlines() if not t.startswith("[")
-    }
-    if len(lengths) != 1:
-        raise ValueError(f"{folder / 'vocab.txt'} mixes k-mer lengths {sorted(lengths)}")
-    vocab = read_vocabulary(folder, lengths.pop())
-    model = BertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+    expected = "a DNABERT checkpoint folder (layout of zhihan1996/DNA_bert_3)"
+    vocab = _folder_vocabulary(folder, expected, how)
+    try:
+        model = BertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+    except Exception as err:  # noqa: BLE001 -- a garbage weights file fails in any way
+        found = f"transformers cannot load it ({first_line(err)})"
+        raise checkpoint_error(folder, expected, found, how) from None
     if model.config.vocab_size != len(vocab):
-        raise ValueError(
-            f"{folder}: config.json has vocab_size {model.config.vocab_size} but vocab.txt "
-            f"lists {len(vocab)} tokens"
+        raise checkpoint_error(
+            folder,
+            expected,
+            f"config.json has vocab_size {model.config.vocab_size} but vocab.txt lists "
+            f"{len(vocab)} tokens",
+            how,
         )
     return model, vocab

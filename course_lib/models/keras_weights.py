@@ -20,8 +20,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from course_lib.models.checkpoint import CheckpointError
 
-class KerasWeightsError(ValueError):
+
+class KerasWeightsError(CheckpointError):
     """A Keras weights file is unreadable, incomplete or of another architecture."""
 
 

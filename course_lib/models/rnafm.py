@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from course_lib.encoding import to_codes
+from course_lib.models.checkpoint import checkpoint_error, load_torch_file
 from course_lib.registry import sha256sum
 from course_lib.training import select_device
 
@@ -36,10 +37,6 @@ PROJECT_URL = "https://github.com/ml4bio/RNA-FM"
 RNAFM_T12 = {"layers": 12, "embed_dim": 640, "ffn_embed_dim": 5120, "attention_heads": 20}
 #: Set in the ``args`` of checkpoints written by :func:`build_small_rnafm`.
 UNTRAINED_FLAG = "course_untrained"
-
-
-class CheckpointFormatError(ValueError):
-    """A file is not an RNA-FM checkpoint (no ``args`` Namespace / ``model`` state dict)."""
 
 
 @dataclass
@@ -138,17 +135,21 @@ def missing_checkpoint_message(path: Path) -> str:
 
 
 def _read_checkpoint(path: Path) -> dict:
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        data = torch.load(path, map_location="cpu", weights_only=True)
+    expected = f"an RNA-FM checkpoint ({CHECKPOINT_NAME} format)"
+    fix = f"Pass the path of {CHECKPOINT_NAME} ({CHECKPOINT_URL}), or None for a small model."
+    data = load_torch_file(path, expected, fix, safe_globals=[argparse.Namespace])
     if not (
         isinstance(data, dict)
         and isinstance(data.get("args"), argparse.Namespace)
         and isinstance(data.get("model"), dict)
     ):
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise CheckpointFormatError(
-            f"{path} is not an RNA-FM checkpoint: expected a dict with an argparse.Namespace "
-            f"under 'args' and a state dict under 'model', found {keys}"
+        raise checkpoint_error(
+            path,
+            expected,
+            f"expected a dict with an argparse.Namespace under 'args' and a state dict under "
+            f"'model', found {keys}",
+            fix,
         )
     return data
 
@@ -167,8 +168,8 @@ def load_rnafm(path: str | Path, device: str | torch.device = "cpu") -> RNAFMBac
     ------
     FileNotFoundError
         The path does not exist; the message says where to get the weights.
-    CheckpointFormatError
-        The file is not an RNA-FM checkpoint.
+    course_lib.models.checkpoint.CheckpointError
+        The file is not an RNA-FM checkpoint (garbage, truncated, another model).
     """
     path = Path(path)
     if not path.is_file():

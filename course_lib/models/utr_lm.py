@@ -36,6 +36,7 @@ from torch import nn
 from transformers import EsmConfig
 from transformers.models.esm.modeling_esm import EsmLMHead, EsmModel, EsmPreTrainedModel
 
+from course_lib.models.checkpoint import CheckpointError
 from course_lib.structure import STRUCTURE_CLASSES
 from course_lib.token_batches import trim_to_longest
 from course_lib.tokenization import (
@@ -278,10 +279,6 @@ def quiet_transformers():
 RECIPE_FILE = "course_recipe.json"
 #: What ``config.json`` must name for :func:`load_pretrained` to accept a folder.
 PRETRAINING_ARCHITECTURE = "UTRLMForPretraining"
-
-
-class CheckpointError(ValueError):
-    """A folder is not a complete :class:`UTRLMForPretraining` checkpoint."""
 
 
 def save_checkpoint(

@@ -1,9 +1,10 @@
-"""Student versions of the chapters: ``python -m course_lib.student [CHAPTERS]``.
+"""Student versions of the chapters: ``python -m course_book.student [CHAPTERS]``.
 
 A chapter's exercise solutions are cells tagged ``solution`` (and ``hide-cell`` for the site).
 The student version replaces each of them by an empty cell of the same kind holding only
 :data:`PLACEHOLDER` and tagged ``exercise``, keeps every other cell unchanged, and clears all
-outputs and execution counts. Files are written to ``_build/student/<chapter>.ipynb``.
+outputs and execution counts. Files are written to ``_build/student/<chapter>.ipynb``; the
+chapters are those of :data:`course_lib.manifest.CHAPTERS`.
 
 A solution cell whose metadata lists ``answers`` (the names its exercise's check reads) gets
 a placeholder that sets each of them to ``None``, so that the check after it reports "not
@@ -15,11 +16,14 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
+from course_book.run import find_chapters
+from course_lib.manifest import CHAPTERS, Chapter
 from course_lib.paths import project_root
 
 SOLUTION_TAG = "solution"
@@ -162,11 +166,10 @@ def write_student_version(notebook: Path, output_dir: Path) -> Path:
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    from course_lib.run import find_chapters
-
+def main(argv: list[str] | None = None, chapters: Sequence[Chapter] = CHAPTERS) -> int:
+    """Write the student versions of the chosen ``chapters`` (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.student", description=__doc__.split("\n")[0]
+        prog="python -m course_book.student", description=__doc__.split("\n")[0]
     )
     parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
     parser.add_argument("--source", default=None, help="chapter notebooks (default notebooks/)")
@@ -182,14 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.source) if args.source else root / "notebooks"
     output = Path(args.output) if args.output else root / "_build" / "student"
     try:
-        chapters = find_chapters(args.chapters, source)
+        notebooks = find_chapters(args.chapters, source, chapters)
         if args.store_checked_outputs:
-            for notebook in chapters:
+            for notebook in notebooks:
                 executed = root / "_build" / "executed" / "notebooks" / notebook.name
                 n = store_checked_outputs(notebook, executed)
                 print(f"{notebook.stem}: stored the outputs of {n} checked cell(s)")
             return 0
-        for notebook in chapters:
+        for notebook in notebooks:
             target = write_student_version(notebook, output)
             n_exercises = sum(
                 EXERCISE_TAG in c.metadata.get("tags", [])

@@ -1,8 +1,10 @@
-"""Build the course website from executed notebooks: ``python -m course_lib.site``.
+"""Build the course website from executed notebooks: ``python -m course_book.site``.
 
 The book source is staged in ``_build/site_src``: the configuration, the prose pages, the
-*executed* notebooks from :mod:`course_lib.run`, and a results page generated from
-``results/*.json``. Jupyter Book 1.x then builds ``_build/html`` with warnings as errors.
+*executed* notebooks from :mod:`course_book.run` (the chapters of
+:data:`course_lib.manifest.CHAPTERS`), and a results page generated from ``results/*.json``,
+which names each chapter by its title in the manifest. Jupyter Book 1.x then builds
+``_build/html`` with warnings as errors.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from course_book.timings import TIMES_FILE, chapter_times, read_times, times_table
+from course_lib.manifest import CHAPTERS, chapter_label
 from course_lib.paths import project_root, results_dir
 from course_lib.results import read_results
-from course_lib.timings import TIMES_FILE, chapter_times, read_times, times_table
 
 
 def _flatten(prefix: tuple[str, ...], value: Any, rows: list[tuple[tuple[str, ...], Any]]) -> None:
@@ -94,7 +97,8 @@ def dashboard_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     for chapter, record in results.items():
         cells = _headline_cells(record)
         cells = [c.replace("|", "\\|") for c in cells]
-        lines.append(f"| {chapter} | " + " | ".join(cells) + f" | {record['profile']} |")
+        name = chapter_label(chapter).replace("|", "\\|")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {record['profile']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -157,13 +161,14 @@ def render_results_page(
         out.append("_No results files were found: run `make book` first._\n")
     for chapter, record in results.items():
         provenance = _provenance_text(record["provenance"])
-        out.append(f"## {chapter}\n")
+        out.append(f"## {chapter_label(chapter)}\n")
         if figures and chapter in figures:
             out.append(f"![{chapter} headline beside its anchor]({figures[chapter]})\n")
         run = runs.get(chapter, {})
         memory = f", peak memory {run['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in run else ""
         out.append(
-            f"Profile **{record['profile']}**, data **{provenance}**, wall time "
+            f"From `results/{chapter}.json`: profile **{record['profile']}**, "
+            f"data **{provenance}**, wall time "
             f"{record['wall_time_s']:.1f} s{memory}.\n"
         )
         if "synthetic" in str(provenance) or "untrained" in str(provenance):
@@ -191,7 +196,7 @@ def publish_notebook(executed: Path, target: Path, times: Mapping[str, str] | No
 
     The injected cell stays in the page (readers can see which profile produced it) but is
     collapsed behind a toggle like the exercise solutions. ``times`` (``{profile: measured
-    time}``, see :func:`course_lib.timings.chapter_times`) becomes a line under the title.
+    time}``, see :func:`course_book.timings.chapter_times`) becomes a line under the title.
     """
     import nbformat
 
@@ -215,7 +220,7 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     Raises
     ------
     FileNotFoundError
-        A chapter listed in the repository has no executed copy (run the chapters first).
+        A chapter of the manifest has no executed copy (run the chapters first).
     """
     if staging.exists():
         shutil.rmtree(staging)
@@ -227,18 +232,18 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     summary = executed / "run_summary.json"
     runs = json.loads(summary.read_text()) if summary.exists() else {}
     recorded = read_times(root / TIMES_FILE)
-    chapters = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    for notebook in chapters:
-        executed_copy = executed / "notebooks" / notebook.name
+    for chapter in CHAPTERS:
+        name = chapter.notebook.name
+        executed_copy = executed / "notebooks" / name
         if not executed_copy.exists():
             raise FileNotFoundError(
-                f"no executed copy of {notebook.name} in {executed_copy.parent}; "
-                "run `python -m course_lib.run --profile smoke` first"
+                f"no executed copy of {name} in {executed_copy.parent}; "
+                "run `python -m course_book.run --profile smoke` first"
             )
-        times = chapter_times(notebook.stem, recorded, runs)
-        publish_notebook(executed_copy, staging / "notebooks" / notebook.name, times)
+        times = chapter_times(chapter.stem, recorded, runs)
+        publish_notebook(executed_copy, staging / "notebooks" / name, times)
     setup = staging / "book" / "setup.md"
-    table = times_table([nb.stem for nb in chapters], recorded, runs)
+    table = times_table(CHAPTERS, recorded, runs)
     setup.write_text(setup.read_text().replace(TIMES_MARK, table))
     records = read_results(results)
     figures = {}
@@ -275,7 +280,7 @@ def build(staging: Path, output_root: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.site", description=__doc__.split("\n")[0]
+        prog="python -m course_book.site", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--executed", default=None, help="executed notebooks (default _build/executed)"

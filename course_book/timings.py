@@ -3,8 +3,8 @@
 Two sources, never typed in by hand:
 
 - the run that builds the site (``_build/executed/run_summary.json``, written by
-  :mod:`course_lib.run`), for the profile the site was built with;
-- ``book/chapter_times.json``, where ``python -m course_lib.run --record-times`` keeps the
+  :mod:`course_book.run`), for the profile the site was built with;
+- ``book/chapter_times.json``, where ``python -m course_book.run --record-times`` keeps the
   wall times of full-size runs of other profiles (with the date and the machine), so that
   a ``laptop`` measurement made once is shown on every later build.
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from course_lib.manifest import Chapter
 from course_lib.profiles import PROFILE_NAMES
 
 TIMES_FILE = Path("book") / "chapter_times.json"
@@ -89,10 +90,21 @@ def chapter_times(
     return out
 
 
-def times_table(chapters: Iterable[str], recorded: Mapping, current: Mapping) -> str:
-    """A markdown table: one row per chapter, one column per profile."""
+def times_table(chapters: Iterable[Chapter], recorded: Mapping, current: Mapping) -> str:
+    """A markdown table: one row per chapter (its number and title), one column per profile.
+
+    Parameters
+    ----------
+    chapters
+        The chapters, usually :data:`course_lib.manifest.CHAPTERS`.
+    recorded
+        :func:`read_times` of ``book/chapter_times.json``.
+    current
+        The site build's run summary (see :func:`chapter_times`).
+    """
     lines = ["| chapter | " + " | ".join(PROFILE_NAMES) + " |", "|---" * 4 + "|"]
     for chapter in chapters:
-        times = chapter_times(chapter, recorded, current)
-        lines.append(f"| {chapter} | " + " | ".join(times[p] for p in PROFILE_NAMES) + " |")
+        times = chapter_times(chapter.stem, recorded, current)
+        cells = " | ".join(times[p] for p in PROFILE_NAMES)
+        lines.append(f"| {chapter.number}. {chapter.title} | {cells} |")
     return "\n".join(lines) + "\n"

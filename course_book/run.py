@@ -1,14 +1,17 @@
-"""Execute chapter notebooks with papermill: ``python -m course_lib.run [CHAPTERS] --profile P``.
+"""Execute chapter notebooks with papermill: ``python -m course_book.run [CHAPTERS] --profile P``.
 
 Each chapter runs in a fresh kernel with ``COURSE_PROFILE`` set, from the ``notebooks/``
 folder, into ``<output>/notebooks/<chapter>.ipynb``. The runner records each chapter's wall
 time and peak memory (resident memory of the kernel, sampled every 0.2 s), prints a summary,
 and exits non-zero with the failing cell's error when a chapter fails. The book is built from
-these executed copies (see :mod:`course_lib.site`), never by executing notebooks again.
+these executed copies (see :mod:`course_book.site`), never by executing notebooks again.
 
-``--tiny`` runs ``laptop`` or ``full`` on their own code paths at each chapter's tiny sizes
-(see :mod:`course_lib.profiles`); CI uses it so that every profile's code runs before a
-student's does. Tiny runs write to ``_build/tiny/<profile>`` and never reach the book.
+The chapters are those of :data:`course_lib.manifest.CHAPTERS`, in its order.
+
+``--tiny`` runs ``laptop`` or ``full`` on their own code paths at each chapter's tiny sizes: the
+runner passes the papermill parameter ``tiny=True`` to every notebook (see
+:mod:`course_lib.profiles`); CI uses it so that every profile's code runs before a student's
+does. Tiny runs write to ``_build/tiny/<profile>`` and never reach the book.
 
 ``--jobs N`` runs N chapters at once, each kernel limited to ``cores // N`` threads (much of a
 small chapter is single-threaded Python, so two chapters on two cores finish sooner than one
@@ -24,16 +27,19 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from course_book.timings import TIMES_FILE, record_times
 from course_lib.exercises import STRICT_ENV
+from course_lib.manifest import CHAPTERS, Chapter, select_chapters
 from course_lib.paths import project_root
-from course_lib.profiles import PROFILE_NAMES, TINY_ENV, check_profile
-from course_lib.timings import TIMES_FILE, record_times
+from course_lib.profiles import PROFILE_NAMES, check_profile
 
 
 @dataclass
@@ -81,29 +87,39 @@ class PeakMemory:
         return self.peak_bytes / 2**20
 
 
-def find_chapters(selection: list[str], folder: Path) -> list[Path]:
-    """Notebooks in ``folder`` matching ``selection`` (stems, numbers like ``01``; all if empty).
+def find_chapters(
+    selection: Sequence[str], folder: Path, chapters: Sequence[Chapter] = CHAPTERS
+) -> list[Path]:
+    """The notebooks in ``folder`` of the chapters named in ``selection``.
+
+    Parameters
+    ----------
+    selection : sequence of str
+        Chapter stems or two-digit numbers such as ``"01"``; empty selects every chapter.
+    folder : Path
+        The folder holding the notebooks (``notebooks/``, or a copy of it).
+    chapters : sequence of Chapter
+        The manifest (default :data:`course_lib.manifest.CHAPTERS`).
+
+    Returns
+    -------
+    list of Path
+        ``folder / "<stem>.ipynb"`` per chosen chapter, in manifest order or that of ``selection``.
 
     Raises
     ------
     ValueError
-        A selection matches no notebook (the message lists the chapters).
+        A selection matches no chapter (the message lists them), or a chosen chapter's notebook
+        is not in ``folder``.
     """
-    notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if not notebooks:
-        raise ValueError(f"no chapter notebooks in {folder}")
-    if not selection:
-        return notebooks
-    chosen = []
-    for item in selection:
-        stem = Path(item).stem
-        matches = [p for p in notebooks if p.stem == stem or p.stem.split("_")[0] == stem]
-        if not matches:
-            raise ValueError(
-                f"no chapter {item!r}; choose from {', '.join(p.stem for p in notebooks)}"
-            )
-        chosen.extend(m for m in matches if m not in chosen)
-    return chosen
+    paths = [folder / c.notebook.name for c in select_chapters(selection, chapters)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise ValueError(
+            f"{folder} lacks {', '.join(missing)}, listed in course_lib/manifest.py; "
+            "restore the notebook or remove its entry from the manifest"
+        )
+    return paths
 
 
 def describe_failure(err: BaseException) -> str:
@@ -122,9 +138,16 @@ def describe_failure(err: BaseException) -> str:
 
 
 def run_chapter(
-    notebook: Path, output_dir: Path, profile: str, timeout: int, parameters: dict | None = None
+    notebook: Path,
+    output_dir: Path,
+    profile: str,
+    timeout: int,
+    parameters: dict[str, Any] | None = None,
 ) -> ChapterRun:
-    """Execute one notebook with papermill; never raises for a failing cell."""
+    """Execute one notebook with papermill; never raises for a failing cell.
+
+    ``profile`` and ``parameters`` (e.g. ``{"tiny": True}``) become papermill parameters.
+    """
     import papermill
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +189,7 @@ def _print_summary(runs: list[ChapterRun], output: Path) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.run", description=__doc__.split("\n")[0]
+        prog="python -m course_book.run", description=__doc__.split("\n")[0]
     )
     parser.add_argument("chapters", nargs="*", help="chapter stems or numbers (default: all)")
     parser.add_argument(
@@ -182,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tiny",
         action="store_true",
-        help="this profile's code paths at tiny sizes (each chapter's 'tiny' settings); results, "
+        help="this profile's code paths at tiny sizes (papermill parameter tiny=True); results, "
         "checkpoints and executed notebooks go to _build/tiny/<profile>, never into the book",
     )
     parser.add_argument(
@@ -204,12 +227,10 @@ def _prepare_environment(args: argparse.Namespace, root: Path) -> Path:
     """Set the kernels' environment for this run; return the folder of executed notebooks."""
     if args.tiny:
         output = Path(args.output) if args.output else root / "_build" / "tiny" / args.profile
-        os.environ[TINY_ENV] = "1"
         os.environ["COURSE_RESULTS_DIR"] = str(output / "results")
         os.environ["COURSE_CHECKPOINT_DIR"] = str(output / "checkpoints")
     else:
         output = Path(args.output) if args.output else root / "_build" / "executed"
-        os.environ.pop(TINY_ENV, None)
     os.environ["COURSE_PROFILE"] = args.profile
     os.environ.setdefault("COURSE_PROGRESS", "text")
     # the chapters run with their solutions: every exercise check must pass
@@ -248,12 +269,13 @@ def _run_all(
 ) -> list[ChapterRun]:
     """Run the chapters one at a time, or ``args.jobs`` at once; results in chapter order."""
     label = f"{profile}, tiny" if args.tiny else profile
+    parameters = {"tiny": True} if args.tiny else {}
     folder = output / "notebooks"
     if args.jobs == 1:
         runs = []
         for notebook in chapters:
             print(f"[{label}] running {notebook.stem} ...", flush=True)
-            runs.append(run_chapter(notebook, folder, profile, args.timeout))
+            runs.append(run_chapter(notebook, folder, profile, args.timeout, parameters))
             _report(runs[-1], label)
             if args.fail_fast and not runs[-1].ok:
                 break
@@ -261,7 +283,10 @@ def _run_all(
     threads = limit_threads(args.jobs)
     print(f"[{label}] {len(chapters)} chapters, {args.jobs} at a time, {threads} threads each")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_chapter, nb, folder, profile, args.timeout) for nb in chapters]
+        futures = [
+            pool.submit(run_chapter, nb, folder, profile, args.timeout, parameters)
+            for nb in chapters
+        ]
         for future in as_completed(futures):
             _report(future.result(), label)
     return [f.result() for f in futures]
@@ -277,7 +302,8 @@ def _write_summary(runs: list[ChapterRun], output: Path, args: argparse.Namespac
         record_times(project_root() / TIMES_FILE, args.profile, [asdict(r) for r in runs])
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, chapters: Sequence[Chapter] = CHAPTERS) -> int:
+    """Run the chosen ``chapters`` of the manifest (see the module docstring); the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.record_times and args.tiny:
@@ -289,12 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     root = project_root()
     profile = check_profile(args.profile)
     try:
-        chapters = find_chapters(args.chapters, root / "notebooks")
+        notebooks = find_chapters(args.chapters, root / "notebooks", chapters)
     except ValueError as err:
         print(err, file=sys.stderr)
         return 2
     output = _prepare_environment(args, root)
-    runs = _run_all(chapters, output, profile, args)
+    runs = _run_all(notebooks, output, profile, args)
     _write_summary(runs, output, args)
     _print_summary(runs, output)
     failed = [r for r in runs if not r.ok]

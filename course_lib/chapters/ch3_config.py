@@ -1,0 +1,175 @@
+"""Chapter 3's configuration (``notebooks/03_pum2_dnabert_lstm.ipynb``): parameters per profile."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from course_lib.config import ChapterConfig, Rule, parameter
+
+
+@dataclass(frozen=True)
+class Ch3Config(ChapterConfig):
+    """Chapter 3's parameters; field defaults are ``laptop``, other profiles differ by ``PROFILES``.
+
+    Attributes
+    ----------
+    n_sequences
+        Class-balanced subset of the binding-site data (sequences, >= 2; ``None``: all).
+    n_folds
+        Cross-validation folds (count, >= 2).
+    val_fraction
+        Share of each fold's training rows held out to choose the epoch (fraction, 0.01-0.5).
+    k
+        k-mer length of the tokens (nucleotides, 1-6; DNABERT-3: 3).
+    batch_size
+        Sequences per optimizer step of the BiLSTM and the CNN (count, >= 1).
+    lstm_epochs
+        Maximum epochs of the BiLSTM per fold (count, >= 1).
+    lstm_lr
+        Learning rate of the BiLSTM (Adam, > 0).
+    lstm_readout
+        How the BiLSTM summarises the sequence: ``"max"`` over positions or ``"last"`` (the
+        original).
+    lstm_embedding
+        Width of the BiLSTM's k-mer embedding (features, >= 1).
+    lstm_hidden
+        Hidden units of the BiLSTM per direction (count, >= 1).
+    cnn_epochs
+        Maximum epochs of the CNN per fold (count, >= 1).
+    cnn_channels
+        Channels of the CNN's convolutions (count, >= 1).
+    bert_hidden
+        Width of the transformers (features, >= 1; DNABERT-3: 768).
+    bert_layers
+        Transformer layers (count, >= 1; DNABERT-3: 12).
+    bert_heads
+        Attention heads per layer (count, >= 1; divides ``bert_hidden``).
+    bert_intermediate
+        Width of the feed-forward layers (features, >= 1; DNABERT-3: 3072).
+    bert_lr
+        Fine-tuning learning rate of the transformers (AdamW, > 0).
+    bert_batch_size
+        Sequences per fine-tuning step of the transformers (count, >= 1).
+    bert_epochs
+        Fine-tuning epochs of the transformers per fold (count, >= 1).
+    pretrain_epochs
+        Masked k-mer pretraining epochs per fold (count, >= 0; 0: skip).
+    pretrain_lr
+        Learning rate of the masked k-mer pretraining (> 0).
+    patience
+        Epochs without a better validation loss before stopping (count, >= 1; ``None``: never).
+    logreg_c_grid
+        Inverse regularisation strengths tried by the k-mer logistic regression (each > 0).
+    n_interpret
+        Positives explained by in-silico mutagenesis and gradient x input (count, >= 1).
+    dnabert_path
+        A local DNABERT-3 checkpoint folder (layout of zhihan1996/DNA_bert_3; ``None``: none).
+    motif
+        Regular expression (DNA alphabet) of the motif looked for; PUM2: ``"TGTA.ATA"``.
+    n_random_explained
+        Random held-out positives explained besides the top-scored ones (count, >= 1).
+    """
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": {
+            "n_sequences": 900,
+            "n_folds": 3,
+            "val_fraction": 0.15,
+            "lstm_epochs": 6,
+            "lstm_lr": 1e-2,
+            "lstm_embedding": 32,
+            "lstm_hidden": 32,
+            "cnn_epochs": 8,
+            "cnn_channels": 32,
+            "bert_hidden": 32,
+            "bert_layers": 1,
+            "bert_heads": 2,
+            "bert_intermediate": 64,
+            "bert_lr": 3e-3,
+            "bert_batch_size": 32,
+            "bert_epochs": 5,
+            "pretrain_epochs": 3,
+            "pretrain_lr": 3e-3,
+            "n_interpret": 40,
+            "n_random_explained": 20,
+        },
+        "full": {
+            "n_folds": 5,
+            "batch_size": 32,
+            "lstm_epochs": 30,
+            "cnn_epochs": 30,
+            "cnn_channels": 128,
+            "bert_hidden": 768,
+            "bert_layers": 12,
+            "bert_heads": 12,
+            "bert_intermediate": 3072,
+            "bert_lr": 2e-4,
+            "bert_batch_size": 32,
+            "bert_epochs": 5,
+            "pretrain_epochs": 0,
+            "pretrain_lr": 2e-4,
+            "patience": 5,
+            "logreg_c_grid": (1e-4, 1e-3, 1e-2),
+            "n_interpret": 1000,
+            "dnabert_path": "DNA_bert_3",
+            "n_random_explained": 200,
+        },
+    }
+    TINY: ClassVar[dict[str, Any]] = {
+        "n_sequences": 300,
+        "n_folds": 3,
+        "lstm_epochs": 2,
+        "lstm_embedding": 16,
+        "lstm_hidden": 16,
+        "cnn_epochs": 2,
+        "cnn_channels": 16,
+        "bert_hidden": 32,
+        "bert_layers": 1,
+        "bert_heads": 2,
+        "bert_intermediate": 64,
+        "bert_epochs": 2,
+        "n_interpret": 10,
+        "n_random_explained": 10,
+    }
+
+    n_sequences: int | None = parameter(
+        None, "class-balanced subset of the data", int, minimum=2, optional=True
+    )
+    n_folds: int = parameter(4, "cross-validation folds", minimum=2)
+    val_fraction: float = parameter(
+        0.1, "share of training rows held out for validation", minimum=0.01, maximum=0.5
+    )
+    k: int = parameter(3, "k-mer length of the tokens", minimum=1, maximum=6)
+    batch_size: int = parameter(64, "sequences per BiLSTM and CNN step", minimum=1)
+    lstm_epochs: int = parameter(5, "maximum epochs of the BiLSTM per fold", minimum=1)
+    lstm_lr: float = parameter(2e-3, "learning rate of the BiLSTM", minimum=1e-8)
+    lstm_readout: str = parameter("max", "BiLSTM sequence summary", choices=("max", "last"))
+    lstm_embedding: int = parameter(128, "width of the BiLSTM's k-mer embedding", minimum=1)
+    lstm_hidden: int = parameter(100, "hidden units of the BiLSTM per direction", minimum=1)
+    cnn_epochs: int = parameter(12, "maximum epochs of the CNN per fold", minimum=1)
+    cnn_channels: int = parameter(64, "channels of the CNN", minimum=1)
+    bert_hidden: int = parameter(64, "width of the transformers", minimum=1)
+    bert_layers: int = parameter(2, "transformer layers", minimum=1)
+    bert_heads: int = parameter(4, "attention heads per layer", minimum=1)
+    bert_intermediate: int = parameter(128, "width of the feed-forward layers", minimum=1)
+    bert_lr: float = parameter(1e-3, "fine-tuning learning rate", minimum=1e-8)
+    bert_batch_size: int = parameter(64, "sequences per fine-tuning step", minimum=1)
+    bert_epochs: int = parameter(4, "fine-tuning epochs per fold", minimum=1)
+    pretrain_epochs: int = parameter(2, "masked k-mer pretraining epochs", minimum=0)
+    pretrain_lr: float = parameter(1e-3, "pretraining learning rate", minimum=1e-8)
+    patience: int | None = parameter(
+        None, "epochs without improvement before stopping", int, minimum=1, optional=True
+    )
+    logreg_c_grid: tuple[float, ...] = parameter(
+        (1e-3, 1e-2),
+        "regularisation strengths of the logistic regression",
+        item=Rule("an inverse regularisation strength", float, minimum=1e-12),
+    )
+    n_interpret: int = parameter(100, "positives explained by ISM", minimum=1)
+    dnabert_path: str | os.PathLike | None = parameter(
+        None, "local DNABERT-3 checkpoint folder", os.PathLike, optional=True
+    )
+    motif: str = parameter("TGTA.ATA", "regular expression of the motif looked for")
+    n_random_explained: int = parameter(50, "random held-out positives explained", minimum=1)

@@ -1,0 +1,156 @@
+"""Chapter 5's configuration (``notebooks/05_utr_lm.ipynb``): its parameters per profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from course_lib.config import ChapterConfig, parameter
+from course_lib.models.utr_lm import HEADS, POOLINGS
+from course_lib.mrl_finetuning import LOSSES
+
+
+@dataclass(frozen=True)
+class Ch5Config(ChapterConfig):
+    """Chapter 5's parameters; field defaults are ``laptop``, other profiles differ by ``PROFILES``.
+
+    ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
+
+    Attributes
+    ----------
+    real_folds
+        Random7600 folds each variant is fine-tuned on (count, >= 1).
+    real_n_fit
+        Training UTRs per fold (count, >= 1; ``None``: all of the fold's).
+    corpus_size
+        Real UTRs in the pretraining corpus (count, >= 2; ``None``: all).
+    n_mfe_check
+        UTRs of ``utr_mfe`` whose folding energies are checked (count, >= 1; ``None``: all).
+    utrlm_check_max_length
+        Longest UTR of the UTR-LM sample whose structure is checked (nt, >= 1; ``None``: all).
+    val_fraction
+        Share of the corpus held out to monitor pretraining (fraction, 0.01-0.5).
+    hidden_size
+        Width of the language model (features, >= 1; UTR-LM: 128).
+    num_layers
+        Transformer layers (count, >= 1; UTR-LM: 6).
+    num_heads
+        Attention heads per layer (count, >= 1; UTR-LM: 16; divides ``hidden_size``).
+    pretrain_epochs
+        Pretraining epochs per variant (count, >= 1).
+    finetune_epochs
+        Maximum fine-tuning epochs per fold (count, >= 1).
+    batch_size
+        UTRs per optimizer step (count, >= 1).
+    pretrain_lr
+        Pretraining learning rate (AdamW, > 0).
+    finetune_lr
+        Fine-tuning learning rate (AdamW, > 0).
+    head
+        ``"resnet"``: UTR-LM's head on every nucleotide; ``"mlp"``: an MLP on the pooled
+        embedding.
+    pooling
+        What the ``"mlp"`` head reads: ``"cls"`` or ``"mean"``.
+    head_channels
+        Width of the ``"resnet"`` head (channels, >= 1).
+    loss
+        Fine-tuning loss: ``"huber"`` or ``"mse"``.
+    freeze_backbone
+        ``True``: fine-tune only the head.
+    patience
+        Epochs without a better validation R² before stopping (count, >= 1; ``None``: never).
+    projection
+        How embeddings are drawn in two dimensions: ``"pca"`` or ``"umap"``.
+    n_projection
+        Validation UTRs in the projection (count, >= 1).
+    fold_processes
+        Processes folding UTRs with ViennaRNA (count, >= 1).
+    """
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": {
+            "real_folds": 2,
+            "real_n_fit": 400,
+            "corpus_size": 800,
+            "n_mfe_check": 500,
+            "utrlm_check_max_length": 150,
+            "hidden_size": 32,
+            "num_layers": 2,
+            "pretrain_epochs": 3,
+            "finetune_epochs": 2,
+            "batch_size": 32,
+            "pretrain_lr": 3e-3,
+            "finetune_lr": 2e-3,
+            "patience": None,
+            "projection": "pca",
+            "n_projection": 500,
+        },
+        "full": {
+            "real_folds": 5,
+            "real_n_fit": None,
+            "corpus_size": None,
+            "n_mfe_check": None,
+            "hidden_size": 128,
+            "num_layers": 6,
+            "num_heads": 16,
+            "pretrain_epochs": 50,
+            "finetune_epochs": 50,
+            "batch_size": 256,
+            "pretrain_lr": 5e-4,
+            "finetune_lr": 2e-4,
+            "pooling": "cls",
+            "head_channels": 64,
+            "patience": 8,
+            "n_projection": 5000,
+            "fold_processes": 8,
+        },
+    }
+    TINY: ClassVar[dict[str, Any]] = {
+        "real_folds": 2,
+        "real_n_fit": 300,
+        "corpus_size": 400,
+        "n_mfe_check": 200,
+        "utrlm_check_max_length": 150,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "pretrain_epochs": 1,
+        "finetune_epochs": 1,
+        "batch_size": 64,
+        "head_channels": 8,
+        "n_projection": 200,
+    }
+
+    real_folds: int = parameter(3, "Random7600 folds each variant is fine-tuned on", minimum=1)
+    real_n_fit: int | None = parameter(3000, "training UTRs per fold", minimum=1, optional=True)
+    corpus_size: int | None = parameter(
+        20000, "real UTRs in the pretraining corpus", minimum=2, optional=True
+    )
+    n_mfe_check: int | None = parameter(
+        20000, "UTRs whose folding energies are checked", minimum=1, optional=True
+    )
+    utrlm_check_max_length: int | None = parameter(
+        None, "longest UTR whose structure is checked (nt)", int, minimum=1, optional=True
+    )
+    val_fraction: float = parameter(
+        0.1, "share of the corpus held out for monitoring", minimum=0.01, maximum=0.5
+    )
+    hidden_size: int = parameter(64, "width of the language model", minimum=1)
+    num_layers: int = parameter(3, "transformer layers", minimum=1)
+    num_heads: int = parameter(4, "attention heads per layer", minimum=1)
+    pretrain_epochs: int = parameter(4, "pretraining epochs per variant", minimum=1)
+    finetune_epochs: int = parameter(4, "maximum fine-tuning epochs per fold", minimum=1)
+    batch_size: int = parameter(64, "UTRs per optimizer step", minimum=1)
+    pretrain_lr: float = parameter(1e-3, "pretraining learning rate", minimum=1e-8)
+    finetune_lr: float = parameter(1e-3, "fine-tuning learning rate", minimum=1e-8)
+    head: str = parameter("resnet", "the fine-tuning head", choices=HEADS)
+    pooling: str = parameter("mean", "what the mlp head reads", choices=POOLINGS)
+    head_channels: int = parameter(32, "width of the resnet head", minimum=1)
+    loss: str = parameter("huber", "the fine-tuning loss", choices=LOSSES)
+    freeze_backbone: bool = parameter(False, "whether only the head is fine-tuned")
+    patience: int | None = parameter(
+        3, "epochs without improvement before stopping", minimum=1, optional=True
+    )
+    projection: str = parameter("umap", "the 2-D projection", choices=("pca", "umap"))
+    n_projection: int = parameter(2000, "validation UTRs in the projection", minimum=1)
+    fold_processes: int = parameter(2, "processes folding UTRs", minimum=1)
