@@ -6,7 +6,7 @@ the same shapes (throughput does not depend on the values). Each side takes the 
 returns the predictions (one-hot encoding included), in batches of ``--batch`` (default: the
 helpers' ``SCORING_BATCH``, 512):
 
-- the port: ``course_lib.chapters.ch1_utr_rnafm.framepool_predictor``, the chapters' helper;
+- the port: ``course_lib.models.published.framepool_predictor``, the chapters' helper;
 - the straightforward forward pass the port replaced (``conv1d`` on the transposed input,
   ReLU times the mask, reversal, a slice per frame), kept here as the reference only;
 - ``multimolecule``'s Framepool (a dev dependency) on the combined model, when installed.
@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from course_lib.chapters.ch1_utr_rnafm import framepool_predictor
 from course_lib.datasets.published_models import synthesize_framepool, synthesize_optimus
-from course_lib.design import make_predictor
 from course_lib.models.framepool import SCORING_BATCH, Framepool, load_framepool
 from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
+from course_lib.models.published import framepool_predictor
+from course_lib.training import make_predictor
 
 TARGET_SECONDS = 10.0
 TOLERANCE = 1e-5

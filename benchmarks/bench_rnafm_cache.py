@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 
 from course_lib import registry
+from course_lib.chapters.ch1_embedding_cache import UTRBatches, build_embedding_cache
 from course_lib.datasets import utr
-from course_lib.embedding_cache import UTRBatches, build_embedding_cache
 from course_lib.models.rnafm import RNAFM_T12, build_small_rnafm, load_rnafm
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
 from course_lib.training import fit, seed_everything, select_device

@@ -3,8 +3,8 @@
 Folds the 20,000 Smart5UTR UTRs and the 500 UTR-LM records with the course's own code
 (:func:`course_lib.structure.fold_sequences`, as chapter 5 labels its corpus), prints the
 agreement with the independent labels, then refolds a subset with one ViennaRNA setting
-changed at a time (:data:`course_lib.structure_check.DEFAULT_VARIANTS`) to show how far each
-moves the labels. Prints the seconds each step took.
+changed at a time (:data:`course_lib.chapters.ch5_structure_check.DEFAULT_VARIANTS`) to show
+how far each moves the labels. Prints the seconds each step took.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_structure_labels.py --shared ../shared/data
 """
@@ -17,13 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from course_lib.chapters.ch5_structure_check import (
+    check_utr_mfe,
+    check_utrlm_sample,
+    variant_agreement,
+)
 from course_lib.datasets.structure_refs import (
     UTR_MFE_FILE,
     UTRLM_SAMPLE_FILE,
     load_utr_mfe,
     load_utrlm_records,
 )
-from course_lib.structure_check import check_utr_mfe, check_utrlm_sample, variant_agreement
 
 
 def parse_args() -> argparse.Namespace:

@@ -23,9 +23,16 @@ from course_lib.manifest import CHAPTERS, chapter_label
 from course_lib.paths import project_root, results_dir
 from course_lib.results import read_results
 
+INTERVAL_KEYS = {"low", "high", "method"}
+
+
+def _is_interval(value: Any) -> bool:
+    """Whether ``value`` is an interval as the results files write it: low, high, method."""
+    return isinstance(value, Mapping) and set(value) == INTERVAL_KEYS
+
 
 def _flatten(prefix: tuple[str, ...], value: Any, rows: list[tuple[tuple[str, ...], Any]]) -> None:
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and not _is_interval(value):
         for key, inner in value.items():
             _flatten((*prefix, str(key)), inner, rows)
     else:
@@ -33,6 +40,8 @@ def _flatten(prefix: tuple[str, ...], value: Any, rows: list[tuple[tuple[str, ..
 
 
 def _format(value: Any) -> str:
+    if _is_interval(value):
+        return f"[{_format(value['low'])}, {_format(value['high'])}]"
     if isinstance(value, float):
         return f"{value:.4g}"
     if value is None:
@@ -62,6 +71,16 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def anchors_table(anchors: list[Mapping[str, Any]]) -> str:
+    """A markdown table of a results file's anchors: name, metric, value, protocol, source."""
+    if not anchors:
+        return "_no anchors recorded_\n"
+    keys = ("name", "metric", "value", "protocol", "source")
+    lines = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
+    lines += ["| " + " | ".join(_format(a[k]) for k in keys) + " |" for a in anchors]
+    return "\n".join(lines) + "\n"
+
+
 def _provenance_text(provenance: Any) -> str:
     if isinstance(provenance, Mapping):
         return ", ".join(f"{k}: {v}" for k, v in provenance.items())
@@ -74,17 +93,17 @@ def _headline_cells(record: Mapping[str, Any]) -> list[str]:
     if not headline:
         return ["_no headline recorded_", "", _provenance_text(record["provenance"]), "", ""]
     model, row = next(iter(headline["compared"].items()))
-    low, high = row["ci"]
+    interval = row["interval"]
     anchor = headline.get("anchor")
     anchor_text = (
         f"{anchor['name']}: {_format(anchor['value'])} ({anchor['protocol']})" if anchor else ""
     )
     return [
         f"{model}, {headline['metric']}",
-        f"{_format(row['value'])} [{_format(low)}, {_format(high)}]",
+        f"{_format(row['value'])} {_format(interval)}",
         headline["data"],
         anchor_text,
-        headline["interval"],
+        interval["method"],
     ]
 
 
@@ -112,11 +131,12 @@ def draw_headline_figure(record: Mapping[str, Any], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(headline["compared"])
-    values = [headline["compared"][n]["value"] for n in names]
+    compared = headline["compared"]
+    names = list(compared)
+    values = [compared[n]["value"] for n in names]
     errors = [
-        [v - headline["compared"][n]["ci"][0] for n, v in zip(names, values, strict=True)],
-        [headline["compared"][n]["ci"][1] - v for n, v in zip(names, values, strict=True)],
+        [v - compared[n]["interval"]["low"] for n, v in zip(names, values, strict=True)],
+        [compared[n]["interval"]["high"] - v for n, v in zip(names, values, strict=True)],
     ]
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(names)))
     ax.errorbar(values, range(len(names)), xerr=errors, fmt="o", capsize=3, label="this run")
@@ -125,7 +145,7 @@ def draw_headline_figure(record: Mapping[str, Any], path: Path) -> Path | None:
         ax.axvline(anchor["value"], color="C3", ls="--", label=f"anchor ({anchor['protocol']})")
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{headline['metric']} ({headline['interval']})")
+    ax.set_xlabel(f"{headline['metric']} ({compared[names[0]]['interval']['method']})")
     ax.set_title(
         f"{record['chapter']}: {headline['data']}, profile {record['profile']}", fontsize=9
     )
@@ -171,16 +191,18 @@ def render_results_page(
             f"data **{provenance}**, wall time "
             f"{record['wall_time_s']:.1f} s{memory}.\n"
         )
-        if "synthetic" in str(provenance) or "untrained" in str(provenance):
+        if "synthetic" in str(provenance) or "stand-in" in str(provenance):
             out.append(
-                ":::{note}\nThese figures come from synthetic data or an untrained backbone: "
+                ":::{note}\nThese figures come from synthetic data or stand-in weights: "
                 "they show the pipeline works, not what the published models achieve.\n:::\n"
             )
         out.append(":::{dropdown} All metrics and anchors of this chapter\n")
         out.append("**Metrics**\n")
         out.append(metrics_table(record["metrics"]))
+        methods = record.get("uncertainty", [])
+        out.append("".join(f"\n- interval: {m}" for m in methods) + "\n" if methods else "")
         out.append("\n**Published anchors**\n")
-        out.append(metrics_table(record["anchors"]))
+        out.append(anchors_table(record["anchors"]))
         out.append(":::\n")
         for note in record.get("notes", []):
             out.append(f"\n- {note}")

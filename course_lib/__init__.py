@@ -4,24 +4,46 @@ Every chapter notebook imports its chapter module from :mod:`course_lib.chapters
 modules as needed. Dependencies point one way: chapters -> models / training / interpret ->
 encoding / metrics / data.
 
-Chapters (one module per notebook: anchors, recipes; listed in :mod:`course_lib.manifest`;
-beside each, ``chN_config``: its parameters per profile, one :mod:`course_lib.config` class)
+Chapters (one module per notebook: recipes; listed in :mod:`course_lib.manifest`; beside
+each, ``chN_config``: its parameters per profile, one :mod:`course_lib.config` class, and
+``chN_report``: its anchors and results file)
 
 - :mod:`course_lib.chapters` -- the package; nothing outside it imports a chapter module
 - :mod:`course_lib.chapters.ch0_config` ... :mod:`course_lib.chapters.ch5_config` -- each
   chapter's typed, validated configuration (:mod:`course_lib.chapters.ch1_config`,
   :mod:`course_lib.chapters.ch2_config`, :mod:`course_lib.chapters.ch3_config`,
   :mod:`course_lib.chapters.ch4_config`)
+- :mod:`course_lib.chapters.ch0_report` ... :mod:`course_lib.chapters.ch5_report` -- each
+  chapter's anchors and the one function writing its results file
+  (:mod:`course_lib.chapters.ch1_report`, :mod:`course_lib.chapters.ch2_report`,
+  :mod:`course_lib.chapters.ch3_report`, :mod:`course_lib.chapters.ch4_report`)
 - :mod:`course_lib.chapters.ch0_sequences` -- ``00_sequences.ipynb``
+- :mod:`course_lib.chapters.ch0_genome_stats` -- chapter 0: GC content along a sequence,
+  dinucleotide enrichment
 - :mod:`course_lib.chapters.ch1_utr_rnafm` -- ``01_utr_rnafm.ipynb``: RNA-FM + ResNet heads
 - :mod:`course_lib.chapters.ch2_optimus_attention` -- ``02_optimus_attention.ipynb``: published
   models on real UTRs, SNVs, cross-validated own models, in-silico experiments, design
-- :mod:`course_lib.chapters.ch3_pum2_dnabert_lstm` -- ``03_pum2_dnabert_lstm.ipynb``: BERT variants,
-  token-model views
+- :mod:`course_lib.chapters.ch2_design` -- chapter 2: AUG insertion scans and sequence design
+  on a UTR model
+- :mod:`course_lib.chapters.ch3_pum2_dnabert_lstm` -- ``03_pum2_dnabert_lstm.ipynb``: the DNABERT
+  folder or its stand-in, token-model views, fold intervals, explanations, exercises
+- :mod:`course_lib.chapters.ch3_models` -- chapter 3: its four model kinds as fold trainers,
+  cross-validated through one loop
+- :mod:`course_lib.chapters.ch3_kmer_baseline` -- chapter 3: k-mer count logistic regression
 - :mod:`course_lib.chapters.ch4_beluga_multiplexer` -- ``04_beluga_multiplexer.ipynb``: teacher,
   multiplexer distillation, speed-up
-- :mod:`course_lib.chapters.ch5_utr_lm` -- ``05_utr_lm.ipynb``: pretraining recipe, backbone (c)
-  for chapter 1, exercises
+- :mod:`course_lib.chapters.ch5_utr_lm` -- ``05_utr_lm.ipynb``: the copy baseline, pretraining
+  loss panels, exercises
+- :mod:`course_lib.chapters.ch5_mrl_finetuning` -- chapter 5: UTR-LM fine-tuned on MRL over
+  real Random7600 folds
+- :mod:`course_lib.chapters.ch1_embedding_cache` -- chapter 1: a frozen backbone's embeddings
+  cached on disk
+- :mod:`course_lib.chapters.ch1_backbones` -- chapter 1: RNA-FM through the weights registry,
+  UTR-LM as second backbone, their embedding folds
+- :mod:`course_lib.chapters.ch5_structure_check` -- chapter 5: the course's structure labels
+  against independent ones
+- :mod:`course_lib.chapters.ch4_chromatin` -- chapter 4: a synthetic chromatin task and genome
+  windows
 
 Models (architectures and their checkpoint loaders)
 
@@ -33,6 +55,7 @@ Models (architectures and their checkpoint loaders)
 - :mod:`course_lib.models.checkpoint` -- the error for a file that is not the expected weights
 - :mod:`course_lib.models.cnn_classifier` -- small one-hot CNN classifier
 - :mod:`course_lib.models.framepool` -- Framepool (Karollus et al. 2021) and its Keras loader
+- :mod:`course_lib.models.published` -- published Framepool and Optimus files as predictors
 - :mod:`course_lib.models.keras_weights` -- Keras HDF5 weights read with h5py, checked by layer
 - :mod:`course_lib.models.multiplexer` -- BelugaMultiplexer: every variant's effect in one pass
 - :mod:`course_lib.models.optimus` -- Optimus 5-Prime
@@ -42,15 +65,13 @@ Models (architectures and their checkpoint loaders)
 
 Training, evaluation and interpretation
 
-- :mod:`course_lib.training` -- the fit/predict loop, devices, seeds, warm-up schedules
+- :mod:`course_lib.training` -- the fit/predict loop, a model as a predictor of sequences,
+  devices, seeds, warm-up schedules
 - :mod:`course_lib.pretraining` -- self-supervised objectives (UTR-LM's three, masked k-mers)
-- :mod:`course_lib.mrl_finetuning` -- UTR-LM fine-tuned on MRL over real Random7600 folds (ch. 5)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
-- :mod:`course_lib.kmer_baseline` -- k-mer count logistic regression baseline
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
 - :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests
 - :mod:`course_lib.baselines` -- no-learning copy baselines of masked-token prediction
-- :mod:`course_lib.embedding_cache` -- a frozen backbone's embeddings cached on disk
 - :mod:`course_lib.token_batches` -- length-bucketed token batches trimmed to their longest row
 - :mod:`course_lib.interpret` -- the interpretation package
 - :mod:`course_lib.interpret.position_mutagenesis` -- position-by-base mutagenesis ``[n, L, 4]``
@@ -58,24 +79,24 @@ Training, evaluation and interpretation
 - :mod:`course_lib.interpret.attribution` -- gradient x input, token-model explanations
 - :mod:`course_lib.interpret.integrated_gradients` -- integrated gradients (Gauss-Legendre)
 - :mod:`course_lib.interpret.logos` -- aligned windows, information matrices, sequence logos
-- :mod:`course_lib.design` -- AUG insertion scans and sequence design on a UTR model
 
 Sequences and data
 
 - :mod:`course_lib.encoding` -- one-hot, padding, RNA/DNA conversion, k-mers
 - :mod:`course_lib.tokenization` -- k-mer vocabularies and tokenizers, masking
 - :mod:`course_lib.fasta` -- FASTA reading and genome random access
-- :mod:`course_lib.genome_stats` -- GC content along a sequence, dinucleotide enrichment
 - :mod:`course_lib.structure` -- ViennaRNA secondary-structure labels, cached
-- :mod:`course_lib.structure_check` -- the course's structure labels against independent ones
 - :mod:`course_lib.utr_corpus` -- real pretraining corpus without Random7600/Human7600
+- :mod:`course_lib.utr_lm_backbone` -- the UTR-LM backbone's recipe, cached under its hash
+  (chapter 5 builds it, chapter 1 borrows it)
 - :mod:`course_lib.utr_protocol` -- chapter 1's cross-validation within Random7600
 - :mod:`course_lib.tables` -- real tables read the way they come
-- :mod:`course_lib.chromatin` -- a synthetic chromatin task and genome windows
 - :mod:`course_lib.registry` -- data sets, downloads, checksums and provenance
+- :mod:`course_lib.weights` -- pretrained weights: where found, source, stand-in, recipe folders
 - :mod:`course_lib.datasets` -- the catalog: importing it registers every data set
 - :mod:`course_lib.datasets.egfp` -- the 50-nt eGFP 5' UTR library
 - :mod:`course_lib.datasets.genome` -- the hg38 chr22 excerpt
+- :mod:`course_lib.datasets.pretrained_weights` -- RNA-FM, DNABERT-3 and Beluga weights entries
 - :mod:`course_lib.datasets.published_models` -- Optimus and Framepool weights, ClinVar SNVs
 - :mod:`course_lib.datasets.pum2` -- PUM2 PAR-CLIP binding sites
 - :mod:`course_lib.datasets.structure_refs` -- Smart5UTR MFEs and UTR-LM labelled records
@@ -90,7 +111,9 @@ Running the book
 - :mod:`course_lib.paths` -- data, results and checkpoint folders
 - :mod:`course_lib.progress` -- progress bars for notebooks and papermill
 - :mod:`course_lib.plotting` -- learning curves, scatter plots, ROC curves
-- :mod:`course_lib.results` -- the ``results/<chapter>.json`` files
+- :mod:`course_lib.report` -- one report type: ``Anchor``, ``Interval``, ``Estimate``,
+  ``Headline`` and ``chapter_report``, which writes ``results/<chapter>.json``
+- :mod:`course_lib.results` -- reading the ``results/<chapter>.json`` files back
 - :mod:`course_lib.manifest` -- the chapters, listed once (number, stem, title, module)
 - :mod:`course_lib.exercises` -- self-checking exercises with a hint ladder
 

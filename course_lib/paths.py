@@ -40,8 +40,8 @@ def checkpoints_dir() -> Path:
     """``$COURSE_CHECKPOINT_DIR`` if set, else ``checkpoints/`` in the data folder.
 
     Put real pretrained weights here (``RNA-FM_pretrained.pth``, ``deepsea.beluga.pth``,
-    a ``DNA_bert_3/`` folder) or pass their paths as notebook parameters. Chapter 5 saves its
-    UTR-LM backbones in ``utr_lm/<profile>/`` here, where chapter 1 reads (or builds) one.
+    a ``DNA_bert_3/`` folder) or pass their paths as notebook parameters. The course's UTR-LM
+    backbones are saved in ``utr_lm/<recipe hash>/`` here (:mod:`course_lib.utr_lm_backbone`).
     """
     folder = Path(os.environ.get("COURSE_CHECKPOINT_DIR") or data_dir() / "checkpoints")
     folder.mkdir(parents=True, exist_ok=True)

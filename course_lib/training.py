@@ -3,6 +3,7 @@
 :func:`fit` trains with a progress bar, evaluates on the validation set after each epoch,
 keeps the best state (lowest validation loss, or highest validation score), stops early when
 asked to, and returns the history as a DataFrame. The test set never enters :func:`fit`.
+:func:`make_predictor` wraps a trained model as ``predict(seqs) -> [n]`` on one-hot input.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from course_lib.encoding import Padding, one_hot
 from course_lib.progress import progress
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import StandardScaler
 
 Forward = Callable[[nn.Module, Any], torch.Tensor]
 Score = Callable[[np.ndarray, np.ndarray], float]
+#: ``predict(seqs) -> [n]``: a trained model as a function of ``n`` sequences.
+Predictor = Callable[[Sequence[str]], np.ndarray]
 
 
 def select_device(preference: str | torch.device = "auto") -> torch.device:
@@ -181,6 +188,47 @@ def predict(
         outputs.append(out.detach().float().cpu().numpy())
         targets.append(np.asarray(target.cpu().numpy() if torch.is_tensor(target) else target))
     return np.concatenate(targets), np.concatenate(outputs)
+
+
+def make_predictor(
+    model: nn.Module,
+    forward: Forward = default_forward,
+    scaler: StandardScaler | None = None,
+    batch_size: int = 2048,
+    padding: Padding = "right",
+) -> Predictor:
+    """Wrap ``model`` as ``predict(seqs) -> [n]`` float64 (unscaled with ``scaler`` when given).
+
+    Parameters
+    ----------
+    model
+        A trained model whose ``forward(model, x)`` maps one-hot ``x`` ``[batch, L, 4]`` to
+        ``[batch]`` (or ``[batch, 1]``) outputs; put in eval mode, run on its parameters' device.
+    forward
+        How to call the model (e.g. with a library index).
+    scaler
+        The label scaler fitted on the training rows; ``None`` returns the raw outputs.
+    batch_size
+        Sequences per forward pass.
+    padding
+        Side on which sequences shorter than the longest of a batch are padded (all-zero).
+    """
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def predict(seqs: Sequence[str]) -> np.ndarray:
+        model.eval()
+        seqs = list(seqs)
+        outputs = []
+        for start in range(0, len(seqs), batch_size):
+            x = torch.from_numpy(one_hot(seqs[start : start + batch_size], padding=padding))
+            outputs.append(forward(model, x.to(device)).float().cpu().numpy().ravel())
+        values = np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
+        if scaler is None:
+            return values.astype(np.float64)
+        return scaler.inverse_transform(values.reshape(-1, 1).astype(np.float64)).ravel()
+
+    return predict
 
 
 def fit(

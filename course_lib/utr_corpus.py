@@ -19,9 +19,12 @@ genes Human7600 comes from); ``min_shared=None`` removes exact copies only. Reve
 complements are not removed (a 5' UTR is read in one direction); how many corpus sequences
 share a stretch with a test UTR's reverse complement is reported.
 
-:func:`real_corpus` builds it from the registry's folders (``None`` when a source is not
-real); :func:`stand_in_corpus` applies the same rule to stand-in UTRs; a
-:class:`CorpusSplit` holds a profile's draw of training and monitoring UTRs.
+:data:`CORPUS_SOURCES` names each source once (registry data set, file, column);
+:func:`real_corpus` builds the corpus from the registry's folders (``None`` when a source is
+not real), :func:`real_pretraining_corpus` from a folder laid out as ``../shared/data``; the
+held-out UTRs come from the ``utr_testsets`` loader (:func:`held_out_utrs`).
+:func:`stand_in_corpus` applies the same rule to stand-in UTRs; a :class:`CorpusSplit` holds
+a profile's draw of training and monitoring UTRs.
 """
 
 from __future__ import annotations
@@ -34,24 +37,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from course_lib.datasets.utr_testsets import VARYING_SETS, read_varying_table
+from course_lib.datasets.utr_testsets import VARYING_SETS, TestSets, load_test_sets
 from course_lib.encoding import reverse_complement, to_dna
 from course_lib.tables import read_table
 
 if TYPE_CHECKING:
     from course_lib.utr_protocol import RealUTRProtocol
 
-#: ``set`` value of the varying-length table -> published test-set name.
-HELD_OUT_SETS = VARYING_SETS
-#: Corpus sources in merge order: name -> (file under ``../shared/data``, sequence column).
-REAL_SOURCES = {
-    "designed human library": ("utr_testsets/stride11133m_MPA_H_pred.csv", "utr"),
-    "ClinVar SNV alleles": ("optimus/snv_phenotype_log_diff.csv", "utr"),
-    "eGFP library": ("utr_testsets/stride11133m_MPA_U_pred.csv", "utr"),
-    "m1Ψ eGFP library": ("utr_mfe/utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
+#: Corpus sources in merge order: name -> (registry data set, file in its folder, sequence
+#: column). The ClinVar source keeps reference and variant alleles alike, which the
+#: ``optimus_models`` loader (variants with a measured reference) does not, so every source is
+#: read from its data set's folder with :func:`read_sources`.
+CORPUS_SOURCES = {
+    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
+    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
+    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
+    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
 }
-#: The varying-length test table holding Random7600 and Human7600.
-HELD_OUT_FILE = "utr_testsets/stride11133m_MPA_V_pred.csv"
 _ACGT = frozenset("ACGT")
 
 
@@ -180,7 +182,7 @@ def build_pretraining_corpus(
         Sequences with letters other than A, C, G, T/U are dropped and counted.
     held_out
         ``{test-set name: sequences}`` that must never enter the corpus (Random7600 and
-        Human7600: :func:`read_held_out`).
+        Human7600: :func:`held_out_utrs`).
     min_shared
         Remove sequences sharing a substring of this many nt with a held-out sequence;
         ``None`` removes exact copies only.
@@ -223,14 +225,10 @@ def build_pretraining_corpus(
     return PretrainingCorpus(corpus, names, report.rename_axis("source"), min_shared)
 
 
-def read_held_out(path: str | Path, verbose: bool = True) -> dict[str, list[str]]:
-    """Random7600 and Human7600 UTRs (DNA alphabet) from the varying-length test table.
-
-    ``path`` is ``utr_testsets/stride11133m_MPA_V_pred.csv`` (columns ``utr``, ``set``);
-    returns ``{"Random7600": [...], "Human7600": [...]}``.
-    """
-    table = read_varying_table(path, ("utr", "set"), verbose=verbose)
-    return {name: table.loc[table["set"] == s, "utr"].tolist() for s, name in HELD_OUT_SETS.items()}
+def held_out_utrs(test_sets: TestSets) -> dict[str, list[str]]:
+    """``{"Random7600": [...], "Human7600": [...]}``: the UTRs (DNA alphabet) the corpus must
+    never hold, from the ``utr_testsets`` loader's :class:`TestSets`."""
+    return {name: test_sets[name]["utr"].tolist() for name in VARYING_SETS.values()}
 
 
 def read_sources(
@@ -238,7 +236,7 @@ def read_sources(
 ) -> dict[str, list[str]]:
     """``{name: sequences}`` of ``{name: (table file, sequence column)}``, each read with
     :func:`course_lib.tables.read_table` (upper case, DNA alphabet; other columns left out)."""
-    fix = "a corpus source of course_lib.utr_corpus.REAL_SOURCES is needed (../shared/data)"
+    fix = "a corpus source of course_lib.utr_corpus.CORPUS_SOURCES is needed (../shared/data)"
     return {
         name: read_table(path, (column,), sequence_columns=(column,), fix=fix, verbose=verbose)
         .table[column]
@@ -247,11 +245,26 @@ def read_sources(
     }
 
 
+def source_files(folders: Mapping[str, Path]) -> dict[str, tuple[Path, str]]:
+    """``{source: (table file, sequence column)}`` of :data:`CORPUS_SOURCES`, given the
+    folder of each data set they name (``{data set: folder}``)."""
+    return {name: (folders[ds] / file, col) for name, (ds, file, col) in CORPUS_SOURCES.items()}
+
+
+def shared_folders(shared: str | Path) -> dict[str, Path]:
+    """``{data set: folder}`` of the corpus's data sets in a folder laid out as
+    ``../shared/data`` (each data set's registered ``shared_subdir``)."""
+    import course_lib.datasets  # noqa: F401  (registers the data sets)
+    from course_lib import registry
+
+    names = {ds for ds, _, _ in CORPUS_SOURCES.values()} | {"utr_testsets"}
+    return {name: Path(shared) / (registry.get(name).shared_subdir or name) for name in names}
+
+
 def read_corpus_sources(shared: str | Path, verbose: bool = True) -> dict[str, list[str]]:
-    """The real corpus sources of :data:`REAL_SOURCES`, read from a folder laid out as
+    """The real corpus sources of :data:`CORPUS_SOURCES`, read from a folder laid out as
     ``../shared/data`` (with :func:`read_sources`)."""
-    files = {name: (Path(shared) / file, col) for name, (file, col) in REAL_SOURCES.items()}
-    return read_sources(files, verbose)
+    return read_sources(source_files(shared_folders(shared)), verbose)
 
 
 def real_pretraining_corpus(
@@ -259,29 +272,18 @@ def real_pretraining_corpus(
 ) -> PretrainingCorpus:
     """:func:`build_pretraining_corpus` of the real sources in ``shared`` (``../shared/data``),
     without Random7600 and Human7600. Chapter 5 introduces it; chapter 1 pretrains on it too."""
+    test_sets = load_test_sets(shared_folders(shared)["utr_testsets"])
     return build_pretraining_corpus(
-        read_corpus_sources(shared, verbose),
-        read_held_out(Path(shared) / HELD_OUT_FILE, verbose),
-        min_shared=min_shared,
+        read_corpus_sources(shared, verbose), held_out_utrs(test_sets), min_shared=min_shared
     )
-
-
-#: Corpus sources as (registry data set, file in its folder, sequence column), in the merge
-#: order of :data:`REAL_SOURCES`.
-CORPUS_SOURCES = {
-    "designed human library": ("utr_testsets", "stride11133m_MPA_H_pred.csv", "utr"),
-    "ClinVar SNV alleles": ("optimus_models", "snv_phenotype_log_diff.csv", "utr"),
-    "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
-    "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
-}
 
 
 def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
     """The real pretraining corpus, read from the registry's folders.
 
-    Every source of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 table must be
-    real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and says so).
-    The corpus never shares a 25-nt stretch with a held-out UTR
+    Every data set of :data:`CORPUS_SOURCES` and the held-out Random7600/Human7600 test sets
+    must be real (``registry.load`` provenance); otherwise ``None`` (the caller falls back and
+    says so). The corpus never shares a 25-nt stretch with a held-out UTR
     (:func:`build_pretraining_corpus`); take a profile's size with
     ``corpus.split(val_fraction, n)``.
     """
@@ -291,12 +293,8 @@ def real_corpus(verbose: bool = True) -> PretrainingCorpus | None:
     loaded = {name: registry.load(name) for name in {s[0] for s in CORPUS_SOURCES.values()}}
     if any(item.provenance != "real" for item in loaded.values()):
         return None
-    files = {
-        name: (loaded[ds].folder / file, col) for name, (ds, file, col) in CORPUS_SOURCES.items()
-    }
-    sources = read_sources(files, verbose)
-    held_out = read_held_out(loaded["utr_testsets"].folder / Path(HELD_OUT_FILE).name, verbose)
-    return build_pretraining_corpus(sources, held_out)
+    sources = read_sources(source_files({n: item.folder for n, item in loaded.items()}), verbose)
+    return build_pretraining_corpus(sources, held_out_utrs(loaded["utr_testsets"].data))
 
 
 def stand_in_corpus(utrs: Sequence[str], protocol: RealUTRProtocol) -> PretrainingCorpus:

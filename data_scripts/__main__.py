@@ -18,12 +18,13 @@ Examples
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import course_lib.datasets  # noqa: F401  (the catalog: registers every data set)
-from course_lib import registry
-from course_lib.paths import data_dir
+from course_lib import registry, weights
+from course_lib.paths import checkpoints_dir, data_dir
 from course_lib.profiles import DEFAULT_PROFILE, check_profile
 from data_scripts.prepare import prepare_all, size_text
 
@@ -43,6 +44,21 @@ def cmd_list(_: argparse.Namespace) -> int:
         )
         print(f"{row['name']:<24} [{status:<9}] {row['files']}")
         print(f"{'':<24} licence: {row['licence']}; schema: {row['schema']}")
+    print(
+        f"\nweights (checkpoint folder {checkpoints_dir()}; set COURSE_CHECKPOINT_DIR to move it)\n"
+    )
+    for name, entry in sorted(weights.WEIGHTS.items()):
+        path, provenance = weights.locate_weights(name)
+        print(f"{name:<24} [{provenance:<9}] {path or entry.location}")
+        detail = (
+            "" if path else f"; without it: {entry.stand_in}; to use it: {entry.how_to_place()}"
+        )
+        print(f"{'':<24} licence: {entry.licence}{detail}")
+    for name in ("framepool_models", "optimus_models"):
+        print(f"{name:<24} a data set above (published Keras weights, downloaded and checksummed)")
+    for folder, recipe in weights.cached_recipes("utr_lm"):
+        print(f"{'utr_lm':<24} [course   ] {folder}")
+        print(f"{'':<24} pretrained by the course's recipe: {json.dumps(recipe, sort_keys=True)}")
     return 0
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_lib.chapters.ch3_config import Ch3Config
-from course_lib.chapters.ch3_pum2_dnabert_lstm import mlm_pretraining_hook
+from course_lib.chapters.ch3_models import mlm_pretraining_hook
 from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
 from course_lib.models.bert import (
     bert_classifier,
@@ -171,7 +171,7 @@ def test_load_dnabert_missing_files_say_what_to_do(tmp_path):
 
 
 def test_bert_fold_trainers_variants(tmp_path):
-    from course_lib.chapters.ch3_pum2_dnabert_lstm import bert_fold_trainers
+    from course_lib.chapters.ch3_models import bert_fold_trainers
 
     labels = np.arange(36) % 2
     tokens = VOCAB.encode(["ACGTTGCAAC" if y else "TTTTGGGACA" for y in labels]).to_torch()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_lib.chapters import ch0_report
 from course_lib.chapters import ch0_sequences as ch0
 from course_lib.chapters.ch0_config import Ch0Config
+from course_lib.chapters.ch0_genome_stats import dinucleotide_obs_exp
 from course_lib.encoding import kmer_counts, one_hot
 from course_lib.exercises import CheckFailed
-from course_lib.genome_stats import dinucleotide_obs_exp
-from course_lib.results import check_headline
 
 
 def random_seqs(n: int, length: int, seed: int = 0, drop_cg: bool = False) -> list[str]:
@@ -85,10 +85,10 @@ def test_intervals_separate_cpg_depleted_from_independent_bases():
 
 def test_headline_carries_interval_and_the_genome_wide_anchor():
     intervals = ch0.window_intervals(random_seqs(20, 300, seed=4), n_boot=50)
-    headline = ch0.headline(intervals, "synthetic", 20, 300)
-    check_headline(headline)
-    assert headline["anchor"]["protocol"] == ch0.GENOME_WIDE == "genome-wide estimate (IHGSC 2001)"
-    assert headline["data"].startswith("synthetic")
-    (value,) = headline["compared"].values()
-    assert value["ci"][0] <= value["value"] <= value["ci"][1]
-    assert all(a["protocol"] == ch0.GENOME_WIDE for a in ch0.ANCHORS.values())
+    headline = ch0_report.headline(intervals, "synthetic", 20, 300)
+    assert headline.anchor.protocol == ch0_report.GENOME_WIDE
+    assert ch0_report.GENOME_WIDE == "genome-wide estimate (IHGSC 2001)"
+    assert headline.data.startswith("synthetic")
+    (value,) = headline.compared.values()
+    assert value.interval.low <= value.value <= value.interval.high
+    assert all(a.protocol == ch0_report.GENOME_WIDE for a in ch0_report.ANCHORS)

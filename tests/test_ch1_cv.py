@@ -15,6 +15,7 @@ import pytest
 from toy_utrs import gc_label, toy_varying_table
 
 from course_lib.chapters.ch1_config import Ch1Config
+from course_lib.chapters.ch1_embedding_cache import build_embedding_cache
 from course_lib.chapters.ch1_utr_rnafm import (
     HEADS,
     check_full_run,
@@ -27,7 +28,6 @@ from course_lib.chapters.ch1_utr_rnafm import (
     original_fold_data,
     train_heads,
 )
-from course_lib.embedding_cache import build_embedding_cache
 from course_lib.models import rnafm
 from course_lib.profiles import LongCPURunError
 from course_lib.utr_protocol import (

@@ -8,8 +8,13 @@ import torch
 
 from course_lib.baselines import simulate_kmer_copy_baseline
 from course_lib.chapters import ch3_pum2_dnabert_lstm as ch3
+from course_lib.chapters import ch3_report
+from course_lib.chapters.ch3_kmer_baseline import (
+    kmer_count_features,
+    kmer_fold_trainer,
+    logistic_regression,
+)
 from course_lib.cross_validation import CVResult, FoldResult, TrainedFold, stratified_folds
-from course_lib.kmer_baseline import kmer_count_features, kmer_fold_trainer, logistic_regression
 from course_lib.tokenization import build_vocabulary
 from course_lib.uncertainty import spread
 
@@ -97,16 +102,28 @@ def test_explained_positives_top_and_random():
     assert np.array_equal(rows["random"], again["random"])
 
 
-def test_dnabert_folder_branches(tmp_path):
-    assert ch3.dnabert_folder(None)[0] is None
+def test_dnabert_folder_branches(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    assert ch3.dnabert_folder(None)[:2] == (None, "stand-in")
     missing = tmp_path / "DNA_bert_3"
-    path, note = ch3.dnabert_folder(missing, tiny=True)
-    assert path is None and "stand-in" in note and "tiny" in note
-    with pytest.raises(FileNotFoundError, match="DNA_bert_3"):
+    path, provenance, note = ch3.dnabert_folder(missing, tiny=True)
+    assert path is None and provenance == "stand-in" and "stand-in" in note and "tiny" in note
+    with pytest.raises(FileNotFoundError, match="DNA_bert_3.*dnabert_path"):
         ch3.dnabert_folder(missing, tiny=False)
     missing.mkdir()
     (missing / "config.json").write_text("{}")
-    assert ch3.dnabert_folder(missing)[0] == missing
+    (missing / "vocab.txt").write_text("[PAD]")
+    path, provenance, note = ch3.dnabert_folder(missing)
+    assert path == missing and provenance == "real" and "real" in note
+
+
+def test_dnabert_folder_finds_the_registered_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    registered = tmp_path / "DNA_bert_3"
+    registered.mkdir()
+    for name in ("config.json", "vocab.txt"):
+        (registered / name).write_text("{}")
+    assert ch3.dnabert_folder(None)[:2] == (registered, "real")
 
 
 def test_motif_sentence_uses_the_run_numbers():
@@ -149,6 +166,12 @@ def test_check_1_and_3(monkeypatch):
 
 
 def test_anchor_protocols_and_exercises():
-    assert all("protocol" in anchor for anchor in ch3.ANCHORS.values())
-    assert sum("test-selected" in a["protocol"] for a in ch3.ANCHORS.values()) == 2
+    selected = {a.name for a in ch3_report.ANCHORS if "test-selected" in a.protocol}
+    assert selected == {"BiLSTM on 3-mers, PUM2", "DNABERT-3 fine-tuned, PUM2"}
+    assert list(
+        ch3_report.anchor_table().loc["BiLSTM on 3-mers, PUM2", ["accuracy", "ROC AUC"]]
+    ) == [
+        0.895,
+        0.941,
+    ]
     assert len(ch3.EXERCISES) == 5

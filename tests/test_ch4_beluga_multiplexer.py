@@ -74,13 +74,53 @@ def test_overlap():
 
 
 def test_find_beluga_uses_the_published_file_only_at_full(tmp_path, monkeypatch):
+    from course_lib.weights import get_weights
+
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
-    assert ch4.find_beluga(None, "full", tiny=False) is None  # no file: the stand-in
-    (tmp_path / ch4.BELUGA_FILE).write_bytes(b"")
-    assert ch4.find_beluga(None, "full", tiny=False) == str(tmp_path / ch4.BELUGA_FILE)
-    assert ch4.find_beluga(None, "full", tiny=True) is None
-    assert ch4.find_beluga(None, "laptop", tiny=False) is None
-    assert ch4.find_beluga("given.pth", "smoke", tiny=True) == "given.pth"
+    stand_in = (None, "stand-in")
+    assert ch4.find_beluga(None, "full", tiny=False) == stand_in  # no file: the stand-in
+    placed = tmp_path / get_weights("beluga").location
+    placed.write_bytes(b"")
+    assert ch4.find_beluga(None, "full", tiny=False) == (placed, "real")
+    assert ch4.find_beluga(None, "full", tiny=True) == stand_in
+    assert ch4.find_beluga(None, "laptop", tiny=False) == stand_in
+    given = tmp_path / "given.pth"
+    given.write_bytes(b"")
+    assert ch4.find_beluga(str(given), "smoke", tiny=True) == (given, "real")
+
+
+def test_a_missing_beluga_path_is_refused_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="beluga_checkpoint=.*deepsea.beluga.pth"):
+        ch4.find_beluga(str(tmp_path / "absent.pth"), "smoke", tiny=False)
+
+
+def test_the_stand_in_teacher_is_trained_and_labelled(tmp_path, monkeypatch):
+    from course_lib.chapters.ch4_chromatin import split_regions
+    from course_lib.fasta import Genome
+
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">chrA\n" + "".join(rng.choice(list("ACGT"), 60_000)) + "\n")
+    genome = Genome(fasta)
+    settings = Ch4Config.resolve(
+        "smoke",
+        sequence_length=320,
+        n_features=3,
+        teacher_channels=(4, 4, 4),
+        teacher_hidden=8,
+        n_teacher_train=32,
+        n_teacher_val=16,
+        teacher_epochs=1,
+    )
+    teacher = ch4.chapter_teacher(
+        None, settings, genome, split_regions(genome.chromosomes), rng, torch.device("cpu")
+    )
+    assert teacher.provenance == "stand-in" and "synthetic chromatin task" in teacher.source
+    assert teacher.fit.best_epoch == 1 and len(teacher.validation) == 16
+    assert teacher.model.n_features == 3 and not teacher.model.training
+    assert len(teacher.task.feature_names) == 3
 
 
 def test_long_step_estimates_count_3l_plus_1_passes():

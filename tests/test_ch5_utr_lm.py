@@ -62,12 +62,13 @@ def test_tiny_holds_sizes_only():
 
 
 def test_real_corpus_is_disjoint_from_the_test_sets(shared_data):
-    from course_lib.utr_corpus import read_held_out
+    from course_lib.datasets.utr_testsets import load_test_sets
+    from course_lib.utr_corpus import held_out_utrs
 
     corpus = real_corpus(verbose=False)
     if corpus is None:
         pytest.skip("the real UTR libraries are not in the data cache")
-    held = read_held_out(shared_data / "utr_testsets/stride11133m_MPA_V_pred.csv", False)
+    held = held_out_utrs(load_test_sets(shared_data / "utr_testsets"))
     assert len(corpus) == 51_086
     assert not set(corpus.sequences) & (set(held["Random7600"]) | set(held["Human7600"]))
 
@@ -81,7 +82,7 @@ def _toy_protocol(per_length: int = 12, seed: int = 0):
 
 
 def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_only():
-    from course_lib.mrl_finetuning import fold_loaders, fold_training_rows
+    from course_lib.chapters.ch5_mrl_finetuning import fold_loaders, fold_training_rows
 
     protocol = _toy_protocol()
     split = protocol.folds[1]
@@ -97,7 +98,7 @@ def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_on
 
 
 def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
-    from course_lib.mrl_finetuning import published_fold_scores, real_fold_ablation
+    from course_lib.chapters.ch5_mrl_finetuning import published_fold_scores, real_fold_ablation
 
     protocol = _toy_protocol()
     config = utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
@@ -132,3 +133,25 @@ def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
     )
     assert list(oracle.columns) == list(ablation.per_fold.columns)
     assert np.allclose(oracle[["Random7600 fold R2", "Human7600 R2"]], 1.0)
+
+
+def test_pretraining_losses_draw_each_variant_in_its_objectives_panels():
+    from types import SimpleNamespace
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.chapters.ch5_utr_lm import LOSS_TITLES, plot_pretraining_losses
+
+    columns = {f"{p}_{o}": [1.0, 0.5] for p in ("train", "val") for o in LOSS_TITLES}
+    history = pd.DataFrame({"epoch": [1, 2], **columns})
+    runs = {"(b)": SimpleNamespace(history=history), "(c)": SimpleNamespace(history=history)}
+    variants = {"(b)": ("mlm",), "(c)": ("mlm", "mfe", "structure")}
+    fig, axes = plt.subplots(1, 3)
+    plot_pretraining_losses(axes, runs, variants, "synthetic data")
+    assert [len(ax.lines) for ax in axes] == [4, 2, 2]
+    assert axes[1].get_title() == "Pretraining: MFE (MSE, standardised)\nsynthetic data"
+    assert [line.get_linestyle() for line in axes[0].lines] == ["--", "-", "--", "-"]
+    plt.close(fig)

@@ -93,6 +93,8 @@ def test_chapter_wrote_its_results(notebook: Path) -> None:
     assert "real" in provenance or "synthetic" in provenance
     assert record["metrics"], "no metrics recorded"
     assert record["anchors"], "no anchors recorded"
+    shape = {"name", "value", "metric", "protocol", "source"}
+    assert all(set(anchor) == shape for anchor in record["anchors"]), "one anchor shape"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=CHAPTER_IDS)

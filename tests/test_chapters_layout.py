@@ -1,10 +1,11 @@
 """The package layout: one home per chapter, no import cycle, small functions and modules.
 
-Every chapter module listed in :mod:`course_lib.manifest` names its notebook and holds anchors
-with protocol labels; its configuration is one class in ``chN_config`` whose every field is a
-parameter of the notebook's parameters cell, resolved once and read by the notebook; nothing
-else in ``course_lib`` imports a chapter module. The import graph of ``course_lib`` has no
-cycle, no function is longer than 60 lines and no module longer than 700.
+Every chapter module listed in :mod:`course_lib.manifest` names its notebook, and its
+``chN_report`` beside it holds anchors with protocol labels; its configuration is one class in
+``chN_config`` whose every field is a parameter of the notebook's parameters cell, resolved
+once and read by the notebook or its recipes; nothing else in ``course_lib`` imports a chapter
+module. The import graph of ``course_lib`` has no cycle, no function is longer than 60 lines and
+no module longer than 700.
 """
 
 from __future__ import annotations
@@ -108,8 +109,10 @@ def test_chapter_module_follows_the_convention(chapter):
     rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(config)}
     options = [name for name in config.TINY if rules[name].choices or rules[name].kind is bool]
     assert config.TINY and not options, f"tiny holds sizes only, not {options}"
-    for label, anchor in module.ANCHORS.items():
-        assert anchor.get("protocol"), f"{chapter}: anchor {label!r} has no protocol label"
+    report = importlib.import_module(f"course_lib.chapters.{chapter[:3]}_report")
+    assert module.NOTEBOOK in report.__doc__, "the report module docstring names its notebook"
+    for anchor in report.ANCHORS:
+        assert anchor.protocol, f"{chapter}: anchor {anchor.name!r} has no protocol label"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -141,10 +144,13 @@ def test_every_parameter_is_in_the_parameters_cell_and_resolved_once(chapter):
     assert len(calls) == 1, f"{module.NOTEBOOK} resolves its configuration {len(calls)} times"
     passed = {k.arg: getattr(k.value, "id", None) for k in calls[0].keywords}
     assert passed == {name: name for name in ("tiny", *names)}, "every parameter passed on"
+    # the chapter's recipes and report receive settings and read it there
+    family = sorted((PACKAGE / "chapters").glob(f"{chapter[:3]}_*.py"))
+    text += "".join(p.read_text() for p in family if not p.name.endswith("_config.py"))
     unread = [
         name for name in names if not re.search(rf"settings(\.{name}\b|\[[\"']{name}[\"']\])", text)
     ]
-    assert not unread, f"{module.NOTEBOOK} never reads settings {unread}"
+    assert not unread, f"{module.NOTEBOOK} (or its recipes, report) never reads settings {unread}"
 
 
 def test_only_chapter_modules_import_chapter_modules():
@@ -154,6 +160,31 @@ def test_only_chapter_modules_import_chapter_modules():
         if not name.startswith("course_lib.chapters")
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def chapter_family(module: str) -> str | None:
+    """``"ch5"`` for ``course_lib.chapters.ch5_utr_lm`` (any ``chN_`` module); else ``None``."""
+    match = re.fullmatch(r"course_lib\.chapters\.(ch\d+)_\w+", module)
+    return match[1] if match else None
+
+
+def test_no_chapter_imports_another_chapter():
+    """A chapter's modules (``chN_*``) import only their own family; what two chapters share
+    (chapter 5's UTR-LM backbone, read by chapter 1) lives in a shared module."""
+    offenders = {
+        name: sorted(m for m in imported_modules(path) if chapter_family(m) not in (None, family))
+        for name, path in SOURCES.items()
+        if (family := chapter_family(name))
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+    assert chapter_family("course_lib.chapters.ch1_utr_rnafm") == "ch1"
+
+
+def test_chapter_1_and_the_shared_backbone_import_no_other_chapter():
+    shared = imported_modules(PACKAGE / "utr_lm_backbone.py")
+    assert not [m for m in shared if m.startswith("course_lib.chapters")]
+    for path in PACKAGE.glob("chapters/ch1_*.py"):
+        assert not [m for m in imported_modules(path) if chapter_family(m) not in (None, "ch1")]
 
 
 def test_no_import_cycle_among_course_lib_modules():

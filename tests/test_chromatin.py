@@ -11,8 +11,7 @@ from course_lib.chapters.ch4_beluga_multiplexer import (
     seed_first_layer,
     teacher_pearson,
 )
-from course_lib.chapters.ch4_config import Ch4Config
-from course_lib.chromatin import (
+from course_lib.chapters.ch4_chromatin import (
     ChromatinTask,
     chromatin_dataset,
     encode_windows,
@@ -23,6 +22,7 @@ from course_lib.chromatin import (
     split_regions,
     window_sampler,
 )
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.encoding import reverse_complement
 from course_lib.fasta import Genome, write_fasta
 from course_lib.models.beluga import Beluga

@@ -8,19 +8,19 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from course_lib.datasets.utr import uaug_table
-from course_lib.design import (
+from course_lib.chapters.ch2_design import (
     aug_insertion_scan,
     gradient_design,
     greedy_design,
     in_cds_frame,
-    make_predictor,
     plot_aug_scan,
     single_substitutions,
     substitute,
     substitution_gains,
 )
+from course_lib.datasets.utr import uaug_table
 from course_lib.encoding import one_hot
+from course_lib.training import make_predictor
 
 
 def _uaug_rule(utrs):

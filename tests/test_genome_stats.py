@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.genome_stats import dinucleotide_obs_exp, gc_track
+from course_lib.chapters.ch0_genome_stats import dinucleotide_obs_exp, gc_track
 
 
 def test_gc_track_tiles_and_ignores_n() -> None:

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
-from course_lib.datasets.pum2 import NEGATIVES, POSITIVES, load_binding_sites, synthesize_pum2
-from course_lib.encoding import one_hot
-from course_lib.kmer_baseline import (
+from course_lib.chapters.ch3_kmer_baseline import (
     kmer_count_features,
     kmer_feature_names,
     kmer_fold_trainer,
     top_kmers,
 )
+from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
+from course_lib.datasets.pum2 import NEGATIVES, POSITIVES, load_binding_sites, synthesize_pum2
+from course_lib.encoding import one_hot
 from course_lib.models.bilstm import BiLSTMClassifier, lstm_token_ids
 from course_lib.models.cnn_classifier import OneHotCNN
 

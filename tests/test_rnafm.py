@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import embedding_cache as ec
+from course_lib.chapters import ch1_embedding_cache as ec
 from course_lib.models import rnafm
 from course_lib.models.checkpoint import CheckpointError
 

@@ -69,13 +69,17 @@ def test_runner_injects_the_profile(tmp_path: Path) -> None:
 
 
 def test_metrics_table_flattens_nested_metrics() -> None:
+    interval = {"low": 0.25, "high": 0.75, "method": "bootstrap"}
     table = metrics_table(
-        {"cnn": {"test": {"R2": 0.5, "MSE": 1.25}}, "rnn": {"test": {"R2": None}}}
+        {
+            "cnn": {"test": {"R2": 0.5, "MSE": 1.25, "R2 interval": interval}},
+            "rnn": {"test": {"R2": None}},
+        }
     )
     lines = table.strip().splitlines()
-    assert lines[0] == "| | R2 | MSE |"
-    assert "| cnn / test | 0.5 | 1.25 |" in lines
-    assert "| rnn / test | n/a |  |" in lines
+    assert lines[0] == "| | R2 | MSE | R2 interval |"
+    assert "| cnn / test | 0.5 | 1.25 | [0.25, 0.75] |" in lines
+    assert "| rnn / test | n/a |  |  |" in lines
 
 
 def test_results_page_flags_synthetic_data() -> None:
@@ -85,12 +89,16 @@ def test_results_page_flags_synthetic_data() -> None:
         "provenance": "synthetic",
         "wall_time_s": 3.0,
         "metrics": {"m": {"R2": 0.1}},
-        "anchors": {"paper": {"R2": 0.8}},
+        "uncertainty": ["95 % bootstrap"],
+        "anchors": [
+            {"name": "paper", "value": 0.8, "metric": "R2", "protocol": "paper", "source": "x"}
+        ],
         "notes": [],
     }
     page = render_results_page({"01_x": record}, {"01_x": {"peak_memory_mb": 512.0}})
     assert "## 01_x" in page and "peak memory 512 MB" in page
-    assert "synthetic data" in page and "| paper | 0.8 |" in page
+    assert "synthetic data" in page and "| paper | R2 | 0.8 | paper | x |" in page
+    assert "- interval: 95 % bootstrap" in page
 
 
 def test_results_page_names_chapters_by_their_manifest_title() -> None:
@@ -101,7 +109,7 @@ def test_results_page_names_chapters_by_their_manifest_title() -> None:
         "provenance": "real",
         "wall_time_s": 1.0,
         "metrics": {},
-        "anchors": {},
+        "anchors": [],
     }
     page = render_results_page({first.stem: record}, {})
     assert f"## Chapter {first.number}: {first.title}\n" in page
@@ -112,20 +120,23 @@ def test_results_page_names_chapters_by_their_manifest_title() -> None:
 
 def test_dashboard_row_and_figure_from_a_headline(tmp_path: Path) -> None:
     from course_book.site import draw_headline_figure
-    from course_lib.results import make_headline
+    from course_lib.report import Anchor, Estimate, Headline, Interval
 
-    headline = make_headline(
+    folds = "range over 5 folds"
+    headline = Headline(
         "ROC AUC",
         "real PUM2 (6,000 sites)",
-        {"BiLSTM": (0.937, 0.926, 0.953), "k-mer LR": (0.912, 0.905, 0.919)},
-        "range over 5 folds",
-        {"name": "BiLSTM seed exercise", "value": 0.941, "protocol": "one split, test-selected"},
+        {
+            "BiLSTM": Estimate(0.937, Interval(0.926, 0.953, folds)),
+            "k-mer LR": Estimate(0.912, Interval(0.905, 0.919, folds)),
+        },
+        Anchor("BiLSTM seed exercise", 0.941, "ROC AUC", "one split, test-selected", "seed"),
     )
     record = {
         "chapter": "03_x",
         "profile": "laptop",
         "provenance": "real",
-        "headline": headline,
+        "headline": headline.to_json(),
     }
     table = dashboard_table({"03_x": record, "04_y": {**record, "headline": None}})
     assert "| 03_x | BiLSTM, ROC AUC | 0.937 [0.926, 0.953] | real PUM2 (6,000 sites) |" in table
@@ -133,8 +144,6 @@ def test_dashboard_row_and_figure_from_a_headline(tmp_path: Path) -> None:
     figure = draw_headline_figure(record, tmp_path / "f.png")
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert draw_headline_figure({**record, "headline": None}, tmp_path / "g.png") is None
-    with pytest.raises(ValueError, match="anchor needs name, value and protocol"):
-        make_headline("R2", "d", {"m": (1, 0, 2)}, "i", {"name": "paper", "value": 0.8})
 
 
 def test_data_scripts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.datasets.structure_refs import load_utr_mfe, load_utrlm_records
-from course_lib.structure import fold_sequences
-from course_lib.structure_check import (
+from course_lib.chapters.ch5_structure_check import (
     check_utr_mfe,
     check_utrlm_sample,
     fold_variant,
     structure_label_agreement,
     variant_agreement,
 )
+from course_lib.datasets.structure_refs import load_utr_mfe, load_utrlm_records
+from course_lib.structure import fold_sequences
 
 SEQS = ["GGGGAAACCCCAUAUAUGGGGAAACCCC", "ACGUACGUACGUAGCUAGCUAGCAUGCA", "GCGCGCAAAAGCGCGC"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from course_lib.datasets import egfp, published_models, structure_refs, utr, utr_testsets
 from course_lib.tables import TableFormatError, read_table
-from course_lib.utr_corpus import read_corpus_sources, read_held_out
+from course_lib.utr_corpus import held_out_utrs, read_corpus_sources
 from course_lib.utr_protocol import read_varying_testsets
 
 ROWS = [("acgu", 5.1, "random", 0.2), ("CCGG", 4.0, "human", 0.3), ("TTAA", 3.5, "snv", 0.1)]
@@ -250,10 +250,10 @@ LOADERS = {
         lambda t: t["utr"].tolist(),
         "energy_5utr",
     ),
-    "utr_corpus.read_held_out": Loader(
+    "utr_corpus.held_out_utrs": Loader(
         V_FILE,
         lambda rng: _mttrans_frame(rng, varying=True),
-        read_held_out,
+        lambda path: held_out_utrs(_load_test_sets(path)),
         _held,
         "set",
         category="set",

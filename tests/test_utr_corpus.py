@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from course_lib.datasets import utr_testsets
 from course_lib.encoding import reverse_complement
 from course_lib.utr_corpus import (
-    HELD_OUT_FILE,
-    REAL_SOURCES,
+    CORPUS_SOURCES,
     build_pretraining_corpus,
-    read_held_out,
+    held_out_utrs,
     real_pretraining_corpus,
+    shared_folders,
     shares_stretch,
 )
 
@@ -107,18 +108,21 @@ def test_bad_arguments_fail_clearly():
         build_pretraining_corpus({"a": [TEST_UTR]}, HELD)
 
 
-def test_read_held_out_from_a_tiny_table(tmp_path, capsys):
-    path = tmp_path / "v.csv"
-    pd.DataFrame(
-        {
-            "Unnamed: 0": [0, 1, 2],
-            "utr": ["acgu", "GGCC", "TTTT"],
-            "rl": [1.0, 2.0, 3.0],
-            "set": ["random", "human", "other"],
-        }
-    ).to_csv(path)
-    assert read_held_out(path) == {"Random7600": ["ACGT"], "Human7600": ["GGCC"]}
-    assert "1 rows (set not in" in capsys.readouterr().out
+def test_held_out_utrs_come_from_the_test_sets_loader():
+    def table(utrs):
+        return pd.DataFrame({"utr": utrs, "rl": np.ones(len(utrs))})
+
+    sets = utr_testsets.TestSets(
+        {"Random7600": table(["ACGT"]), "Human7600": table(["GGCC"]), "x": table([])}
+    )
+    assert held_out_utrs(sets) == {"Random7600": ["ACGT"], "Human7600": ["GGCC"]}
+
+
+def test_one_source_map_names_each_source_once(tmp_path):
+    folders = shared_folders(tmp_path)
+    assert folders["utr_testsets"] == tmp_path / "utr_testsets"
+    assert folders["optimus_models"] == tmp_path / "optimus"
+    assert set(folders) == {ds for ds, _, _ in CORPUS_SOURCES.values()}
 
 
 # ---------------------------------------------------------------- real files
@@ -126,7 +130,7 @@ def test_read_held_out_from_a_tiny_table(tmp_path, capsys):
 
 def test_real_corpus_never_holds_a_test_utr(shared_data):
     corpus = real_pretraining_corpus(shared_data, verbose=False)
-    held = read_held_out(shared_data / HELD_OUT_FILE, verbose=False)
+    held = held_out_utrs(utr_testsets.load_test_sets(shared_data / "utr_testsets"))
     assert {k: len(v) for k, v in held.items()} == {"Random7600": 7600, "Human7600": 7600}
     test_utrs = set(held["Random7600"]) | set(held["Human7600"])
     assert not set(corpus.sequences) & test_utrs
@@ -145,4 +149,4 @@ def test_real_corpus_never_holds_a_test_utr(shared_data):
     assert report.loc["designed human library", "equal to a test UTR"] == 43
     assert report.loc["total", "shares >= 25 nt with a test UTR"] == 4892
     assert report.loc["total", "in an earlier source"] == 11_981
-    assert list(report.index[:-1]) == list(REAL_SOURCES)
+    assert list(report.index[:-1]) == list(CORPUS_SOURCES)

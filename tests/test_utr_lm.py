@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from course_lib.chapters.ch5_config import Ch5Config
+from course_lib.chapters.ch5_mrl_finetuning import evaluate_mrl, finetune, regression_loss
 from course_lib.metrics import linear_probe_r2, pearson_r
 from course_lib.models.utr_lm import (
     UTRLMForMRL,
@@ -22,7 +23,6 @@ from course_lib.models.utr_lm import (
     utr_lm_config,
     utr_vocabulary,
 )
-from course_lib.mrl_finetuning import evaluate_mrl, finetune, regression_loss
 from course_lib.plotting import project_2d
 from course_lib.pretraining import (
     PretrainingData,
@@ -32,6 +32,7 @@ from course_lib.pretraining import (
     pretraining_losses,
     structure_targets,
 )
+from course_lib.report import Anchor
 from course_lib.results import results_comparison_table
 from course_lib.structure import fold_sequences
 from course_lib.token_batches import LengthBucketSampler, collate_trimmed, mrl_loader
@@ -381,7 +382,7 @@ def test_comparison_table_reads_results_and_anchors():
             },
         }
     }
-    anchors = {"Optimus 5-Prime": {"Random7600": {"Pearson r^2": 0.838}, "source": "Sample 2019"}}
+    anchors = [Anchor("Optimus 5-Prime, Random7600", 0.838, "Pearson r^2", "paper", "Sample 2019")]
     table = results_comparison_table(own, records, anchors, provenance="synthetic", profile="smoke")
     assert list(table["source"]) == ["this chapter", "01_utr_rnafm", "anchor"]
     assert table.loc[1, "model"] == "seq" and table.loc[1, "split"] == "Random7600 / MRL"

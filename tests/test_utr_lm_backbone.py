@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from course_lib.embedding_cache import build_embedding_cache
+from course_lib.chapters.ch1_embedding_cache import build_embedding_cache
 from course_lib.models.utr_lm import (
     RECIPE_FILE,
     CheckpointError,
@@ -153,41 +153,69 @@ TINY_TABLE = {
 
 
 def config_with(values):
-    """Chapter 5's configuration class with ``values`` laid over every profile."""
-    from course_lib.chapters.ch5_config import Ch5Config
+    """The backbone's configuration class with ``values`` laid over every profile."""
+    from course_lib.utr_lm_backbone import BackboneConfig
 
-    profiles = {p: {**Ch5Config.PROFILES.get(p, {}), **values} for p in PROFILE_NAMES}
-    return type("TinyCh5Config", (Ch5Config,), {"PROFILES": profiles})
+    profiles = {p: {**BackboneConfig.PROFILES.get(p, {}), **values} for p in PROFILE_NAMES}
+    return type("TinyBackboneConfig", (BackboneConfig,), {"PROFILES": profiles})
 
 
-def test_checkpoint_is_built_once_with_chapter_5s_recipe_then_reused(tmp_data_dir, monkeypatch):
-    from course_lib.chapters import ch5_utr_lm as ch5
+def test_backbone_is_built_once_in_its_recipe_folder_then_reused(tmp_data_dir, monkeypatch):
+    from course_lib import utr_lm_backbone as ub
+    from course_lib.weights import cached_recipes, recipe_folder
 
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_data_dir / "ckpts"))
     calls = []
 
     def counted(*args, **kwargs):
         calls.append(args[3])
         return pretrain_variant(*args, **kwargs)
 
-    pretrain_variant = ch5.pretrain_variant
-    monkeypatch.setattr(ch5, "pretrain_variant", counted)
-    monkeypatch.setattr(ch5, "Ch5Config", config_with(TINY_TABLE))
-    folder = tmp_data_dir / "ckpts"
-    path = ch5.utr_lm_checkpoint("smoke", "cpu", seed=0, folder=folder, verbose=False)
-    assert path == folder / "mlm_mfe_structure" and calls == [ch5.BACKBONE_OBJECTIVES]
-    recipe = read_recipe(path)
-    assert recipe["corpus UTRs"] == 48 and recipe["monitoring UTRs"] == 12
-    assert recipe["corpus provenance"] == "synthetic" and recipe["profile"] == "smoke"
-    assert recipe["objectives"] == ["mlm", "mfe", "structure"]
+    pretrain_variant = ub.pretrain_variant
+    monkeypatch.setattr(ub, "pretrain_variant", counted)
+    settings = config_with(TINY_TABLE).resolve("smoke")
+    path = ub.backbone_checkpoint(settings, "cpu", seed=0, verbose=False)
+    recipe = ub.backbone_recipe(settings, ub.BACKBONE_OBJECTIVES, 0)
+    assert path == recipe_folder("utr_lm", recipe) and calls == [ub.BACKBONE_OBJECTIVES]
+    record = read_recipe(path)
+    assert {k: record[k] for k in recipe} == recipe and record["built_by"] == ub.BUILT_BY
+    assert record["corpus UTRs"] == 48 and record["monitoring UTRs"] == 12
+    assert record["corpus provenance"] == "synthetic" and record["profile"] == "smoke"
+    assert [folder for folder, _ in cached_recipes("utr_lm")] == [path]
     stamp = (path / "model.safetensors").stat().st_mtime_ns
-    assert ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False) == path
+    assert ub.backbone_checkpoint(settings, "cpu", verbose=False) == path
     assert len(calls) == 1 and (path / "model.safetensors").stat().st_mtime_ns == stamp
     assert UTRLMBackbone.from_checkpoint(path).embed_dim == 8
-    wider = {**TINY_TABLE, "hidden_size": 16}
-    monkeypatch.setattr(ch5, "Ch5Config", config_with(wider))
+
+
+def test_recipes_differing_in_width_get_their_own_folders(tmp_data_dir, monkeypatch):
+    import shutil
+
+    from course_lib import utr_lm_backbone as ub
+
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_data_dir / "ckpts"))
+    narrow = config_with(TINY_TABLE).resolve("smoke")
+    wide = config_with({**TINY_TABLE, "hidden_size": 16}).resolve("smoke")
+    root = tmp_data_dir / "recipes"
+    paths = [ub.backbone_checkpoint(s, "cpu", root=root, verbose=False) for s in (narrow, wide)]
+    assert paths[0] != paths[1] and {p.parent for p in paths} == {root}
+    assert [UTRLMBackbone.from_checkpoint(p).embed_dim for p in paths] == [8, 16]
+    assert [read_recipe(p)["hidden_size"] for p in paths] == [8, 16]
+    shutil.rmtree(paths[1])
+    shutil.copytree(paths[0], paths[1])  # another recipe's weights in the wide recipe's folder
     with pytest.raises(CheckpointError, match="width 8, 1 layers.*asks for width 16"):
-        ch5.utr_lm_checkpoint("smoke", "cpu", folder=folder, verbose=False)
-    assert len(calls) == 1
+        ub.backbone_checkpoint(wide, "cpu", root=root, verbose=False)
+
+
+def test_chapter_5_resolves_the_backbones_values():
+    from course_lib.chapters.ch5_config import Ch5Config
+    from course_lib.utr_lm_backbone import RECIPE_FIELDS, BackboneConfig
+
+    for profile in PROFILE_NAMES:
+        for tiny in (False, True):
+            ch5 = Ch5Config.resolve(profile, tiny=tiny)
+            backbone = BackboneConfig.resolve(profile, tiny=tiny)
+            assert {k: ch5[k] for k in RECIPE_FIELDS} == {k: backbone[k] for k in RECIPE_FIELDS}
 
 
 # ---------------------------------------------------------------- chapter 1's second backbone
@@ -210,16 +238,17 @@ def test_an_embedding_input_type_names_one_backbone():
 def test_second_backbone_only_without_pretrained_rnafm(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from course_lib.chapters import ch1_utr_rnafm as ch1
-    from course_lib.chapters import ch5_utr_lm as ch5
+    from course_lib import utr_lm_backbone as ub
+    from course_lib.chapters.ch1_backbones import second_backbone
 
     folder = save_checkpoint(tiny_model(), tmp_path / "mlm_mfe_structure", VOCAB, recipe={})
     asked = []
-    monkeypatch.setattr(ch5, "utr_lm_checkpoint", lambda *a, **k: asked.append((*a, k)) or folder)
-    assert ch1.second_backbone(SimpleNamespace(pretrained=True), "smoke", "cpu") is None
+    monkeypatch.setattr(ub, "backbone_checkpoint", lambda *a, **k: asked.append(a) or folder)
+    assert second_backbone(SimpleNamespace(pretrained=True), "smoke", "cpu") is None
     assert asked == []
-    utrlm = ch1.second_backbone(SimpleNamespace(pretrained=False), "laptop", "cpu", seed=3)
-    assert asked == [("laptop", "cpu", 3, {"tiny": False})] and utrlm.checkpoint == folder
+    utrlm = second_backbone(SimpleNamespace(pretrained=False), "laptop", "cpu", seed=3)
+    assert asked == [(ub.BackboneConfig.resolve("laptop"), "cpu", 3)]
+    assert utrlm.checkpoint == folder
     assert utrlm.label.startswith("UTR-LM pretrained by chapter 5 (no recipe file")
     recipe = {"corpus UTRs": 720, "corpus provenance": "real", "profile": "smoke", "tiny": False}
     utrlm.recipe = recipe

@@ -8,6 +8,7 @@ import torch
 from test_utr_lm import VOCAB, one_torch_thread, random_utrs  # noqa: F401  (fixture)
 from test_utr_lm import tiny_config as one_layer_config
 
+from course_lib.chapters.ch5_mrl_finetuning import evaluate_mrl, finetune
 from course_lib.models.utr_lm import (
     HEADS,
     UTRLMForMRL,
@@ -17,7 +18,6 @@ from course_lib.models.utr_lm import (
     nucleotide_states,
     save_checkpoint,
 )
-from course_lib.mrl_finetuning import evaluate_mrl, finetune
 from course_lib.token_batches import mrl_loader
 
 

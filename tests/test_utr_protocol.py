@@ -175,6 +175,22 @@ def test_real_random7600_human7600_protocol(shared_data):
     assert protocol.sizes == learning_curve_sizes(5472, 200, 6)
 
 
+def test_the_test_sets_loader_gives_the_protocols_table(shared_data):
+    """``TestSets.varying_length`` splits into the same folds as the file read directly."""
+    from course_lib.datasets.utr_testsets import load_test_sets
+
+    direct = real_utr_protocol(
+        read_varying_testsets(
+            shared_data / "utr_testsets" / "stride11133m_MPA_V_pred.csv", verbose=False
+        )
+    )
+    loaded = real_utr_protocol(load_test_sets(shared_data / "utr_testsets").varying_length())
+    for part in ("random", "human"):
+        pd.testing.assert_frame_equal(getattr(direct, part), getattr(loaded, part))
+    for a, b in zip(direct.folds, loaded.folds, strict=True):
+        assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("fit", "val", "test"))
+
+
 def test_mttrans_peer_row_with_intervals(shared_data):
     """MTtrans's shipped predictions: squared Pearson r 0.906 / 0.846 (shared/data/README)."""
     from course_lib.tables import read_table

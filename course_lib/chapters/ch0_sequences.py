@@ -1,10 +1,11 @@
 """Chapter 0, ``notebooks/00_sequences.ipynb``: sequences as tensors.
 
-Its anchors (genome-wide figures of the human genome), its two self-checking exercises and
-the recipe of its headline: GC fraction and CpG observed/expected pooled over the random
-windows, with a bootstrap interval over windows. Its parameters live in
-:mod:`course_lib.chapters.ch0_config`, its statistics in :mod:`course_lib.genome_stats`, its
-encodings in :mod:`course_lib.encoding` and :mod:`course_lib.fasta`.
+Its two self-checking exercises and the recipe of its headline numbers: GC fraction and CpG
+observed/expected pooled over the random windows, with a bootstrap interval over windows. Its
+parameters live in :mod:`course_lib.chapters.ch0_config`, its anchors and results file in
+:mod:`course_lib.chapters.ch0_report`, its statistics in
+:mod:`course_lib.chapters.ch0_genome_stats`, its encodings in :mod:`course_lib.encoding` and
+:mod:`course_lib.fasta`.
 """
 
 from __future__ import annotations
@@ -16,29 +17,9 @@ import numpy as np
 
 from course_lib.encoding import gc_content, kmer_counts, one_hot, reverse_complement
 from course_lib.exercises import Exercise, Verdict, check, compare_arrays
-from course_lib.results import make_headline
 from course_lib.uncertainty import bootstrap_ci
 
 NOTEBOOK = "00_sequences.ipynb"
-
-#: The protocol of both anchors: one figure for the whole genome, not for this excerpt.
-GENOME_WIDE = "genome-wide estimate (IHGSC 2001)"
-
-#: Published genome-wide figures the excerpt's statistics are set against.
-ANCHORS: dict[str, dict[str, Any]] = {
-    "GC fraction": {
-        "name": "human genome GC fraction",
-        "value": 0.41,
-        "protocol": GENOME_WIDE,
-        "source": "IHGSC, Nature 409, 860 (2001): 41 % GC over the sequenced genome",
-    },
-    "CpG obs/exp": {
-        "name": "human CpG observed/expected",
-        "value": 0.2,
-        "protocol": GENOME_WIDE,
-        "source": "IHGSC, Nature 409, 860 (2001): CpG at about one fifth of its expected frequency",
-    },
-}
 
 EXERCISES = {
     1: Exercise(
@@ -94,7 +75,7 @@ def pooled_cpg_obs_exp(mono: np.ndarray, di: np.ndarray) -> np.ndarray:
     """CpG observed/expected of windows pooled: ``[..., n, 4]``, ``[..., n, 16]`` -> ``[...]``.
 
     Observed is the CG share of all dinucleotides; expected the product of the C and G shares
-    of all bases, as in :func:`course_lib.genome_stats.dinucleotide_obs_exp`.
+    of all bases, as in :func:`course_lib.chapters.ch0_genome_stats.dinucleotide_obs_exp`.
     """
     base = mono.sum(-2)
     p = base / base.sum(-1, keepdims=True)
@@ -121,18 +102,3 @@ def window_intervals(seqs: Sequence[str], n_boot: int, seed: int = 0) -> dict[st
             pooled_cpg_obs_exp, mono, di, n_boot=n_boot, seed=seed, batched=True
         ),
     }
-
-
-def headline(
-    intervals: dict[str, dict], provenance: str, n_windows: int, length: int
-) -> dict[str, Any]:
-    """The results-dashboard headline: CpG obs/exp of the windows beside the genome-wide one."""
-    cpg = intervals["CpG obs/exp"]
-    return make_headline(
-        "CpG observed/expected",
-        f"{provenance} hg38 chr22 excerpt (300 kb), {n_windows} random {length}-bp windows",
-        {"random windows, pooled": (cpg["estimate"], cpg["ci low"], cpg["ci high"])},
-        f"95 % bootstrap over the {n_windows} windows (spread within this excerpt, not between "
-        "regions of the genome)",
-        {k: ANCHORS["CpG obs/exp"][k] for k in ("name", "value", "protocol")},
-    )

@@ -1,11 +1,14 @@
 """Chapter 1, ``notebooks/01_utr_rnafm.ipynb``: 5' UTR ribosome load from RNA-FM embeddings.
 
-The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch1_config`):
-the published anchors (:data:`ANCHORS`), training one head variant of
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch1_config`,
+its anchors and results file in :mod:`course_lib.chapters.ch1_report`): training one head
+variant of
 :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor` from the embedding cache
 (:func:`train_head`), error by UTR length (:func:`error_by_length`), the published Framepool
-models on the real test sets (:func:`real_predictions`), chapter 5's UTR-LM as a second frozen
-backbone when the RNA-FM weights are absent (:func:`second_backbone`, :data:`UTRLM_HEADS`),
+models on the real test sets (:func:`real_predictions`), the heads on the course's UTR-LM
+(:data:`UTRLM_HEADS`; the backbones themselves in :mod:`course_lib.chapters.ch1_backbones`), the
+sentences that read the twin comparisons and the learning curve (:func:`twin_verdicts`,
+:func:`learning_curve_text`),
 and the heads on real data:
 
 - ``protocol="cv"`` (``smoke``, ``laptop``): the paper's 76,319 training UTRs are on GEO only,
@@ -32,13 +35,13 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from course_lib.chapters.ch1_embedding_cache import EmbeddingCache, UTRBatches
 from course_lib.datasets.utr import TEST_NAMES, unscale
-from course_lib.embedding_cache import EmbeddingCache, UTRBatches
-from course_lib.encoding import Padding, one_hot
+from course_lib.encoding import Padding
 from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
-from course_lib.models.framepool import SCORING_BATCH, Average, load_framepool
-from course_lib.models.utr_lm import UTRLMBackbone
+from course_lib.models.framepool import Average
+from course_lib.models.published import framepool_predictor
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor, embedding_type
 from course_lib.profiles import check_long_run, estimate_seconds
 from course_lib.training import FitResult, fit, predict, seed_everything
@@ -54,28 +57,6 @@ from course_lib.utr_protocol import (
 )
 
 NOTEBOOK = "01_utr_rnafm.ipynb"
-
-#: Published figures on the real data (Random7600, Human7600), each with its protocol label.
-ANCHORS = {
-    "Optimus 5-Prime (Sample et al. 2019)": {
-        "metric": "Pearson r^2",
-        "protocol": "paper",
-        "test_random": 0.838,
-        "test_human": 0.778,
-    },
-    "RNA-FM embedding + ResNet head (UTR-LM benchmark notebook)": {
-        "metric": "R2",
-        "protocol": "test-selected epochs",
-        "test_random": 0.816,
-        "test_human": 0.787,
-    },
-    "RNA-FM paper, embedding alone": {
-        "metric": "R2",
-        "protocol": "test-selected epochs",
-        "test_random": 0.876,
-        "test_human": 0.816,
-    },
-}
 
 
 @dataclass
@@ -178,31 +159,6 @@ FRAMEPOOL_ROWS = {
 PEER_ROW = "MTtrans (shipped)"
 
 
-def framepool_predictor(
-    path: str | Path,
-    library: int | None = None,
-    average: Average = "sequence",
-    batch: int = SCORING_BATCH,
-) -> Callable[[Sequence[str]], np.ndarray]:
-    """``predict(utrs) -> [n]`` MRL of a published Framepool file on UTRs of any length.
-
-    UTRs are one-hot encoded and padded on the 5' side (the 3' end touches the start codon,
-    as Framepool was trained); ``library`` is the combined model's library index.
-    """
-    model = load_framepool(path, average=average).eval()
-
-    @torch.no_grad()
-    def predict(utrs: Sequence[str]) -> np.ndarray:
-        utrs = list(utrs)
-        out = []
-        for start in range(0, len(utrs), batch):
-            x = torch.from_numpy(one_hot(utrs[start : start + batch], padding="left"))
-            out.append(model(x) if library is None else model(x, library=library))
-        return torch.cat(out).double().numpy() if out else np.zeros(0)
-
-    return predict
-
-
 def real_predictions(
     framepool_paths: Mapping[str, Path],
     test_sets: Mapping[str, pd.DataFrame],
@@ -240,20 +196,6 @@ UTRLM_HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
 LEFT_PADDED: dict[str, tuple[tuple[str, ...], Padding]] = {"seq (left-padded)": (("seq",), "left")}
 #: How each protocol is named in model labels (``"seq head (CV)"``).
 PROTOCOL_LABELS = {"cv": "CV", "original": "original split"}
-
-
-def second_backbone(
-    rnafm: Any, profile: str, device: torch.device | str, seed: int = 0, tiny: bool = False
-) -> UTRLMBackbone | None:
-    """Chapter 5's UTR-LM (variant (c), frozen) when ``rnafm`` has random weights, else ``None``;
-    :func:`course_lib.chapters.ch5_utr_lm.utr_lm_checkpoint` builds it (at the tiny sizes when
-    ``tiny``) when chapter 5 has not."""
-    from course_lib.chapters.ch5_utr_lm import utr_lm_checkpoint
-
-    if rnafm.pretrained:
-        return None
-    checkpoint = utr_lm_checkpoint(profile, device, seed, tiny=tiny)
-    return UTRLMBackbone.from_checkpoint(checkpoint, device)
 
 
 @dataclass(frozen=True)
@@ -476,6 +418,112 @@ def learning_curve(
     return pd.DataFrame(rows).set_index("training UTRs")
 
 
+#: How :func:`twin_verdicts` counts the UTR-LM heads against their random-RNA-FM twins.
+TWIN_COUNTS = (
+    "UTR-LM higher, intervals apart",
+    "UTR-LM lower, intervals apart",
+    "intervals overlap",
+)
+#: The closing sentence of :func:`twin_verdicts` when every comparison falls in one count.
+TWIN_SENTENCES = {
+    TWIN_COUNTS[0]: "In this run the pretraining helped every head on both test sets.",
+    TWIN_COUNTS[1]: (
+        "In this run the pretrained embeddings served the heads *worse* than random ones, "
+        "on both test sets: see the note above."
+    ),
+    TWIN_COUNTS[
+        2
+    ]: "In this run the intervals overlap everywhere: the backbones are not told apart.",
+}
+
+
+def twin_verdicts(
+    verdicts: pd.DataFrame,
+    results: pd.DataFrame,
+    protocol: str,
+    labels: tuple[str, str],
+    context: str,
+) -> tuple[str, dict[str, int]]:
+    """Each UTR-LM head against the same head on the random RNA-FM, as Markdown, and the counts.
+
+    Parameters
+    ----------
+    verdicts
+        :func:`course_lib.utr_protocol.comparisons` rows (``a``, ``b``, ``test set``,
+        ``R2 a - b``, ``intervals overlap``, ``verdict``); the twin pairs are picked from them.
+    results
+        The scores table the intervals are read from (:func:`interval_text`).
+    protocol
+        ``"cv"`` or ``"original"`` (model names, :func:`model_name`).
+    labels
+        ``(UTR-LM label, RNA-FM label)`` of the two backbones.
+    context
+        Data, protocol and profile, for the first line.
+
+    Returns
+    -------
+    tuple
+        The Markdown text and ``{count: comparisons}`` over :data:`TWIN_COUNTS`.
+    """
+    twin = {
+        model_name(h, protocol): model_name(h.replace("utrlm", "rnafm"), protocol)
+        for h in UTRLM_HEADS
+    }
+    twins = verdicts[[twin.get(a) == b for a, b in zip(verdicts["a"], verdicts["b"], strict=True)]]
+    apart, gain = ~twins["intervals overlap"], twins["R2 a - b"]
+    counts = dict(
+        zip(
+            TWIN_COUNTS,
+            (int((apart & (gain > 0)).sum()), int((apart & (gain < 0)).sum()), int((~apart).sum())),
+            strict=True,
+        )
+    )
+    lines = [f"**{labels[0]}** against **{labels[1]}** ({context}), $R^2$ with 95 % intervals:"]
+    lines += [
+        f"- {row['test set']}: {row['a']} {interval_text(results, row['a'], row['test set'])}, "
+        f"{row['b']} {interval_text(results, row['b'], row['test set'])}; difference "
+        f"{row['R2 a - b']:+.3f}, {row['verdict']}."
+        for row in twins.to_dict("records")
+    ]
+    lines.append(
+        f"- Over these {len(twins)} comparisons: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + "."
+    )
+    everywhere = [k for k, v in counts.items() if v == len(twins)]
+    lines.append(
+        TWIN_SENTENCES[everywhere[0]]
+        if everywhere
+        else "In this run the pretraining did not change the heads consistently."
+    )
+    return "\n".join(lines), counts
+
+
+def learning_curve_text(curve: pd.DataFrame, n_test: int, paper_size: int) -> str:
+    """The Markdown sentence under the learning curve of the ``seq`` head on fold 0.
+
+    Parameters
+    ----------
+    curve
+        :func:`learning_curve`'s table (index ``training UTRs``; ``R2``, ``R2 ci low``,
+        ``R2 ci high``).
+    n_test
+        Fold 0's real test UTRs.
+    paper_size
+        The paper's training set size (beyond the data: no number is given for it).
+    """
+    small, large = curve.index[0], curve.index[-1]
+    r2_at = {
+        n: format_interval(*curve.loc[n, ["R2", "R2 ci low", "R2 ci high"]]) for n in (small, large)
+    }
+    return (
+        f"With {small:,} training UTRs the `seq` head reaches $R^2$ {r2_at[small]} on fold "
+        f"0's {n_test:,} real test UTRs; with all {large:,} of the fold's training UTRs, "
+        f"{r2_at[large]}. The paper trained on {paper_size:,}, {paper_size / large:.0f} times "
+        "more: that point is beyond the data, and no number is given for it."
+    )
+
+
 def interval_text(table: pd.DataFrame, model: str, test_set: str, metric: str = "R2") -> str:
     """``"0.432 [0.410, 0.455]"``: ``model``'s ``metric`` on ``test_set`` with its 95 %
     interval, from a :func:`course_lib.utr_protocol.scores_table`."""
@@ -556,7 +604,7 @@ EXERCISES = {
             "Each mutant keeps its UTR's length: three letters are replaced, none inserted.",
             "Count 20 nt back from the UTR's 3' end (the start codon follows it) and write ATG "
             "over the next three letters; 20 is not a multiple of 3, so it is out of frame.",
-            "Look at how chapter 2's AUG scan builds its mutants (course_lib.design).",
+            "Look at how chapter 2's AUG scan builds its mutants (course_lib.chapters.ch2_design).",
         ),
     ),
     2: Exercise(

@@ -1,11 +1,14 @@
-"""Chapter 2 (``notebooks/02_optimus_attention.ipynb``): anchors and recipes.
+"""Chapter 2 (``notebooks/02_optimus_attention.ipynb``): its recipes.
 
 The chapter has two halves. On real data it scores the published models (Framepool, the
 Optimus evolution model, MTtrans's shipped predictions) on the real test sets, measures their
 ClinVar SNV effects, trains its own Optimus and CNN+attention by cross-validation within the
 20,000 eGFP test UTRs and runs in-silico experiments and design on a real model. On the
 synthetic stand-in of the eGFP library it keeps the planted-rule experiment. Its parameters
-per profile live in :mod:`course_lib.chapters.ch2_config`.
+per profile live in :mod:`course_lib.chapters.ch2_config`, its anchors and results file in
+:mod:`course_lib.chapters.ch2_report`, its AUG scans and design in
+:mod:`course_lib.chapters.ch2_design`; the published models are scored through
+:mod:`course_lib.models.published`.
 """
 
 from __future__ import annotations
@@ -19,34 +22,18 @@ import torch
 from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.datasets.published_models import FRAMEPOOL_EGFP_LIBRARY
-from course_lib.datasets.utr import drop_test_sequences, fit_label_scaler, scale_labels
-from course_lib.design import Predictor, greedy_design, make_predictor
+from course_lib.chapters.ch2_config import Ch2Config
+from course_lib.chapters.ch2_design import greedy_design
+from course_lib.datasets.egfp import EgfpSplit
+from course_lib.datasets.utr import drop_test_sequences, fit_label_scaler, scale_labels, unscale
 from course_lib.encoding import one_hot
 from course_lib.exercises import Exercise, Verdict, check, compare_arrays, compare_number
 from course_lib.metrics import regression_metrics
-from course_lib.models.framepool import SCORING_BATCH, load_framepool
-from course_lib.models.optimus import EVOLUTION_SUFFIX, load_optimus_keras
 from course_lib.profiles import estimate_seconds
-from course_lib.results import make_headline
-from course_lib.training import fit
+from course_lib.training import FitResult, Predictor, fit, make_predictor, seed_everything
+from course_lib.training import predict as predict_loader
 
 NOTEBOOK = "02_optimus_attention.ipynb"
-
-ANCHORS = {
-    "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs": {
-        "metric": "Pearson r^2",
-        "value": 0.934,
-        "protocol": "trained on 260,000 eGFP UTRs, tested on the 20,000 with most reads",
-        "source": "Sample et al., Nat Biotechnol 37, 803-809 (2019)",
-    },
-    "CNN + attention, 3 conv layers": {
-        "metric": "Pearson r",
-        "value": 0.955,
-        "protocol": "course homework, eGFP library",
-        "source": "course homework (CNN+attention regressor)",
-    },
-}
 
 #: How each published model relates to the test sets (read from the sources, see the notebook).
 TRAINING_ROWS = {
@@ -61,28 +48,6 @@ TRAINING_ROWS = {
 
 
 # ----------------------------------------------------------------------------- published
-
-
-def published_predictors(framepool_folder: Path, optimus_folder: Path) -> dict[str, Predictor]:
-    """``{name: predict(utrs) -> [n] MRL}`` for the published models the chapter scores.
-
-    Framepool combined uses the eGFP library indicator; the evolution model gets the UTR
-    followed by ``ATGG`` (54 nt), as its authors trained it. Framepool predicts MRL; the
-    evolution model predicts a *standardised* MRL (its authors unscaled it with a scaler fitted
-    on 40,000 rows of the GEO table), so only correlations are meaningful for it.
-    """
-    combined = load_framepool(Path(framepool_folder) / "utr_model_combined_residual.h5")
-    plain = load_framepool(Path(framepool_folder) / "utr_model_50.h5")
-    evolution = make_predictor(load_optimus_keras(Path(optimus_folder) / "evolution_model.hdf5"))
-
-    def with_library(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return model(x, library=FRAMEPOOL_EGFP_LIBRARY)
-
-    return {
-        "Framepool combined": make_predictor(combined, with_library, batch_size=SCORING_BATCH),
-        "Framepool 50-nt": make_predictor(plain, batch_size=SCORING_BATCH),
-        "Optimus evolution": lambda utrs: evolution([u + EVOLUTION_SUFFIX for u in utrs]),
-    }
 
 
 def _three_metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
@@ -197,6 +162,101 @@ def training_seconds(
 
         total += estimate_seconds(step, len(loader) * epochs)
     return total
+
+
+def train_models(
+    models: Mapping[str, tuple[torch.nn.Module, Callable]],
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    settings: Ch2Config,
+    device: torch.device,
+    seed: int = 0,
+    checkpoint_dir: str | Path | None = None,
+) -> dict[str, FitResult]:
+    """Train each ``(model, forward)`` on scaled MRL, reseeding with ``seed`` before each.
+
+    Mean squared error, Adam at ``settings.lr`` for at most ``settings.epochs`` epochs; each
+    model keeps the state of its best validation epoch (early stopping after
+    ``settings.patience`` epochs). With ``checkpoint_dir`` the best state of each model is also
+    saved as ``02_<name>.pt`` there.
+
+    Returns
+    -------
+    dict
+        ``{name: FitResult}`` in the order of ``models`` (the models are trained in place).
+    """
+    fits = {}
+    for name, (model, forward) in models.items():
+        seed_everything(seed)
+        slug = "".join(c if c.isalnum() else "_" for c in name.lower())
+        checkpoint = Path(checkpoint_dir) / f"02_{slug}.pt" if checkpoint_dir else None
+        fits[name] = fit(
+            model,
+            train_loader,
+            val_loader,
+            loss_fn=torch.nn.functional.mse_loss,
+            epochs=settings.epochs,
+            lr=settings.lr,
+            device=device,
+            forward=forward,
+            patience=settings.patience,
+            checkpoint_path=checkpoint,
+            description=name,
+        )
+        print(f"{name}: best epoch {fits[name].best_epoch}, {fits[name].seconds:.0f} s")
+    return fits
+
+
+def split_metrics(
+    models: Mapping[str, tuple[torch.nn.Module, Callable]],
+    loaders: Mapping[str, DataLoader],
+    split: EgfpSplit,
+    device: torch.device,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], dict[str, float]]]:
+    """Predictions in MRL and regression metrics of every model on every part of ``split``.
+
+    Parameters
+    ----------
+    models
+        ``{name: (model, forward)}``, trained on scaled MRL.
+    loaders
+        ``{part: loader}`` over parts of ``split`` (``"val"``, ``"test"``), not shuffled.
+    split
+        The split whose training-only label scaler turns predictions back into MRL.
+    device
+        Where the models run.
+
+    Returns
+    -------
+    tuple
+        ``{(name, part): [n_part] MRL}`` and ``{(name, part): metrics}``
+        (:func:`~course_lib.metrics.regression_metrics`).
+    """
+    predictions, rows = {}, {}
+    for name, (model, forward) in models.items():
+        for part, loader in loaders.items():
+            _, scaled = predict_loader(model, loader, device, forward)
+            predictions[(name, part)] = unscale(scaled, split.scaler)
+            rows[(name, part)] = regression_metrics(
+                split.parts()[part]["rl"], predictions[(name, part)]
+            )
+    return predictions, rows
+
+
+def attention_weights(
+    model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 2048
+) -> np.ndarray:
+    """Attention weights ``[n, P]`` of an attention CNN on one-hot UTRs ``x`` ``[n, L, 4]``.
+
+    The model returns ``(prediction, weights)``; it runs in eval mode, ``batch_size`` at a time.
+    """
+    model.eval()
+    with torch.no_grad():
+        weights = [
+            model(batch.to(device))[1].cpu()
+            for batch in torch.split(torch.from_numpy(x), batch_size)
+        ]
+    return torch.cat(weights).numpy()
 
 
 def kfold_indices(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
@@ -334,25 +394,6 @@ def evolve_to_target(
             "designed prediction": score,
             "target": target,
         }
-    )
-
-
-def chapter_headline(published_table: pd.DataFrame, n_rows: int, caption: str) -> dict:
-    """Pearson r^2 of the published models on the eGFP test UTRs, Framepool combined first."""
-    metric = "Pearson r^2"
-    compared = {
-        model: tuple(float(row[k]) for k in (metric, f"{metric} low", f"{metric} high"))
-        for (model, set_name), row in published_table.iterrows()
-        if set_name == "eGFP 20k" and "Framepool" in model
-    }
-    anchor_name = "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs"
-    anchor = ANCHORS[anchor_name]
-    return make_headline(
-        metric,
-        f"{caption}: eGFP 20k ({n_rows:,} UTRs scored)",
-        compared,
-        "95 % bootstrap over test UTRs",
-        {"name": anchor_name, "value": anchor["value"], "protocol": "paper"},
     )
 
 

@@ -1,16 +1,17 @@
 """Chapter 3, ``notebooks/03_pum2_dnabert_lstm.ipynb``: PUM2 binding sites, DNABERT versus a BiLSTM.
 
-The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch3_config`):
-the published anchors (:data:`ANCHORS`), how :mod:`course_lib.interpret` feeds sequences to
-the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), and the chapter's BERT
-variants as cross-validation trainers (:func:`bert_fold_trainers`, with per-fold masked k-mer
-pretraining through :func:`mlm_pretraining_hook`).
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch3_config`,
+its anchors and results file in :mod:`course_lib.chapters.ch3_report`): the DNABERT-3 folder
+or its stand-in (:func:`dnabert_folder`), how :mod:`course_lib.interpret` feeds sequences to
+the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), the masked k-mer copy
+baseline, fold intervals and comparisons, and the exercises. Its four kinds of model and the
+one cross-validation loop that trains them live in :mod:`course_lib.chapters.ch3_models`, the
+k-mer baseline in :mod:`course_lib.chapters.ch3_kmer_baseline`.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from course_lib import registry
 from course_lib.baselines import simulate_kmer_copy_baseline
-from course_lib.cross_validation import CVResult, neural_fold_trainer
+from course_lib.cross_validation import CVResult
+from course_lib.datasets.pum2 import BindingSites, load_binding_sites
 from course_lib.exercises import (
     Comparison,
     Exercise,
@@ -32,46 +35,23 @@ from course_lib.exercises import (
     compare_number,
 )
 from course_lib.interpret.attribution import Explanation, TokenModelView, explain_token_model
-from course_lib.interpret.logos import motif_in
+from course_lib.interpret.logos import (
+    aligned_windows,
+    frequency_matrix,
+    motif_in,
+    strongest_window,
+)
 from course_lib.models.bert import (
-    bert_classifier,
     bert_logit,
-    load_dnabert,
-    small_bert_config,
-    transfer_encoder,
 )
 from course_lib.models.bilstm import lstm_token_ids
-from course_lib.paths import resolve_checkpoint
-from course_lib.pretraining import pretrain_masked_kmers
+from course_lib.paths import checkpoints_dir
 from course_lib.tokenization import KmerVocabulary, build_vocabulary
-from course_lib.training import default_forward, dnabert_optimizer
+from course_lib.training import default_forward
 from course_lib.uncertainty import corrected_resampled_ttest, fold_comparison
+from course_lib.weights import WeightsProvenance, get_weights, locate_weights
 
 NOTEBOOK = "03_pum2_dnabert_lstm.ipynb"
-
-#: Published figures chapter 3 prints beside its own (real data), each with its protocol label.
-ANCHORS: dict[str, dict[str, Any]] = {
-    "BiLSTM on 3-mers, PUM2": {
-        "accuracy": 0.895,
-        "ROC AUC": 0.941,
-        "protocol": "one split, test-selected",
-        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split, the "
-        "model picked on the test split (a clean protocol is expected to score lower)",
-    },
-    "DNABERT-3 fine-tuned, PUM2": {
-        "accuracy": 0.926,
-        "ROC AUC": 0.969,
-        "protocol": "one split, test-selected",
-        "source": "original course notebook: 3,101/3,101 PUM2 course set, one split, the "
-        "model picked on the test split (a clean protocol is expected to score lower)",
-    },
-    "3-5-mer count logistic regression, RNAProt PUM2": {
-        "ROC AUC": 0.907,
-        "ROC AUC sd": 0.006,
-        "protocol": "stratified 5-fold CV",
-        "source": "measured on the RNAProt PUM2 files, stratified 5-fold CV (data README)",
-    },
-}
 
 
 def bert_view(vocab: KmerVocabulary) -> TokenModelView:
@@ -85,121 +65,6 @@ def bert_view(vocab: KmerVocabulary) -> TokenModelView:
     )
 
 
-def mlm_pretraining_hook(
-    config,
-    tokens: dict[str, torch.Tensor],
-    vocab: KmerVocabulary,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int = 0,
-    device: str = "auto",
-    show_progress: bool = True,
-):
-    """A ``prepare`` for :func:`course_lib.cross_validation.neural_fold_trainer`.
-
-    For each fold, pretrain on that fold's fit rows only (never validation or test rows) and
-    copy the encoder into the fresh classifier. Returns ``{"mlm_history": DataFrame,
-    "fit_index": [n_fit] rows pretrained on}``.
-    """
-
-    def prepare(model: nn.Module, fit_index: np.ndarray, fold: int) -> dict[str, Any]:
-        index = torch.as_tensor(fit_index, dtype=torch.long)
-        mlm, result = pretrain_masked_kmers(
-            config,
-            tokens["input_ids"][index],
-            tokens["attention_mask"][index],
-            vocab,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed + fold,
-            device=device,
-            show_progress=show_progress,
-            description=f"MLM pretraining fold {fold}",
-        )
-        transfer_encoder(mlm, model)
-        return {"mlm_history": result.history, "fit_index": np.asarray(fit_index)}
-
-    return prepare
-
-
-def bert_fold_trainers(
-    tokens: dict[str, torch.Tensor],
-    labels: np.ndarray,
-    vocab: KmerVocabulary,
-    *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    intermediate_size: int,
-    epochs: int,
-    lr: float,
-    pretrain_epochs: int,
-    pretrain_lr: float,
-    batch_size: int,
-    dnabert_path: str | Path | None = None,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    show_progress: bool = True,
-) -> dict[str, Callable]:
-    """The chapter's BERT variants as ``train_fold`` functions for ``cross_validate``.
-
-    Without ``dnabert_path``: ``"BERT (no pretraining)"`` and, when ``pretrain_epochs > 0``,
-    ``"BERT (MLM-pretrained)"`` (same architecture and seed, masked k-mer pretraining on each
-    fold's fit rows first). With ``dnabert_path``: ``"DNABERT-3 (fine-tuned)"``, a fresh copy of
-    the checkpoint per fold. All are fine-tuned in the DNABERT recipe (AdamW, warm-up 10 %,
-    weight decay 0.01, gradient clipping 1.0), the epoch kept on validation ROC AUC.
-    """
-    common = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "device": device,
-        "forward": bert_logit,
-        "optimizer_factory": lambda model, steps: dnabert_optimizer(model, steps, lr=lr),
-        "grad_clip": 1.0,
-        "seed": seed,
-        "show_progress": show_progress,
-    }
-    if dnabert_path is not None:
-        return {
-            "DNABERT-3 (fine-tuned)": dnabert_trainer(dnabert_path, tokens, labels, vocab, common)
-        }
-    config = small_bert_config(
-        vocab, hidden_size, num_layers, num_heads, intermediate_size, tokens["input_ids"].shape[1]
-    )
-    new_bert = partial(bert_classifier, config)
-    trainers = {
-        "BERT (no pretraining)": neural_fold_trainer(
-            new_bert, tokens, labels, name="BERT", **common
-        )
-    }
-    if pretrain_epochs > 0:
-        pretraining = {"epochs": pretrain_epochs, "batch_size": batch_size, "lr": pretrain_lr}
-        pretraining.update(seed=seed, device=device, show_progress=show_progress)
-        prepare = mlm_pretraining_hook(config, tokens, vocab, **pretraining)
-        trainers["BERT (MLM-pretrained)"] = neural_fold_trainer(
-            new_bert, tokens, labels, name="BERT+MLM", prepare=prepare, **common
-        )
-    return trainers
-
-
-def dnabert_trainer(
-    dnabert_path: str | Path,
-    tokens: dict[str, torch.Tensor],
-    labels: np.ndarray,
-    vocab: KmerVocabulary,
-    options: dict[str, Any],
-) -> Callable:
-    """A ``train_fold`` fine-tuning a fresh copy of the DNABERT checkpoint folder per fold."""
-    checkpoint, checkpoint_vocab = load_dnabert(resolve_checkpoint(dnabert_path))
-    if checkpoint_vocab.tokens != vocab.tokens:
-        raise ValueError("the checkpoint's vocab.txt differs from the tokenizer's vocabulary")
-    factory = partial(copy.deepcopy, checkpoint)
-    return neural_fold_trainer(factory, tokens, labels, name="DNABERT-3 (fine-tuned)", **options)
-
-
 def bilstm_view(k: int = 3) -> TokenModelView:
     """How :mod:`course_lib.interpret` feeds sequences to a :class:`BiLSTMClassifier`."""
     return TokenModelView(
@@ -211,26 +76,37 @@ def bilstm_view(k: int = 3) -> TokenModelView:
     )
 
 
-def dnabert_folder(value: str | Path | None, tiny: bool = False) -> tuple[Path | None, str]:
-    """The DNABERT-3 folder to fine-tune, or ``None`` for the small BERT stand-in, and why.
+def dnabert_folder(
+    value: str | Path | None, tiny: bool = False
+) -> tuple[Path | None, WeightsProvenance, str]:
+    """The DNABERT-3 folder to fine-tune (``None``: the small BERT stand-in), its provenance, why.
 
-    A tiny run (``--tiny``) without the folder takes the stand-in branch and says so; a real
-    ``full`` run without it stops with the fix.
+    A thin use of :func:`course_lib.weights.locate_weights` (``"dnabert3"``): ``None`` looks in
+    the registered place of the checkpoint folder; a given path must hold a complete folder.
+    A tiny run (``--tiny``) whose given folder is absent takes the stand-in and says so.
+
+    Returns
+    -------
+    tuple
+        ``(folder or None, "real" or "stand-in", a sentence for the notebook)``.
 
     Raises
     ------
     FileNotFoundError
-        ``value`` names a folder without ``config.json`` and the run is not tiny.
+        ``value`` names no complete DNABERT-3 folder and the run is not tiny; the message
+        says where to get the folder and where to put it.
     """
-    path = resolve_checkpoint(value)
+    try:
+        path, provenance = locate_weights("dnabert3", value)
+    except FileNotFoundError as error:
+        if not tiny:
+            raise
+        return None, "stand-in", f"DNABERT-3 weights: stand-in (tiny run; {error})"
     if path is None:
-        return None, "no dnabert_path: training the small BERT stand-in"
-    if (path / "config.json").exists():
-        return path, f"fine-tuning the real DNABERT-3 checkpoint in {path}"
-    fix = f"put the zhihan1996/DNA_bert_3 folder (config.json, vocab.txt, weights) at {path}"
-    if tiny:
-        return None, f"tiny run, no DNABERT-3 folder at {path}: training the small BERT stand-in"
-    raise FileNotFoundError(f"no DNABERT-3 checkpoint at {path}: {fix}, or pass dnabert_path=None")
+        entry = get_weights("dnabert3")
+        place = checkpoints_dir() / entry.location
+        return None, provenance, f"DNABERT-3 weights: stand-in, {entry.stand_in} (none at {place})"
+    return path, provenance, f"DNABERT-3 weights: {provenance}, fine-tuning the folder {path}"
 
 
 def mlm_copy_baseline(
@@ -331,6 +207,84 @@ def explained_positives(
     return {"top-scored": top, "random": np.sort(random)}
 
 
+def load_sites(
+    positives_fasta: str | Path | None, negatives_fasta: str | Path | None
+) -> tuple[BindingSites, str, str, str]:
+    """The chapter's binding sites: a given FASTA pair, else the registry's ``pum2`` set.
+
+    Returns
+    -------
+    tuple
+        ``(sites, provenance, source, data name)``: provenance ``real`` or ``synthetic``,
+        where the data came from, and the name the results give the data.
+    """
+    if positives_fasta and negatives_fasta:
+        sites = load_binding_sites(positives_fasta, negatives_fasta)
+        return sites, "real", f"{positives_fasta} + {negatives_fasta}", "FASTA pair"
+    loaded = registry.load("pum2")
+    name = (
+        "RNAProt PUM2 PAR-CLIP set" if loaded.provenance == "real" else "stand-in of the PUM2 set"
+    )
+    return loaded.data, loaded.provenance, str(loaded.folder), name
+
+
+def explain_groups(
+    model: nn.Module,
+    view: TokenModelView,
+    seqs: Sequence[str],
+    picked: dict[str, np.ndarray],
+    device: Any,
+) -> dict[str, Explanation]:
+    """ISM and gradient x input of ``model`` on each group of rows of :func:`explained_positives`.
+
+    Returns ``{group: Explanation}`` (``ism`` ``[n, L, 4]``, importances ``[n, L]``).
+    """
+    return {
+        group: explain_token_model(model, view, [seqs[i] for i in rows], device)
+        for group, rows in picked.items()
+    }
+
+
+def explanation_sentences(
+    explanations: dict[str, Explanation], model_name: str, motif: str
+) -> list[str]:
+    """Per group: how many positives carry ``motif`` and how ISM and gradient x input agree."""
+    lines = []
+    for group, found in explanations.items():
+        r = np.corrcoef(found.ism_importance.ravel(), found.gradient_importance.ravel())[0, 1]
+        carriers = np.mean([motif_in(s, motif) for s in found.sequences])
+        lines.append(
+            f"{model_name}, {len(found.sequences)} {group} held-out positives ({carriers:.0%} "
+            f"carry {motif}); Pearson r between ISM and gradient x input importances: {r:.3f}"
+        )
+    return lines
+
+
+def strongest_site(
+    importance: np.ndarray, width: int = 8, before: int = 6, after: int = 14
+) -> tuple[int, int, int]:
+    """The sequence with the largest ISM importance and the window around its strongest site.
+
+    ``importance`` is ``[n, L]``; returns ``(row, low, high)``, the slice ``low:high`` running
+    from ``before`` nt before the strongest ``width``-nt window's start to ``after`` nt after it.
+    """
+    top = int(np.argmax(importance.max(1)))
+    start = int(strongest_window(importance[top : top + 1], width)[0])
+    return top, max(0, start - before), min(importance.shape[1], start + after)
+
+
+def aligned_frequencies(
+    explanations: dict[str, Explanation], width: int = 8, flank: int = 2
+) -> dict[str, pd.DataFrame]:
+    """Per group, base frequencies ``[width + 2 flank, 4]`` of the windows aligned on ISM."""
+    return {
+        group: frequency_matrix(
+            aligned_windows(found.sequences, found.ism_importance, width, flank)
+        )
+        for group, found in explanations.items()
+    }
+
+
 def motif_sentence(frequency: pd.DataFrame, motif: str, provenance: str) -> str:
     """The share of positives and negatives carrying ``motif`` (a
     :func:`~course_lib.interpret.logos.motif_frequency` table), as a sentence of this run."""
@@ -376,7 +330,7 @@ EXERCISES: dict[int, Exercise] = {
         "3.4",
         "the original BiLSTM readout",
         (
-            "Cross-validate on folds[:1] with bilstm_trainer and the other readout.",
+            "Cross-validate on folds[:1] with ch3_models.bilstm_trainer(..., readout=other).",
             "other_fold is the FoldResult of that run (single.folds[0]).",
             "It must be scored on the same test rows as cv['BiLSTM'].folds[0].",
         ),

@@ -1,9 +1,12 @@
 """Chapter 4, ``notebooks/04_beluga_multiplexer.ipynb``: every variant's effect in one pass.
 
-The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch4_config`):
-the published anchor (:data:`ANCHORS`), the teacher on the synthetic chromatin task of
-:mod:`course_lib.chromatin` (:func:`seed_first_layer`, :func:`pretrain_teacher`,
-:func:`teacher_pearson`), distilling the teacher's saturation mutagenesis into a
+The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch4_config`,
+its anchors and results file in :mod:`course_lib.chapters.ch4_report`): the teacher on the
+synthetic chromatin task of
+:mod:`course_lib.chapters.ch4_chromatin` (:func:`seed_first_layer`, :func:`pretrain_teacher`,
+:func:`teacher_pearson`), the teacher itself, published Beluga weights through the weights
+registry or that stand-in (:func:`find_beluga`, :func:`chapter_teacher`), distilling the
+teacher's saturation mutagenesis into a
 :class:`~course_lib.models.multiplexer.BelugaMultiplexer` (:func:`train_multiplexer`) and the
 wall-time comparison of the two (:func:`measure_speedup`).
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from course_lib.chapters.ch4_chromatin import ChromatinTask
 from course_lib.encoding import one_hot, reverse_complement
 from course_lib.exercises import Comparison, Exercise, check, compare_choice, compare_number
+from course_lib.fasta import Genome
 from course_lib.interpret.variant_mutagenesis import (
     SELECTION_METRIC,
     VARIANT_BASES,
@@ -36,7 +43,6 @@ from course_lib.interpret.variant_mutagenesis import (
 from course_lib.metrics import pearson_r
 from course_lib.models.beluga import Beluga
 from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
-from course_lib.paths import checkpoints_dir
 from course_lib.profiles import estimate_seconds
 from course_lib.training import (
     BestState,
@@ -48,6 +54,7 @@ from course_lib.training import (
     show_values,
 )
 from course_lib.uncertainty import bootstrap_indices
+from course_lib.weights import WeightsProvenance
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"
 
@@ -58,20 +65,6 @@ REPORTED_METRICS: dict[str, str] = {
     "Pearson r": "val_pearson_r",
     "weighted Pearson r": "val_weighted_r",
     SELECTION_METRIC: "val_symmetric_r",
-}
-#: The published weights' file name, looked up in :func:`course_lib.paths.checkpoints_dir`.
-BELUGA_FILE = "deepsea.beluga.pth"
-
-#: Published figures of the BelugaMultiplexer against Beluga saturation mutagenesis, with the
-#: protocol label.
-ANCHORS: dict[str, dict[str, Any]] = {
-    "BelugaMultiplexer vs Beluga ISM (2,002 features, 2,000 bp, hg19 chr8/chr9 held out)": {
-        "weighted Pearson r": 0.843,
-        "speed-up over Beluga on every variant": 67.7,
-        "protocol": "reported by the Multiplexer authors; not found in their repository: "
-        "cited as reported, not reproduced",
-        "source": "Zhou lab Multiplexer (github.com/jzhoulab/Multiplexer); speed-up on a GPU",
-    },
 }
 
 
@@ -362,16 +355,110 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     return a["ci low"] <= b["ci high"] and b["ci low"] <= a["ci high"]
 
 
-def find_beluga(checkpoint: str | None, profile: str, tiny: bool) -> str | None:
-    """The Beluga weights to distil: ``checkpoint`` if given, else at ``full`` (not tiny) the
-    published file in :func:`~course_lib.paths.checkpoints_dir` when it is there, else
-    ``None`` (the stand-in teacher)."""
-    if checkpoint is not None:
-        return checkpoint
-    path = checkpoints_dir() / BELUGA_FILE
-    if profile == "full" and not tiny and path.exists():
-        return str(path)
-    return None
+def find_beluga(
+    checkpoint: str | Path | None, profile: str, tiny: bool
+) -> tuple[Path | None, WeightsProvenance]:
+    """The Beluga weights to distil, through the weights registry.
+
+    ``checkpoint`` if given (:func:`course_lib.weights.locate_weights`: a path that holds no
+    file raises); else, at ``full`` and not tiny only, the registered ``deepsea.beluga.pth`` in
+    :func:`~course_lib.paths.checkpoints_dir` when it is there. Returns ``(path, "real")`` or
+    ``(None, "stand-in")`` (the chapter then trains its stand-in teacher).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``checkpoint`` was given and does not exist; the message says how to get the weights.
+    """
+    import course_lib.datasets.pretrained_weights  # noqa: F401  (registers the entries)
+    from course_lib.weights import locate_weights
+
+    if checkpoint is None and (profile != "full" or tiny):
+        return None, "stand-in"
+    return locate_weights("beluga", checkpoint)
+
+
+@dataclass
+class Teacher:
+    """The model chapter 4 distils, with its provenance.
+
+    Attributes
+    ----------
+    model
+        The teacher, on the device, in evaluation mode.
+    provenance
+        ``"real"`` (the published Beluga weights) or ``"stand-in"`` (a scaled-down Beluga
+        trained on the synthetic chromatin task).
+    source
+        One line saying which, for captions and the results file.
+    task, fit, validation
+        The stand-in's chromatin task, its training run and its validation windows (``None``
+        with the published weights).
+    """
+
+    model: Beluga
+    provenance: WeightsProvenance
+    source: str
+    task: ChromatinTask | None = None
+    fit: FitResult | None = None
+    validation: TensorDataset | None = None
+
+
+def chapter_teacher(
+    checkpoint: str | Path | None,
+    settings: Any,
+    genome: Genome,
+    regions: dict[str, Any],
+    rng: np.random.Generator,
+    device: torch.device,
+    seed: int = 0,
+) -> Teacher:
+    """The published Beluga when :func:`find_beluga` finds it, else the stand-in teacher.
+
+    The stand-in: a random chromatin task (:func:`~course_lib.chapters.ch4_chromatin.make_task`),
+    ``settings.n_teacher_train`` and ``settings.n_teacher_val`` windows of the training and
+    validation ``regions`` of ``genome`` labelled by it, a scaled-down Beluga of the settings'
+    size with its first layer seeded with the motifs (:func:`seed_first_layer`), and
+    :func:`pretrain_teacher` after :func:`course_lib.profiles.check_long_run` (random draws from
+    ``rng`` in that order, as the notebook made them).
+    """
+    from course_lib.chapters.ch4_chromatin import chromatin_dataset, make_task, sample_sequences
+    from course_lib.models.beluga import load_beluga, small_beluga
+    from course_lib.profiles import check_long_run
+
+    path, provenance = find_beluga(checkpoint, settings.profile, settings.tiny)
+    if settings.tiny and settings.profile == "full":
+        print("tiny run: the stand-in teacher (a scaled-down Beluga) replaces deepsea.beluga.pth")
+    if path is not None:
+        model = load_beluga(path, settings.sequence_length, device)
+        return Teacher(model.to(device).eval(), provenance, f"published Beluga weights ({path})")
+    task, length = make_task(settings.n_features, rng), settings.sequence_length
+    train_set, val_set = (
+        chromatin_dataset(sample_sequences(genome, regions[part], n, length, rng), task, rng)
+        for part, n in (("train", settings.n_teacher_train), ("validation", settings.n_teacher_val))
+    )
+    size = (settings.teacher_channels, settings.teacher_hidden, settings.teacher_dropout)
+    model = small_beluga(length, settings.n_features, *size)
+    seed_first_layer(model, task.motifs)
+    check_long_run(
+        settings,
+        device,
+        long_step_seconds(seconds_per_pass(model, length, device), settings)["teacher training"],
+        f"training the teacher {settings.teacher_epochs} epochs on "
+        f"{settings.n_teacher_train:,} windows",
+    )
+    fit_ = pretrain_teacher(
+        model,
+        train_set,
+        val_set,
+        epochs=settings.teacher_epochs,
+        batch_size=settings.teacher_batch_size,
+        lr=settings.teacher_lr,
+        device=device,
+        seed=seed,
+    )
+    source = "scaled-down Beluga trained on a synthetic chromatin task"
+    return Teacher(model.to(device).eval(), provenance, source, task, fit_, val_set)
 
 
 @torch.no_grad()

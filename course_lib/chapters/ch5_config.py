@@ -5,16 +5,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from course_lib.config import ChapterConfig, parameter
-from course_lib.models.utr_lm import HEADS, POOLINGS
-from course_lib.mrl_finetuning import LOSSES
+from course_lib.chapters.ch5_mrl_finetuning import LOSSES
+from course_lib.config import parameter
+from course_lib.models.utr_lm import HEADS
+from course_lib.utr_lm_backbone import BackboneConfig
+
+#: Chapter 5's own differences from ``laptop``, laid over the backbone's (:data:`PROFILES`).
+_OWN_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "real_folds": 2,
+        "real_n_fit": 400,
+        "n_mfe_check": 500,
+        "utrlm_check_max_length": 150,
+        "finetune_epochs": 2,
+        "finetune_lr": 2e-3,
+        "patience": None,
+        "projection": "pca",
+        "n_projection": 500,
+    },
+    "full": {
+        "real_folds": 5,
+        "real_n_fit": None,
+        "n_mfe_check": None,
+        "finetune_epochs": 50,
+        "finetune_lr": 2e-4,
+        "head_channels": 64,
+        "patience": 8,
+        "n_projection": 5000,
+    },
+}
 
 
 @dataclass(frozen=True)
-class Ch5Config(ChapterConfig):
+class Ch5Config(BackboneConfig):
     """Chapter 5's parameters; field defaults are ``laptop``, other profiles differ by ``PROFILES``.
 
-    ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
+    The pretraining parameters (``corpus_size``, ``val_fraction``, ``hidden_size``,
+    ``num_layers``, ``num_heads``, ``pretrain_epochs``, ``batch_size``, ``pretrain_lr``,
+    ``pooling``, ``fold_processes``) and their values per profile are the backbone's
+    (:class:`course_lib.utr_lm_backbone.BackboneConfig`), so chapter 1 finds the backbone this
+    chapter builds. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
 
     Attributes
     ----------
@@ -68,83 +98,31 @@ class Ch5Config(ChapterConfig):
     """
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
-        "smoke": {
-            "real_folds": 2,
-            "real_n_fit": 400,
-            "corpus_size": 800,
-            "n_mfe_check": 500,
-            "utrlm_check_max_length": 150,
-            "hidden_size": 32,
-            "num_layers": 2,
-            "pretrain_epochs": 3,
-            "finetune_epochs": 2,
-            "batch_size": 32,
-            "pretrain_lr": 3e-3,
-            "finetune_lr": 2e-3,
-            "patience": None,
-            "projection": "pca",
-            "n_projection": 500,
-        },
-        "full": {
-            "real_folds": 5,
-            "real_n_fit": None,
-            "corpus_size": None,
-            "n_mfe_check": None,
-            "hidden_size": 128,
-            "num_layers": 6,
-            "num_heads": 16,
-            "pretrain_epochs": 50,
-            "finetune_epochs": 50,
-            "batch_size": 256,
-            "pretrain_lr": 5e-4,
-            "finetune_lr": 2e-4,
-            "pooling": "cls",
-            "head_channels": 64,
-            "patience": 8,
-            "n_projection": 5000,
-            "fold_processes": 8,
-        },
+        name: {**BackboneConfig.PROFILES.get(name, {}), **own}
+        for name, own in _OWN_PROFILES.items()
     }
     TINY: ClassVar[dict[str, Any]] = {
+        **BackboneConfig.TINY,
         "real_folds": 2,
         "real_n_fit": 300,
-        "corpus_size": 400,
         "n_mfe_check": 200,
         "utrlm_check_max_length": 150,
-        "hidden_size": 16,
-        "num_layers": 1,
-        "num_heads": 2,
-        "pretrain_epochs": 1,
         "finetune_epochs": 1,
-        "batch_size": 64,
         "head_channels": 8,
         "n_projection": 200,
     }
 
     real_folds: int = parameter(3, "Random7600 folds each variant is fine-tuned on", minimum=1)
     real_n_fit: int | None = parameter(3000, "training UTRs per fold", minimum=1, optional=True)
-    corpus_size: int | None = parameter(
-        20000, "real UTRs in the pretraining corpus", minimum=2, optional=True
-    )
     n_mfe_check: int | None = parameter(
         20000, "UTRs whose folding energies are checked", minimum=1, optional=True
     )
     utrlm_check_max_length: int | None = parameter(
         None, "longest UTR whose structure is checked (nt)", int, minimum=1, optional=True
     )
-    val_fraction: float = parameter(
-        0.1, "share of the corpus held out for monitoring", minimum=0.01, maximum=0.5
-    )
-    hidden_size: int = parameter(64, "width of the language model", minimum=1)
-    num_layers: int = parameter(3, "transformer layers", minimum=1)
-    num_heads: int = parameter(4, "attention heads per layer", minimum=1)
-    pretrain_epochs: int = parameter(4, "pretraining epochs per variant", minimum=1)
     finetune_epochs: int = parameter(4, "maximum fine-tuning epochs per fold", minimum=1)
-    batch_size: int = parameter(64, "UTRs per optimizer step", minimum=1)
-    pretrain_lr: float = parameter(1e-3, "pretraining learning rate", minimum=1e-8)
     finetune_lr: float = parameter(1e-3, "fine-tuning learning rate", minimum=1e-8)
     head: str = parameter("resnet", "the fine-tuning head", choices=HEADS)
-    pooling: str = parameter("mean", "what the mlp head reads", choices=POOLINGS)
     head_channels: int = parameter(32, "width of the resnet head", minimum=1)
     loss: str = parameter("huber", "the fine-tuning loss", choices=LOSSES)
     freeze_backbone: bool = parameter(False, "whether only the head is fine-tuned")
@@ -153,4 +131,3 @@ class Ch5Config(ChapterConfig):
     )
     projection: str = parameter("umap", "the 2-D projection", choices=("pca", "umap"))
     n_projection: int = parameter(2000, "validation UTRs in the projection", minimum=1)
-    fold_processes: int = parameter(2, "processes folding UTRs", minimum=1)

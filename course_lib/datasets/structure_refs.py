@@ -10,8 +10,8 @@
     the DNA alphabet. Apache-2.0.
 
 Both give labels computed outside this course, so chapter 5 can check its own labels against
-them (:mod:`course_lib.structure_check`). Synthetic stand-ins have the same layout; their
-labels come from this machine's ViennaRNA, so a check on them only tests the plumbing.
+them (:mod:`course_lib.chapters.ch5_structure_check`). Synthetic stand-ins have the same
+layout; their labels come from this machine's ViennaRNA, so a check on them only tests the plumbing.
 """
 
 from __future__ import annotations

@@ -99,7 +99,9 @@ def read_varying_table(
 
 @dataclass(frozen=True)
 class TestSets:
-    """The test sets by name: ``eGFP 20k``, ``Human 25k``, ``Random7600``, ``Human7600``."""
+    """The test sets by name: ``eGFP 20k``, ``Human 25k`` (the designed human library),
+    ``Random7600``, ``Human7600``; each a table with ``utr``, ``rl`` and, where the file has it,
+    :data:`PEER_COLUMN`."""
 
     tables: dict[str, pd.DataFrame]
 
@@ -109,6 +111,20 @@ class TestSets:
     def sizes(self) -> dict[str, int]:
         """Rows per test set."""
         return {name: len(t) for name, t in self.tables.items()}
+
+    def varying_length(self) -> pd.DataFrame:
+        """Random7600, then Human7600, as one table: ``utr``, ``rl``, ``set`` (the file's
+        ``random`` / ``human``, keys of :data:`VARYING_SETS`) and ``len`` (nt).
+
+        What :func:`course_lib.utr_protocol.real_utr_protocol` splits into folds and the
+        external test; the peer column is left out.
+        """
+        parts = [
+            self.tables[name][["utr", "rl"]].assign(set=value)
+            for value, name in VARYING_SETS.items()
+        ]
+        table = pd.concat(parts, ignore_index=True)
+        return table.assign(len=table["utr"].str.len())
 
 
 def load_test_sets(folder: str | Path) -> TestSets:

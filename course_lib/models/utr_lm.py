@@ -47,6 +47,7 @@ from course_lib.tokenization import (
     read_vocabulary,
 )
 from course_lib.training import select_device
+from course_lib.weights import RECIPE_FILE  # how a checkpoint was pretrained
 
 #: Token positions of a UTR of up to 100 nt: ``<cls>``, the nucleotides, ``<eos>``.
 MAX_TOKENS = 102
@@ -275,8 +276,6 @@ def quiet_transformers():
             logging.enable_progress_bar()
 
 
-#: The file in a checkpoint folder that says how it was pretrained (chapter 5's recipe).
-RECIPE_FILE = "course_recipe.json"
 #: What ``config.json`` must name for :func:`load_pretrained` to accept a folder.
 PRETRAINING_ARCHITECTURE = "UTRLMForPretraining"
 
@@ -565,7 +564,8 @@ def embed_utrs(
 class UTRLMBackbone:
     """A frozen pretrained UTR-LM encoder with the interface of
     :class:`~course_lib.models.rnafm.RNAFMBackbone`, for
-    :func:`course_lib.embedding_cache.build_embedding_cache` (chapter 1's second backbone).
+    :func:`course_lib.chapters.ch1_embedding_cache.build_embedding_cache` (chapter 1's second
+    backbone).
 
     Attributes
     ----------

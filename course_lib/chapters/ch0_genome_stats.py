@@ -1,4 +1,4 @@
-"""Simple genome statistics for chapter 0: GC content along a sequence, dinucleotide enrichment."""
+"""Chapter 0's genome statistics: GC content along a sequence, dinucleotide enrichment."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Design and in-silico experiments on a trained UTR model: AUG insertion scans, UTR design.
+"""Chapter 2's in-silico experiments on a trained UTR model: AUG insertion scans, UTR design.
 
 Everything works on a *predictor*, a function from ``n`` equal-length UTR strings to ``n``
-predicted values (:func:`make_predictor` wraps a trained model and the label scaler), so the
-same code runs on Optimus 5-Prime, the attention CNN or any planted rule.
+predicted values (:func:`course_lib.training.make_predictor` wraps a trained model and the
+label scaler), so the same code runs on Optimus 5-Prime, the attention CNN or any planted rule.
 
 Frame convention: the main start codon follows the UTR's last nucleotide, so an AUG starting
 at 0-based position ``p`` of a length-``L`` UTR is in frame with the coding sequence when
@@ -23,39 +23,9 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from course_lib.encoding import one_hot, to_dna
-from course_lib.training import Forward, default_forward
+from course_lib.training import Forward, Predictor, default_forward, make_predictor
 
-Predictor = Callable[[Sequence[str]], np.ndarray]
 BASES = "ACGT"
-
-
-def make_predictor(
-    model: nn.Module,
-    forward: Forward = default_forward,
-    scaler: StandardScaler | None = None,
-    batch_size: int = 2048,
-) -> Predictor:
-    """Wrap ``model`` as ``predict(utrs) -> [n]`` MRL (unscaled with ``scaler`` when given).
-
-    The model is put in eval mode and runs on the device its parameters are on; inputs are
-    one-hot encoded ``[batch, L, 4]``.
-    """
-    device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def predict(utrs: Sequence[str]) -> np.ndarray:
-        model.eval()
-        utrs = list(utrs)
-        outputs = []
-        for start in range(0, len(utrs), batch_size):
-            x = torch.from_numpy(one_hot(utrs[start : start + batch_size])).to(device)
-            outputs.append(forward(model, x).float().cpu().numpy().ravel())
-        values = np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
-        if scaler is None:
-            return values.astype(np.float64)
-        return scaler.inverse_transform(values.reshape(-1, 1).astype(np.float64)).ravel()
-
-    return predict
 
 
 def in_cds_frame(position: int | np.ndarray, utr_length: int) -> bool | np.ndarray:
@@ -86,7 +56,7 @@ def aug_insertion_scan(predict: Predictor, utrs: Sequence[str], motif: str = "AT
     Parameters
     ----------
     predict
-        ``predict(utrs) -> [n]``, e.g. from :func:`make_predictor`.
+        ``predict(utrs) -> [n]``, e.g. from :func:`~course_lib.training.make_predictor`.
     utrs
         ``n`` UTRs of one length ``L`` (use UTRs without a uAUG to see a clean effect).
     motif

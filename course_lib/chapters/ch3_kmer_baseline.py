@@ -1,4 +1,4 @@
-"""k-mer count logistic regression: the non-deep baseline of the PUM2 chapter.
+"""k-mer count logistic regression: chapter 3's non-deep baseline (``03_pum2_dnabert_lstm``).
 
 Counts of every 3-, 4- and 5-mer (64 + 256 + 1,024 features), standardised on the training
 rows, and an L2 logistic regression whose strength ``C`` is chosen on the validation split.

@@ -1,0 +1,174 @@
+"""Chapter 4's report, ``notebooks/04_beluga_multiplexer.ipynb``: its anchors and results file.
+
+:data:`ANCHORS` are the Multiplexer authors' reported figures (one
+:class:`~course_lib.report.Anchor` per figure); :func:`report` writes
+``results/04_beluga_multiplexer.json`` through :func:`course_lib.report.chapter_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from course_lib.chapters.ch4_beluga_multiplexer import SELECTION_METRIC
+from course_lib.chapters.ch4_config import Ch4Config
+from course_lib.models.beluga import Beluga
+from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
+from course_lib.training import FitResult
+
+MULTIPLEXER = "BelugaMultiplexer vs Beluga ISM (2,002 features, 2,000 bp, hg19 chr8/chr9 held out)"
+REPORTED = (
+    "reported by the Multiplexer authors; not found in their repository: cited as reported, "
+    "not reproduced"
+)
+ZHOU_LAB = "Zhou lab Multiplexer (github.com/jzhoulab/Multiplexer)"
+
+#: Published figures of the BelugaMultiplexer against Beluga saturation mutagenesis.
+ANCHORS = (
+    Anchor(MULTIPLEXER, 0.843, "weighted Pearson r", REPORTED, ZHOU_LAB),
+    Anchor(
+        MULTIPLEXER,
+        67.7,
+        "speed-up over Beluga on every variant",
+        REPORTED,
+        f"{ZHOU_LAB}; speed-up on a GPU",
+    ),
+)
+
+#: What the chapter's intervals are.
+BOOTSTRAP = "95 % bootstrap over windows"
+
+
+def headline(scores: Mapping[str, Mapping[str, float]], data: str) -> Headline:
+    """The multiplexer's weighted Pearson r against the teacher's maps beside the reported one."""
+    weighted = scores["weighted Pearson r"]
+    interval = Interval(weighted["ci low"], weighted["ci high"], BOOTSTRAP)
+    return Headline(
+        "weighted Pearson r",
+        data,
+        {"BelugaMultiplexer": Estimate(weighted["estimate"], interval)},
+        ANCHORS[0],
+    )
+
+
+def _metrics(
+    intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
+    distillation: FitResult,
+    invented: pd.DataFrame,
+    ism_passes: int,
+    length: int,
+    teacher_r: np.ndarray | None,
+    speed: Mapping[str, Any],
+    speed_label: str,
+) -> dict[str, Any]:
+    """The maps' scores with intervals, the selection, the teacher's passes and scores, speed."""
+    seen = int(distillation.history["windows_seen"].iloc[-1])
+    return {
+        "BelugaMultiplexer vs teacher ISM (95 % ci: bootstrap over windows)": {
+            split: {name: intervals_in(row, BOOTSTRAP) for name, row in scores.items()}
+            for split, scores in intervals.items()
+        },
+        "selection": {
+            "metric": SELECTION_METRIC,
+            "best step": distillation.best_epoch,
+            "invented-effects simulation (synthetic)": invented.to_dict("index"),
+        },
+        "teacher ISM passes": {
+            "validation + test windows": ism_passes,
+            "per window (3L + 1)": 3 * length + 1,
+            "distillation windows seen": seen,
+        },
+        "teacher": (
+            {"validation": {"mean Pearson r vs planted features": float(np.mean(teacher_r))}}
+            if teacher_r is not None
+            else {}
+        ),
+        "speed": {speed_label: speed},
+    }
+
+
+def _models(
+    settings: Ch4Config, teacher: Beluga, source: str, length: int, distillation: FitResult
+) -> dict[str, Any]:
+    """What the teacher and the multiplexer are."""
+    return {
+        "teacher": {
+            "source": source,
+            "sequence_length": length,
+            "features": teacher.n_features,
+            "parameters": sum(p.numel() for p in teacher.parameters()),
+        },
+        "multiplexer": {
+            "channels": list(settings.multiplexer_channels),
+            "dilations": list(settings.multiplexer_dilations),
+            "steps": settings.steps,
+            "windows_seen": int(distillation.history["windows_seen"].iloc[-1]),
+            "best_step": distillation.best_epoch,
+        },
+    }
+
+
+def report(
+    settings: Ch4Config,
+    provenance: str,
+    *,
+    intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
+    teacher: Beluga,
+    teacher_provenance: str,
+    teacher_source: str,
+    teacher_r: np.ndarray | None,
+    distillation: FitResult,
+    invented: pd.DataFrame,
+    ism_passes: int,
+    length: int,
+    speed: Mapping[str, Any],
+    device: str,
+    n_test: int,
+    windows: str,
+    wall_time_s: float,
+    folder: str | Path | None = None,
+) -> Path:
+    """Write ``results/04_beluga_multiplexer.json`` and return its path.
+
+    Parameters
+    ----------
+    settings, provenance
+        The resolved configuration; the genome windows' provenance.
+    intervals
+        ``{split: {metric: {"estimate", "ci low", "ci high", ...}}}`` of the multiplexer's maps
+        against the teacher's (``map_intervals``); the ``test`` split heads the dashboard.
+    teacher, teacher_provenance, teacher_source, teacher_r
+        The teacher, ``real`` or ``stand-in``, where it comes from, and its Pearson r per
+        planted feature on validation windows (``None`` for published weights).
+    distillation, invented, ism_passes, length, speed, device, n_test, windows
+        The multiplexer's run, the invented-effects simulation, the teacher's ISM passes, the
+        window length, the speed comparison and its device, the test windows, their source.
+    wall_time_s, folder
+        Seconds the chapter ran; where to write (default ``results/``).
+    """
+    label = f"{device}, {settings.speed_windows} windows"
+    data = (
+        f"teacher ISM maps of {n_test} {provenance} genome test windows; teacher: {teacher_source}"
+    )
+    return chapter_report(
+        "04_beluga_multiplexer",
+        profile=settings.profile,
+        provenance={"genome windows": provenance, "teacher": teacher_provenance},
+        metrics=_metrics(
+            intervals, distillation, invented, ism_passes, length, teacher_r, speed, label
+        ),
+        wall_time_s=wall_time_s,
+        headline=headline(intervals["test"], data),
+        anchors=ANCHORS,
+        models=_models(settings, teacher, teacher_source, length, distillation),
+        notes=[
+            f"data provenance: {provenance} genome windows ({windows})",
+            f"teacher: {teacher_source}",
+            "ISM maps laid out [features, 4, L] with variant v = 4 * position + base (A, G, C, T)",
+        ],
+        folder=folder,
+    )

@@ -1,0 +1,386 @@
+"""The course's UTR-LM backbone: its pretraining recipe, cached under a hash of that recipe.
+
+Chapter 5 pretrains UTR-LM variants with this recipe and saves each through
+:func:`pretrain_variant`; chapter 1 borrows variant (c) (:data:`BACKBONE_OBJECTIVES`) as a
+frozen feature extractor through :func:`backbone_checkpoint`, which reads the same folder, or
+builds it with the same recipe when it is absent. Neither chapter imports the other.
+
+The recipe (:func:`backbone_recipe`) holds every value that changes what is built: the
+pretraining sizes of :class:`BackboneConfig`, the objectives, the seed, the token width, the
+provenance of the data the corpus comes from and a ``built_by`` label. Its checkpoint folder
+is :func:`course_lib.weights.recipe_folder` ``("utr_lm", recipe)``, so a run with another width
+or epoch count never reads another's backbone; the recipe is written beside the weights as
+:data:`course_lib.weights.RECIPE_FILE` (``python -m data_scripts list`` shows it).
+
+Parts of the recipe: the pretraining corpus (:func:`pretraining_corpus`), its ViennaRNA folds
+(:func:`pretraining_folds`), the encoder config (:func:`pretraining_config`), the tokens and
+labels (:func:`pretraining_data`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from transformers import EsmConfig
+
+from course_lib.config import ChapterConfig, parameter
+from course_lib.models.utr_lm import MAX_TOKENS, POOLINGS, UTRLMForPretraining
+from course_lib.pretraining import PretrainingData, check_objectives, pretrain
+from course_lib.structure import FoldedRNA
+from course_lib.tokenization import KmerVocabulary
+from course_lib.training import FitResult
+from course_lib.utr_corpus import CORPUS_SOURCES, CorpusSplit, real_corpus, stand_in_corpus
+from course_lib.utr_protocol import RealUTRProtocol
+
+#: Variant (c), all three objectives: the frozen backbone other chapters borrow.
+BACKBONE_OBJECTIVES = ("mlm", "mfe", "structure")
+#: The ``built_by`` label of every recipe of this module.
+BUILT_BY = "course_lib.utr_lm_backbone"
+#: Parameters of :class:`BackboneConfig` that change what pretraining builds.
+RECIPE_FIELDS = (
+    "corpus_size",
+    "val_fraction",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "pooling",
+    "pretrain_epochs",
+    "batch_size",
+    "pretrain_lr",
+)
+#: Registry data sets the corpus and its held-out test sets come from.
+CORPUS_DATA = tuple(
+    dict.fromkeys(("utr_testsets", "utr_varying_length", *(s[0] for s in CORPUS_SOURCES.values())))
+)
+
+
+@dataclass(frozen=True)
+class BackboneConfig(ChapterConfig):
+    """The backbone's pretraining parameters per profile (field defaults are ``laptop``).
+
+    Chapter 5's configuration extends it; chapter 1 resolves it alone to find (or build) the
+    backbone chapter 5 would build at the same profile.
+
+    Attributes
+    ----------
+    corpus_size
+        Real UTRs in the pretraining corpus (count, >= 2; ``None``: all).
+    val_fraction
+        Share of the corpus held out to monitor pretraining (fraction, 0.01-0.5).
+    hidden_size
+        Width of the language model (features, >= 1; UTR-LM: 128).
+    num_layers
+        Transformer layers (count, >= 1; UTR-LM: 6).
+    num_heads
+        Attention heads per layer (count, >= 1; UTR-LM: 16; divides ``hidden_size``).
+    pretrain_epochs
+        Pretraining epochs per variant (count, >= 1).
+    batch_size
+        UTRs per optimizer step (count, >= 1).
+    pretrain_lr
+        Pretraining learning rate (AdamW, > 0).
+    pooling
+        What an ``"mlp"`` head reads: ``"cls"`` or ``"mean"``.
+    fold_processes
+        Processes folding UTRs with ViennaRNA (count, >= 1; does not change what is built).
+    """
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": {
+            "corpus_size": 800,
+            "hidden_size": 32,
+            "num_layers": 2,
+            "pretrain_epochs": 3,
+            "batch_size": 32,
+            "pretrain_lr": 3e-3,
+        },
+        "full": {
+            "corpus_size": None,
+            "hidden_size": 128,
+            "num_layers": 6,
+            "num_heads": 16,
+            "pretrain_epochs": 50,
+            "batch_size": 256,
+            "pretrain_lr": 5e-4,
+            "pooling": "cls",
+            "fold_processes": 8,
+        },
+    }
+    TINY: ClassVar[dict[str, Any]] = {
+        "corpus_size": 400,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "pretrain_epochs": 1,
+        "batch_size": 64,
+    }
+
+    corpus_size: int | None = parameter(
+        20000, "real UTRs in the pretraining corpus", minimum=2, optional=True
+    )
+    val_fraction: float = parameter(
+        0.1, "share of the corpus held out for monitoring", minimum=0.01, maximum=0.5
+    )
+    hidden_size: int = parameter(64, "width of the language model", minimum=1)
+    num_layers: int = parameter(3, "transformer layers", minimum=1)
+    num_heads: int = parameter(4, "attention heads per layer", minimum=1)
+    pretrain_epochs: int = parameter(4, "pretraining epochs per variant", minimum=1)
+    batch_size: int = parameter(64, "UTRs per optimizer step", minimum=1)
+    pretrain_lr: float = parameter(1e-3, "pretraining learning rate", minimum=1e-8)
+    pooling: str = parameter("mean", "what the mlp head reads", choices=POOLINGS)
+    fold_processes: int = parameter(2, "processes folding UTRs", minimum=1)
+
+
+def corpus_data_provenance() -> dict[str, str]:
+    """``{data set: "real" | "synthetic"}`` of :data:`CORPUS_DATA`, without loading them."""
+    import course_lib.datasets  # noqa: F401  (registers the data sets)
+    from course_lib import registry
+
+    return {n: "real" if registry.is_real_available(n) else "synthetic" for n in CORPUS_DATA}
+
+
+def backbone_recipe(
+    settings: Mapping[str, Any], objectives: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """Every value that changes the backbone pretrained with ``settings`` and ``objectives``.
+
+    Parameters
+    ----------
+    settings
+        A :class:`BackboneConfig` (or a configuration extending it).
+    objectives
+        Pretraining objectives (a subset of :data:`course_lib.pretraining.OBJECTIVES`).
+    seed
+        The seed of the model's initialisation, the corpus draw and the batches.
+
+    Returns
+    -------
+    dict
+        ``built_by``, ``objectives``, ``seed``, ``max_tokens``, ``data`` (provenance of each
+        source data set) and the :data:`RECIPE_FIELDS` of ``settings``: JSON-ready.
+    """
+    return {
+        "built_by": BUILT_BY,
+        "objectives": list(check_objectives(objectives)),
+        "seed": int(seed),
+        "max_tokens": MAX_TOKENS,
+        "data": corpus_data_provenance(),
+        **{name: settings[name] for name in RECIPE_FIELDS},
+    }
+
+
+def backbone_folder(recipe: Mapping[str, Any], root: str | Path | None = None) -> Path:
+    """Where ``recipe``'s checkpoint lives: ``root/<recipe hash>``, by default
+    :func:`course_lib.weights.recipe_folder` ``("utr_lm", recipe)``."""
+    from course_lib.weights import recipe_folder, recipe_hash
+
+    return recipe_folder("utr_lm", recipe) if root is None else Path(root) / recipe_hash(recipe)
+
+
+def pretraining_corpus(
+    protocol: RealUTRProtocol, settings: Mapping[str, Any], seed: int = 0
+) -> CorpusSplit:
+    """The profile's pretraining UTRs: :func:`real_corpus`, else the chapter-1 stand-in's UTRs
+    (:func:`stand_in_corpus`), split by ``settings["val_fraction"]`` after drawing
+    ``settings["corpus_size"]`` of them (stratified by source, seeded)."""
+    from course_lib import registry
+
+    corpus, provenance = real_corpus(verbose=False), "real"
+    if corpus is None:
+        stand_in = registry.load("utr_varying_length")
+        corpus, provenance = stand_in_corpus(stand_in.data["utr"], protocol), stand_in.provenance
+    train, val = corpus.split(settings["val_fraction"], settings["corpus_size"], seed=seed)
+    return CorpusSplit(train, val, provenance, corpus.counts())
+
+
+def pretraining_folds(
+    corpus: CorpusSplit, processes: int = 2, show_progress: bool = True
+) -> dict[str, FoldedRNA]:
+    """ViennaRNA folds of the training and monitoring UTRs (cached on disk), by part name."""
+    from course_lib.structure import fold_cached
+
+    fold = partial(fold_cached, processes=processes, show_progress=show_progress)
+    return {"train": fold(corpus.train), "val": fold(corpus.val)}
+
+
+def pretraining_config(
+    vocab: KmerVocabulary, settings: Mapping[str, Any], train_mfe: np.ndarray
+) -> EsmConfig:
+    """The profile's encoder config, with the MFE scale of the training corpus ``[n]``."""
+    from course_lib.models.utr_lm import set_mfe_scale, utr_lm_config
+
+    config = utr_lm_config(
+        vocab,
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        num_heads=settings["num_heads"],
+        max_length=MAX_TOKENS,
+        pooling=settings["pooling"],
+    )
+    return set_mfe_scale(config, train_mfe)
+
+
+def pretraining_data(
+    corpus: CorpusSplit, vocab: KmerVocabulary, folds: Mapping[str, FoldedRNA]
+) -> dict[str, PretrainingData]:
+    """Tokens (``MAX_TOKENS`` wide) with ViennaRNA labels of the training and monitoring UTRs."""
+    return {
+        "train": PretrainingData.from_sequences(corpus.train, vocab, folds["train"], MAX_TOKENS),
+        "val": PretrainingData.from_sequences(corpus.val, vocab, folds["val"], MAX_TOKENS),
+    }
+
+
+def pretrain_variant(
+    config: EsmConfig,
+    vocab: KmerVocabulary,
+    data: Mapping[str, PretrainingData],
+    objectives: Sequence[str],
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    *,
+    corpus: CorpusSplit,
+    root: str | Path | None = None,
+    replace: bool = True,
+    description: str | None = None,
+    show_progress: bool = True,
+) -> tuple[UTRLMForPretraining, FitResult, Path]:
+    """Pretrain one variant and save it in its recipe folder (:func:`backbone_folder`).
+
+    A fresh model from ``config`` after ``seed_everything(seed)``, trained by
+    :func:`~course_lib.pretraining.pretrain` with ``settings`` (``pretrain_epochs``,
+    ``batch_size``, ``pretrain_lr``) on ``data["train"]``, validated on ``data["val"]``; its
+    best state is saved atomically (:func:`~course_lib.models.utr_lm.save_checkpoint`) with
+    :func:`backbone_recipe`, who built it (profile, tiny), the ``corpus`` it came from and the
+    outcome (best epoch, validation loss, seconds) as its recipe file. ``root`` replaces the
+    checkpoints folder's ``utr_lm``; ``replace=False`` keeps a checkpoint another process wrote
+    meanwhile. Returns model, result, folder.
+    """
+    from course_lib.models.utr_lm import save_checkpoint
+    from course_lib.training import seed_everything
+
+    recipe = backbone_recipe(settings, objectives, seed)
+    seed_everything(seed)
+    model = UTRLMForPretraining(config)
+    result = pretrain(
+        model,
+        vocab,
+        data["train"],
+        data["val"],
+        objectives=objectives,
+        epochs=settings["pretrain_epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["pretrain_lr"],
+        device=device,
+        seed=seed,
+        show_progress=show_progress,
+        description=description or f"pretraining {' + '.join(objectives)}",
+    )
+    record = {
+        **recipe,
+        "profile": settings["profile"],
+        "tiny": bool(settings["tiny"]),
+        "corpus": f"{len(corpus.train):,} {corpus.provenance} UTRs",
+        "corpus provenance": corpus.provenance,
+        "corpus UTRs": len(corpus.train),
+        "monitoring UTRs": len(corpus.val),
+        "pretrain best epoch": result.best_epoch,
+        "pretrain val loss": float(result.best_value),
+        "pretrain seconds": result.seconds,
+    }
+    folder = backbone_folder(recipe, root)
+    return model, result, save_checkpoint(model, folder, vocab, recipe=record, replace=replace)
+
+
+def backbone_checkpoint(
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int = 0,
+    root: str | Path | None = None,
+    verbose: bool = True,
+) -> Path:
+    """Backbone (c) of ``settings``: its recipe folder, pretrained when absent.
+
+    Parameters
+    ----------
+    settings
+        A :class:`BackboneConfig` (``BackboneConfig.resolve(profile, tiny=tiny)``: what chapter
+        5 builds at that profile) or a configuration extending it.
+    device
+        Where to pretrain when the checkpoint is absent.
+    seed
+        The recipe's seed.
+    root
+        Folder of recipe folders (default: the checkpoints folder's ``utr_lm``).
+    verbose
+        Print what is used or built, and how long building took.
+
+    Returns
+    -------
+    Path
+        The checkpoint folder, checked (:func:`check_backbone_checkpoint`).
+
+    Raises
+    ------
+    course_lib.models.utr_lm.CheckpointError
+        The folder holds another architecture or size, or incomplete weights.
+    """
+    path = backbone_folder(backbone_recipe(settings, BACKBONE_OBJECTIVES, seed), root)
+    say = print if verbose else lambda *_: None
+    if path.exists():
+        check_backbone_checkpoint(path, settings)
+        say(f"UTR-LM backbone: using the checkpoint of its recipe, {path}")
+        return path
+    say(f"UTR-LM backbone: no checkpoint at {path}; pretraining it with its recipe")
+    start = time.perf_counter()
+    _build_backbone(settings, device, seed, root, verbose)
+    check_backbone_checkpoint(path, settings)
+    say(f"UTR-LM backbone: built {path} in {time.perf_counter() - start:.0f} s")
+    return path
+
+
+def _build_backbone(
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    root: str | Path | None,
+    verbose: bool,
+) -> Path:
+    """The recipe of variant (c) at ``settings``: corpus, folds, config, pretraining."""
+    from course_lib import registry
+    from course_lib.models.utr_lm import utr_vocabulary
+    from course_lib.pretraining import pretraining_cpu_seconds
+    from course_lib.profiles import check_long_run
+    from course_lib.utr_protocol import real_utr_protocol
+
+    protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
+    corpus = pretraining_corpus(protocol, settings, seed)
+    epochs, size = settings["pretrain_epochs"], (settings["hidden_size"], settings["num_layers"])
+    estimate = pretraining_cpu_seconds(len(corpus.train), epochs, *size, n_backbones=1)
+    check_long_run(settings, device, estimate, f"pretraining UTR-LM {epochs} epochs")
+    if verbose:
+        print(corpus.describe())
+    folds = pretraining_folds(corpus, settings["fold_processes"], show_progress=verbose)
+    vocab = utr_vocabulary()
+    config = pretraining_config(vocab, settings, folds["train"].mfe)
+    data = pretraining_data(corpus, vocab, folds)
+    args = (config, vocab, data, BACKBONE_OBJECTIVES, settings, device, seed)
+    built = pretrain_variant(*args, corpus=corpus, root=root, replace=False, show_progress=verbose)
+    return built[2]
+
+
+def check_backbone_checkpoint(path: str | Path, settings: Mapping[str, Any]) -> None:
+    """Raise :class:`~course_lib.models.utr_lm.CheckpointError` unless ``path`` holds a
+    complete UTR-LM pretraining checkpoint of the architecture ``settings`` asks for."""
+    from course_lib.models.utr_lm import checkpoint_config, load_pretrained
+
+    size = (settings["hidden_size"], settings["num_layers"], settings["num_heads"])
+    checkpoint_config(path, size, f"profile {settings['profile']!r}")
+    load_pretrained(path)

@@ -1,0 +1,146 @@
+"""Chapter 3's models from one place: each kind a fold trainer, all through one CV loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course_lib.chapters import ch3_models
+from course_lib.chapters import ch3_pum2_dnabert_lstm as ch3
+from course_lib.chapters.ch3_config import Ch3Config
+from course_lib.chapters.ch3_kmer_baseline import kmer_count_features, logistic_regression
+from course_lib.cross_validation import TrainedFold, cross_validate, stratified_folds
+from course_lib.interpret.attribution import Explanation
+from course_lib.tokenization import build_vocabulary
+
+RNG = np.random.default_rng(1)
+SEQS = ["".join(RNG.choice(list("ACGT"), 24)) for _ in range(40)]
+LABELS = np.arange(40) % 2
+FIT, VAL = np.arange(0, 30), np.arange(30, 40)
+SETTINGS = Ch3Config.resolve(
+    "smoke",
+    lstm_epochs=1,
+    lstm_embedding=4,
+    lstm_hidden=4,
+    cnn_epochs=1,
+    cnn_channels=4,
+    bert_hidden=8,
+    bert_layers=1,
+    bert_heads=2,
+    bert_intermediate=8,
+    bert_epochs=1,
+    pretrain_epochs=1,
+    batch_size=16,
+    bert_batch_size=16,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def trained_on_one_fold(trainer) -> TrainedFold:
+    trained = trainer(FIT, VAL, 0)
+    scores = np.asarray(trained.predict(VAL))
+    assert scores.shape == (VAL.size,) and np.all((scores >= 0) & (scores <= 1))
+    return trained
+
+
+def test_kmer_trainer_counts_3_to_5_mers_and_fits_on_fit_rows():
+    trained = trained_on_one_fold(ch3_models.kmer_trainer(SEQS, LABELS, SETTINGS, seed=0))
+    x = kmer_count_features(SEQS, ch3_models.KMER_SIZES)
+    assert x.shape[1] == 64 + 256 + 1024
+    alone = logistic_regression(trained.info["C"], 0).fit(x[FIT], LABELS[FIT])
+    np.testing.assert_allclose(trained.predict(VAL), alone.predict_proba(x[VAL])[:, 1])
+
+
+@pytest.mark.parametrize("kind", ["cnn", "bilstm"])
+def test_neural_trainers_build_a_fresh_seeded_model(kind):
+    make = getattr(ch3_models, f"{kind}_trainer")
+    first = trained_on_one_fold(make(SEQS, LABELS, SETTINGS, "cpu", 0))
+    again = trained_on_one_fold(make(SEQS, LABELS, SETTINGS, "cpu", 0))
+    assert first.model is not again.model
+    np.testing.assert_allclose(first.predict(VAL), again.predict(VAL))
+    assert first.best_epoch == 1 and len(first.history) == 1
+
+
+def test_bilstm_trainer_takes_the_readout_of_the_settings_or_the_given_one():
+    default = ch3_models.bilstm_trainer(SEQS, LABELS, SETTINGS, "cpu", 0)(FIT, VAL, 0)
+    last = ch3_models.bilstm_trainer(SEQS, LABELS, SETTINGS, "cpu", 0, readout="last")
+    assert default.model.readout == SETTINGS.lstm_readout == "max"
+    assert last(FIT, VAL, 0).model.readout == "last"
+
+
+def test_chapter_trainers_in_the_chapter_order_and_one_loop():
+    vocab = build_vocabulary(SETTINGS.k)
+    tokens = vocab.encode(SEQS).to_torch()
+    trainers = ch3_models.chapter_trainers(SEQS, LABELS, tokens, vocab, SETTINGS, None, "cpu", 0)
+    assert list(trainers) == [
+        "k-mer LR",
+        "CNN",
+        "BiLSTM",
+        "BERT (no pretraining)",
+        "BERT (MLM-pretrained)",
+    ]
+    folds = stratified_folds(LABELS, 2, 0)[:1]
+    chosen = {name: trainers[name] for name in ("k-mer LR", "BERT (no pretraining)")}
+    cv = ch3_models.cross_validate_all(chosen, LABELS, folds, 0.2, 0)
+    assert list(cv) == list(chosen)
+    for name, result in cv.items():
+        alone = cross_validate(name, trainers[name], LABELS, folds, 0.2, 0)
+        np.testing.assert_allclose(result.folds[0].scores, alone.folds[0].scores)
+        assert np.array_equal(result.folds[0].test_index, folds[0][1])
+
+
+def test_check_bert_run_stops_full_on_a_cpu_only_when_long():
+    from course_lib.profiles import LongCPURunError
+
+    ch3_models.check_bert_run(SETTINGS, "cpu", 1000, ["BERT"])  # smoke: never stops
+    full = Ch3Config.resolve("full")
+    with pytest.raises(LongCPURunError, match="fine-tuning 1 BERT model"):
+        ch3_models.check_bert_run(full, "cpu", 100_000, ["DNABERT-3 (fine-tuned)"])
+
+
+def explanation(seqs: list[str], importance: np.ndarray) -> Explanation:
+    n, length = importance.shape
+    return Explanation(seqs, np.zeros((n, length, 4)), importance, importance * 2)
+
+
+def test_explanation_helpers():
+    seqs = ["AATGTAAATAAAAA", "CCCCCCCCCCCCCC"]
+    importance = np.zeros((2, 14))
+    importance[0, 2:10] = 1.0
+    importance[1, 0] = 0.5
+    found = {"top-scored": explanation(seqs, importance)}
+    lines = ch3.explanation_sentences(found, "BiLSTM", "TGTA.ATA")
+    assert lines == [
+        "BiLSTM, 2 top-scored held-out positives (50% carry TGTA.ATA); Pearson r between ISM "
+        "and gradient x input importances: 1.000"
+    ]
+    assert ch3.strongest_site(importance, width=8, before=1, after=9) == (0, 1, 11)
+    frequencies = ch3.aligned_frequencies(found, width=8, flank=2)["top-scored"]
+    assert isinstance(frequencies, pd.DataFrame) and frequencies.shape == (12, 4)
+
+
+def test_explain_groups_explains_each_group_of_rows():
+    model = ch3_models.bilstm_trainer(SEQS, LABELS, SETTINGS, "cpu", 0)(FIT, VAL, 0).model
+    picked = {"top-scored": np.array([0, 2]), "random": np.array([4])}
+    groups = ch3.explain_groups(model, ch3.bilstm_view(SETTINGS.k), SEQS, picked, "cpu")
+    assert groups["top-scored"].sequences == [SEQS[0], SEQS[2]]
+    assert groups["random"].ism.shape == (1, 24, 4)
+
+
+def test_load_sites_reads_a_fasta_pair(tmp_path):
+    positives, negatives = tmp_path / "pos.fa", tmp_path / "neg.fa"
+    positives.write_text(">a\nACGUACGU\n>b\nUUUUACGA\n")
+    negatives.write_text(">c\nGGGGCCCC\n")
+    sites, provenance, source, name = ch3.load_sites(positives, negatives)
+    assert (provenance, name) == ("real", "FASTA pair") and str(positives) in source
+    assert sites.labels.tolist() == [1, 1, 0] and sites.sequences[0] == "ACGTACGT"
