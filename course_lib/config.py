@@ -227,6 +227,25 @@ class ChapterConfig(Mapping):
             if unknown:
                 raise ValueError(f"{cls.__name__}: {label} sets unknown parameter(s) {unknown}")
 
+    def by_profile(self) -> dict[str, dict[str, Any]]:
+        """Every parameter's meaning, its value in each profile and in this run.
+
+        Returns
+        -------
+        dict
+            ``{parameter: {"meaning": doc, "smoke": v, "laptop": v, "full": v, "this run": v}}``
+            (``pd.DataFrame(settings.by_profile()).T`` shows it as a table), so that prose
+            never retypes a profile's sizes.
+        """
+        columns = {p: self.profile_values(p) for p in PROFILE_NAMES}
+        rules = {f.name: f.metadata["rule"] for f in fields(self)}
+        return {
+            name: {"meaning": rules[name].doc}
+            | {p: columns[p][name] for p in PROFILE_NAMES}
+            | {"this run": getattr(self, name)}
+            for name in self.parameter_names()
+        }
+
     @classmethod
     def resolve(cls, profile: str, tiny: bool = False, **overrides: Any) -> ChapterConfig:
         """The configuration of ``profile``, with the notebook's parameters laid over it.

@@ -219,3 +219,15 @@ def test_a_bad_parameter_stops_chapter_0_in_its_settings_cell(tmp_path, monkeypa
     cells = nbformat.read(output, as_version=4).cells
     errors = [c for c in cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert len(errors) == 1 and "Ch0Config.resolve(" in errors[0].source
+
+
+def test_by_profile_lists_each_parameter_per_profile_and_this_run():
+    from course_lib.chapters.ch3_config import Ch3Config
+
+    settings = Ch3Config.resolve("smoke", n_folds=4)
+    table = settings.by_profile()
+    assert list(table) == list(Ch3Config.parameter_names())
+    row = table["n_folds"]
+    assert row["smoke"] == Ch3Config.profile_values("smoke")["n_folds"]
+    assert row["laptop"] == Ch3Config.profile_values("laptop")["n_folds"]
+    assert row["this run"] == 4 and row["meaning"]

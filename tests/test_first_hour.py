@@ -15,6 +15,7 @@ import dataclasses
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -280,6 +281,7 @@ def test_make_lab_starts_jupyterlab_and_a_chapter_runs_through_its_kernel(tmp_pa
         pytest.skip("no .venv with JupyterLab: run `make setup` first")
     port, token = unused_port(), uuid.uuid4().hex
     workspace = ROOT / "_build" / "first-hour-workspace"
+    shutil.rmtree(workspace, ignore_errors=True)  # make never overwrites a copy: start fresh
     args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
     command = ["make", "-s", "lab", "LAB_PROFILE=smoke", "OFFLINE=1"]
     command += [f"WORKSPACE={workspace.relative_to(ROOT)}", f"LAB_ARGS={args}"]
