@@ -46,20 +46,3 @@ def checkpoints_dir() -> Path:
     folder = Path(os.environ.get("COURSE_CHECKPOINT_DIR") or data_dir() / "checkpoints")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def resolve_checkpoint(value: str | Path | None, default_name: str | None = None) -> Path | None:
-    """A checkpoint setting as a path.
-
-    ``None`` stays ``None`` (the chapter's small untrained model); ``"default"`` is
-    ``checkpoints_dir() / default_name``; an absolute or existing path is kept; any other name
-    is looked up inside :func:`checkpoints_dir`.
-    """
-    if value is None:
-        return None
-    if str(value) == "default":
-        if default_name is None:
-            raise ValueError("this checkpoint setting has no default file; pass a path")
-        return checkpoints_dir() / default_name
-    path = Path(value)
-    return path if path.is_absolute() or path.exists() else checkpoints_dir() / path

@@ -42,7 +42,6 @@ from course_lib.models.bert import (
 )
 from course_lib.models.bilstm import BiLSTMClassifier, lstm_token_ids
 from course_lib.models.cnn_classifier import OneHotCNN
-from course_lib.paths import resolve_checkpoint
 from course_lib.pretraining import pretrain_masked_kmers
 from course_lib.profiles import check_long_run
 from course_lib.tokenization import KmerVocabulary
@@ -269,7 +268,7 @@ def dnabert_trainer(
     options: dict[str, Any],
 ) -> FoldTrainer:
     """A ``train_fold`` fine-tuning a fresh copy of the DNABERT checkpoint folder per fold."""
-    checkpoint, checkpoint_vocab = load_dnabert(resolve_checkpoint(dnabert_path))
+    checkpoint, checkpoint_vocab = load_dnabert(dnabert_path)
     if checkpoint_vocab.tokens != vocab.tokens:
         raise ValueError("the checkpoint's vocab.txt differs from the tokenizer's vocabulary")
     factory = partial(copy.deepcopy, checkpoint)
