@@ -38,21 +38,49 @@ Predictor = Callable[[Sequence[str]], np.ndarray]
 
 def select_device(preference: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple MPS, then CPU; a name or a ``torch.device`` is checked
-    and returned as a ``torch.device``."""
+    and returned as a ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        An unknown device name, or a GPU that this machine does not have; the message names the
+        notebook parameter ``device`` and the fix.
+    """
     if isinstance(preference, str) and preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(preference)
+    fix = "fix it with `papermill ... -p device auto` (or cpu, cuda, cuda:1, mps)"
+    try:
+        device = torch.device(preference)
+    except RuntimeError:
+        raise ValueError(f"device={preference!r} is not a device name; {fix}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but no CUDA GPU is available; use device='auto'")
+        raise ValueError(f"device={preference!r}: no CUDA GPU is available here; {fix}")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps and mps.is_available()):
+        raise ValueError(f"device={preference!r}: Apple's MPS is not available here; {fix}")
     return device
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) for repeatable runs."""
+    """Seed Python, numpy and torch (CPU and CUDA) for repeatable runs.
+
+    Raises
+    ------
+    ValueError
+        ``seed`` is not an integer between 0 and 2**32 - 1 (numpy's range), naming the notebook
+        parameter ``seed``.
+    """
+    integer = isinstance(seed, int | np.integer) and not isinstance(seed, bool)
+    if not integer or not 0 <= seed < 2**32:
+        raise ValueError(
+            f"seed={seed!r} is not allowed: the random seed must be an integer between 0 and "
+            "2**32 - 1; fix it with `papermill ... -p seed 0`"
+        )
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (the legacy global RNG that libraries draw from)
     torch.manual_seed(seed)

@@ -242,3 +242,24 @@ def test_best_state_keeps_the_best_finite_value_and_restores_it():
     assert not best.update(model, float("nan"), 2) and not best.update(model, 0.4, 3)
     assert (best.epoch, best.value, best.since_best) == (1, 0.5, 2)
     assert best.restore(model) and torch.equal(model.weight, kept) and not model.training
+
+
+@pytest.mark.parametrize("name", ["cuda2", "gpu", "cuda"])
+def test_select_device_refuses_unknown_or_absent_devices_naming_the_parameter(name):
+    if name == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match=rf"device='{name}'.*-p device auto"):
+        select_device(name)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "0"])
+def test_seed_everything_refuses_a_seed_numpy_cannot_take(seed):
+    with pytest.raises(ValueError, match=r"seed=.*-p seed 0"):
+        seed_everything(seed)
+
+
+def test_seed_everything_takes_numpy_integers():
+    seed_everything(np.int64(3))
+    first = torch.rand(1)
+    seed_everything(3)
+    assert torch.equal(first, torch.rand(1))
