@@ -1,10 +1,13 @@
-"""Shared fixtures: private data/results folders, the real files in ``../shared/data``."""
+"""Shared fixtures: private data/results folders, the real files in ``../shared/data``, a local
+HTTP server standing in for the data sources."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_source import Server
 
 #: Real, checksummed files beside the project root (present in CI, never committed).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -31,3 +34,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A local HTTP server on 127.0.0.1 (:class:`http_source.Server`), shut down afterwards."""
+    srv = Server()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()

@@ -11,13 +11,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from http_source import unused_port
 
 from course_lib import registry
 from course_lib.registry import REGISTRY, ChecksumError, DataSet, DataUnavailableError, RemoteFile
@@ -30,51 +27,6 @@ FILENAME = "table.tsv"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-class Server:
-    """``routes[path] = (body, declared_length)``; a declared length above ``len(body)``
-    makes the server close the connection early (a cut-off download)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[bytes, int]] = {}
-        self.requests: list[str] = []
-        routes, requests = self.routes, self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                requests.append(self.path)
-                if self.path not in routes:
-                    self.send_error(404)
-                    return
-                body, length = routes[self.path]
-                self.send_response(200)
-                self.send_header("Content-Length", str(length))
-                self.end_headers()
-                self.wfile.write(body)
-                self.close_connection = True
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def serve(self, path: str, body: bytes, declared_length: int | None = None) -> str:
-        self.routes[path] = (body, len(body) if declared_length is None else declared_length)
-        return self.base + path
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 @pytest.fixture
@@ -107,12 +59,6 @@ def dataset(tmp_data_dir):
 def files_in(folder: Path) -> list[str]:
     """Everything in ``folder``, hidden files and folders included."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_http_download_is_verified_stamped_and_shows_progress(server, dataset, capsys, monkeypatch):

@@ -17,17 +17,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from http_source import Server, unused_port
 
 import course_lib.datasets  # noqa: F401  (the catalog: registers every data set)
 from course_lib import registry
@@ -39,60 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_ONLY = ("egfp_unmod_1", "utr_varying_length")
 
 
-class SourceServer:
-    """Serves ``routes[path] = body`` over HTTP with ``Content-Length`` (GET and HEAD)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str]] = []
-        routes, requests = self.routes, self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def _head(self) -> bytes | None:
-                requests.append((self.command, self.path))
-                if self.path not in routes:
-                    self.send_error(404)
-                    return None
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(routes[self.path])))
-                self.end_headers()
-                return routes[self.path]
-
-            def do_HEAD(self) -> None:  # noqa: N802 (http.server's name)
-                self._head()
-
-            def do_GET(self) -> None:  # noqa: N802
-                body = self._head()
-                if body is not None:
-                    self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def paths_requested(self) -> set[str]:
-        return {path for _, path in self.requests}
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def server() -> Iterator[SourceServer]:
-    srv = SourceServer()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
 def point_sources_at(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
     """Every registered file's download address becomes ``<base>/<data set>/<file>``."""
     for name, dataset in list(registry.REGISTRY.items()):
@@ -102,14 +45,14 @@ def point_sources_at(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
         monkeypatch.setitem(registry.REGISTRY, name, dataclasses.replace(dataset, files=files))
 
 
-def serve_shared(server: SourceServer, shared: Path) -> list[str]:
+def serve_shared(server: Server, shared: Path) -> list[str]:
     """Serve the real files of every data set that ``shared`` holds; return those names."""
     served = []
     for name, dataset in registry.REGISTRY.items():
         folder = shared / (dataset.shared_subdir or "-")
         if all((folder / f.filename).exists() for f in dataset.files):
             for f in dataset.files:
-                server.routes[f"/{name}/{f.filename}"] = (folder / f.filename).read_bytes()
+                server.serve(f"/{name}/{f.filename}", (folder / f.filename).read_bytes())
             served.append(name)
     return served
 
@@ -135,18 +78,17 @@ def test_empty_cache_and_reachable_sources_give_real_files(
         assert registry.load(name).provenance == "real"
     for name in FULL_ONLY:  # large tables of another profile: stand-in, never requested
         assert rows[name].provenance == "synthetic" and "full only" in rows[name].how
-    assert not any(
-        path.startswith(tuple(f"/{n}/" for n in FULL_ONLY)) for path in server.paths_requested()
-    )
+    asked = [*server.requests, *server.head_requests]
+    assert not any(path.startswith(tuple(f"/{n}/" for n in FULL_ONLY)) for path in asked)
     out = capsys.readouterr().out
     assert " MB)" in out  # each download's size is said before it starts
     assert f"{len(served)} of {len(rows)} data sets real" in out
     assert f"python -m data_scripts fetch {' '.join(sorted(FULL_ONLY))}" in out
 
     # a second preparation finds everything in the cache and downloads nothing
-    before = len(server.requests)
+    before = len(asked)
     assert all(r.how == "cache" for r in prepare_all("laptop") if r.name in served)
-    assert len(server.requests) == before
+    assert len(server.requests) + len(server.head_requests) == before
 
 
 def test_unreachable_sources_give_labelled_stand_ins_and_the_fetch_command(
@@ -175,7 +117,7 @@ def test_a_changed_source_gives_a_stand_in_and_says_why(
     server, shared_data, tmp_data_dir, monkeypatch, capsys
 ):
     serve_shared(server, shared_data)
-    server.routes["/pum2/PUM2_PARCLIP.positives.fa"] = b">x\nACGU\n"  # not the registered file
+    server.serve("/pum2/PUM2_PARCLIP.positives.fa", b">x\nACGU\n")  # not the registered file
     point_sources_at(monkeypatch, server.base)
 
     rows = {row.name: row for row in prepare_all("smoke")}
@@ -194,7 +136,7 @@ def test_full_downloads_the_large_tables_it_reads_and_says_their_size(
     point_sources_at(monkeypatch, server.base)
     for name in FULL_ONLY:
         (remote,) = registry.get(name).files
-        server.routes[f"/{name}/{remote.filename}"] = gzip.compress(table)
+        server.serve(f"/{name}/{remote.filename}", gzip.compress(table))
 
     rows = {row.name: row for row in prepare_all("full")}
 
@@ -202,7 +144,7 @@ def test_full_downloads_the_large_tables_it_reads_and_says_their_size(
         assert rows[name].provenance == "real" and rows[name].how == "downloaded"
         (remote,) = registry.get(name).files
         assert (registry.real_folder(name) / remote.filename).read_bytes() == table
-        assert ("HEAD", f"/{name}/{remote.filename}") in server.requests
+        assert f"/{name}/{remote.filename}" in server.head_requests
     out = capsys.readouterr().out
     assert "egfp_unmod_1: downloading GSM3130435_egfp_unmod_1.csv (0.0 MB)" in out
 
