@@ -354,6 +354,13 @@ def _fetch_file(
     raise _unavailable(name, remote, target, errors)
 
 
+def files_to_fetch(name: str, force: bool = False) -> list[RemoteFile]:
+    """The files of ``name`` that :func:`fetch` would download: those not in the cache, or all
+    of them with ``force``."""
+    folder = real_folder(name)
+    return [f for f in get(name).files if force or not (folder / f.filename).exists()]
+
+
 def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: float = 60) -> Path:
     """Download the real files of ``name`` into the cache with pooch, verifying checksums.
 
@@ -369,12 +376,10 @@ def fetch(name: str, force: bool = False, show_progress: bool = True, timeout: f
     DataUnavailableError
         No address could be reached (offline, moved); the message says where to put the file.
     """
-    dataset = get(name)
     folder = real_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
-    for remote in dataset.files:
-        if force or not (folder / remote.filename).exists():
-            _fetch_file(name, remote, folder, show_progress, timeout)
+    for remote in files_to_fetch(name, force):
+        _fetch_file(name, remote, folder, show_progress, timeout)
     return folder
 
 

@@ -26,7 +26,7 @@ import course_lib.datasets  # noqa: F401  (the catalog: registers every data set
 from course_lib import registry, weights
 from course_lib.paths import checkpoints_dir, data_dir
 from course_lib.profiles import DEFAULT_PROFILE, check_profile
-from data_scripts.prepare import prepare_all, size_text
+from data_scripts.prepare import download_line, prepare_all
 
 
 def _names(name: str) -> list[str]:
@@ -65,12 +65,9 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     failed = []
     for name in _names(args.name):
-        dataset, folder = registry.get(name), registry.real_folder(name)
-        missing = [
-            f.filename for f in dataset.files if args.force or not (folder / f.filename).exists()
-        ]
+        missing = registry.files_to_fetch(name, args.force)
         if missing:
-            print(f"{name}: fetching {', '.join(missing)} {size_text(dataset)}")
+            print(download_line(name, missing))
         try:
             folder = registry.fetch(name, force=args.force)
             print(f"{name}: real files verified in {folder}")

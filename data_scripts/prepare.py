@@ -17,7 +17,7 @@ fetches the missing ones.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +47,15 @@ class Prepared:
     folder: Path
 
 
-def size_text(dataset: registry.DataSet) -> str:
-    """``"(35.2 MB)"`` from the first address of each file, ``"(size not said)"`` otherwise."""
-    sizes = [registry.remote_size(remote.urls[0]) for remote in dataset.files]
+def download_line(name: str, files: Sequence[registry.RemoteFile]) -> str:
+    """``"<name>: downloading a, b (35.2 MB)"``, the size asked from the first address of each
+    file, or ``(size not said by the source)``."""
+    names = ", ".join(f.filename for f in files)
+    return f"{name}: downloading {names} {_size_text(files)}"
+
+
+def _size_text(files: Sequence[registry.RemoteFile]) -> str:
+    sizes = [registry.remote_size(remote.urls[0]) for remote in files]
     if any(size is None for size in sizes):
         return "(size not said by the source)"
     return f"({sum(sizes) / 1e6:.1f} MB)"
@@ -60,8 +66,7 @@ def _download(name: str, say: Callable[[str], None], timeout: float) -> str | No
 
     The whole error (every address tried, where to put the file by hand) is said at once.
     """
-    dataset = registry.get(name)
-    say(f"{name}: downloading {', '.join(f.filename for f in dataset.files)} {size_text(dataset)}")
+    say(download_line(name, registry.files_to_fetch(name)))
     try:
         registry.fetch(name, timeout=timeout)
     except registry.ChecksumError as err:
