@@ -43,8 +43,9 @@ class Ch5Config(BackboneConfig):
     The pretraining parameters (``corpus_size``, ``val_fraction``, ``hidden_size``,
     ``num_layers``, ``num_heads``, ``pretrain_epochs``, ``batch_size``, ``pretrain_lr``,
     ``pooling``, ``fold_processes``) and their values per profile are the backbone's
-    (:class:`course_lib.utr_lm_backbone.BackboneConfig`), so chapter 1 finds the backbone this
-    chapter builds. ``full`` is the UTR-LM size (6 layers, 16 heads, width 128).
+    (:class:`course_lib.utr_lm_backbone.BackboneConfig`, which documents them), so chapter 1
+    finds the backbone this chapter builds. ``full`` is the UTR-LM size (6 layers, 16 heads,
+    width 128).
 
     Attributes
     ----------
@@ -52,35 +53,17 @@ class Ch5Config(BackboneConfig):
         Random7600 folds each variant is fine-tuned on (count, >= 1).
     real_n_fit
         Training UTRs per fold (count, >= 1; ``None``: all of the fold's).
-    corpus_size
-        Real UTRs in the pretraining corpus (count, >= 2; ``None``: all).
     n_mfe_check
         UTRs of ``utr_mfe`` whose folding energies are checked (count, >= 1; ``None``: all).
     utrlm_check_max_length
         Longest UTR of the UTR-LM sample whose structure is checked (nt, >= 1; ``None``: all).
-    val_fraction
-        Share of the corpus held out to monitor pretraining (fraction, 0.01-0.5).
-    hidden_size
-        Width of the language model (features, >= 1; UTR-LM: 128).
-    num_layers
-        Transformer layers (count, >= 1; UTR-LM: 6).
-    num_heads
-        Attention heads per layer (count, >= 1; UTR-LM: 16; divides ``hidden_size``).
-    pretrain_epochs
-        Pretraining epochs per variant (count, >= 1).
     finetune_epochs
         Maximum fine-tuning epochs per fold (count, >= 1).
-    batch_size
-        UTRs per optimizer step (count, >= 1).
-    pretrain_lr
-        Pretraining learning rate (AdamW, > 0).
     finetune_lr
         Fine-tuning learning rate (AdamW, > 0).
     head
         ``"resnet"``: UTR-LM's head on every nucleotide; ``"mlp"``: an MLP on the pooled
         embedding.
-    pooling
-        What the ``"mlp"`` head reads: ``"cls"`` or ``"mean"``.
     head_channels
         Width of the ``"resnet"`` head (channels, >= 1).
     loss
@@ -93,8 +76,6 @@ class Ch5Config(BackboneConfig):
         How embeddings are drawn in two dimensions: ``"pca"`` or ``"umap"``.
     n_projection
         Validation UTRs in the projection (count, >= 1).
-    fold_processes
-        Processes folding UTRs with ViennaRNA (count, >= 1).
     """
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
