@@ -122,3 +122,37 @@ def test_learning_curve_text_reads_the_smallest_and_largest_size():
     assert text.startswith("With 200 training UTRs the `seq` head reaches $R^2$ 0.100")
     assert "fold 0's 1,520 real test UTRs; with all 5,000" in text
     assert "76,319, 15 times more" in text
+
+
+def test_findings_markdown_states_the_best_head_framepool_and_every_comparison():
+    from course_lib.chapters.ch1_config import Ch1Config
+    from course_lib.chapters.ch1_report import findings_markdown
+
+    index = pd.MultiIndex.from_product(
+        [["CV seq", "Framepool combined"], ["Random7600", "Human7600"]]
+    )
+    results = pd.DataFrame(
+        {"R2": [0.5, 0.6, 0.8, 0.7], "R2 ci low": [0.4, 0.5, 0.7, 0.6]}, index=index
+    ).assign(**{"R2 ci high": lambda t: t["R2"] + 0.1})
+    spread = pd.DataFrame({"R2 fold sd": [0.02, float("nan")]}, index=index[[0, 1]])
+    verdicts = pd.DataFrame(
+        [{"a": "CV seq", "b": "CV emb", "test set": "Human7600", "R2 a - b": 0.05, "verdict": "x"}]
+    )
+    settings = Ch1Config.resolve("smoke")
+    text = findings_markdown(
+        results, spread, verdicts, "CV seq", settings, "real", True, {"RNA-FM": "random"}
+    )
+    lines = text.splitlines()
+    assert lines[0].startswith("- **CV seq**") and "(real data)" in lines[0]
+    assert "0.500 [0.400, 0.600] on Random7600" in lines[0] and "varies by 0.020" in lines[0]
+    assert lines[1].startswith("- **Framepool combined**") and "0.800 [0.700, 0.900]" in lines[1]
+    assert lines[2] == "- CV seq minus CV emb on Human7600: +0.050, x."
+    assert lines[3] == "- Embeddings: random; profile smoke."
+    assert (
+        len(
+            findings_markdown(
+                results, spread, verdicts, "CV seq", settings, "real", False, {}
+            ).splitlines()
+        )
+        == 3
+    )

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from course_lib.chapters.ch1_config import Ch1Config
-from course_lib.chapters.ch1_utr_rnafm import FoldHead, model_name
+from course_lib.chapters.ch1_utr_rnafm import FoldHead, interval_text, model_name
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
 from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
 
@@ -213,3 +213,58 @@ def report(
         notes=_notes(settings, provenance, how, sizes, backbones, twins, ceilings),
         folder=folder,
     )
+
+
+def findings_markdown(
+    results: pd.DataFrame,
+    spread: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    best_model: str,
+    settings: Ch1Config,
+    heads_provenance: str,
+    same_rows: bool,
+    backbone_labels: Mapping[str, str],
+) -> str:
+    """The chapter's findings as a Markdown list, every number from this run.
+
+    Parameters
+    ----------
+    results, spread, verdicts
+        Scores with intervals per model and test set, their spread over folds (``"R2 fold
+        sd"``) and the paired comparisons (``a``, ``b``, ``test set``, ``R2 a - b``,
+        ``verdict``).
+    best_model
+        The head chosen on validation loss (its model name).
+    settings
+        The resolved configuration (``protocol``, ``profile``).
+    heads_provenance, same_rows, backbone_labels
+        The heads' data provenance; whether Framepool was scored on the same rows; a label per
+        backbone.
+    """
+    scored = "out of fold" if settings.protocol == "cv" else "test set"
+    fold_sd = spread.loc[(best_model, "Random7600"), "R2 fold sd"]
+    spread_text = (
+        f"; its Random7600 $R^2$ varies by {fold_sd:.3f} (sd) over folds."
+        if fold_sd == fold_sd
+        else "."
+    )
+    lines = [
+        f"- **{best_model}**, the head with the lowest validation loss ({heads_provenance} data): "
+        f"$R^2$ {interval_text(results, best_model, 'Random7600')} on Random7600 ({scored}) and "
+        f"{interval_text(results, best_model, 'Human7600')} on Human7600{spread_text}"
+    ]
+    if same_rows:
+        lines.append(
+            "- **Framepool combined** on the same real rows: "
+            f"{interval_text(results, 'Framepool combined', 'Random7600')} and "
+            f"{interval_text(results, 'Framepool combined', 'Human7600')}."
+        )
+    lines += [
+        f"- {row['a']} minus {row['b']} on {row['test set']}: {row['R2 a - b']:+.3f}, "
+        f"{row['verdict']}."
+        for row in verdicts.to_dict("records")
+    ]
+    lines.append(
+        f"- Embeddings: {'; '.join(backbone_labels.values())}; profile {settings.profile}."
+    )
+    return "\n".join(lines)
