@@ -3,8 +3,10 @@
 The book source is staged in ``_build/site_src``: the configuration, the prose pages, the
 *executed* notebooks from :mod:`course_book.run` (the chapters of
 :data:`course_lib.manifest.CHAPTERS`), and a results page generated from ``results/*.json``,
-which names each chapter by its title in the manifest. Jupyter Book 1.x then builds
-``_build/html`` with warnings as errors.
+which names each chapter by its title in the manifest. The manifest also writes the table of
+contents' ``Chapters`` part (:func:`chapters_toc`) and the introduction's chapter table
+(:func:`chapters_table`, at :data:`CHAPTERS_MARK`), so a new chapter is listed in neither by
+hand. Jupyter Book 1.x then builds ``_build/html`` with warnings as errors.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from course_book.timings import TIMES_FILE, chapter_times, read_times, times_table
 from course_lib.manifest import CHAPTERS, chapter_label
@@ -211,6 +215,34 @@ def render_results_page(
 
 
 TIMES_MARK = "<!-- chapter-times -->"
+#: Where ``book/intro.md`` gets the chapter table generated from the manifest.
+CHAPTERS_MARK = "<!-- chapters: generated from course_lib/manifest.py -->"
+#: The caption of the table of contents' part that lists the chapters.
+CHAPTERS_CAPTION = "Chapters"
+
+
+def chapters_toc(toc: Mapping[str, Any]) -> dict[str, Any]:
+    """``toc`` (a parsed ``_toc.yml``) with its ``Chapters`` part listing the manifest's notebooks.
+
+    The part is inserted after the first part when ``toc`` has none; its entries are replaced.
+    """
+    out = {**toc, "parts": [dict(part) for part in toc["parts"]]}
+    entries = [{"file": str(chapter.notebook.with_suffix(""))} for chapter in CHAPTERS]
+    parts = [p for p in out["parts"] if p.get("caption") == CHAPTERS_CAPTION]
+    if parts:
+        parts[0]["chapters"] = entries
+    else:
+        out["parts"].insert(1, {"caption": CHAPTERS_CAPTION, "chapters": entries})
+    return out
+
+
+def chapters_table() -> str:
+    """The introduction's chapter table (chapter, what you build, data) from the manifest."""
+    rows = [
+        f"| [{c.number}. {c.title}](../{c.notebook.as_posix()}) | {c.teaches} | {c.data} |"
+        for c in CHAPTERS
+    ]
+    return "\n".join(["| chapter | you build | data |", "|---|---|---|", *rows])
 
 
 def publish_notebook(executed: Path, target: Path, times: Mapping[str, str] | None = None) -> Path:
@@ -247,9 +279,12 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(root / name, staging / name)
+    shutil.copy(root / "_config.yml", staging / "_config.yml")
+    toc = chapters_toc(yaml.safe_load((root / "_toc.yml").read_text()))
+    (staging / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     shutil.copytree(root / "book", staging / "book")
+    intro = staging / "book" / "intro.md"
+    intro.write_text(intro.read_text().replace(CHAPTERS_MARK, chapters_table()))
     (staging / "notebooks").mkdir()
     summary = executed / "run_summary.json"
     runs = json.loads(summary.read_text()) if summary.exists() else {}

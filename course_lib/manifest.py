@@ -32,12 +32,18 @@ class Chapter:
         The title after ``Chapter N:`` in the notebook's first heading.
     module : str
         The dotted name of the chapter's code, e.g. ``"course_lib.chapters.ch0_sequences"``.
+    teaches : str
+        What a student builds in it (a line of the introduction's chapter table).
+    data : str
+        The data it reads (a line of the introduction's chapter table).
     """
 
     number: int
     stem: str
     title: str
     module: str
+    teaches: str = ""
+    data: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(rf"{self.number:02d}_\w+", self.stem):
@@ -56,38 +62,66 @@ class Chapter:
         """``"Chapter <number>: <title>"``, the notebook's first heading without ``#``."""
         return f"Chapter {self.number}: {self.title}"
 
+    def part(self, name: str) -> str:
+        """The dotted name of the module holding the chapter's ``name`` (``"config"``, ...).
+
+        ``chN_<name>`` beside the chapter module when it exists, else the chapter module itself:
+        a small chapter may keep its configuration, recipes and report in one module.
+        """
+        import importlib.util
+
+        beside = f"{self.module.rpartition('.')[0]}.ch{self.number}_{name}"
+        return beside if importlib.util.find_spec(beside) is not None else self.module
+
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter(0, "00_sequences", "Sequences as tensors", "course_lib.chapters.ch0_sequences"),
+    Chapter(
+        0,
+        "00_sequences",
+        "Sequences as tensors",
+        "course_lib.chapters.ch0_sequences",
+        "one-hot, padding, k-mers, FASTA and genome access",
+        "hg38 chr22 excerpt",
+    ),
     Chapter(
         1,
         "01_utr_rnafm",
         "5' UTR ribosome load from RNA-FM embeddings",
         "course_lib.chapters.ch1_utr_rnafm",
+        "frozen foundation-model embeddings, an embedding cache, a 1-D ResNet",
+        "Sample et al. 2019, 25-100 nt UTRs",
     ),
     Chapter(
         2,
         "02_optimus_attention",
         "Optimus 5-Prime and a CNN with attention",
         "course_lib.chapters.ch2_optimus_attention",
+        "convolutional regression, attention maps, in-silico AUG insertion and design",
+        "Sample et al. 2019, 50-nt eGFP library",
     ),
     Chapter(
         3,
         "03_pum2_dnabert_lstm",
         "PUM2 binding sites, a DNABERT-style transformer versus a BiLSTM",
         "course_lib.chapters.ch3_pum2_dnabert_lstm",
+        "k-mer tokens, masked-language pretraining, honest cross-validation, motif discovery",
+        "RNAProt PUM2 PAR-CLIP",
     ),
     Chapter(
         4,
         "04_beluga_multiplexer",
         "A Beluga multiplexer, every variant's effect in one pass",
         "course_lib.chapters.ch4_beluga_multiplexer",
+        "in-silico saturation mutagenesis and distillation: every variant in one pass",
+        "hg38 windows",
     ),
     Chapter(
         5,
         "05_utr_lm",
         "Pretraining a 5' UTR language model (UTR-LM)",
         "course_lib.chapters.ch5_utr_lm",
+        "pretraining a nucleotide language model with MLM, MFE and structure objectives",
+        "Sample et al. 2019 + ViennaRNA",
     ),
 )
 

@@ -139,8 +139,7 @@ def test_every_chapter_has_tiny_sizes() -> None:
     for chapter in CHAPTERS:
         module = importlib.import_module(chapter.module)
         config = getattr(
-            importlib.import_module(f"course_lib.chapters.ch{chapter.number}_config"),
-            f"Ch{chapter.number}Config",
+            importlib.import_module(chapter.part("config")), f"Ch{chapter.number}Config"
         )
         assert config.TINY, f"{chapter.module} has no tiny sizes"
         assert set(config.TINY) <= set(config.parameter_names())

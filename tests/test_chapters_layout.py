@@ -30,6 +30,7 @@ from course_lib.profiles import PROFILE_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
 CHAPTERS = [chapter.module.rpartition(".")[2] for chapter in MANIFEST]
+PARTS = {chapter.module.rpartition(".")[2]: chapter for chapter in MANIFEST}
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 700
 
@@ -80,8 +81,8 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def chapter_config(chapter: str) -> type[ChapterConfig]:
-    """The one :class:`ChapterConfig` subclass defined in ``course_lib.chapters.chN_config``."""
-    module = importlib.import_module(f"course_lib.chapters.{chapter[:3]}_config")
+    """The one :class:`ChapterConfig` subclass of the chapter (``chN_config`` or its module)."""
+    module = importlib.import_module(PARTS[chapter].part("config"))
     found = [
         value
         for value in vars(module).values()
@@ -109,7 +110,7 @@ def test_chapter_module_follows_the_convention(chapter):
     rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(config)}
     options = [name for name in config.TINY if rules[name].choices or rules[name].kind is bool]
     assert config.TINY and not options, f"tiny holds sizes only, not {options}"
-    report = importlib.import_module(f"course_lib.chapters.{chapter[:3]}_report")
+    report = importlib.import_module(PARTS[chapter].part("report"))
     assert module.NOTEBOOK in report.__doc__, "the report module docstring names its notebook"
     for anchor in report.ANCHORS:
         assert anchor.protocol, f"{chapter}: anchor {anchor.name!r} has no protocol label"

@@ -1,7 +1,8 @@
 """The chapters are listed once, in :mod:`course_lib.manifest`; every other list agrees with it.
 
-The table of contents, the ``notebooks/`` folder, the notebooks' titles, the chapter modules and
-the chapter tables of the README and the introduction page are checked against the manifest.
+The ``notebooks/`` folder, the notebooks' titles, the chapter modules and the README's chapter
+table are checked against the manifest; the table of contents' ``Chapters`` part and the
+introduction's chapter table are generated from it when the site is staged.
 """
 
 from __future__ import annotations
@@ -14,24 +15,28 @@ from pathlib import Path
 import pytest
 import yaml
 
+from course_book.site import CHAPTERS_MARK, chapters_table, chapters_toc
 from course_lib.manifest import CHAPTERS, Chapter, chapter_label, select_chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_FILES = [str(chapter.notebook.with_suffix("")) for chapter in CHAPTERS]
 
 
-def _toc_files() -> list[str]:
-    """Every ``file`` entry of ``_toc.yml``'s parts, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+def _toc_files(toc: dict) -> list[str]:
+    """Every ``file`` entry of a table of contents' parts, in order."""
     return [entry["file"] for part in toc["parts"] for entry in part.get("chapters", [])]
 
 
-def test_toc_lists_the_manifest_chapters_in_order() -> None:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+def test_staged_toc_lists_the_manifest_chapters_in_order() -> None:
+    repo_toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert not [f for f in _toc_files(repo_toc) if f.startswith("notebooks/")], (
+        "_toc.yml lists a notebook by hand; the site stages the chapters from the manifest"
+    )
+    toc = chapters_toc(repo_toc)
     (part,) = [p for p in toc["parts"] if p.get("caption") == "Chapters"]
     assert [entry["file"] for entry in part["chapters"]] == MANIFEST_FILES
-    notebooks = [f for f in _toc_files() if f.startswith("notebooks/")]
-    assert notebooks == MANIFEST_FILES, "a notebook is listed outside the Chapters part"
+    assert toc["parts"][0] == repo_toc["parts"][0], "Getting started stays first"
+    assert chapters_toc(toc) == toc, "staging twice changes nothing"
 
 
 def test_notebooks_folder_holds_exactly_the_manifest() -> None:
@@ -62,7 +67,11 @@ def test_readme_and_introduction_list_the_manifest_notebooks_in_order() -> None:
     readme = (ROOT / "README.md").read_text()
     assert re.findall(r"^\|[^|\n]+\| `notebooks/(\w+)\.ipynb` \|$", readme, re.M) == stems
     intro = (ROOT / "book" / "intro.md").read_text()
-    assert re.findall(r"^\| \[[^]]+\]\(\.\./notebooks/(\w+)\.ipynb\)", intro, re.M) == stems
+    assert intro.count(CHAPTERS_MARK) == 1, "book/intro.md has no place for the chapter table"
+    table = chapters_table()
+    assert re.findall(r"^\| \[[^]]+\]\(\.\./notebooks/(\w+)\.ipynb\)", table, re.M) == stems
+    assert all(c.teaches and c.data for c in CHAPTERS), "a chapter says what it builds and reads"
+    assert all(f"| {c.teaches} | {c.data} |" in table for c in CHAPTERS)
 
 
 def test_select_chapters_by_number_and_stem() -> None:
@@ -80,3 +89,9 @@ def test_chapter_entry_is_checked_and_labelled() -> None:
     assert Chapter(7, "07_x", "A title", "m").notebook == Path("notebooks/07_x.ipynb")
     assert chapter_label(CHAPTERS[0].stem) == f"Chapter 0: {CHAPTERS[0].title}"
     assert chapter_label("99_unknown") == "99_unknown"
+
+
+def test_a_chapter_part_lives_beside_its_module_or_in_it() -> None:
+    assert CHAPTERS[0].part("config") == "course_lib.chapters.ch0_config"
+    small = Chapter(7, "07_x", "A title", "course_lib.chapters.ch7_small")
+    assert small.part("config") == "course_lib.chapters.ch7_small"

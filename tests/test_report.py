@@ -168,9 +168,7 @@ def test_intervals_in_pairs_the_ends_in_place():
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
 def test_one_anchor_shape_across_chapters(chapter):
-    report = importlib.import_module(
-        f"{chapter.module.rpartition('.')[0]}.ch{chapter.number}_report"
-    )
+    report = importlib.import_module(chapter.part("report"))
     assert report.ANCHORS, f"chapter {chapter.number} lists no anchors"
     for anchor in report.ANCHORS:
         assert isinstance(anchor, Anchor)
