@@ -78,7 +78,9 @@ class Rule:
         if self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         elif self.kind is tuple:
-            text = f"a list, each item {self.item.allowed() if self.item else 'any value'}"
+            text = (
+                f"a non-empty list, each item {self.item.allowed() if self.item else 'any value'}"
+            )
         elif self.kind is dict:
             each = self.item.allowed() if self.item else "any value"
             text = f"a mapping of {', '.join(self.keys or ())}, each {each}"
@@ -104,7 +106,7 @@ class Rule:
         if self.choices is not None:
             return any(value == c and type(value) is type(c) for c in self.choices)
         if self.kind is tuple:
-            items = isinstance(value, Sequence) and not isinstance(value, str)
+            items = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
             return items and all(map(self._item_ok, value))
         if self.kind is dict:
             keys = isinstance(value, Mapping) and set(value) == set(self.keys or ())
@@ -286,6 +288,25 @@ class ChapterConfig(Mapping):
                 raise ValueError(self._refusal(f.name, value, rule))
             if value is not None and rule.kind in (tuple, dict):  # lists from -y; own copies
                 object.__setattr__(self, f.name, rule.kind(value))
+        for names, problem in self.conflicts():
+            flags = " and ".join(f"{self._flag(name)} {name}" for name in names)
+            shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+            raise ValueError(f"{shown} do not go together: {problem}; change {flags}")
+
+    @classmethod
+    def _flag(cls, name: str) -> str:
+        """Papermill's flag for ``name``: ``-y`` (YAML) for lists and mappings, else ``-p``."""
+        rule = {f.name: f.metadata["rule"] for f in fields(cls)}[name]
+        return "-y" if rule.kind in (tuple, dict) else "-p"
+
+    def conflicts(self) -> list[tuple[tuple[str, ...], str]]:
+        """Parameters whose values are allowed alone but not together (none by default).
+
+        A configuration overrides it to return ``[(names, problem), ...]``, e.g.
+        ``[(("hidden_size", "num_heads"), "num_heads must divide hidden_size")]`` when that
+        happens; building the object then raises a ``ValueError`` naming them and the flags.
+        """
+        return []
 
     def _refusal(self, name: str, value: Any, rule: Rule) -> str:
         """The error message for ``name=value``: what is allowed and the flag that fixes it."""

@@ -91,8 +91,9 @@ def test_none_keeps_the_profile_value_and_overrides_are_checked():
         ("lr", "fast", "a number between"),
         ("head", "cnn", "one of 'mlp', 'resnet'"),
         ("freeze", 1, "True or False"),
-        ("widths", (8, 0), "a list, each item an integer >= 1"),
-        ("widths", "8,16", "a list, each item"),
+        ("widths", (8, 0), "a non-empty list, each item an integer >= 1"),
+        ("widths", "8,16", "a non-empty list, each item"),
+        ("widths", (), "a non-empty list, each item"),
         ("checkpoint", "", "a path or None"),
     ],
 )
@@ -103,6 +104,30 @@ def test_a_value_that_is_not_allowed_names_the_parameter_and_the_fix(name, value
     assert message.startswith(f"{name}={value!r} is not allowed: ")
     assert f"must be {allowed}" in message
     assert f"-p {name}" in message or f"-y '{name}: " in message, "the papermill flag"
+
+
+@dataclass(frozen=True)
+class PairedConfig(ChapterConfig):
+    """Two lists that must have the same length."""
+
+    widths: tuple[int, ...] = parameter((8, 16), "layer widths", item=Rule("a width", int, 1))
+    dropouts: tuple[float, ...] = parameter(
+        (0.1, 0.2), "dropout per layer", item=Rule("a rate", float, 0.0, 1.0)
+    )
+
+    def conflicts(self) -> list[tuple[tuple[str, ...], str]]:
+        if len(self.widths) != len(self.dropouts):
+            return [(("widths", "dropouts"), "give one dropout rate per layer width")]
+        return []
+
+
+def test_values_that_do_not_go_together_are_refused_naming_both():
+    assert PairedConfig.resolve("smoke", widths=(4, 4, 4), dropouts=(0.0, 0.1, 0.2)).widths
+    with pytest.raises(ValueError) as err:
+        PairedConfig.resolve("smoke", widths=(4, 4, 4))
+    message = str(err.value)
+    assert message.startswith("widths=(4, 4, 4), dropouts=(0.1, 0.2) do not go together")
+    assert "give one dropout rate per layer width; change -y widths and -y dropouts" in message
 
 
 def test_the_fix_suggests_the_profile_value():
