@@ -25,12 +25,13 @@ JOBS ?= 2
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: book test setup data lab workspace chapters tiny student-check site lint clean browser-deps
+.PHONY: book test setup data lab workspace chapters tiny student-check site lint clean browser-deps \
+	constraints test-latest
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) \
 	  --display-name "Python (DL for RNA and DNA course)" >/dev/null
 	@touch $@
@@ -98,6 +99,21 @@ test: book tiny student-check browser-deps
 lint: setup
 	$(VENV)/bin/ruff check course_lib course_book data_scripts tests benchmarks notebooks
 	$(VENV)/bin/ruff format --check course_lib course_book data_scripts tests benchmarks notebooks
+
+# the pinned versions (constraints.txt) from the environment make setup built
+constraints: setup
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable | \
+	  sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > constraints.new && mv constraints.new constraints.txt
+
+# the newest releases the index offers (torch kept at the local build) in .venv-latest: unit tests
+# and smoke chapters there, and a report of what moved and what broke in _build/latest/report.md
+LATEST_VENV ?= .venv-latest
+test-latest:
+	rm -rf $(LATEST_VENV) && $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet torch==2.13.0
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/python -m data_scripts prepare --profile smoke --shared $(SHARED_DATA) --offline
+	$(LATEST_VENV)/bin/python -m course_book.drift --pinned constraints.txt --output _build/latest
 
 clean:
 	rm -rf _build results
