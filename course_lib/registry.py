@@ -84,6 +84,9 @@ class DataSet(Generic[T]):
     #: P`` downloads a missing data set only when ``P`` is listed (large tables read only at
     #: ``full`` are not downloaded for ``laptop``); otherwise the labelled stand-in is built.
     profiles: tuple[str, ...] = PROFILE_NAMES
+    #: Whether the licence lets the course hand the real files on (``python -m data_scripts
+    #: pack`` copies only these into an offline pack; the others are listed with their source).
+    redistributable: bool = False
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ class WeightsEntry:
         The weights are a folder (a Hugging Face model folder), not one file.
     required_files
         Files a folder must hold to count as found.
+    redistributable
+        Whether the licence lets the course hand the files on (an offline pack copies them).
     """
 
     name: str
@@ -71,6 +73,7 @@ class WeightsEntry:
     stand_in: str
     is_folder: bool = False
     required_files: tuple[str, ...] = ()
+    redistributable: bool = False
 
     def how_to_place(self) -> str:
         """The fix for absent weights: where to get them and where to put them."""

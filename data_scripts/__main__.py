@@ -13,6 +13,9 @@ Examples
 ``python -m data_scripts prepare [--profile laptop] [--shared ../shared/data] [--offline]``
     what ``make`` runs: cached real files, else copied from a local folder, else downloaded;
     a labelled stand-in only where that fails; ends with a table of what is real
+``python -m data_scripts pack OUT [--data NAME ...] [--packages REQ ...] [--no-wheels]``
+    an offline course pack: source, wheels, the real files that may be handed on, checksums
+    and ``install.sh`` (see :mod:`data_scripts.pack`)
 """
 
 from __future__ import annotations
@@ -98,7 +101,26 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     check_profile(args.profile)
     shared = Path(args.shared) if args.shared else None
-    prepare_all(args.profile, shared, offline=args.offline, timeout=args.timeout)
+    for name in args.data or ():
+        registry.get(name)
+    prepare_all(args.profile, shared, args.offline, args.timeout, args.data)
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from data_scripts.pack import build_pack
+
+    check_profile(args.profile)
+    for name in args.data or ():
+        registry.get(name)
+    print(f"packing into {args.out} (wheels: {'no' if args.no_wheels else 'yes'}) ...")
+    manifest = build_pack(args.out, args.data, args.packages, not args.no_wheels, args.profile)
+    print(f"packed {len(manifest.sha256)} files from commit {manifest.commit[:12]}:")
+    for name, files in manifest.included.items():
+        print(f"  {name}: {len(files)} file(s)")
+    for name, why in manifest.left_out.items():
+        print(f"  left out {name}: {why}")
+    print(f"install with no network: sh {Path(args.out) / 'install.sh'}")
     return 0
 
 
@@ -130,14 +152,24 @@ def main(argv: list[str] | None = None) -> int:
         help="the profile about to run: data sets only other profiles read are not downloaded",
     )
     prepare.add_argument("--offline", action="store_true", help="never download")
+    prepare.add_argument("--data", nargs="+", default=None, help="these data sets only")
     prepare.add_argument(
         "--timeout", type=float, default=60, help="seconds before a silent address is skipped"
     )
     prepare.set_defaults(func=cmd_prepare)
+    pack = sub.add_parser("pack", help="an offline course pack (source, wheels, data, checksums)")
+    pack.add_argument("out", help="a new (or empty) folder for the pack")
+    pack.add_argument("--data", nargs="+", default=None, help="data sets (default: all)")
+    pack.add_argument(
+        "--packages", nargs="+", default=(), help="wheels of these only (default: everything)"
+    )
+    pack.add_argument("--no-wheels", action="store_true", help="data and source only")
+    pack.add_argument("--profile", default=DEFAULT_PROFILE, help="what install.sh prepares for")
+    pack.set_defaults(func=cmd_pack)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, FileExistsError, RuntimeError) as err:
         print(err.args[0], file=sys.stderr)
         return 2
 

@@ -138,11 +138,16 @@ def summary(rows: list[Prepared]) -> str:
 
 
 def prepare_all(
-    profile: str, shared: Path | None = None, offline: bool = False, timeout: float = 60
+    profile: str,
+    shared: Path | None = None,
+    offline: bool = False,
+    timeout: float = 60,
+    names: Sequence[str] | None = None,
 ) -> list[Prepared]:
-    """:func:`prepare_one` for every registered data set; prints a line each and the summary."""
+    """:func:`prepare_one` for ``names`` (default: every registered data set); prints a line
+    each and the summary."""
     rows = []
-    for name in sorted(registry.REGISTRY):
+    for name in sorted(registry.REGISTRY) if names is None else names:
         row = prepare_one(name, profile, shared, offline, timeout=timeout)
         print(f"{name:<24} {row.provenance:<10} {row.folder}")
         rows.append(row)

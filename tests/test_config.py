@@ -199,26 +199,6 @@ def test_a_valid_override_is_taken_and_none_keeps_the_profile_value(chapter):
 
 
 #: Values the chapters' docstrings and prose give for a profile.
-DOCUMENTED = [
-    (Ch0Config, "smoke", {"n_windows": 200, "window_length": 1000, "n_boot": 200}),
-    (Ch1Config, "full", {"protocol": "original", "n_train": None, "rnafm_checkpoint": "default"}),
-    (Ch1Config, "laptop", {"protocol": "cv", "n_folds": 3, "rnafm_checkpoint": None}),
-    (Ch2Config, "full", {"n_test": 20_000, "n_train": 260_000, "optimus_filters": 120}),
-    (Ch2Config, "smoke", {"n_train": 3_500, "design_targets": (4.0, 8.0)}),
-    (Ch3Config, "full", {"k": 3, "bert_hidden": 768, "bert_layers": 12, "bert_heads": 12}),
-    (Ch3Config, "laptop", {"n_sequences": None, "n_folds": 4, "lstm_epochs": 5}),
-    (Ch4Config, "full", {"sequence_length": 2000, "teacher_dropout": (0.2, 0.2, 0.5)}),
-    (Ch5Config, "full", {"hidden_size": 128, "num_layers": 6, "num_heads": 16}),
-    (Ch5Config, "laptop", {"real_folds": 3, "real_n_fit": 3000, "finetune_epochs": 4}),
-]
-
-
-@pytest.mark.parametrize(("config", "profile", "values"), DOCUMENTED)
-def test_profiles_resolve_to_the_documented_values(config, profile, values):
-    settings = config.resolve(profile)
-    assert {name: settings[name] for name in values} == values
-
-
 @pytest.mark.notebook
 def test_a_bad_parameter_stops_chapter_0_in_its_settings_cell(tmp_path, monkeypatch):
     import nbformat

@@ -324,6 +324,7 @@ EGFP_UNMOD_1 = register(
             ),
         ),
         licence="public GEO record (NCBI places no restrictions on GEO data)",
+        redistributable=True,
         citation=SAMPLE_2019_CITATION,
         schema=(
             "CSV: unnamed index, utr (50 nt), reads per polysome fraction, total_reads, rl "

@@ -55,6 +55,7 @@ GENOME_EXCERPT = register(
             ),
         ),
         licence="MIT (kipoiseq test data); the hg38 sequence itself is public domain",
+        redistributable=True,
         citation=(
             "Schneider VA et al. Evaluation of GRCh38 and de novo haploid genome assemblies. "
             "Genome Research 27, 849-864 (2017). Excerpt from the kipoiseq test data."

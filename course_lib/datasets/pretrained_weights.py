@@ -21,6 +21,7 @@ RNAFM = register_weights(
         ),
         size="about 1.1 GB",
         licence="MIT (ml4bio/RNA-FM)",
+        redistributable=True,
         citation=(
             "Chen J et al. Interpretable RNA foundation model from unannotated data for highly "
             "accurate RNA structure and function predictions. arXiv:2204.00300 (2022)."

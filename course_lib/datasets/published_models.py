@@ -203,6 +203,7 @@ OPTIMUS_MODELS = register(
             ),
         ),
         licence="GPL-3 (pjsample/human_5utr_modeling)",
+        redistributable=True,
         citation=SAMPLE_2019_CITATION,
         schema=(
             "2 Keras HDF5 (input [54, 4]: UTR + ATGG); CSV of 3,002 rows: utr, mother, hrl, "
@@ -232,6 +233,7 @@ FRAMEPOOL_MODELS = register(
             )
         ),
         licence="MIT (Karollus/5UTR)",
+        redistributable=True,
         citation=(
             "Karollus A, Avsec Z, Gagneur J. Predicting mean ribosome load for 5'UTR of any "
             "length using deep learning. PLoS Comput Biol 17, e1008982 (2021)."

@@ -141,6 +141,7 @@ PUM2 = register(
             ),
         ),
         licence="MIT (RNAProt)",
+        redistributable=True,
         citation=(
             "Uhl M, Tran VD, Heyl F, Backofen R. RNAProt: an efficient and feature-rich RNA "
             "binding protein binding site predictor. GigaScience 10(8), giab054 (2021)."

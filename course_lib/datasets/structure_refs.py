@@ -230,6 +230,7 @@ UTR_MFE_DATASET = register(
             ),
         ),
         licence="GPL-3.0 (Smart5UTR); data from GEO GSM3130440",
+        redistributable=True,
         citation=(
             "Smart5UTR (deepomicslab, GitHub), fig_scripts; data: Sample PJ et al., Human 5' "
             "UTR design and variant effect prediction from a massively parallel translation "
@@ -258,6 +259,7 @@ UTRLM_SAMPLE_DATASET = register(
             ),
         ),
         licence="Apache-2.0 (Liyunlong24/UTR-LM fork; upstream a96123155/UTR-LM is GPL-3.0)",
+        redistributable=True,
         citation=(
             "Chu Y, Yu D, Li Y, et al. A 5' UTR language model for decoding untranslated "
             "regions of mRNA and function predictions. Nat Mach Intell 6, 449-460 (2024)."

@@ -493,6 +493,7 @@ UTR_VARYING_LENGTH = register(
             ),
         ),
         licence="public GEO record (NCBI places no restrictions on GEO data)",
+        redistributable=True,
         citation=SAMPLE_2019_CITATION,
         schema=(
             "CSV with columns utr, set (random|human), total_reads, rl, len (+ others); "

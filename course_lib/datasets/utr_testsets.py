@@ -183,6 +183,7 @@ UTR_TESTSETS = register(
             ),
         ),
         licence="Clear BSD (MTtrans); data from GEO GSE114002 (Sample et al. 2019)",
+        redistributable=True,
         citation=(
             "Sample PJ et al. Human 5' UTR design and variant effect prediction from a massively "
             "parallel translation assay. Nat Biotechnol 37, 803-809 (2019). Tables and "
