@@ -15,12 +15,18 @@ chapters with their solutions) a check that is not ``right`` raises :class:`Chec
 CI proves that every solution passes its own check. Student versions run without it: every
 check reports "not yet" and the notebook runs on.
 
+In a Jupyter kernel a verdict is shown as display data whose metadata, under
+:data:`VERDICT_KEY`, holds :meth:`Verdict.record` (exercise, status, hint rung), so that tools
+reading an executed notebook (``python -m course_book.progress_report``) find every verdict
+without parsing its text; elsewhere it is printed.
+
 Introduced in chapter 0; used by every chapter.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -29,6 +35,8 @@ from typing import Any, Literal
 import numpy as np
 
 STRICT_ENV = "COURSE_STRICT_CHECKS"
+#: The key of a verdict's record in the metadata of its display data in a notebook.
+VERDICT_KEY = "course_lib.verdict"
 
 
 class CheckFailed(AssertionError):
@@ -56,14 +64,39 @@ class Exercise:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one check; printed, and true only when ``right``."""
+    """The outcome of one check; printed, and true only when ``right``.
+
+    ``hint`` is the rung of the hint ladder shown with a ``wrong`` verdict (1 to
+    ``len(exercise.hints)``), 0 when no hint was shown.
+    """
 
     exercise: Exercise
     status: Literal["right", "not yet", "wrong"]
     message: str
+    hint: int = 0
 
     def __bool__(self) -> bool:
         return self.status == "right"
+
+    def record(self) -> dict[str, Any]:
+        """The verdict as JSON-ready values: exercise, title, status, hint, hints."""
+        return {
+            "exercise": self.exercise.number,
+            "title": self.exercise.title,
+            "status": self.status,
+            "hint": self.hint,
+            "hints": len(self.exercise.hints),
+        }
+
+    def show(self) -> None:
+        """Print the message; in an IPython shell, display it with :meth:`record` as metadata."""
+        ipython = sys.modules.get("IPython")
+        if ipython is None or ipython.get_ipython() is None:
+            print(self.message)
+            return
+        from IPython.display import display
+
+        display({"text/plain": self.message}, raw=True, metadata={VERDICT_KEY: self.record()})
 
     def __str__(self) -> str:
         return self.message
@@ -115,8 +148,9 @@ class Checker:
                 "wrong",
                 f"{head}: not right yet: {comparison.detail}\n"
                 f"Hint {step + 1} of {len(exercise.hints)}: {exercise.hints[step]}",
+                hint=step + 1,
             )
-        print(verdict.message)
+        verdict.show()
         if strict_mode() and not verdict:
             raise CheckFailed(verdict.message)
         return verdict

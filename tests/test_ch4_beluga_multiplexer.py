@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from course_lib.chapters import ch4_beluga_multiplexer as ch4
+from course_lib.chapters import ch4_map_scores as scores
 from course_lib.chapters.ch4_config import Ch4Config
+from course_lib.chapters.ch4_report import TaylorBaseline
 from course_lib.exercises import CheckFailed
 from course_lib.interpret.variant_mutagenesis import (
     SELECTION_METRIC,
@@ -19,6 +21,8 @@ from course_lib.interpret.variant_mutagenesis import (
     variants_to_map,
     weighted_pearson_r,
 )
+from course_lib.report import Interval
+from course_lib.uncertainty import bootstrap_indices
 
 
 class FixedMaps(nn.Module):
@@ -56,7 +60,7 @@ def test_map_intervals_cover_the_estimate_and_resample_windows():
     rng = np.random.default_rng(0)
     truth = rng.normal(size=(6, 2, 4, 30))
     pred = truth + rng.normal(scale=0.5, size=truth.shape)
-    out = ch4.map_intervals(truth, pred, n_boot=200)
+    out = scores.map_intervals(truth, pred, n_boot=200)
     full = ism_metrics(truth, pred)
     for name in ("Pearson r", "weighted Pearson r", SELECTION_METRIC):
         v = out[name]
@@ -64,13 +68,85 @@ def test_map_intervals_cover_the_estimate_and_resample_windows():
         assert v["ci low"] <= v["estimate"] <= v["ci high"] and v["ci low"] < v["ci high"]
         assert v["n windows"] == 6
     assert "excludes 0" in out["weighted minus plain Pearson r"]
-    perfect = ch4.map_intervals(truth, truth, n_boot=50)
+    perfect = scores.map_intervals(truth, truth, n_boot=50)
     assert perfect["Pearson r"]["ci low"] == pytest.approx(1.0)
 
 
+def heavy_tailed_maps(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher-like maps [8, 3, 4, 40] (mostly tiny, a few large effects; feature 2 constant)
+    and a noisy prediction of them."""
+    rng = np.random.default_rng(seed)
+    truth = rng.laplace(scale=0.01, size=(8, 3, 4, 40))
+    truth[rng.random(truth.shape) < 0.05] *= 300
+    truth[:, 2] = 0.0
+    return truth, truth + rng.normal(scale=0.3, size=truth.shape)
+
+
+def test_moment_scores_equal_ism_metrics_on_every_resample():
+    truth, pred = heavy_tailed_maps()
+    moments = scores.window_moments(truth, pred)
+    assert moments.shape == (8, 3, 3, 6)
+    index = bootstrap_indices(8, 20, seed=3)
+    fast = scores.scores_from_moments(moments[index].sum(1))  # [20, 3]
+    for rows, row in zip(index, fast, strict=True):
+        slow = ism_metrics(truth[rows], pred[rows])  # the constant feature is left out
+        np.testing.assert_allclose(row, [slow[name] for name in scores.REPORTED_METRICS])
+    assert np.isnan(scores.scores_from_moments(np.zeros((3, 2, 6)))).all()
+
+
+def test_map_intervals_equal_a_loop_over_resamples():
+    truth, pred = heavy_tailed_maps(1)
+    out = scores.map_intervals(truth, pred, n_boot=60, seed=4)
+    draws = [ism_metrics(truth[rows], pred[rows]) for rows in bootstrap_indices(8, 60, seed=4)]
+    for name in scores.REPORTED_METRICS:
+        low, high = np.nanpercentile([d[name] for d in draws], [2.5, 97.5])
+        assert (out[name]["ci low"], out[name]["ci high"]) == pytest.approx((low, high))
+
+
+def test_compare_maps_is_paired_and_finds_the_better_predictor():
+    truth, good = heavy_tailed_maps(2)
+    rng = np.random.default_rng(5)
+    bad = good + rng.normal(scale=2.0, size=truth.shape)
+    out = scores.compare_maps(truth, good, bad, n_boot=200)
+    assert set(out) == set(scores.REPORTED_METRICS)
+    for name, row in out.items():
+        separate = scores.map_intervals(truth, good)[name]["estimate"]
+        separate -= scores.map_intervals(truth, bad)[name]["estimate"]
+        assert row["difference"] == pytest.approx(separate)
+        assert row["ci low"] > 0 and row["excludes 0"]
+    same = scores.compare_maps(truth, good, good, n_boot=50)
+    assert all(row["ci low"] == row["ci high"] == 0 for row in same.values())
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [(0.1, 0.3, "A beats B"), (-0.3, -0.1, "B beats A"), (-0.1, 0.2, "nothing can be concluded")],
+)
+def test_comparison_sentence_follows_the_interval(low, high, verdict):
+    row = {"difference": (low + high) / 2, "ci low": low, "ci high": high}
+    sentence = scores.comparison_sentence(row, "A", "B", "Pearson r")
+    assert verdict in sentence and f"{low:+.3f}" in sentence
+
+
 def test_overlap():
-    assert ch4.overlap({"ci low": 0, "ci high": 1}, {"ci low": 0.5, "ci high": 2})
-    assert not ch4.overlap({"ci low": 0, "ci high": 1}, {"ci low": 1.5, "ci high": 2})
+    assert scores.overlap({"ci low": 0, "ci high": 1}, {"ci low": 0.5, "ci high": 2})
+    assert not scores.overlap({"ci low": 0, "ci high": 1}, {"ci low": 1.5, "ci high": 2})
+
+
+def test_taylor_baseline_enters_the_results_with_intervals():
+    truth, pred = heavy_tailed_maps(3)
+    taylor = TaylorBaseline(
+        intervals={"test": scores.map_intervals(truth, pred, n_boot=20)},
+        comparison=scores.compare_maps(truth, truth, pred, n_boot=20),
+        passes={"forward": 8, "backward": 24},
+        seconds=0.5,
+    )
+    metrics = taylor.metrics()
+    assert len(metrics) == 3
+    by_split, paired, cost = metrics.values()
+    assert isinstance(by_split["test"]["Pearson r"]["interval"], Interval)
+    assert paired[SELECTION_METRIC]["interval"].low > 0
+    assert cost == {"forward": 8, "backward": 24, "seconds": 0.5}
 
 
 def test_find_beluga_uses_the_published_file_only_at_full(tmp_path, monkeypatch):
@@ -185,3 +261,17 @@ def test_exercise_3_check(monkeypatch):
 def test_variants_to_map_is_what_the_reshape_exercise_uses():
     per_variant = torch.arange(8, dtype=torch.float32)[:, None]
     assert variants_to_map(per_variant)[0, 1, 1] == 5  # variant 4 * 1 + 1
+
+
+def test_comparison_table_puts_both_predictors_and_the_paired_difference_side_by_side():
+    truth, good = heavy_tailed_maps(4)
+    bad = good + np.random.default_rng(6).normal(scale=1.0, size=truth.shape)
+    a, b = scores.map_intervals(truth, good, n_boot=30), scores.map_intervals(truth, bad, n_boot=30)
+    paired = scores.compare_maps(truth, good, bad, n_boot=30)
+    table = scores.comparison_table(a, b, paired, "good", "bad")
+    assert list(table.index) == list(scores.REPORTED_METRICS)
+    row = table.loc[SELECTION_METRIC]
+    assert row["good"] == a[SELECTION_METRIC]["estimate"]
+    assert row["bad high"] == b[SELECTION_METRIC]["ci high"]
+    assert row["good - bad"] == pytest.approx(row["good"] - row["bad"])
+    assert row["paired low"] == paired[SELECTION_METRIC]["ci low"]

@@ -133,3 +133,8 @@ def test_measure_speedup_reports_both_times():
     assert set(result) == {"teacher_s", "multiplexer_s", "speedup"}
     assert result["teacher_s"] > 0 and result["multiplexer_s"] > 0
     assert result["speedup"] == pytest.approx(result["teacher_s"] / result["multiplexer_s"])
+    with_taylor = measure_speedup(teacher, student, random_windows(2, 16, rng), 16, taylor=True)
+    assert with_taylor["taylor_s"] > 0
+    assert with_taylor["taylor_speedup"] == pytest.approx(
+        with_taylor["teacher_s"] / with_taylor["taylor_s"]
+    )

@@ -26,11 +26,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.chapters.ch4_chromatin import ChromatinTask
+from course_lib.chapters.ch4_map_scores import REPORTED_METRICS
 from course_lib.encoding import one_hot, reverse_complement
 from course_lib.exercises import Comparison, Exercise, check, compare_choice, compare_number
 from course_lib.fasta import Genome
+from course_lib.interpret.taylor import taylor_effects
 from course_lib.interpret.variant_mutagenesis import (
-    SELECTION_METRIC,
     VARIANT_BASES,
     ism_log_odds,
     ism_metrics,
@@ -53,19 +54,9 @@ from course_lib.training import (
     select_device,
     show_values,
 )
-from course_lib.uncertainty import bootstrap_indices
 from course_lib.weights import WeightsProvenance
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"
-
-
-#: Metrics of :func:`~course_lib.interpret.variant_mutagenesis.ism_metrics` that the chapter
-#: reports side by side, with their history column; selection uses :data:`SELECTION_METRIC`.
-REPORTED_METRICS: dict[str, str] = {
-    "Pearson r": "val_pearson_r",
-    "weighted Pearson r": "val_weighted_r",
-    SELECTION_METRIC: "val_symmetric_r",
-}
 
 
 def seed_first_layer(teacher: Beluga, motifs: Sequence[str], scale: float = 2.0) -> int:
@@ -275,6 +266,23 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _best_time(
+    fn: Callable[[], object], device: torch.device, repeats: int, warm_up: bool
+) -> float:
+    """Best of ``repeats`` wall times of ``fn()`` in seconds, after one untimed call if
+    ``warm_up``, with the device synchronised around each call."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 @torch.no_grad()
 def measure_speedup(
     teacher: nn.Module,
@@ -282,77 +290,34 @@ def measure_speedup(
     windows: torch.Tensor,
     ism_batch_size: int = 512,
     repeats: int = 1,
+    taylor: bool = False,
 ) -> dict[str, float]:
     """Wall time of all-variant effects by the teacher (3L + 1 forward passes per window) versus
-    one multiplexer pass, on the same windows and device.
+    one multiplexer pass, on the same windows ``[n, 4, L]`` and device; with ``taylor``, also
+    the first-order Taylor estimate (:func:`~course_lib.interpret.taylor.taylor_effects`: one
+    teacher forward pass and one backward pass per feature).
 
     Returns
     -------
     dict
-        ``teacher_s``, ``multiplexer_s`` (per window, best of ``repeats``) and ``speedup``.
+        ``teacher_s``, ``multiplexer_s`` (per window, best of ``repeats``) and ``speedup``
+        (teacher over multiplexer); with ``taylor``, ``taylor_s`` and ``taylor_speedup``
+        (teacher over Taylor).
     """
-    device = windows.device
+    device, n = windows.device, len(windows)
     teacher.eval()
     multiplexer.eval()
-
-    def best_time(fn: Callable[[], object], warm_up: bool) -> float:
-        if warm_up:
-            fn()
-        times = []
-        for _ in range(repeats):
-            _synchronize(device)
-            t0 = time.perf_counter()
-            fn()
-            _synchronize(device)
-            times.append(time.perf_counter() - t0)
-        return min(times) / len(windows)
-
     # the teacher's thousands of batches warm themselves up; one multiplexer pass does not
-    teacher_s = best_time(lambda: ism_log_odds(teacher, windows, ism_batch_size), False)
-    multiplexer_s = best_time(lambda: predict_maps(multiplexer, windows, len(windows)), True)
-    return {
-        "teacher_s": teacher_s,
-        "multiplexer_s": multiplexer_s,
-        "speedup": teacher_s / multiplexer_s,
-    }
-
-
-def map_intervals(
-    y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 500, seed: int = 0, level: float = 0.95
-) -> dict[str, dict[str, float]]:
-    """Bootstrap over windows of the :data:`REPORTED_METRICS` and of weighted minus plain r.
-
-    Parameters
-    ----------
-    y_true, y_pred
-        ``[n, F, 4, L]`` teacher and multiplexer maps; the ``n`` windows are resampled.
-
-    Returns
-    -------
-    dict
-        ``{metric: {"estimate", "ci low", "ci high", "n windows"}}`` for each reported metric,
-        plus ``"weighted minus plain Pearson r"`` with ``"excludes 0"``.
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    index = bootstrap_indices(len(y_true), n_boot, seed)
-    full = ism_metrics(y_true, y_pred)
-    draws = pd.DataFrame([ism_metrics(y_true[rows], y_pred[rows]) for rows in index])
-    draws["weighted minus plain Pearson r"] = draws["weighted Pearson r"] - draws["Pearson r"]
-    full["weighted minus plain Pearson r"] = full["weighted Pearson r"] - full["Pearson r"]
-    tail = (1 - level) / 2 * 100
-    out = {}
-    for name in [*REPORTED_METRICS, "weighted minus plain Pearson r"]:
-        low, high = np.nanpercentile(draws[name], [tail, 100 - tail])
-        out[name] = {"estimate": float(full[name]), "ci low": float(low), "ci high": float(high)}
-        out[name]["n windows"] = len(y_true)
-    difference = out["weighted minus plain Pearson r"]
-    difference["excludes 0"] = bool(difference["ci low"] > 0 or difference["ci high"] < 0)
+    teacher_s = _best_time(
+        lambda: ism_log_odds(teacher, windows, ism_batch_size), device, repeats, False
+    )
+    multiplexer_s = _best_time(lambda: predict_maps(multiplexer, windows, n), device, repeats, True)
+    out = {"teacher_s": teacher_s / n, "multiplexer_s": multiplexer_s / n}
+    out["speedup"] = teacher_s / multiplexer_s
+    if taylor:
+        taylor_s = _best_time(lambda: taylor_effects(teacher, windows, n), device, repeats, True)
+        out.update(taylor_s=taylor_s / n, taylor_speedup=teacher_s / taylor_s)
     return out
-
-
-def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    """Whether two intervals (``"ci low"``/``"ci high"``) overlap."""
-    return a["ci low"] <= b["ci high"] and b["ci low"] <= a["ci high"]
 
 
 def find_beluga(

@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from course_lib.chapters.ch4_beluga_multiplexer import SELECTION_METRIC
 from course_lib.chapters.ch4_config import Ch4Config
+from course_lib.interpret.variant_mutagenesis import SELECTION_METRIC
 from course_lib.models.beluga import Beluga
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
 from course_lib.training import FitResult
@@ -41,6 +42,8 @@ ANCHORS = (
 
 #: What the chapter's intervals are.
 BOOTSTRAP = "95 % bootstrap over windows"
+PAIRED = "95 % paired bootstrap over windows (same resampled windows for both)"
+TAYLOR = "first-order Taylor estimate (teacher gradient x (alt - ref))"
 
 
 def headline(scores: Mapping[str, Mapping[str, float]], data: str) -> Headline:
@@ -91,6 +94,44 @@ def _metrics(
     }
 
 
+@dataclass(frozen=True)
+class TaylorBaseline:
+    """The untrained competitor, the first-order Taylor estimate, as the chapter measured it.
+
+    Attributes
+    ----------
+    intervals
+        ``{split: {metric: {"estimate", "ci low", "ci high", ...}}}`` of its maps against the
+        teacher's ISM maps (``map_intervals``, as for the multiplexer).
+    comparison
+        ``{metric: {"difference", "ci low", "ci high", "excludes 0", ...}}``: the multiplexer
+        minus the Taylor estimate on the test windows (``compare_maps``, paired bootstrap).
+    passes, seconds
+        Its forward and backward passes and its seconds on the validation and test windows.
+    """
+
+    intervals: Mapping[str, Mapping[str, Mapping[str, float]]]
+    comparison: Mapping[str, Mapping[str, Any]]
+    passes: Mapping[str, int]
+    seconds: float
+
+    def metrics(self) -> dict[str, Any]:
+        """Its entries of the results file's ``metrics``, every interval an ``Interval``."""
+        return {
+            f"untrained {TAYLOR} vs teacher ISM (95 % ci: bootstrap over windows)": {
+                split: {name: intervals_in(row, BOOTSTRAP) for name, row in scores.items()}
+                for split, scores in self.intervals.items()
+            },
+            "BelugaMultiplexer minus Taylor estimate, test windows (95 % ci: paired bootstrap)": {
+                name: intervals_in(row, PAIRED) for name, row in self.comparison.items()
+            },
+            "Taylor estimate cost (validation + test windows)": {
+                **self.passes,
+                "seconds": self.seconds,
+            },
+        }
+
+
 def _models(
     settings: Ch4Config, teacher: Beluga, source: str, length: int, distillation: FitResult
 ) -> dict[str, Any]:
@@ -112,6 +153,16 @@ def _models(
     }
 
 
+def _notes(provenance: str, windows: str, teacher_source: str) -> list[str]:
+    """The results file's notes: the windows, the teacher, the maps' layout, the competitor."""
+    return [
+        f"data provenance: {provenance} genome windows ({windows})",
+        f"teacher: {teacher_source}",
+        "ISM maps laid out [features, 4, L] with variant v = 4 * position + base (A, G, C, T)",
+        f"untrained competitor: {TAYLOR}, on the same validation and test windows",
+    ]
+
+
 def report(
     settings: Ch4Config,
     provenance: str,
@@ -125,6 +176,7 @@ def report(
     invented: pd.DataFrame,
     ism_passes: int,
     length: int,
+    taylor: TaylorBaseline,
     speed: Mapping[str, Any],
     device: str,
     n_test: int,
@@ -144,9 +196,11 @@ def report(
     teacher, teacher_provenance, teacher_source, teacher_r
         The teacher, ``real`` or ``stand-in``, where it comes from, and its Pearson r per
         planted feature on validation windows (``None`` for published weights).
-    distillation, invented, ism_passes, length, speed, device, n_test, windows
-        The multiplexer's run, the invented-effects simulation, the teacher's ISM passes, the
-        window length, the speed comparison and its device, the test windows, their source.
+    distillation, invented, ism_passes, length
+        The multiplexer's run, the invented-effects simulation, ISM passes, window length.
+    taylor, speed, device, n_test, windows
+        The untrained Taylor estimate, the speed comparison and its device, the test windows,
+        their source.
     wall_time_s, folder
         Seconds the chapter ran; where to write (default ``results/``).
     """
@@ -154,21 +208,18 @@ def report(
     data = (
         f"teacher ISM maps of {n_test} {provenance} genome test windows; teacher: {teacher_source}"
     )
+    metrics = _metrics(
+        intervals, distillation, invented, ism_passes, length, teacher_r, speed, label
+    )
     return chapter_report(
         "04_beluga_multiplexer",
         profile=settings.profile,
         provenance={"genome windows": provenance, "teacher": teacher_provenance},
-        metrics=_metrics(
-            intervals, distillation, invented, ism_passes, length, teacher_r, speed, label
-        ),
+        metrics=metrics | taylor.metrics(),
         wall_time_s=wall_time_s,
         headline=headline(intervals["test"], data),
         anchors=ANCHORS,
         models=_models(settings, teacher, teacher_source, length, distillation),
-        notes=[
-            f"data provenance: {provenance} genome windows ({windows})",
-            f"teacher: {teacher_source}",
-            "ISM maps laid out [features, 4, L] with variant v = 4 * position + base (A, G, C, T)",
-        ],
+        notes=_notes(provenance, windows, teacher_source),
         folder=folder,
     )
