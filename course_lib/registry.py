@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from course_lib.atomic import write_text_atomic
 from course_lib.paths import data_dir
 from course_lib.profiles import PROFILE_NAMES
 from course_lib.progress import progress
@@ -165,7 +166,7 @@ def _write_stamp(folder: Path, remote: RemoteFile, downloaded_sha: str | None) -
         "mtime_ns": stat.st_mtime_ns,
         "verified": remote.sha256 is not None,
     }
-    _stamp(folder).write_text(json.dumps(stamps, indent=1))
+    write_text_atomic(_stamp(folder), json.dumps(stamps, indent=1))
 
 
 def verify_file(path: Path, expected: str | None) -> str:

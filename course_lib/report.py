@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from course_lib.atomic import write_text_atomic
 from course_lib.manifest import CHAPTERS
 from course_lib.paths import results_dir
 from course_lib.profiles import check_profile
@@ -387,5 +388,5 @@ def chapter_report(
     path = Path(folder) if folder else results_dir()
     path.mkdir(parents=True, exist_ok=True)
     out = path / f"{chapter}.json"
-    out.write_text(json.dumps(_json(record, "record"), indent=2) + "\n")
+    write_text_atomic(out, json.dumps(_json(record, "record"), indent=2) + "\n")
     return out

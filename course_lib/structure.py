@@ -15,12 +15,15 @@ import hashlib
 import multiprocessing as mp
 import os
 import sys
+import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from course_lib.atomic import atomic_path
 from course_lib.encoding import to_rna
 from course_lib.paths import data_dir
 from course_lib.progress import progress
@@ -178,7 +181,9 @@ def fold_cached(
 
     Each unique sequence is folded once; the cache file ``<key>.npz`` holds the unique
     sequences, structures and MFEs, and the result is returned in the order of ``seqs``.
-    A file whose content does not match its key is refolded and overwritten.
+    A file whose content does not match its key, or that cannot be read (truncated by a killed
+    run, corrupted), is reported with a warning, refolded and replaced; a new file is written
+    whole or not at all (:func:`course_lib.atomic.atomic_path`).
 
     Parameters
     ----------
@@ -195,14 +200,13 @@ def fold_cached(
     cached = _read_cache(path, unique)
     if cached is None:
         cached = fold_sequences(unique, processes=processes, show_progress=show_progress)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per process
-        np.savez_compressed(
-            tmp,
-            sequences=np.array(cached.sequences),
-            structures=np.array(cached.structures),
-            mfe=cached.mfe,
-        )
-        tmp.replace(path)
+        with atomic_path(path) as part:  # a killed run or a full disk leaves no half file
+            np.savez_compressed(
+                part,
+                sequences=np.array(cached.sequences),
+                structures=np.array(cached.structures),
+                mfe=cached.mfe,
+            )
     index = {s: i for i, s in enumerate(cached.sequences)}
     order = [index[s] for s in rna]
     return FoldedRNA(
@@ -220,7 +224,12 @@ def _read_cache(path: Path, unique: list[str]) -> FoldedRNA | None:
             sequences = data["sequences"].tolist()
             structures = data["structures"].tolist()
             mfe = data["mfe"].astype(np.float32)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        warnings.warn(
+            f"the folding cache {path} is corrupted ({type(err).__name__}: {err}); "
+            "folding again and replacing it",
+            stacklevel=3,
+        )
         return None
     if sequences != unique or len(structures) != len(unique) or mfe.shape != (len(unique),):
         return None

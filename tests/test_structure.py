@@ -100,7 +100,8 @@ def test_fold_cached_refolds_a_corrupt_file(tmp_path):
     first = fold_cached(seqs, cache_dir=tmp_path, show_progress=False)
     (path,) = tmp_path.glob("*.npz")
     path.write_bytes(b"not a numpy file")
-    again = fold_cached(seqs, cache_dir=tmp_path, show_progress=False)
+    with pytest.warns(UserWarning, match="folding cache .* is corrupted"):
+        again = fold_cached(seqs, cache_dir=tmp_path, show_progress=False)
     assert again.structures == first.structures
     with np.load(path) as data:
         assert data["sequences"].tolist() == sorted(first.sequences)
