@@ -26,6 +26,7 @@ OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
 .PHONY: book test setup data lab workspace chapters tiny student-check site lint clean browser-deps \
+	reference site-reader \
 	constraints test-latest
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -83,6 +84,20 @@ site:
 
 book: chapters
 	$(MAKE) site
+
+# Reference results: `make reference PROFILE=laptop` runs every chapter (or CHAPTERS) at PROFILE,
+# one at a time, and keeps its results in book/reference_results/PROFILE with the commit, date,
+# machine, wall time and code hash (python -m course_book.reference). One set is one commit:
+# REPLACE=1 removes an older set first. The site shows them beside its smoke numbers.
+reference: data
+	$(PY) -m course_book.reference record --profile $(PROFILE) $(CHAPTERS) $(if $(REPLACE),--replace)
+
+# The site a reader should see, the one to deploy: every chapter run at smoke, each page and the
+# results dashboard showing the laptop references beside it (refused while a chapter has none;
+# a reference whose chapter's code changed since is shown marked STALE).
+site-reader: setup
+	$(PY) -m course_book.reference status --require laptop
+	$(MAKE) book PROFILE=smoke
 
 # Debian's chromium for tests/test_browser.py: installed once, when root and apt-get allow it.
 browser-deps:

@@ -29,6 +29,7 @@ import course_lib.datasets  # noqa: F401  (the catalog: registers every data set
 from course_lib import registry, weights
 from course_lib.paths import checkpoints_dir, data_dir
 from course_lib.profiles import DEFAULT_PROFILE, check_profile
+from data_scripts.pack import PackError
 from data_scripts.prepare import download_line, prepare_all
 
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError, FileExistsError, RuntimeError) as err:
+    except (KeyError, ValueError, FileExistsError, PackError) as err:
         print(err.args[0], file=sys.stderr)
         return 2
 

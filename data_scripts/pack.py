@@ -53,6 +53,10 @@ echo "installed into $VENV; open the chapters with: $VENV/bin/jupyter lab $HERE/
 """
 
 
+class PackError(RuntimeError):
+    """A step of packing failed (``git archive``, a wheel build or download)."""
+
+
 @dataclass
 class PackManifest:
     """What a pack holds (``included``) and what it left out, with the reason and the fix."""
@@ -80,7 +84,7 @@ def pack_source(root: Path, out: Path) -> Path:
         command = ["git", "archive", "--format=tar", "-o", str(archive), "HEAD"]
         done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"git archive failed in {root}: {done.stderr.strip()}")
+            raise PackError(f"git archive failed in {root}: {done.stderr.strip()}")
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
     return target
@@ -131,7 +135,7 @@ def pack_wheels(source: Path, out: Path, packages: Sequence[str], constraints: P
     """Wheels of the course (built from ``source``) and of ``packages`` with their dependencies.
 
     Empty ``packages`` means torch and the course's own dependencies (``.[dev]``), pinned by
-    ``constraints``. Raises ``RuntimeError`` with pip's last line when a download fails.
+    ``constraints``. Raises :class:`PackError` with pip's last line when a download fails.
     """
     wheels = out / "wheels"
     pip = [sys.executable, "-m", "pip"]
@@ -143,7 +147,7 @@ def pack_wheels(source: Path, out: Path, packages: Sequence[str], constraints: P
         done = subprocess.run(step, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise RuntimeError(f"{' '.join(step[2:4])} failed: {last}")
+            raise PackError(f"{' '.join(step[2:4])} failed: {last}")
     for built in wheels.glob("*.zip"):  # pip download of a local folder keeps an sdist zip
         built.unlink()
 

@@ -3,9 +3,12 @@
 ``_build/html`` is served on 127.0.0.1 by an ``http.server`` thread and every page (the index,
 the prose pages, every chapter, the results page) is opened with Playwright's Python client.
 A page fails on a console error, an uncaught script error, a local resource that does not
-load, an image that does not load, or an internal link (or ``#fragment``) that leads nowhere.
-Chapter pages must also show their figures, offer the Binder and Colab launch buttons and the
-notebook download, and keep every exercise solution collapsed until its toggle is clicked.
+load, an image that does not load, an image drawn wider than the article column (or than its
+box), Python dict text (``{'`` or ``{0:``) in what a reader sees (prose and cell outputs, not
+code), or an internal link (or ``#fragment``) that leads nowhere. Chapter pages must also show
+their figures, offer the Binder and Colab launch buttons (pointing at ``repository.url`` of
+``_config.yml``) and the notebook download, and keep every exercise solution collapsed until its
+toggle is clicked.
 
 The test machines have no network beyond loopback. Every request to another host (MathJax
 from its CDN, launch targets, ...) is aborted with ``page.route``; the console errors those
@@ -35,6 +38,7 @@ from urllib.parse import unquote, urldefrag, urlsplit
 import nbformat
 import pytest
 
+from course_book.repository import repository_url
 from course_lib.manifest import CHAPTERS as MANIFEST
 
 pytestmark = pytest.mark.browser
@@ -55,6 +59,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CHAPTERS = [chapter.stem for chapter in MANIFEST]
+REPOSITORY = repository_url(ROOT)
 PROSE = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
 # page name (screenshot file) -> path in the site
 PAGES = {"index": "index.html"}
@@ -192,6 +197,33 @@ IMAGES_NOT_LOADED = """() => Array.from(document.images)
     .filter(img => !img.complete || img.naturalWidth === 0)
     .map(img => img.currentSrc || img.src)"""
 LINKS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+# images drawn wider than the article column, or wider than the box they sit in
+IMAGES_TOO_WIDE = """() => {
+    const column = document.querySelector('article.bd-article') || document.body;
+    const limit = column.getBoundingClientRect().width + 1;
+    return Array.from(column.querySelectorAll('img'))
+        .filter(img => img.complete && img.naturalWidth > 0)
+        .filter(img => {
+            const width = img.getBoundingClientRect().width;
+            return width > limit || width > img.parentElement.getBoundingClientRect().width + 1;
+        })
+        .map(img => `${img.currentSrc || img.src}: drawn ${img.getBoundingClientRect().width}px `
+             + `(natural ${img.naturalWidth}px) in a ${limit - 1}px column`);
+}"""
+# the text a reader sees (prose and outputs, not code inputs or code blocks) around a Python dict
+DICT_TEXT = r"""() => {
+    const article = document.querySelector('article.bd-article');
+    if (!article) return [];
+    const copy = article.cloneNode(true);
+    copy.querySelectorAll('.cell_input, div[class^="highlight-"], code, .toggle-hidden')
+        .forEach(e => { if (!e.closest('.cell_output')) e.remove(); });
+    const text = copy.textContent;
+    const found = [];
+    for (const m of text.matchAll(/\{'|\{0:/g)) {
+        found.push(text.slice(Math.max(0, m.index - 60), m.index + 40).replace(/\s+/g, ' '));
+    }
+    return found;
+}"""
 
 
 @pytest.mark.parametrize("name", list(PAGES), ids=list(PAGES))
@@ -215,6 +247,12 @@ def test_page_in_browser(browser, site: str, name: str) -> None:
         ]
         problems += [
             f"broken internal link: {link}" for link in broken_links(page.evaluate(LINKS), site)
+        ]
+        problems += [
+            f"image wider than its column: {text}" for text in page.evaluate(IMAGES_TOO_WIDE)
+        ]
+        problems += [
+            f"Python dict shown as text: ...{text}..." for text in page.evaluate(DICT_TEXT)
         ]
         title = page.title()
     finally:
@@ -255,7 +293,11 @@ def test_chapter_page_figures_launch_buttons_and_hidden_solutions(
         for button, name in ((binder, "Binder"), (colab, "Colab")):
             assert button.count() == 1, f"{chapter}: no {name} launch button"
             assert button.is_visible(), f"{chapter}: the {name} launch button is not shown"
-            assert f"notebooks/{chapter}.ipynb" in button.get_attribute("href")
+            href = button.get_attribute("href")
+            assert f"notebooks/{chapter}.ipynb" in href
+            assert urlsplit(REPOSITORY).path.strip("/") in href, (
+                f"{name}: {href} is not {REPOSITORY}"
+            )
         download = page.locator(".dropdown-download-buttons a[href$='.ipynb']")
         assert download.count() == 1, f"{chapter}: no notebook download button"
         status, text = fetch(site + f"_sources/notebooks/{chapter}.ipynb")

@@ -78,7 +78,7 @@ def test_metrics_table_flattens_nested_metrics() -> None:
     )
     lines = table.strip().splitlines()
     assert lines[0] == "| | R2 | MSE | R2 interval |"
-    assert "| cnn / test | 0.5 | 1.25 | [0.25, 0.75] |" in lines
+    assert "| cnn / test | 0.500 | 1.25 | [0.250, 0.750] |" in lines
     assert "| rnn / test | n/a |  |  |" in lines
 
 
@@ -97,7 +97,7 @@ def test_results_page_flags_synthetic_data() -> None:
     }
     page = render_results_page({"01_x": record}, {"01_x": {"peak_memory_mb": 512.0}})
     assert "## 01_x" in page and "peak memory 512 MB" in page
-    assert "synthetic data" in page and "| paper | R2 | 0.8 | paper | x |" in page
+    assert "synthetic data" in page and "| paper | R2 | 0.800 | paper | x |" in page
     assert "- interval: 95 % bootstrap" in page
 
 
@@ -139,11 +139,82 @@ def test_dashboard_row_and_figure_from_a_headline(tmp_path: Path) -> None:
         "headline": headline.to_json(),
     }
     table = dashboard_table({"03_x": record, "04_y": {**record, "headline": None}})
-    assert "| 03_x | BiLSTM, ROC AUC | 0.937 [0.926, 0.953] | real PUM2 (6,000 sites) |" in table
+    row = "| 03_x | BiLSTM, ROC AUC: real PUM2 (6,000 sites) | 0.937 [0.926, 0.953] (laptop) |"
+    assert row in table and "reference" not in table.splitlines()[0]  # laptop: nothing larger
     assert "0.941 (one split, test-selected)" in table and "| 04_y | _no headline" in table
     figure = draw_headline_figure(record, tmp_path / "f.png")
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert draw_headline_figure({**record, "headline": None}, tmp_path / "g.png") is None
+
+
+def test_headline_figure_fits_its_column_with_title_and_legend_inside(tmp_path: Path) -> None:
+    from course_book.site import FIGURE_DPI, Reference, headline_figure
+
+    interval = {"low": -0.06, "high": -0.04, "method": "95 % bootstrap over Human7600 UTRs " * 3}
+    compared = {
+        f"a long model name number {i} with details": {"value": -0.05, "interval": interval}
+        for i in range(3)
+    }
+    anchor = {
+        "name": "UTR-LM + ResNet head, fine-tuned " * 3,
+        "value": 0.806,
+        "protocol": "paper",
+        "metric": "R2",
+        "source": "s",
+    }
+    record = {
+        "chapter": CHAPTERS[-1].stem,
+        "profile": "smoke",
+        "headline": {
+            "metric": "R2",
+            "data": "real Human7600 (7,600 UTRs), " * 6,
+            "compared": compared,
+            "anchor": anchor,
+        },
+    }
+    for n_models in (1, 3):
+        one = {
+            **record,
+            "headline": {**record["headline"], "compared": dict(list(compared.items())[:n_models])},
+        }
+        fig = headline_figure(one, [Reference("laptop", one, True)])
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        page = fig.bbox
+        assert page.width <= 7 * FIGURE_DPI  # the results page's column, not wider
+        axes = fig.axes[0].get_tightbbox(renderer)
+        parts = {"title": fig._suptitle.get_window_extent(renderer), "axes": axes}
+        parts["legend"] = fig.legends[0].get_window_extent(renderer)
+        for name, box in parts.items():
+            inside = (
+                box.x0 >= -1 and box.y0 >= -1 and box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1
+            )
+            assert inside, f"{n_models} model(s): the {name} {box} leaves the figure {page}"
+        assert not parts["legend"].overlaps(fig.axes[0].bbox), "the legend covers the axes"
+        assert fig.axes[0].bbox.height >= 60, "the axes are squashed"
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert any("laptop reference (STALE)" in t for t in labels)
+
+
+def test_values_have_three_significant_digits_and_notes_no_python_dicts() -> None:
+    from course_book.formatting import format_value, readable_note, significant
+
+    assert [significant(v) for v in (0.80612, -0.048357, 3420.4, 0.0, 12.345)] == [
+        "0.806",
+        "-0.0484",
+        "3,420",
+        "0",
+        "12.3",
+    ]
+    assert format_value({"low": 0.79123, "high": 0.99511, "method": "m"}) == "[0.791, 0.995]"
+    folds = {k: {"fit": 3420, "val": 380} for k in range(2)}
+    note = readable_note(f"fold sizes: {folds}; splits {{'train': {{'chr22': (0, 210000)}}}}")
+    assert (
+        note == "fold sizes: each of 0, 1: fit 3,420, val 380; splits train (chr22 0\u2013210,000)"
+    )
+    assert (
+        readable_note("a set {not python} and {'a': 0.12345}") == "a set {not python} and a 0.123"
+    )
 
 
 def test_data_scripts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
