@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from course_lib.profiles import PROFILE_NAMES, check_profile
+from course_lib.text import as_text
 
 #: The base profile: field defaults are its values; the other profiles are differences from it.
 BASE_PROFILE = "laptop"
@@ -237,14 +238,19 @@ class ChapterConfig(Mapping):
         dict
             ``{parameter: {"meaning": doc, "smoke": v, "laptop": v, "full": v, "this run": v}}``
             (``pd.DataFrame(settings.by_profile()).T`` shows it as a table), so that prose
-            never retypes a profile's sizes.
+            never retypes a profile's sizes. A mapping value reads as text
+            (:func:`course_lib.text.as_text`), not as a Python dict.
         """
         columns = {p: self.profile_values(p) for p in PROFILE_NAMES}
         rules = {f.name: f.metadata["rule"] for f in fields(self)}
+
+        def shown(value: Any) -> Any:
+            return as_text(value) if isinstance(value, Mapping) else value
+
         return {
             name: {"meaning": rules[name].doc}
-            | {p: columns[p][name] for p in PROFILE_NAMES}
-            | {"this run": getattr(self, name)}
+            | {p: shown(columns[p][name]) for p in PROFILE_NAMES}
+            | {"this run": shown(getattr(self, name))}
             for name in self.parameter_names()
         }
 
