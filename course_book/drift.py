@@ -70,13 +70,24 @@ class Change:
             return "newer" if self.latest > self.pinned else "older"
 
 
+def _same(pinned: str | None, installed: str | None) -> bool:
+    """Whether ``installed`` satisfies the pin: equal, or equal but for a local label
+    (``torch==2.13.0`` is met by ``2.13.0+cpu``, as pip's ``==`` reads it)."""
+    if pinned is None or installed is None:
+        return pinned == installed
+    try:
+        return Version(installed).public == Version(pinned).public and not Version(pinned).local
+    except InvalidVersion:
+        return pinned == installed
+
+
 def version_changes(pinned: dict[str, str], latest: dict[str, str]) -> list[Change]:
     """Every package whose version differs, sorted by name (same versions are left out)."""
     names = sorted(set(pinned) | set(latest))
     return [
         Change(name, pinned.get(name), latest.get(name))
         for name in names
-        if pinned.get(name) != latest.get(name)
+        if not _same(pinned.get(name), latest.get(name))
     ]
 
 

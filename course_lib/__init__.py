@@ -51,6 +51,8 @@ Models (architectures and their checkpoint loaders)
 - :mod:`course_lib.models.attention_cnn` -- CNN with attention pooling for MRL regression
 - :mod:`course_lib.models.beluga` -- DeepSEA Beluga and scaled-down teachers
 - :mod:`course_lib.models.bert` -- DNABERT-style BERT configuration, classifier, checkpoint folder
+- :mod:`course_lib.models.fused_encoder` -- a fused-attention encoder: the faster path of the
+  course's BERT and UTR-LM steps
 - :mod:`course_lib.models.bilstm` -- bidirectional LSTM over k-mer tokens
 - :mod:`course_lib.models.checkpoint` -- the error for a file that is not the expected weights
 - :mod:`course_lib.models.cnn_classifier` -- small one-hot CNN classifier
@@ -67,15 +69,19 @@ Training, evaluation and interpretation
 
 - :mod:`course_lib.training` -- the fit/predict loop, a model as a predictor of sequences,
   devices, seeds, warm-up schedules
-- :mod:`course_lib.pretraining` -- self-supervised objectives (UTR-LM's three, masked k-mers)
+- :mod:`course_lib.pretraining` -- UTR-LM's self-supervised objectives, counted in steps
+- :mod:`course_lib.kmer_pretraining` -- masked k-mer pretraining of a BERT (chapter 3)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
 - :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests
+- :mod:`course_lib.atomic` -- writes that are whole or absent (results, caches, stamps)
 - :mod:`course_lib.baselines` -- no-learning copy baselines of masked-token prediction
 - :mod:`course_lib.token_batches` -- length-bucketed token batches trimmed to their longest row
 - :mod:`course_lib.interpret` -- the interpretation package
 - :mod:`course_lib.interpret.position_mutagenesis` -- position-by-base mutagenesis ``[n, L, 4]``
 - :mod:`course_lib.interpret.variant_mutagenesis` -- variant-indexed ISM maps ``[F, 4, L]``
+- :mod:`course_lib.interpret.taylor` -- first-order Taylor estimate of every variant's effect,
+  gradient x (alt - ref), in the ISM layout ``[F, 4, L]`` (chapter 4)
 - :mod:`course_lib.interpret.attribution` -- gradient x input, token-model explanations
 - :mod:`course_lib.interpret.integrated_gradients` -- integrated gradients (Gauss-Legendre)
 - :mod:`course_lib.interpret.logos` -- aligned windows, information matrices, sequence logos
@@ -83,6 +89,7 @@ Training, evaluation and interpretation
 Sequences and data
 
 - :mod:`course_lib.encoding` -- one-hot, padding, RNA/DNA conversion, k-mers
+- :mod:`course_lib.text` -- mappings printed as sentences, not Python dicts
 - :mod:`course_lib.tokenization` -- k-mer vocabularies and tokenizers, masking
 - :mod:`course_lib.fasta` -- FASTA reading and genome random access
 - :mod:`course_lib.structure` -- ViennaRNA secondary-structure labels, cached

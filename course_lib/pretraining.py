@@ -1,4 +1,4 @@
-"""Self-supervised pretraining objectives: UTR-LM's three and DNABERT's masked k-mers.
+"""Self-supervised pretraining objectives: UTR-LM's three.
 
 - :func:`pretrain` (chapter 5) combines three switchable objectives on one forward pass of
   :class:`~course_lib.models.utr_lm.UTRLMForPretraining`:
@@ -8,20 +8,18 @@
   - ``"structure"``: per-nucleotide classification as paired-left ``(``, paired-right ``)`` or
     unpaired ``.`` in the ViennaRNA MFE structure (labels from :mod:`course_lib.structure`).
 
-- :func:`pretrain_masked_kmers` (chapter 3) trains ``BertForMaskedLM`` on k-mer tokens with
-  DNABERT's contiguous k-mer span masking (:func:`course_lib.tokenization.mask_tokens`), on
-  training sequences only.
+DNABERT's masked k-mer modelling (chapter 3) lives in :mod:`course_lib.kmer_pretraining`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
@@ -35,8 +33,6 @@ from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, TokenBatch, ma
 from course_lib.training import (
     BestState,
     FitResult,
-    dnabert_optimizer,
-    epoch_bar,
     optimizer_step,
     run_epochs,
     select_device,
@@ -81,13 +77,24 @@ def structure_targets(structures: Sequence[str], width: int) -> np.ndarray:
 class PretrainingData(Dataset):
     """Tokens of a UTR corpus with optional ViennaRNA labels, for :func:`pretrain`.
 
-    Items are dicts of tensors: ``input_ids`` and ``attention_mask`` ``[T]``, and when folds
-    are given ``mfe`` (kcal/mol, scalar) and ``structure`` ``[T]`` (``-100`` off nucleotides).
+    Items are dicts of tensors: ``input_ids`` and ``attention_mask`` ``[T]``, ``mlm_row``
+    (bool: whether masked modelling scores this row; ``False`` for random-library rows that
+    only teach folding), and when folds are given ``mfe`` (kcal/mol, scalar) and
+    ``structure`` ``[T]`` (``-100`` off nucleotides).
     """
 
-    def __init__(self, tokens: TokenBatch, fold: FoldedRNA | None = None):
+    def __init__(
+        self,
+        tokens: TokenBatch,
+        fold: FoldedRNA | None = None,
+        mlm_rows: np.ndarray | None = None,
+    ):
         self.input_ids = torch.from_numpy(tokens.input_ids)
         self.attention_mask = torch.from_numpy(tokens.attention_mask)
+        rows = np.ones(len(tokens), bool) if mlm_rows is None else np.asarray(mlm_rows, bool)
+        if rows.shape != (len(tokens),):
+            raise ValueError(f"mlm_rows has shape {rows.shape}, expected ({len(tokens)},)")
+        self.mlm_rows = torch.from_numpy(rows)
         self.mfe: torch.Tensor | None = None
         self.structure: torch.Tensor | None = None
         if fold is not None:
@@ -104,13 +111,15 @@ class PretrainingData(Dataset):
         vocab: KmerVocabulary,
         fold: FoldedRNA | None = None,
         max_length: int | None = None,
+        mlm_rows: np.ndarray | None = None,
     ) -> PretrainingData:
-        """Tokenize ``seqs`` (``fold`` must hold the same sequences in the same order)."""
+        """Tokenize ``seqs`` (``fold`` must hold the same sequences in the same order);
+        ``mlm_rows`` ``[n]`` bool marks the rows masked modelling scores (default all)."""
         if fold is not None:
             rna = [to_rna(s.upper()) for s in seqs]
             if rna != fold.sequences:
                 raise ValueError("fold does not match seqs; pass fold_cached(seqs) for this corpus")
-        return cls(encode_utrs(seqs, vocab, max_length), fold)
+        return cls(encode_utrs(seqs, vocab, max_length), fold, mlm_rows)
 
     @property
     def has_labels(self) -> bool:
@@ -121,7 +130,11 @@ class PretrainingData(Dataset):
         return len(self.input_ids)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+        item = {
+            "input_ids": self.input_ids[index],
+            "attention_mask": self.attention_mask[index],
+            "mlm_row": self.mlm_rows[index],
+        }
         if self.mfe is not None:
             item["mfe"] = self.mfe[index]
             item["structure"] = self.structure[index]
@@ -171,6 +184,8 @@ def _masked_batch(
     if not use_mlm:
         return dict(batch)
     corrupted, labels = mask_tokens(batch["input_ids"], vocab, probability, generator=generator)
+    if "mlm_row" in batch:  # random-library rows: seen masked, never scored
+        labels[~batch["mlm_row"]] = IGNORE_INDEX
     return {**batch, "input_ids": corrupted, "mlm_labels": labels}
 
 
@@ -182,6 +197,8 @@ def pretrain(
     *,
     objectives: Iterable[str] = OBJECTIVES,
     epochs: int = 5,
+    steps: int | None = None,
+    eval_every: int | None = None,
     batch_size: int = 64,
     lr: float = 1e-3,
     weight_decay: float = 0.01,
@@ -195,42 +212,71 @@ def pretrain(
 ) -> FitResult:
     """Pretrain ``model`` on ``train`` with the chosen objectives; validate on ``val``.
 
-    ``objectives``: a non-empty subset of ``("mlm", "mfe", "structure")``; with ``"mlm"`` all
-    heads see the masked input (one forward pass serves all objectives, as in UTR-LM).
-    ``weights`` weigh the losses (default 1); ``mask_probability`` of the nucleotides are
-    masked (BERT's 80/10/10); ``seed`` seeds shuffling and masks (validation masks are the
-    same every epoch). The model keeps the state with the lowest validation loss; the history
-    has ``epoch, train_loss, val_loss``, ``train_<o>`` and ``val_<o>`` per objective,
-    ``val_mlm_accuracy`` / ``val_structure_accuracy`` when on, ``lr`` and ``seconds``.
+    ``objectives`` of :data:`OBJECTIVES`; with ``"mlm"`` all heads see the masked input (BERT's
+    80/10/10) and only ``mlm_row`` rows are scored by it. ``steps`` updates (default ``epochs``
+    passes), validated every ``eval_every`` (default a pass), losses weighted by ``weights``
+    (default 1). Keeps the state with the lowest weighted validation loss; a history row per
+    validation (``epoch`` its number, ``step``, losses, ``val_*_accuracy``, ``lr``).
     """
     objectives = check_objectives(objectives)
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
     check_labels(objectives, train=train, val=val)
     weights = {o: float((weights or {}).get(o, 1.0)) for o in objectives}
     device = select_device(device)
     model.to(device)
-    generator = torch.Generator().manual_seed(seed)
     loader, val_loader = pretraining_loaders(train, val, batch_size, seed)
+    steps, eval_every = _step_plan(epochs, steps, eval_every, len(loader))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = warmup_linear_schedule(optimizer, epochs * len(loader))
+    scheduler = warmup_linear_schedule(optimizer, steps)
     step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
+    generator = torch.Generator().manual_seed(seed)
     masks = {"vocab": vocab, "probability": mask_probability, "generator": generator}
 
-    def one_epoch(epoch: int) -> dict[str, float]:
-        means = pretraining_epoch(model, loader, step, objectives, weights, device, **masks)
+    batches = endless(loader)
+
+    def one_block(block: int) -> dict[str, float]:
+        n_steps = min(eval_every, steps - (block - 1) * eval_every)
+        means = pretraining_epoch(
+            model, batches, step, objectives, weights, device, n_steps=n_steps, **masks
+        )
         scores = evaluate_pretraining(
             model, vocab, val_loader, objectives, weights, mask_probability, device, seed
         )
-        row = {"epoch": epoch, "train_loss": means["total"], "val_loss": scores["loss"]}
-        for o in objectives:
-            row[f"train_{o}"], row[f"val_{o}"] = means[o], scores[o]
-        row.update({f"val_{k}": v for k, v in scores.items() if k.endswith("accuracy")})
-        return {**row, "lr": optimizer.param_groups[0]["lr"]}
+        done = {"step": min(block * eval_every, steps), "lr": optimizer.param_groups[0]["lr"]}
+        return _history_row(block, means, scores, objectives) | done
 
+    blocks = math.ceil(steps / eval_every)
     return run_epochs(
-        model, one_epoch, BestState(), epochs, "val_loss", None, None, description, show_progress
+        model, one_block, BestState(), blocks, "val_loss", None, None, description, show_progress
     )
+
+
+def _history_row(
+    block: int, means: Mapping[str, float], scores: Mapping[str, float], objectives: Sequence[str]
+) -> dict[str, float]:
+    """One history row of :func:`pretrain`: training means and validation scores."""
+    row = {"epoch": block, "train_loss": means["total"], "val_loss": scores["loss"]}
+    for o in objectives:
+        row[f"train_{o}"], row[f"val_{o}"] = means[o], scores[o]
+    return row | {f"val_{k}": v for k, v in scores.items() if k.endswith("accuracy")}
+
+
+def _step_plan(
+    epochs: int, steps: int | None, eval_every: int | None, per_epoch: int
+) -> tuple[int, int]:
+    """``(steps, eval_every)``: explicit values, else ``epochs`` passes of ``per_epoch``."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    steps = epochs * per_epoch if steps is None else steps
+    eval_every = per_epoch if eval_every is None else eval_every
+    if steps < 1 or eval_every < 1:
+        raise ValueError(f"steps and eval_every must be at least 1, got {steps}, {eval_every}")
+    return steps, min(eval_every, steps)
+
+
+def endless(loader: DataLoader) -> Iterator[Any]:
+    """Batches of ``loader``, pass after pass (a shuffling sampler reshuffles each pass)."""
+    while True:
+        yield from loader
 
 
 def masked_forward(
@@ -264,7 +310,7 @@ def pretraining_loaders(
 
 def pretraining_epoch(
     model: UTRLMForPretraining,
-    loader: DataLoader,
+    loader: Iterable[dict[str, torch.Tensor]],
     step: Callable[..., float],
     objectives: Sequence[str],
     weights: Mapping[str, float],
@@ -273,13 +319,15 @@ def pretraining_epoch(
     vocab: KmerVocabulary,
     probability: float,
     generator: torch.Generator,
+    n_steps: int | None = None,
 ) -> dict[str, float]:
-    """One pass of :func:`pretrain` over ``loader``: mean weighted ``"total"`` and per-objective
-    training losses. ``step(loss, where=)`` is :func:`course_lib.training.optimizer_step`."""
+    """``n_steps`` updates of :func:`pretrain` from ``loader`` (default: one pass over it):
+    mean weighted ``"total"`` and per-objective training losses. ``step(loss, where=)`` is
+    :func:`course_lib.training.optimizer_step`."""
     model.train()
     sums = dict.fromkeys(("total", *objectives), 0.0)
     count = 0
-    for raw in loader:
+    for raw in itertools.islice(loader, n_steps):
         batch, _, losses = masked_forward(
             model, raw, vocab, objectives, probability, generator, device
         )
@@ -370,67 +418,6 @@ def predict_mfe(
         batch = to_device(batch, device)
         out.append(model(batch["input_ids"], batch["attention_mask"]).mfe.cpu())
     return model.mfe_kcal(torch.cat(out))
-
-
-def pretrain_masked_kmers(
-    config,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    vocab: KmerVocabulary,
-    *,
-    epochs: int,
-    batch_size: int = 64,
-    lr: float = 5e-4,
-    mask_probability: float = 0.15,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    show_progress: bool = True,
-    description: str = "MLM pretraining",
-):
-    """Masked k-mer modelling: train a ``BertForMaskedLM`` to restore masked k-mer spans.
-
-    ``config`` is a ``BertConfig`` (e.g. from :func:`course_lib.models.bert.small_bert_config`);
-    ``input_ids`` and ``attention_mask`` ``[n, T]`` hold the **training** sequences only.
-    Masks are drawn afresh every batch (dynamic masking); the optimizer is DNABERT's
-    pretraining AdamW (betas 0.9/0.98, eps 1e-6), gradients clipped at 1.0. Returns the
-    ``BertForMaskedLM`` (eval mode, last epoch's state) and a :class:`FitResult` whose history
-    has ``epoch, mlm_loss, masked_accuracy`` (the fraction of masked tokens restored).
-    """
-    from transformers import BertForMaskedLM
-
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    device = select_device(device)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = BertForMaskedLM(config).to(device)
-    steps = epochs * math.ceil(len(input_ids) / batch_size)
-    optimizer, scheduler = dnabert_optimizer(model, steps, lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    step = partial(optimizer_step, model, optimizer, grad_clip=1.0, scheduler=scheduler)
-    rows, start = [], time.perf_counter()
-    for epoch in epoch_bar(epochs, description, show_progress):
-        order = torch.randperm(len(input_ids), generator=generator)
-        batches = (order[i : i + batch_size] for i in range(0, len(order), batch_size))
-        loss_sum, correct, masked = 0.0, 0, 0
-        for rows_ in batches:
-            corrupted, labels = mask_tokens(
-                input_ids[rows_], vocab, mask_probability, generator=generator
-            )
-            if not (labels != IGNORE_INDEX).any():
-                continue  # nothing masked in this batch: the loss would be NaN
-            labels = labels.to(device)
-            out = model(corrupted.to(device), attention_mask[rows_].to(device), labels=labels)
-            chosen = labels != IGNORE_INDEX
-            n_masked = int(chosen.sum())
-            loss_sum += step(out.loss, where=f"at MLM epoch {epoch}") * n_masked
-            masked += n_masked
-            correct += int((out.logits.argmax(-1)[chosen] == labels[chosen]).sum())
-        rows.append({"epoch": epoch, "mlm_loss": loss_sum / max(masked, 1)})
-        rows[-1]["masked_accuracy"] = correct / max(masked, 1)
-    model.eval()
-    seconds = time.perf_counter() - start
-    last = rows[-1]["mlm_loss"]
-    return model, FitResult(pd.DataFrame(rows), epochs, last, "mlm_loss", False, seconds)
 
 
 #: Measured pretraining time, seconds per corpus UTR per epoch, at laptop width (64, 3 layers)

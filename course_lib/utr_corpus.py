@@ -10,6 +10,15 @@ other real UTR libraries of the same assay (``../shared/data/README.md``):
 - the eGFP library (``utr_testsets/stride11133m_MPA_U_pred.csv``): 20,000 random 50-mers;
 - the m1Ψ eGFP library (``utr_mfe/``): 20,000 random 50-mers, many also in the eGFP one.
 
+Only the first two are natural sequence (:data:`NATURAL_SOURCES`): masked modelling learns
+from them alone, since the best masked-token prediction in a random 50-mer library is the
+copy floor by construction. The random libraries (:data:`RANDOM_SOURCES`) teach folding
+(MFE and structure) only. The designed library tiles genes and holds SNV alleles, so
+:meth:`PretrainingCorpus.split` keeps every group of sequences sharing a stretch of
+``min_shared`` nt (:func:`stretch_groups`) on one side of the monitoring split.
+:func:`composition_matched` draws the negative control's corpus: i.i.d. sequences with the
+lengths and the base composition of the natural one.
+
 :func:`build_pretraining_corpus` merges them in that order into one deduplicated corpus in
 the upper-case DNA alphabet and removes every sequence that shares a stretch of at least
 ``min_shared`` nucleotides (default 25, the shortest test UTR) with a Random7600 or
@@ -30,7 +39,7 @@ a profile's draw of training and monitoring UTRs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +49,7 @@ import pandas as pd
 from course_lib.datasets.utr_testsets import VARYING_SETS, TestSets, load_test_sets
 from course_lib.encoding import reverse_complement, to_dna
 from course_lib.tables import read_table
+from course_lib.text import as_text
 
 if TYPE_CHECKING:
     from course_lib.utr_protocol import RealUTRProtocol
@@ -54,6 +64,10 @@ CORPUS_SOURCES = {
     "eGFP library": ("utr_testsets", "stride11133m_MPA_U_pred.csv", "utr"),
     "m1Ψ eGFP library": ("utr_mfe", "utr_RFregr_m1pseudo_2_MFE.testdata.csv", "utr"),
 }
+#: Sources of natural sequence (masked modelling); the others are random libraries.
+NATURAL_SOURCES = ("designed human library", "ClinVar SNV alleles")
+#: Random-library sources: they feed the MFE and structure objectives only.
+RANDOM_SOURCES = ("eGFP library", "m1Ψ eGFP library")
 _ACGT = frozenset("ACGT")
 
 
@@ -90,28 +104,71 @@ class PretrainingCorpus:
         return {k: int(v) for k, v in self.report["kept"].drop("total").items()}
 
     def split(
-        self, val_fraction: float = 0.1, n: int | None = None, seed: int = 0
+        self,
+        val_fraction: float = 0.1,
+        n: int | None = None,
+        seed: int = 0,
+        sources: Sequence[str] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """``(train, val)`` sequences, each source in proportion (stratified by source).
+        """``(train, val)`` sequences of ``sources`` (default all), split by stretch group.
 
-        ``n`` first draws a source-stratified subset of that many sequences (a profile's
-        corpus size); ``val`` (for monitoring pretraining) is ``val_fraction`` of it.
+        ``n`` first draws a random subset of that many sequences (a profile's corpus size);
+        then groups of sequences sharing a ``min_shared``-nt stretch (25 when ``None``,
+        :func:`stretch_groups`) go whole to one side, ``val_fraction`` of the groups to
+        ``val`` (for monitoring pretraining), so no near-duplicate crosses the split.
         """
-        from sklearn.model_selection import train_test_split
+        from sklearn.model_selection import GroupShuffleSplit
 
-        index = np.arange(len(self))
-        sources = np.asarray(self.sources)
-        if n is not None and n < len(self):
-            index = train_test_split(index, train_size=n, stratify=sources, random_state=seed)[0]
-        train, val = train_test_split(
-            np.sort(index),
-            test_size=val_fraction,
-            stratify=sources[np.sort(index)],
-            random_state=seed,
-        )
-        return [self.sequences[i] for i in np.sort(train)], [
-            self.sequences[i] for i in np.sort(val)
-        ]
+        keep = [i for i, s in enumerate(self.sources) if sources is None or s in sources]
+        index = np.asarray(keep, dtype=np.int64)
+        if n is not None and n < len(index):
+            index = np.sort(np.random.default_rng(seed).choice(index, n, replace=False))
+        if len(index) < 2:
+            raise ValueError(f"{len(index)} sequences of {sources} in the corpus; need 2")
+        seqs = [self.sequences[i] for i in index]
+        groups = stretch_groups(seqs, self.min_shared or 25)
+        splitter = GroupShuffleSplit(1, test_size=val_fraction, random_state=seed)
+        train, val = next(splitter.split(seqs, groups=groups))
+        return [seqs[i] for i in np.sort(train)], [seqs[i] for i in np.sort(val)]
+
+
+def stretch_groups(seqs: Sequence[str], k: int = 25) -> np.ndarray:
+    """``[n]`` group ids: sequences sharing a ``k``-nt substring (transitively) share a group.
+
+    Union-find over the ``k``-mer windows of ``seqs`` (a sequence shorter than ``k`` is one
+    window). Overlapping tiles of one gene and the alleles of one SNV end in one group.
+    """
+    parent = list(range(len(seqs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, seq in enumerate(seqs):
+        for j in range(max(1, len(seq) - k + 1)):
+            other = first.setdefault(seq[j : j + k], i)
+            a, b = root(i), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.array([root(i) for i in range(len(seqs))], dtype=np.int64)
+
+
+def composition_matched(seqs: Sequence[str], seed: int = 0) -> list[str]:
+    """I.i.d. random sequences with the lengths of ``seqs`` and their pooled base frequencies.
+
+    The negative control's corpus: what a model can learn from it is composition and length,
+    nothing about natural sequence. ``[n]`` strings over ``ACGT``.
+    """
+    joined = "".join(seqs)
+    if not joined:
+        raise ValueError("no sequence to match the composition of")
+    bases = np.array(list("ACGT"))
+    p = np.array([joined.count(b) for b in bases], dtype=float)
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(bases, len(s), p=p / p.sum())) for s in seqs]
 
 
 def windows(seqs: Sequence[str], k: int) -> set[str]:
@@ -317,17 +374,22 @@ class CorpusSplit:
     Attributes
     ----------
     train, val
-        UTRs to pretrain on and to monitor pretraining with.
+        Natural UTRs to pretrain on (every objective) and to monitor pretraining with, split
+        by stretch group (:meth:`PretrainingCorpus.split`).
     provenance
         ``"real"`` (the real UTR libraries) or the stand-in's provenance.
     counts
         Kept UTRs per source in the whole corpus, before the profile's draw.
+    aux_train, aux_val
+        Random-library UTRs for the MFE and structure objectives only (empty for a stand-in).
     """
 
     train: list[str]
     val: list[str]
     provenance: str
     counts: dict[str, int]
+    aux_train: list[str] = field(default_factory=list)
+    aux_val: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line: where the UTRs come from and how many there are."""
@@ -337,6 +399,9 @@ class CorpusSplit:
             else (f"real UTR libraries absent: {self.provenance} stand-in UTRs")
         )
         return (
-            f"{kind}: {sum(self.counts.values()):,} UTRs kept {self.counts}; "
-            f"{len(self.train):,} drawn for training, {len(self.val):,} to monitor"
+            f"{kind}: {sum(self.counts.values()):,} UTRs kept ({as_text(self.counts)}); "
+            "natural UTRs "
+            f"(all objectives): {len(self.train):,} to train, {len(self.val):,} to monitor "
+            f"(split by shared 25-nt stretch); random-library UTRs (MFE and structure only): "
+            f"{len(self.aux_train):,} to train, {len(self.aux_val):,} to monitor"
         )

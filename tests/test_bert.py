@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from course_lib.chapters.ch3_config import Ch3Config
-from course_lib.chapters.ch3_models import mlm_pretraining_hook
 from course_lib.cross_validation import cross_validate, neural_fold_trainer, stratified_folds
+from course_lib.kmer_pretraining import pretrain_masked_kmers
 from course_lib.models.bert import (
     bert_classifier,
     bert_logit,
@@ -15,7 +15,6 @@ from course_lib.models.bert import (
     small_bert_config,
     transfer_encoder,
 )
-from course_lib.pretraining import pretrain_masked_kmers
 from course_lib.profiles import PROFILE_NAMES
 from course_lib.tokenization import build_vocabulary
 from course_lib.training import dnabert_optimizer
@@ -80,13 +79,14 @@ def test_mlm_pretraining_learns_and_transfers():
         batch["input_ids"],
         batch["attention_mask"],
         VOCAB,
-        epochs=6,
+        steps=48,
         batch_size=32,
         lr=3e-3,
+        log_every=8,
         show_progress=False,
     )
     history = result.history
-    assert list(history.columns) == ["epoch", "mlm_loss", "masked_accuracy"]
+    assert list(history.columns) == ["step", "mlm_loss", "masked_accuracy"]
     assert history.mlm_loss.iloc[-1] < history.mlm_loss.iloc[0]
     assert history.masked_accuracy.iloc[-1] > 0.3  # chance is 1/64
     clf = bert_classifier(config)
@@ -97,17 +97,6 @@ def test_mlm_pretraining_learns_and_transfers():
     other = bert_classifier(small_bert_config(VOCAB, 64, 2, 2, 64, max_length=64))
     with pytest.raises(RuntimeError):
         transfer_encoder(mlm, other)
-
-
-def test_pretraining_hook_uses_only_fit_rows():
-    batch = VOCAB.encode(["ACGTACGTACGTAC"] * 20).to_torch()
-    fit_index = np.arange(10)
-    batch["input_ids"][10:] = 10_000  # any use of a non-fit row would fail in the embedding
-    prepare = mlm_pretraining_hook(
-        tiny_config(), batch, VOCAB, epochs=1, batch_size=8, lr=1e-3, show_progress=False
-    )
-    info = prepare(bert_classifier(tiny_config()), fit_index, 0)
-    assert len(info["mlm_history"]) == 1
 
 
 def test_small_bert_learns_planted_kmer_rule():
@@ -168,35 +157,3 @@ def test_load_dnabert_missing_files_say_what_to_do(tmp_path):
         FileNotFoundError, match=r"config.json, model.safetensors or pytorch_model.bin"
     ):
         load_dnabert(tmp_path / "partial")
-
-
-def test_bert_fold_trainers_variants(tmp_path):
-    from course_lib.chapters.ch3_models import bert_fold_trainers
-
-    labels = np.arange(36) % 2
-    tokens = VOCAB.encode(["ACGTTGCAAC" if y else "TTTTGGGACA" for y in labels]).to_torch()
-    common = dict(
-        hidden_size=32,
-        num_layers=1,
-        num_heads=2,
-        intermediate_size=32,
-        epochs=1,
-        lr=1e-3,
-        pretrain_lr=1e-3,
-        batch_size=8,
-        show_progress=False,
-    )
-    assert list(bert_fold_trainers(tokens, labels, VOCAB, pretrain_epochs=0, **common)) == [
-        "BERT (no pretraining)"
-    ]
-    both = bert_fold_trainers(tokens, labels, VOCAB, pretrain_epochs=1, **common)
-    assert list(both) == ["BERT (no pretraining)", "BERT (MLM-pretrained)"]
-    _save_checkpoint(tmp_path / "DNA_bert_3")
-    real = bert_fold_trainers(
-        tokens, labels, VOCAB, pretrain_epochs=1, dnabert_path=tmp_path / "DNA_bert_3", **common
-    )
-    assert list(real) == ["DNABERT-3 (fine-tuned)"]
-    result = cross_validate(
-        "DNABERT", real["DNABERT-3 (fine-tuned)"], labels, stratified_folds(labels, 3)[:1]
-    )
-    assert result.folds[0].trained.best_epoch == 1

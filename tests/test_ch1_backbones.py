@@ -1,5 +1,5 @@
-"""Chapter 1's backbones: RNA-FM through the weights registry, the embedding folds, and the
-sentences that read the twin comparisons and the learning curve."""
+"""Chapter 1's backbones: RNA-FM through the weights registry, the negative control, the
+embedding folds of a chosen layer, the comparison pairs, and the findings sentences."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import torch
 from toy_utrs import gc_label, toy_varying_table
 
 from course_lib.chapters import ch1_backbones as cb
-from course_lib.chapters.ch1_utr_rnafm import (
-    TWIN_COUNTS,
-    learning_curve_text,
-    model_name,
-    twin_verdicts,
-)
+from course_lib.chapters.ch1_probe import LayerBackbone
+from course_lib.chapters.ch1_utr_rnafm import learning_curve_text, model_name
 
 SMALL = {"layers": 1, "embed_dim": 16, "ffn_embed_dim": 32, "attention_heads": 2}
 
@@ -67,50 +63,49 @@ def test_the_stand_in_backbone_is_labelled(stand_in):
     assert backbone.embed_dim == SMALL["embed_dim"]
 
 
-def test_embedding_folds_cut_one_cache_into_the_cv_folds(stand_in, tmp_data_dir):
+def test_the_stand_in_is_its_own_negative_control(stand_in):
+    backbone, _ = stand_in
+    settings = {"small_backbone": SMALL, "tiny": True}
+    assert cb.control_backbone(backbone, settings, "cpu") is backbone
+
+
+def test_embedding_folds_cut_one_cache_of_the_chosen_layer_into_the_cv_folds(
+    stand_in, tmp_data_dir
+):
     from course_lib.utr_protocol import real_utr_protocol
 
     torch.set_num_threads(1)
     protocol = real_utr_protocol(toy_varying_table(2, gc_label), n_folds=2, smallest=10)
     args = (protocol, {}, {}, None, 8)
-    caches, folds = cb.embedding_folds({"RNA-FM": stand_in[0]}, "cv", *args)
+    layer = LayerBackbone(stand_in[0], 0)
+    caches, folds = cb.embedding_folds({"RNA-FM random": layer}, "cv", *args)
     ((name, cache),) = caches.items()
-    assert name == "RNA-FM: Random7600 + Human7600"
+    assert name == "RNA-FM random: Random7600 + Human7600"
+    assert "layer0" in cache.path.name
     assert len(cache) == len(protocol.random) + len(protocol.human)
-    assert [f.fold for f in folds["RNA-FM"]] == [0, 1]
-    fold = folds["RNA-FM"][0]
+    assert [f.fold for f in folds["RNA-FM random"]] == [0, 1]
+    fold = folds["RNA-FM random"][0]
     assert len(fold.caches["train"]) == len(fold.sequences["train"])
     assert len(fold.caches["Human7600"]) == len(protocol.human)
+    last, _ = cb.embedding_folds({"x": LayerBackbone(stand_in[0], 1)}, "cv", *args)
+    assert next(iter(last.values())).path != cache.path  # each layer has its own file
 
 
-def _comparison(a: str, b: str, test_set: str, diff: float, overlap: bool) -> dict:
-    verdict = "not beyond the intervals" if overlap else "a higher, intervals apart"
-    return {
-        "a": a,
-        "b": b,
-        "test set": test_set,
-        "R2 a - b": diff,
-        "intervals overlap": overlap,
-        "verdict": verdict,
-    }
-
-
-def test_twin_verdicts_count_and_read_each_comparison():
-    names = [model_name(h, "cv") for h in ("emb-utrlm", "emb-rnafm", "seq+emb-utrlm", "seq")]
-    rows = [
-        _comparison(names[0], names[1], "Random7600", 0.10, False),
-        _comparison(names[0], names[1], "Human7600", -0.01, True),
-        _comparison(names[2], names[3], "Random7600", 0.2, False),  # not a twin pair
+def test_comparison_pairs_set_each_pretrained_head_against_its_random_twin():
+    backbones = ["RNA-FM", "RNA-FM random", "UTR-LM"]
+    pairs = cb.comparison_pairs(backbones, "UTR-LM", "cv", framepool=True)
+    name = lambda h: model_name(h, "cv")  # noqa: E731
+    assert pairs["embedding"] == [
+        (name("emb-utrlm"), name("seq")),
+        (name("seq+emb-utrlm"), name("seq")),
+        (name("seq+emb-utrlm"), name("emb-utrlm")),
     ]
-    index = pd.MultiIndex.from_product([names, ["Random7600", "Human7600"]])
-    results = pd.DataFrame({"R2": 0.5, "R2 ci low": 0.4, "R2 ci high": 0.6}, index=index)
-    text, counts = twin_verdicts(pd.DataFrame(rows), results, "cv", ("UTR-LM", "RNA-FM"), "toy")
-    assert counts == dict(zip(TWIN_COUNTS, (1, 0, 1), strict=True))
-    assert text.startswith("**UTR-LM** against **RNA-FM** (toy)")
-    assert "difference +0.100" in text and "seq+emb-utrlm" not in text
-    assert text.endswith("did not change the heads consistently.")
-    _, counts = twin_verdicts(pd.DataFrame(rows[:1]), results, "cv", ("U", "R"), "toy")
-    assert counts[TWIN_COUNTS[0]] == 1
+    assert (name("emb-rnafm"), name("emb-rnafm-random")) in pairs["control"]
+    assert (name("seq+emb-utrlm"), name("seq+emb-rnafm-random")) in pairs["control"]
+    assert len(pairs["control"]) == 4 and pairs["Framepool"][0][1] == "Framepool combined"
+    alone = cb.comparison_pairs(["RNA-FM random", "UTR-LM"], "RNA-FM random", "cv", False)
+    assert "Framepool" not in alone and len(alone["control"]) == 2
+    assert alone["embedding"][0] == (name("emb-rnafm-random"), name("seq"))
 
 
 def test_learning_curve_text_reads_the_smallest_and_largest_size():
@@ -124,35 +119,75 @@ def test_learning_curve_text_reads_the_smallest_and_largest_size():
     assert "76,319, 15 times more" in text
 
 
-def test_findings_markdown_states_the_best_head_framepool_and_every_comparison():
+def test_findings_markdown_states_the_headline_framepool_probe_and_conclusions():
     from course_lib.chapters.ch1_config import Ch1Config
     from course_lib.chapters.ch1_report import findings_markdown
 
     index = pd.MultiIndex.from_product(
         [["CV seq", "Framepool combined"], ["Random7600", "Human7600"]]
     )
-    results = pd.DataFrame(
-        {"R2": [0.5, 0.6, 0.8, 0.7], "R2 ci low": [0.4, 0.5, 0.7, 0.6]}, index=index
-    ).assign(**{"R2 ci high": lambda t: t["R2"] + 0.1})
-    spread = pd.DataFrame({"R2 fold sd": [0.02, float("nan")]}, index=index[[0, 1]])
-    verdicts = pd.DataFrame(
-        [{"a": "CV seq", "b": "CV emb", "test set": "Human7600", "R2 a - b": 0.05, "verdict": "x"}]
-    )
+    scores = pd.DataFrame(
+        {"R2": [0.5, 0.6, 0.8, 0.7], "R2 ci low": [0.4, 0.5, 0.7, 0.6], "folds": 2},
+        index=index,
+    ).assign(**{"R2 ci high": lambda t: t["R2"] + 0.1, "R2 fold sd": [0.02, 0.03, 0, 0]})
+    paired = pd.DataFrame({"conclusion": ["a minus b on S: nothing can be concluded."]})
     settings = Ch1Config.resolve("smoke")
-    text = findings_markdown(
-        results, spread, verdicts, "CV seq", settings, "real", True, {"RNA-FM": "random"}
-    )
-    lines = text.splitlines()
-    assert lines[0].startswith("- **CV seq**") and "(real data)" in lines[0]
-    assert "0.500 [0.400, 0.600] on Random7600" in lines[0] and "varies by 0.020" in lines[0]
+    args = (scores, paired, "CV seq", ("UTR-LM", 2), settings, "real")
+    lines = findings_markdown(*args, True).splitlines()
+    assert lines[0].startswith("- **CV seq** (real data, mean over 2 single fold model(s)")
+    assert "0.500 [0.400, 0.600] on Random7600" in lines[0]
+    assert lines[0].endswith("spread over folds (sd) 0.020 and 0.030.")
     assert lines[1].startswith("- **Framepool combined**") and "0.800 [0.700, 0.900]" in lines[1]
-    assert lines[2] == "- CV seq minus CV emb on Human7600: +0.050, x."
-    assert lines[3] == "- Embeddings: random; profile smoke."
-    assert (
-        len(
-            findings_markdown(
-                results, spread, verdicts, "CV seq", settings, "real", False, {}
-            ).splitlines()
-        )
-        == 3
+    assert lines[2] == "- The layer probe chose **UTR-LM, layer 2** on validation rows."
+    assert lines[3] == "- a minus b on S: nothing can be concluded."
+    assert lines[4] == "- Profile smoke."
+    assert len(findings_markdown(*args, False).splitlines()) == 4
+
+
+def test_headline_pairs_like_with_like():
+    from course_lib.chapters.ch1_report import ONE_HOT_ANCHOR, RNAFM_ANCHOR, headline_pair
+
+    model, metric, anchor = headline_pair({"RNA-FM random": 0, "UTR-LM": 0}, "cv")
+    assert model == model_name("seq", "cv") and metric == "Pearson r^2"
+    assert anchor is ONE_HOT_ANCHOR and anchor.metric == metric and "Optimus" in anchor.name
+    model, metric, anchor = headline_pair({"RNA-FM": 0, "RNA-FM random": 0}, "cv")
+    assert model == model_name("emb-rnafm", "cv") and anchor is RNAFM_ANCHOR
+    assert anchor.metric == metric == "R2" and "RNA-FM" in anchor.name
+
+
+def test_utrlm_backbone_reads_the_shared_recipe_folder(tmp_path, monkeypatch):
+    from course_lib import utr_lm_backbone as ub
+    from course_lib.models.utr_lm import (
+        UTRLMForPretraining,
+        save_checkpoint,
+        utr_lm_config,
+        utr_vocabulary,
     )
+
+    vocab = utr_vocabulary()
+    config = utr_lm_config(vocab, hidden_size=16, num_layers=1, num_heads=2, dropout=0.0)
+    folder = save_checkpoint(UTRLMForPretraining(config), tmp_path / "c", vocab, recipe={})
+    asked = []
+    monkeypatch.setattr(ub, "backbone_checkpoint", lambda *a, **k: asked.append(a) or folder)
+    utrlm = cb.utrlm_backbone("laptop", "cpu", seed=3)
+    assert asked == [(ub.BackboneConfig.resolve("laptop"), "cpu", 3)]
+    assert utrlm.checkpoint == folder and utrlm.pretrained
+
+
+def test_load_backbones_always_sets_a_random_control_beside_the_pretrained(
+    checkpoints, monkeypatch
+):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(cb, "utrlm_backbone", lambda *a, **k: "utr-lm")
+    settings = {"rnafm_checkpoint": None, "tiny": True, "small_backbone": SMALL, "profile": "smoke"}
+    backbones, provenance = cb.load_backbones(settings, "cpu")
+    assert list(backbones) == ["RNA-FM random", "UTR-LM"] and provenance == "stand-in"
+    assert not backbones["RNA-FM random"].pretrained
+    real = SimpleNamespace(pretrained=True)
+    monkeypatch.setattr(cb, "load_rnafm_backbone", lambda *a: (real, "real"))
+    backbones, provenance = cb.load_backbones(settings, "cpu")
+    assert list(backbones) == ["RNA-FM", "RNA-FM random", "UTR-LM"] and provenance == "real"
+    control = backbones["RNA-FM random"]
+    assert control is not real and not control.pretrained  # random weights, built apart
+    assert control.embed_dim == SMALL["embed_dim"]  # a tiny run: the small size

@@ -17,7 +17,8 @@ from toy_utrs import gc_label, toy_varying_table
 from course_lib.chapters.ch1_config import Ch1Config
 from course_lib.chapters.ch1_embedding_cache import build_embedding_cache
 from course_lib.chapters.ch1_utr_rnafm import (
-    HEADS,
+    SEQ_HEADS,
+    backbone_heads,
     check_full_run,
     cv_fold_data,
     cv_folds,
@@ -38,6 +39,8 @@ from course_lib.utr_protocol import (
     scores_table,
 )
 
+HEADS = SEQ_HEADS | backbone_heads("RNA-FM random")
+EMB = "seq+emb-rnafm-random"
 TRAIN = dict(channels=4, epochs=4, batch_size=32, lr=1e-2, device="cpu", seed=0)
 
 
@@ -60,7 +63,7 @@ def cache(protocol, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(protocol, cache):
     folds = cv_folds(protocol, cache)
-    heads = {"seq": HEADS["seq"], "seq+emb-rnafm": HEADS["seq+emb-rnafm"]}
+    heads = {"seq": HEADS["seq"], EMB: HEADS[EMB]}
     return folds, train_heads(folds, heads, embed_dim=8, show_progress=False, **TRAIN)
 
 
@@ -145,7 +148,7 @@ def test_out_of_fold_predictions_cover_every_row_once(protocol, trained):
     folds, fold_heads = trained
     predictions = head_predictions(fold_heads, tables(protocol), "cv")
     seq = model_name("seq", "cv")
-    assert set(predictions) == {seq, model_name("seq+emb-rnafm", "cv")}
+    assert set(predictions) == {seq, model_name(EMB, "cv")}
     oof = predictions[seq]["Random7600"]
     assert oof.shape == (len(protocol.random),) and np.isfinite(oof).all()
     counts = np.zeros(len(protocol.random), int)

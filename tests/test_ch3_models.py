@@ -31,7 +31,9 @@ SETTINGS = Ch3Config.resolve(
     bert_heads=2,
     bert_intermediate=8,
     bert_epochs=1,
-    pretrain_epochs=1,
+    pretrain_steps=2,
+    efficiency_steps=4,
+    lr_factors=(0.5, 2.0),
     batch_size=16,
     bert_batch_size=16,
 )
@@ -78,16 +80,28 @@ def test_bilstm_trainer_takes_the_readout_of_the_settings_or_the_given_one():
     assert last(FIT, VAL, 0).model.readout == "last"
 
 
+def tiny_backbone(vocab, width: int):
+    from transformers import BertForMaskedLM
+
+    from course_lib.models.bert import small_bert_config
+
+    torch.manual_seed(0)
+    return BertForMaskedLM(small_bert_config(vocab, 8, 1, 2, 8, width)).eval()
+
+
 def test_chapter_trainers_in_the_chapter_order_and_one_loop():
     vocab = build_vocabulary(SETTINGS.k)
     tokens = vocab.encode(SEQS).to_torch()
-    trainers = ch3_models.chapter_trainers(SEQS, LABELS, tokens, vocab, SETTINGS, None, "cpu", 0)
+    arms = {"BERT (genome MLM)": tiny_backbone(vocab, tokens["input_ids"].shape[1])}
+    trainers = ch3_models.chapter_trainers(
+        SEQS, LABELS, tokens, vocab, SETTINGS, arms, None, "cpu", 0
+    )
     assert list(trainers) == [
         "k-mer LR",
         "CNN",
         "BiLSTM",
         "BERT (no pretraining)",
-        "BERT (MLM-pretrained)",
+        "BERT (genome MLM)",
     ]
     folds = stratified_folds(LABELS, 2, 0)[:1]
     chosen = {name: trainers[name] for name in ("k-mer LR", "BERT (no pretraining)")}
@@ -102,10 +116,65 @@ def test_chapter_trainers_in_the_chapter_order_and_one_loop():
 def test_check_bert_run_stops_full_on_a_cpu_only_when_long():
     from course_lib.profiles import LongCPURunError
 
-    ch3_models.check_bert_run(SETTINGS, "cpu", 1000, ["BERT"])  # smoke: never stops
+    ch3_models.check_bert_run(SETTINGS, "cpu", 1000, 3)  # smoke: never stops
     full = Ch3Config.resolve("full")
-    with pytest.raises(LongCPURunError, match="fine-tuning 1 BERT model"):
-        ch3_models.check_bert_run(full, "cpu", 100_000, ["DNABERT-3 (fine-tuned)"])
+    with pytest.raises(LongCPURunError, match="pretraining 2 BERT backbones and fine-tuning 4"):
+        ch3_models.check_bert_run(full, "cpu", 100_000, 4)
+
+
+def test_tuned_trainer_keeps_the_best_validation_rate_and_can_choose_once():
+    calls = []
+
+    def fake(lr: float, val_auc: float):
+        def train(fit, val, fold):
+            calls.append((lr, fold))
+            return TrainedFold(lambda rows: np.full(len(rows), lr), info={"best_val_auc": val_auc})
+
+        return train
+
+    grid = {0.1: fake(0.1, 0.6), 1.0: fake(1.0, 0.9), 10.0: fake(10.0, 0.7)}
+    once = ch3_models.tuned_trainer(grid, once=True)
+    first = once(FIT, VAL, 0)
+    assert first.info["lr"] == 1.0 and first.info["val ROC AUC by lr"][0.1] == 0.6
+    assert once(FIT, VAL, 1).info["lr"] == 1.0
+    assert calls == [(0.1, 0), (1.0, 0), (10.0, 0), (1.0, 1)]  # fold 1: the chosen rate only
+    calls.clear()
+    every = ch3_models.tuned_trainer(grid)
+    every(FIT, VAL, 0), every(FIT, VAL, 1)
+    assert len(calls) == 6
+
+
+def test_pretrained_arm_starts_from_the_backbone_encoder():
+    vocab = build_vocabulary(SETTINGS.k)
+    tokens = vocab.encode(SEQS).to_torch()
+    backbone = tiny_backbone(vocab, tokens["input_ids"].shape[1])
+    prepare = ch3_models.encoder_transfer(backbone)
+    from course_lib.models.bert import bert_classifier
+
+    model = bert_classifier(backbone.config)
+    prepare(model, FIT, 0)
+    torch.testing.assert_close(
+        model.bert.embeddings.word_embeddings.weight,
+        backbone.bert.embeddings.word_embeddings.weight,
+    )
+    trainers = ch3_models.bert_fold_trainers(
+        tokens, LABELS, vocab, SETTINGS, {"BERT (genome MLM)": backbone}, device="cpu"
+    )
+    trained = trainers["BERT (genome MLM)"](FIT, VAL, 0)
+    assert trained.info["lr"] in [SETTINGS.bert_lr * f for f in SETTINGS.lr_factors]
+    assert set(trained.info["val ROC AUC by lr"]) == {SETTINGS.bert_lr * f for f in (0.5, 2.0)}
+
+
+def test_efficiency_trainers_train_every_arm_for_about_the_steps():
+    vocab = build_vocabulary(SETTINGS.k)
+    tokens = vocab.encode(SEQS).to_torch()
+    arms = {"BERT (genome MLM)": tiny_backbone(vocab, tokens["input_ids"].shape[1])}
+    trainers = ch3_models.efficiency_trainers(
+        SEQS, LABELS, tokens, vocab, SETTINGS, arms, FIT.size, None, "cpu", 0
+    )
+    assert list(trainers) == ["BERT (no pretraining)", "BERT (genome MLM)", "BiLSTM"]
+    trained = trainers["BiLSTM"](FIT, VAL, 0)
+    assert "lr" in trained.info
 
 
 def explanation(seqs: list[str], importance: np.ndarray) -> Explanation:
@@ -144,3 +213,17 @@ def test_load_sites_reads_a_fasta_pair(tmp_path):
     sites, provenance, source, name = ch3.load_sites(positives, negatives)
     assert (provenance, name) == ("real", "FASTA pair") and str(positives) in source
     assert sites.labels.tolist() == [1, 1, 0] and sites.sequences[0] == "ACGTACGT"
+
+
+def test_bert_arms_with_a_dnabert_folder_come_first_and_are_tuned(tmp_path):
+    vocab = build_vocabulary(SETTINGS.k)
+    tokens = vocab.encode(SEQS).to_torch()
+    backbone = tiny_backbone(vocab, 64)
+    backbone.save_pretrained(tmp_path / "DNA_bert_3")
+    vocab.write(tmp_path / "DNA_bert_3")
+    trainers = ch3_models.bert_fold_trainers(
+        tokens, LABELS, vocab, SETTINGS, {}, dnabert_path=tmp_path / "DNA_bert_3", device="cpu"
+    )
+    assert list(trainers) == ["DNABERT-3 (fine-tuned)", "BERT (no pretraining)"]
+    trained = trained_on_one_fold(trainers["DNABERT-3 (fine-tuned)"])
+    assert len(trained.info["val ROC AUC by lr"]) == len(SETTINGS.lr_factors)

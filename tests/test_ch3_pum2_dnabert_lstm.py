@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from course_lib.baselines import simulate_kmer_copy_baseline
 from course_lib.chapters import ch3_pum2_dnabert_lstm as ch3
 from course_lib.chapters import ch3_report
 from course_lib.chapters.ch3_kmer_baseline import (
@@ -42,24 +40,6 @@ def test_kmer_regression_is_fitted_on_fit_rows_only():
     trained = kmer_fold_trainer(x, y, (1e-2,), seed=0)(fit, val, 0)
     alone = logistic_regression(1e-2, 0).fit(x[fit], y[fit])
     np.testing.assert_allclose(trained.predict(val), alone.predict_proba(x[val])[:, 1])
-
-
-def test_copy_baseline_is_the_simulation_on_the_fit_rows_and_beats_chance():
-    vocab = build_vocabulary(3)
-    ids = vocab.encode(random_seqs(60)).to_torch()["input_ids"]
-    fit = np.arange(0, 60, 2)
-    copy = ch3.mlm_copy_baseline(ids, fit, vocab, seed=3)
-    direct = simulate_kmer_copy_baseline(ids[torch.as_tensor(fit)], vocab, repeats=5, seed=3)
-    assert copy == direct
-    assert copy["copy accuracy"] > 5 * copy["chance accuracy"]
-
-
-def test_mlm_against_copy_gives_the_margin():
-    import pandas as pd
-
-    history = pd.DataFrame({"epoch": [1, 2], "mlm_loss": [4.0, 3.0], "masked_accuracy": [0.1, 0.4]})
-    table = ch3.mlm_against_copy(history, {"copy accuracy": 0.3})
-    np.testing.assert_allclose(table["above copy"], [-0.2, 0.1])
 
 
 def test_fold_intervals_are_wider_than_the_naive_spread_and_clipped():

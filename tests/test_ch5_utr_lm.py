@@ -9,7 +9,7 @@ from toy_utrs import toy_varying_table
 
 from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.chapters.ch5_utr_lm import mlm_against_copy
-from course_lib.models.utr_lm import encode_utrs, utr_lm_config, utr_vocabulary
+from course_lib.models.utr_lm import encode_utrs, utr_vocabulary
 from course_lib.pretraining import pretraining_cpu_seconds
 from course_lib.profiles import LongCPURunError, check_long_run
 from course_lib.utr_corpus import real_corpus
@@ -42,23 +42,25 @@ def test_uniform_copy_baseline_is_the_known_floor():
 
 
 def test_full_pretraining_on_a_cpu_stops_before_it_starts():
+    from course_lib.utr_lm_backbone import pretraining_seconds
+
     full = Ch5Config.resolve("full")
-    seconds = pretraining_cpu_seconds(51_086, full["pretrain_epochs"], 128, 6)
+    seconds = pretraining_seconds(full, n_backbones=3)
     assert seconds > 3600
     with pytest.raises(LongCPURunError):
         check_long_run(full, "cpu", seconds, "pretraining")
     laptop = Ch5Config.resolve("laptop")
-    minutes = pretraining_cpu_seconds(
-        laptop["corpus_size"],
-        laptop["pretrain_epochs"],
-        laptop["hidden_size"],
-        laptop["num_layers"],
+    utrs = laptop["pretrain_steps"] * laptop["batch_size"]
+    assert pretraining_seconds(laptop, 1) == pytest.approx(
+        pretraining_cpu_seconds(utrs, 1, laptop["hidden_size"], laptop["num_layers"], 1)
     )
-    assert minutes == pytest.approx(2 * laptop["pretrain_epochs"] * 50)
+    assert pretraining_seconds(laptop, 3) == pytest.approx(3 * pretraining_seconds(laptop, 1))
 
 
 def test_tiny_holds_sizes_only():
-    assert all(isinstance(v, int) for v in Ch5Config.TINY.values())
+    for value in Ch5Config.TINY.values():
+        items = value if isinstance(value, tuple) else (value,)
+        assert all(isinstance(v, int) and not isinstance(v, bool) for v in items)
 
 
 def test_real_corpus_is_disjoint_from_the_test_sets(shared_data):
@@ -97,44 +99,6 @@ def test_fold_rows_are_reproducible_subsets_and_the_scaler_sees_training_rows_on
     assert not set(parts.fit["utr"]) & (set(parts.test["utr"]) | set(parts.val["utr"]))
 
 
-def test_ablation_scores_every_variant_on_every_fold_beside_a_published_model():
-    from course_lib.chapters.ch5_mrl_finetuning import published_fold_scores, real_fold_ablation
-
-    protocol = _toy_protocol()
-    config = utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
-    settings = {
-        "real_folds": 2,
-        "real_n_fit": 120,
-        "batch_size": 32,
-        "head": "resnet",
-        "pooling": "mean",
-        "head_channels": 4,
-        "freeze_backbone": False,
-        "loss": "huber",
-        "finetune_epochs": 1,
-        "finetune_lr": 1e-3,
-        "patience": None,
-    }
-    ablation = real_fold_ablation({"(a)": config, "(a) again": config}, protocol, settings)
-    assert len(ablation.per_fold) == 4 and set(ablation.per_fold["fold"]) == {0, 1}
-    assert (ablation.per_fold["n fit"] == 120).all()
-    assert ablation.human["(a)"].shape == (len(protocol.human),)
-    assert [len(runs) for runs in ablation.fits.values()] == [2, 2]
-    # a perfect oracle gets R2 1 on both test sets; same columns as the fine-tuned rows
-    truth = dict(
-        zip(
-            pd.concat([protocol.random, protocol.human])["utr"],
-            pd.concat([protocol.random, protocol.human])["rl"],
-            strict=True,
-        )
-    )
-    oracle = published_fold_scores(
-        lambda utrs: np.array([truth[u] for u in utrs]), protocol, 2, "o"
-    )
-    assert list(oracle.columns) == list(ablation.per_fold.columns)
-    assert np.allclose(oracle[["Random7600 fold R2", "Human7600 R2"]], 1.0)
-
-
 def test_pretraining_losses_draw_each_variant_in_its_objectives_panels():
     from types import SimpleNamespace
 
@@ -146,7 +110,7 @@ def test_pretraining_losses_draw_each_variant_in_its_objectives_panels():
     from course_lib.chapters.ch5_utr_lm import LOSS_TITLES, plot_pretraining_losses
 
     columns = {f"{p}_{o}": [1.0, 0.5] for p in ("train", "val") for o in LOSS_TITLES}
-    history = pd.DataFrame({"epoch": [1, 2], **columns})
+    history = pd.DataFrame({"step": [50, 100], **columns})
     runs = {"(b)": SimpleNamespace(history=history), "(c)": SimpleNamespace(history=history)}
     variants = {"(b)": ("mlm",), "(c)": ("mlm", "mfe", "structure")}
     fig, axes = plt.subplots(1, 3)
@@ -154,4 +118,43 @@ def test_pretraining_losses_draw_each_variant_in_its_objectives_panels():
     assert [len(ax.lines) for ax in axes] == [4, 2, 2]
     assert axes[1].get_title() == "Pretraining: MFE (MSE, standardised)\nsynthetic data"
     assert [line.get_linestyle() for line in axes[0].lines] == ["--", "-", "--", "-"]
+    assert list(axes[0].lines[0].get_xdata()) == [50, 100]
     plt.close(fig)
+
+
+def test_pretraining_counts_steps_and_scores_masked_modelling_on_natural_rows_only():
+    import torch
+
+    from course_lib.models.utr_lm import UTRLMForPretraining, utr_lm_config
+    from course_lib.pretraining import PretrainingData, pretrain, pretraining_losses
+
+    seqs = ["".join(np.random.default_rng(i).choice(list("ACGT"), 30)) for i in range(40)]
+    data = PretrainingData.from_sequences(seqs, utr_vocabulary())
+    torch.manual_seed(0)
+    config = utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
+    model = UTRLMForPretraining(config)
+    result = pretrain(
+        model,
+        utr_vocabulary(),
+        data,
+        data,
+        objectives=("mlm",),
+        steps=7,
+        eval_every=3,
+        batch_size=8,
+        device="cpu",
+        show_progress=False,
+    )
+    assert list(result.history["step"]) == [3, 6, 7] and list(result.history["epoch"]) == [1, 2, 3]
+    # rows of a random library: masked and seen, never scored by masked modelling
+    aux = PretrainingData.from_sequences(seqs, utr_vocabulary(), mlm_rows=np.zeros(40, bool))
+    from course_lib.pretraining import _masked_batch
+
+    batch = {k: torch.stack([aux[i][k] for i in range(8)]) for k in aux[0]}
+    masked = _masked_batch(batch, utr_vocabulary(), True, 0.5, torch.Generator().manual_seed(0))
+    assert (masked["mlm_labels"] == -100).all()
+    assert (masked["input_ids"] != batch["input_ids"]).any()
+    out = model(masked["input_ids"], masked["attention_mask"])
+    assert pretraining_losses(out, masked, ("mlm",), config)["mlm"].item() == 0.0
+    with pytest.raises(ValueError, match="mlm_rows"):
+        PretrainingData.from_sequences(seqs, utr_vocabulary(), mlm_rows=np.ones(3, bool))

@@ -144,7 +144,7 @@ def test_load_binding_sites_on_small_files(tmp_path):
     assert sites.n_skipped_with_n == {"positives": 1, "negatives": 0}
     assert sites.in_both == ["GGCC"]
     assert sites.summary() == (
-        "2 positives, 2 negatives; skipped for N: {'positives': 1, 'negatives': 0}; "
+        "2 positives, 2 negatives; skipped for N: positives 1, negatives 0; "
         "sequences in both files: 1"
     )
     assert re.search(PUM2_MOTIF_REGEX, sites.sequences[0])

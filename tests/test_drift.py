@@ -34,6 +34,8 @@ def test_every_version_change_is_classified():
     changes = {c.package: c.kind for c in version_changes(pinned, latest)}
     assert changes == {"gone": "removed", "new": "added", "numpy": "newer", "pandas": "older"}
     assert Change("x", "1.10", "1.9").kind == "older", "versions compare as versions, not text"
+    assert version_changes({"torch": "2.13.0"}, {"torch": "2.13.0+cpu"}) == [], "a local build"
+    assert version_changes({"torch": "2.13.0+cpu"}, {"torch": "2.13.0"})[0].kind == "older"
 
 
 def test_pytest_and_chapter_failures_are_reported_with_their_reason(tmp_path):

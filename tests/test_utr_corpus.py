@@ -11,10 +11,12 @@ from course_lib.encoding import reverse_complement
 from course_lib.utr_corpus import (
     CORPUS_SOURCES,
     build_pretraining_corpus,
+    composition_matched,
     held_out_utrs,
     real_pretraining_corpus,
     shared_folders,
     shares_stretch,
+    stretch_groups,
 )
 
 TEST_UTR = "ACGTTGCAAGGCTTAACCGGTTAAC"  # 25 nt
@@ -61,28 +63,42 @@ def test_dedup_alphabet_and_exclusion_on_tiny_sources():
     assert report.loc["total", "read"] == 9 and report.loc["total", "kept"] == 3
 
 
-def test_split_is_disjoint_and_stratified_by_source():
+def test_split_keeps_sequences_sharing_a_stretch_on_one_side():
     rng = np.random.default_rng(0)
-    sources = {
-        name: ["".join(rng.choice(list("ACGT"), 30)) for _ in range(size)]
-        for name, size in (("a", 600), ("b", 300), ("c", 100))
-    }
-    corpus = build_pretraining_corpus(sources, HELD)
-    train, val = corpus.split(0.1, seed=0)
-    assert len(train) == 900 and len(val) == 100 and not set(train) & set(val)
-    source_of = dict(zip(corpus.sequences, corpus.sources, strict=True))
-    assert pd.Series([source_of[s] for s in val]).value_counts().to_dict() == {
-        "a": 60,
-        "b": 30,
-        "c": 10,
-    }
-    small_train, small_val = corpus.split(0.1, n=200, seed=0)
-    assert len(small_train) + len(small_val) == 200
-    assert pd.Series([source_of[s] for s in small_train + small_val]).value_counts().to_dict() == {
-        "a": 120,
-        "b": 60,
-        "c": 20,
-    }
+    gene = "".join(rng.choice(list("ACGT"), 200))
+    tiles = [gene[i : i + 50] for i in range(0, 150, 10)]  # overlapping windows of one gene
+    snv = tiles[0][:20] + ("A" if tiles[0][20] != "A" else "C") + tiles[0][21:]
+    singles = ["".join(rng.choice(list("ACGT"), 50)) for _ in range(200)]
+    library = ["".join(rng.choice(list("ACGT"), 50)) for _ in range(50)]
+    corpus = build_pretraining_corpus({"a": tiles + [snv] + singles, "b": library}, HELD)
+    groups = stretch_groups(corpus.sequences, 25)
+    assert len(set(groups[: len(tiles) + 1])) == 1  # the tiles and the allele: one group
+    assert len(set(groups)) == len(corpus) - len(tiles)
+    for seed in range(5):
+        train, val = corpus.split(0.2, seed=seed, sources=("a",))
+        assert not set(train) & set(val) and len(train) + len(val) == len(tiles) + 201
+        assert not set(library) & set(train + val)
+        family = set(tiles) | {snv}
+        assert family <= set(train) or family <= set(val)
+        assert not shares_stretch(val, train, 25).any()
+    small_train, small_val = corpus.split(0.1, n=100, seed=0)
+    assert len(small_train) + len(small_val) == 100
+
+
+def test_stretch_groups_are_transitive():
+    seqs = ["A" * 10 + "CGTACGTACG", "CGTACGTACG" + "T" * 10, "T" * 10 + "GGGGG", "CCCCCCCCCC"]
+    assert stretch_groups(seqs, 10).tolist() == [0, 0, 0, 3]
+
+
+def test_control_sequences_match_lengths_and_composition_only():
+    rng = np.random.default_rng(1)
+    natural = ["".join(rng.choice(list("ACGT"), n, p=[0.1, 0.4, 0.4, 0.1])) for n in range(20, 80)]
+    control = composition_matched(natural, seed=3)
+    assert [len(s) for s in control] == [len(s) for s in natural]
+    joined = "".join(control)
+    gc = (joined.count("G") + joined.count("C")) / len(joined)
+    assert gc == pytest.approx(0.8, abs=0.03) and not set(control) & set(natural)
+    assert composition_matched(natural, seed=3) == control
 
 
 def test_exact_only_keeps_overlapping_sequences():

@@ -144,7 +144,9 @@ TINY_TABLE = {
     "hidden_size": 8,
     "num_layers": 1,
     "num_heads": 2,
-    "pretrain_epochs": 1,
+    "aux_corpus_size": 10,
+    "pretrain_steps": 3,
+    "pretrain_eval_every": 2,
     "batch_size": 16,
     "pretrain_lr": 1e-3,
     "pooling": "mean",
@@ -233,26 +235,6 @@ def test_an_embedding_input_type_names_one_backbone():
     assert model.reduction.in_features == 16
     with pytest.raises(ValueError, match="'emb-utrlm': pass emb"):
         model(seq=torch.zeros(2, 30, 4))
-
-
-def test_second_backbone_only_without_pretrained_rnafm(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from course_lib import utr_lm_backbone as ub
-    from course_lib.chapters.ch1_backbones import second_backbone
-
-    folder = save_checkpoint(tiny_model(), tmp_path / "mlm_mfe_structure", VOCAB, recipe={})
-    asked = []
-    monkeypatch.setattr(ub, "backbone_checkpoint", lambda *a, **k: asked.append(a) or folder)
-    assert second_backbone(SimpleNamespace(pretrained=True), "smoke", "cpu") is None
-    assert asked == []
-    utrlm = second_backbone(SimpleNamespace(pretrained=False), "laptop", "cpu", seed=3)
-    assert asked == [(ub.BackboneConfig.resolve("laptop"), "cpu", 3)]
-    assert utrlm.checkpoint == folder
-    assert utrlm.label.startswith("UTR-LM pretrained by chapter 5 (no recipe file")
-    recipe = {"corpus UTRs": 720, "corpus provenance": "real", "profile": "smoke", "tiny": False}
-    utrlm.recipe = recipe
-    assert utrlm.label == "UTR-LM pretrained on 720 real UTRs, chapter 5's recipe at smoke"
 
 
 def test_utr_lm_heads_train_on_their_own_cache_in_the_cv_protocol(tmp_path):

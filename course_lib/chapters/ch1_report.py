@@ -2,7 +2,9 @@
 
 :data:`ANCHORS` are the published figures on the real Random7600 and Human7600 (one
 :class:`~course_lib.report.Anchor` per figure and test set); :func:`report` writes
-``results/01_utr_rnafm.json`` through :func:`course_lib.report.chapter_report`.
+``results/01_utr_rnafm.json`` through :func:`course_lib.report.chapter_report`. The headline
+pairs like with like (:func:`headline_pair`): the one-hot head with Optimus 5-Prime, an
+RNA-FM-embedding head with the RNA-FM anchors.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from course_lib.chapters.ch1_config import Ch1Config
+from course_lib.chapters.ch1_scoring import METHOD
 from course_lib.chapters.ch1_utr_rnafm import FoldHead, interval_text, model_name
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
 from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
@@ -23,7 +26,10 @@ DESIGN = "as listed in COURSE_DESIGN.md's anchors (real data, pretrained RNA-FM)
 
 #: How the chapter's intervals over test rows are obtained (the headline's: over Human7600).
 BOOTSTRAP = "95 % bootstrap over the test set's UTRs within length"
-HUMAN_BOOTSTRAP = "95 % bootstrap over Human7600 UTRs within length"
+HUMAN_METHOD = (
+    "95 % bootstrap over Human7600 UTRs within length of the mean over single fold models"
+)
+PAIRED = "95 % paired bootstrap over test UTRs of the difference of fold-model means"
 
 
 def _per_test_set(
@@ -59,8 +65,10 @@ ANCHORS = (
     ),
 )
 
-#: The anchor of the headline: RNA-FM embeddings with a ResNet head on Human7600.
-HEADLINE_ANCHOR = ANCHORS[3]
+#: The anchor of an RNA-FM-embedding head: RNA-FM embeddings with a ResNet head on Human7600.
+RNAFM_ANCHOR = ANCHORS[3]
+#: The anchor of the one-hot head: Optimus 5-Prime, a CNN on one-hot UTRs, on Human7600.
+ONE_HOT_ANCHOR = ANCHORS[1]
 
 
 def _models(fold_heads: Sequence[FoldHead], protocol: str) -> dict[str, dict[str, Any]]:
@@ -88,23 +96,27 @@ def _models(fold_heads: Sequence[FoldHead], protocol: str) -> dict[str, dict[str
 
 
 def _metrics(
-    results: pd.DataFrame,
-    spread: pd.DataFrame,
-    verdicts: pd.DataFrame,
+    scores: pd.DataFrame,
+    ensembles: pd.DataFrame,
+    paired: pd.DataFrame,
+    probe: pd.DataFrame,
     curve: pd.DataFrame | None,
     protocol: str,
 ) -> dict[str, Any]:
-    """Scores with intervals, spread over folds, paired verdicts and the learning curve."""
-    metrics = {k: intervals_in(v, BOOTSTRAP) for k, v in table_metrics(results).items()}
+    """Fold-mean scores with intervals and spread, ensembles apart, paired differences, the
+    layer probe on validation rows and the learning curve."""
+    metrics = {k: intervals_in(v, METHOD) for k, v in table_metrics(scores).items()}
+    metrics |= {k: intervals_in(v, BOOTSTRAP) for k, v in table_metrics(ensembles).items()}
     metrics |= {
-        f"{model} {name} over folds": row.to_dict() for (model, name), row in spread.iterrows()
+        f"{row['a']} vs {row['b']} {row['test set']} (paired)": {
+            "R2 a - b": row["R2 a - b"],
+            "R2 a - b interval": Interval(row["ci low"], row["ci high"], PAIRED),
+        }
+        for row in paired.to_dict("records")
     }
     metrics |= {
-        f"{row['a']} vs {row['b']} {row['test set']}": {
-            "R2 a - b": row["R2 a - b"],
-            "intervals overlap": row["intervals overlap"],
-        }
-        for row in verdicts.to_dict("records")
+        f"probe validation R2, {backbone}, layer {layer}": row.to_dict()
+        for (backbone, layer), row in probe.iterrows()
     }
     seq_model = model_name("seq", protocol)
     for n, row in (curve if curve is not None else pd.DataFrame()).iterrows():
@@ -113,16 +125,41 @@ def _metrics(
     return metrics
 
 
+def headline_pair(backbones: Mapping[str, Any], protocol: str) -> tuple[str, str, Anchor]:
+    """The headline model, its metric and its anchor, like with like: with the real RNA-FM
+    weights, the RNA-FM-embedding head beside the RNA-FM + ResNet anchor ($R^2$); otherwise
+    the one-hot head beside Optimus 5-Prime, a CNN on one-hot UTRs (squared Pearson $r$, its
+    published metric)."""
+    if "RNA-FM" in backbones:
+        return model_name("emb-rnafm", protocol), "R2", RNAFM_ANCHOR
+    return model_name("seq", protocol), "Pearson r^2", ONE_HOT_ANCHOR
+
+
+def headline_data(provenance: str, n_human: int, how: str, folds: int) -> str:
+    """What the headline was measured on: ``"real Human7600 (7,600 UTRs); heads: ..."``."""
+    return (
+        f"{provenance} Human7600 ({n_human:,} UTRs); heads: {how}; mean over {folds} single "
+        "fold model(s)"
+    )
+
+
 def headline(
-    results: pd.DataFrame, models: Sequence[str], n_human: int, provenance: str, how: str
+    scores: pd.DataFrame,
+    models: Sequence[str],
+    backbones: Mapping[str, Any],
+    protocol: str,
+    data: str,
 ) -> Headline:
-    """R2 on Human7600 of ``models`` (the best head first) beside the RNA-FM ResNet anchor."""
+    """The results page's row: on Human7600, :func:`headline_pair`'s model (first) and
+    ``models``, each the mean over its single fold models with its interval, in the pair's
+    metric, beside the pair's anchor."""
+    model, metric, anchor = headline_pair(backbones, protocol)
     compared = {}
-    for model in models:
-        value, low, high = results.loc[(model, "Human7600"), ["R2", "R2 ci low", "R2 ci high"]]
-        compared[model] = Estimate(value, Interval(low, high, HUMAN_BOOTSTRAP))
-    data = f"{provenance} Human7600 ({n_human:,} UTRs); heads: {how}"
-    return Headline("R2", data, compared, HEADLINE_ANCHOR)
+    for name in [model, *[m for m in models if m != model]]:
+        columns = [metric, f"{metric} ci low", f"{metric} ci high"]
+        value, low, high = scores.loc[(name, "Human7600"), columns]
+        compared[name] = Estimate(value, Interval(low, high, HUMAN_METHOD))
+    return Headline(metric, data, compared, anchor)
 
 
 def _notes(
@@ -131,21 +168,25 @@ def _notes(
     how: str,
     sizes: Mapping[str, Any],
     backbones: Mapping[str, Any],
-    twins: Mapping[str, Any],
+    choice: tuple[str, int],
     ceilings: Mapping[str, float],
 ) -> list[str]:
-    """The sentences of the results file: data, protocol, backbones, twins, noise ceilings."""
+    """The sentences of the results file: data, protocol, backbones, probe, noise ceilings."""
     cv = settings.protocol == "cv"
     return [
         f"heads ({provenance['heads']} data): protocol {settings.protocol!r}, {how}",
         f"{'fold' if cv else 'split'} sizes: {dict(sizes)}",
         "epoch selection on the (inner) validation split; label scaler fitted on the training "
         "rows of each fold; Human7600 never trained or selected on",
+        "every test set scored the same way: the mean over single fold models with its spread; "
+        "the mean of the fold models' predictions is an ensemble, reported apart",
         f"GEO varying-length table ({provenance['utr_varying_length']}): first look, noise "
         "ceiling, Exercise 1.2" + ("" if cv else ", heads"),
         "embeddings: " + "; ".join(f"{k}: {b.label}" for k, b in backbones.items()),
-        *(b.describe() for b in backbones.values()),
-        *([f"UTR-LM vs random RNA-FM twins (R2): {dict(twins)}"] if len(backbones) > 1 else []),
+        "negative control: RNA-FM's architecture with random weights"
+        + ("" if "RNA-FM" in backbones else " (the real RNA-FM weights are absent in this run)"),
+        f"layer probe (ridge on mean-pooled states, validation rows): best {choice[0]}, "
+        f"layer {choice[1]}",
         f"learning curve: the paper's {PAPER_TRAINING_SIZE:,} training UTRs lie beyond the "
         "data; no value is extrapolated",
         *([f"R2 noise ceiling (synthetic): {_rounded(ceilings)}"] if ceilings else []),
@@ -161,18 +202,18 @@ def report(
     settings: Ch1Config,
     *,
     provenance: Mapping[str, str],
-    results: pd.DataFrame,
-    spread: pd.DataFrame,
-    verdicts: pd.DataFrame,
+    scores: pd.DataFrame,
+    ensembles: pd.DataFrame,
+    paired: pd.DataFrame,
+    probe: pd.DataFrame,
+    choice: tuple[str, int],
     curve: pd.DataFrame | None,
     fold_heads: Sequence[FoldHead],
-    best: str,
-    heads: Sequence[str],
-    n_human: int,
+    headline_models: Sequence[str],
+    data: str,
     how: str,
     sizes: Mapping[str, Any],
     backbones: Mapping[str, Any],
-    twins: Mapping[str, Any],
     ceilings: Mapping[str, float],
     wall_time_s: float,
     folder: str | Path | None = None,
@@ -184,87 +225,87 @@ def report(
     settings, provenance
         The resolved configuration; ``{"heads", "utr_varying_length", "backbone", ...}``, each
         ``real``, ``synthetic`` or ``stand-in`` (RNA-FM with random weights).
-    results, spread, verdicts, curve
-        :func:`course_lib.utr_protocol.scores_table` of every model and test set, the spread
-        over folds, the paired comparisons and the learning curve (``None`` outside ``cv``).
-    fold_heads, best, heads
-        Every head on every fold; the best head and those compared (Framepool follows when
-        ``results`` holds it).
-    n_human, how, sizes
-        Human7600's size, how the heads were trained, the folds' (or the split's) sizes.
-    backbones, twins, ceilings
-        ``{embedding: backbone}`` (RNA-FM, then UTR-LM if used), UTR-LM's verdicts against its
-        random RNA-FM twins, the synthetic data's R2 noise ceilings (empty when not computed).
+    scores, ensembles, paired
+        :func:`~course_lib.chapters.ch1_scoring.fold_scores_table` of every model and test set,
+        the ensembles' :func:`course_lib.utr_protocol.scores_table` and the paired
+        comparisons (:func:`~course_lib.chapters.ch1_scoring.paired_comparisons`).
+    probe, choice
+        :func:`~course_lib.chapters.ch1_probe.probe_summary` and the ``(backbone, layer)``
+        chosen on validation.
+    curve
+        The learning curve (``None`` outside ``cv``).
+    fold_heads, headline_models, data
+        Every head on every fold; the headline's models besides :func:`headline_pair`'s
+        (first); what the headline was measured on (:func:`headline_data`).
+    how, sizes
+        How the heads were trained; the folds' (or the split's) sizes.
+    backbones, ceilings
+        ``{name: backbone}`` of :func:`~course_lib.chapters.ch1_backbones.load_backbones`;
+        the synthetic data's R2 noise ceilings (empty when not computed).
     wall_time_s, folder
         Seconds the chapter ran; where to write (default ``results/``).
     """
     protocol = settings.protocol
-    shown = [model_name(best, protocol), *[model_name(h, protocol) for h in heads if h != best]]
-    shown += ["Framepool combined"] if ("Framepool combined", "Human7600") in results.index else []
     return chapter_report(
         "01_utr_rnafm",
         profile=settings.profile,
         provenance=provenance,
-        headline=headline(results, shown, n_human, provenance["heads"], how),
-        metrics=_metrics(results, spread, verdicts, curve, protocol),
+        headline=headline(scores, headline_models, backbones, protocol, data),
+        metrics=_metrics(scores, ensembles, paired, probe, curve, protocol),
         wall_time_s=wall_time_s,
         anchors=ANCHORS,
         models=_models(fold_heads, protocol),
-        notes=_notes(settings, provenance, how, sizes, backbones, twins, ceilings),
+        notes=_notes(settings, provenance, how, sizes, backbones, choice, ceilings),
         folder=folder,
     )
 
 
 def findings_markdown(
-    results: pd.DataFrame,
-    spread: pd.DataFrame,
-    verdicts: pd.DataFrame,
-    best_model: str,
+    scores: pd.DataFrame,
+    paired: pd.DataFrame,
+    headline_model: str,
+    choice: tuple[str, int],
     settings: Ch1Config,
     heads_provenance: str,
-    same_rows: bool,
-    backbone_labels: Mapping[str, str],
+    framepool: bool,
 ) -> str:
     """The chapter's findings as a Markdown list, every number from this run.
 
     Parameters
     ----------
-    results, spread, verdicts
-        Scores with intervals per model and test set, their spread over folds (``"R2 fold
-        sd"``) and the paired comparisons (``a``, ``b``, ``test set``, ``R2 a - b``,
-        ``verdict``).
-    best_model
-        The head chosen on validation loss (its model name).
-    settings
-        The resolved configuration (``protocol``, ``profile``).
-    heads_provenance, same_rows, backbone_labels
-        The heads' data provenance; whether Framepool was scored on the same rows; a label per
-        backbone.
+    scores, paired
+        :func:`~course_lib.chapters.ch1_scoring.fold_scores_table` and
+        :func:`~course_lib.chapters.ch1_scoring.paired_comparisons` (with ``conclusion``).
+    headline_model
+        The model of the headline (:func:`headline_pair`).
+    choice
+        The ``(backbone, layer)`` the probe chose on validation.
+    settings, heads_provenance, framepool
+        The resolved configuration; the heads' data provenance; whether Framepool was scored
+        on the same rows.
     """
-    scored = "out of fold" if settings.protocol == "cv" else "test set"
-    fold_sd = spread.loc[(best_model, "Random7600"), "R2 fold sd"]
-    spread_text = (
-        f"; its Random7600 $R^2$ varies by {fold_sd:.3f} (sd) over folds."
-        if fold_sd == fold_sd
-        else "."
-    )
+    folds = int(scores.loc[(headline_model, "Human7600"), "folds"])
     lines = [
-        f"- **{best_model}**, the head with the lowest validation loss ({heads_provenance} data): "
-        f"$R^2$ {interval_text(results, best_model, 'Random7600')} on Random7600 ({scored}) and "
-        f"{interval_text(results, best_model, 'Human7600')} on Human7600{spread_text}"
+        f"- **{headline_model}** ({heads_provenance} data, mean over {folds} single fold "
+        f"model(s), 95 % interval): $R^2$ {interval_text(scores, headline_model, 'Random7600')} "
+        f"on Random7600, {interval_text(scores, headline_model, 'Human7600')} on Human7600"
+        + _spread_text(scores, headline_model)
     ]
-    if same_rows:
+    if framepool:
         lines.append(
-            "- **Framepool combined** on the same real rows: "
-            f"{interval_text(results, 'Framepool combined', 'Random7600')} and "
-            f"{interval_text(results, 'Framepool combined', 'Human7600')}."
+            "- **Framepool combined** (one published model) on the same rows, scored the same "
+            f"way: {interval_text(scores, 'Framepool combined', 'Random7600')} and "
+            f"{interval_text(scores, 'Framepool combined', 'Human7600')}."
         )
-    lines += [
-        f"- {row['a']} minus {row['b']} on {row['test set']}: {row['R2 a - b']:+.3f}, "
-        f"{row['verdict']}."
-        for row in verdicts.to_dict("records")
-    ]
-    lines.append(
-        f"- Embeddings: {'; '.join(backbone_labels.values())}; profile {settings.profile}."
-    )
+    lines.append(f"- The layer probe chose **{choice[0]}, layer {choice[1]}** on validation rows.")
+    lines += [f"- {text}" for text in paired["conclusion"]]
+    lines.append(f"- Profile {settings.profile}.")
     return "\n".join(lines)
+
+
+def _spread_text(scores: pd.DataFrame, model: str) -> str:
+    """``"; fold sd 0.012 and 0.020."`` (Random7600, Human7600), or ``"."`` with one fold."""
+    sd = [scores.loc[(model, name), "R2 fold sd"] for name in ("Random7600", "Human7600")]
+    if any(v != v for v in sd):
+        return "."
+    return f"; spread over folds (sd) {sd[0]:.3f} and {sd[1]:.3f}."

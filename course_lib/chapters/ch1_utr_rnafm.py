@@ -5,19 +5,20 @@ its anchors and results file in :mod:`course_lib.chapters.ch1_report`): training
 variant of
 :class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor` from the embedding cache
 (:func:`train_head`), error by UTR length (:func:`error_by_length`), the published Framepool
-models on the real test sets (:func:`real_predictions`), the heads on the course's UTR-LM
-(:data:`UTRLM_HEADS`; the backbones themselves in :mod:`course_lib.chapters.ch1_backbones`), the
-sentences that read the twin comparisons and the learning curve (:func:`twin_verdicts`,
-:func:`learning_curve_text`),
-and the heads on real data:
+models on the real test sets (:func:`real_predictions`), the heads on each backbone's embeddings
+(:func:`backbone_heads`; the backbones themselves in :mod:`course_lib.chapters.ch1_backbones`,
+the layer probe in :mod:`course_lib.chapters.ch1_probe`, the scoring in
+:mod:`course_lib.chapters.ch1_scoring`), the sentence under the learning curve
+(:func:`learning_curve_text`), and the heads on real data:
 
 - ``protocol="cv"`` (``smoke``, ``laptop``): the paper's 76,319 training UTRs are on GEO only,
   so each head is trained by cross-validation within the real Random7600
   (:func:`cv_folds`, from :func:`course_lib.utr_protocol.real_utr_protocol`: an inner
   validation split for the epoch, the label scaler fitted on the fold's training rows),
-  scored out of fold on Random7600 and on the whole Human7600 as an external test
-  (:func:`train_heads`, :func:`head_predictions`, :func:`fold_scores`), with a learning curve
-  over training size (:func:`learning_curve`);
+  each fold model scored on its own Random7600 rows and on the whole Human7600 as an
+  external test (:func:`train_heads`, :func:`fold_scores`; the pooled predictions for plots:
+  :func:`head_predictions`), with a learning curve over training size
+  (:func:`learning_curve`);
 - ``protocol="original"`` (``full``): the split of Sample et al. on the GEO varying-length
   table as a single fold (:func:`original_fold_data`), after :func:`check_full_run`.
 """
@@ -181,17 +182,28 @@ def real_predictions(
 
 # ----------------------------------------------------------------------------- heads on real data
 
-#: The chapter's heads: ``{name: (input types, padding)}``.
-HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
-    "seq": (("seq",), "right"),
-    "emb-rnafm": (("emb-rnafm",), "right"),
-    "seq+emb-rnafm": (("seq", "emb-rnafm"), "right"),
+#: The sequence-only head: ``{name: (input types, padding)}``.
+SEQ_HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {"seq": (("seq",), "right")}
+#: Each backbone of :func:`course_lib.chapters.ch1_backbones.load_backbones`: its name in head
+#: names and the embedding input type of its heads.
+BACKBONE_KEYS = {
+    "RNA-FM": ("rnafm", "emb-rnafm"),
+    "RNA-FM random": ("rnafm-random", "emb-rnafm"),
+    "UTR-LM": ("utrlm", "emb-utrlm"),
 }
-#: The embedding heads on chapter 5's UTR-LM, trained beside RNA-FM's when its weights are absent.
-UTRLM_HEADS: dict[str, tuple[tuple[str, ...], Padding]] = {
-    "emb-utrlm": (("emb-utrlm",), "right"),
-    "seq+emb-utrlm": (("seq", "emb-utrlm"), "right"),
-}
+
+
+def backbone_heads(backbone: str) -> dict[str, tuple[tuple[str, ...], Padding]]:
+    """The two heads on ``backbone``'s embeddings: ``emb-<key>`` and ``seq+emb-<key>``."""
+    key, input_type = BACKBONE_KEYS[backbone]
+    return {
+        f"emb-{key}": ((input_type,), "right"),
+        f"seq+emb-{key}": (("seq", input_type), "right"),
+    }
+
+
+#: The embedding heads on the course's UTR-LM.
+UTRLM_HEADS = backbone_heads("UTR-LM")
 #: The padding experiment's head, compared with the right-padded ``"seq"`` on the same rows.
 LEFT_PADDED: dict[str, tuple[tuple[str, ...], Padding]] = {"seq (left-padded)": (("seq",), "left")}
 #: How each protocol is named in model labels (``"seq head (CV)"``).
@@ -340,8 +352,9 @@ def model_name(head: str, protocol: str) -> str:
 def head_predictions(
     fold_heads: Sequence[FoldHead], tables: Mapping[str, pd.DataFrame], protocol: str
 ) -> dict[str, dict[str, np.ndarray]]:
-    """``{model name: {test set: [n] MRL}}`` over the whole test tables: out of fold on
-    Random7600 under CV, the mean of the fold models on Human7600
+    """``{model name: {test set: [n] MRL}}`` over the whole test tables, for plots: out of
+    fold on Random7600 under CV (single models), the mean of the fold models (an ensemble) on
+    Human7600
     (:func:`course_lib.utr_protocol.combine_predictions`)."""
     return combine_predictions(
         ((model_name(fh.name, protocol), fh.rows, fh.predictions) for fh in fold_heads),
@@ -418,87 +431,6 @@ def learning_curve(
     return pd.DataFrame(rows).set_index("training UTRs")
 
 
-#: How :func:`twin_verdicts` counts the UTR-LM heads against their random-RNA-FM twins.
-TWIN_COUNTS = (
-    "UTR-LM higher, intervals apart",
-    "UTR-LM lower, intervals apart",
-    "intervals overlap",
-)
-#: The closing sentence of :func:`twin_verdicts` when every comparison falls in one count.
-TWIN_SENTENCES = {
-    TWIN_COUNTS[0]: "In this run the pretraining helped every head on both test sets.",
-    TWIN_COUNTS[1]: (
-        "In this run the pretrained embeddings served the heads *worse* than random ones, "
-        "on both test sets: see the note above."
-    ),
-    TWIN_COUNTS[
-        2
-    ]: "In this run the intervals overlap everywhere: the backbones are not told apart.",
-}
-
-
-def twin_verdicts(
-    verdicts: pd.DataFrame,
-    results: pd.DataFrame,
-    protocol: str,
-    labels: tuple[str, str],
-    context: str,
-) -> tuple[str, dict[str, int]]:
-    """Each UTR-LM head against the same head on the random RNA-FM, as Markdown, and the counts.
-
-    Parameters
-    ----------
-    verdicts
-        :func:`course_lib.utr_protocol.comparisons` rows (``a``, ``b``, ``test set``,
-        ``R2 a - b``, ``intervals overlap``, ``verdict``); the twin pairs are picked from them.
-    results
-        The scores table the intervals are read from (:func:`interval_text`).
-    protocol
-        ``"cv"`` or ``"original"`` (model names, :func:`model_name`).
-    labels
-        ``(UTR-LM label, RNA-FM label)`` of the two backbones.
-    context
-        Data, protocol and profile, for the first line.
-
-    Returns
-    -------
-    tuple
-        The Markdown text and ``{count: comparisons}`` over :data:`TWIN_COUNTS`.
-    """
-    twin = {
-        model_name(h, protocol): model_name(h.replace("utrlm", "rnafm"), protocol)
-        for h in UTRLM_HEADS
-    }
-    twins = verdicts[[twin.get(a) == b for a, b in zip(verdicts["a"], verdicts["b"], strict=True)]]
-    apart, gain = ~twins["intervals overlap"], twins["R2 a - b"]
-    counts = dict(
-        zip(
-            TWIN_COUNTS,
-            (int((apart & (gain > 0)).sum()), int((apart & (gain < 0)).sum()), int((~apart).sum())),
-            strict=True,
-        )
-    )
-    lines = [f"**{labels[0]}** against **{labels[1]}** ({context}), $R^2$ with 95 % intervals:"]
-    lines += [
-        f"- {row['test set']}: {row['a']} {interval_text(results, row['a'], row['test set'])}, "
-        f"{row['b']} {interval_text(results, row['b'], row['test set'])}; difference "
-        f"{row['R2 a - b']:+.3f}, {row['verdict']}."
-        for row in twins.to_dict("records")
-    ]
-    lines.append(
-        f"- Over these {len(twins)} comparisons: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items())
-        + "."
-    )
-    everywhere = [k for k, v in counts.items() if v == len(twins)]
-    lines.append(
-        TWIN_SENTENCES[everywhere[0]]
-        if everywhere
-        else "In this run the pretraining did not change the heads consistently."
-    )
-    return "\n".join(lines), counts
-
-
 def learning_curve_text(curve: pd.DataFrame, n_test: int, paper_size: int) -> str:
     """The Markdown sentence under the learning curve of the ``seq`` head on fold 0.
 
@@ -529,14 +461,6 @@ def interval_text(table: pd.DataFrame, model: str, test_set: str, metric: str = 
     interval, from a :func:`course_lib.utr_protocol.scores_table`."""
     row = table.loc[(model, test_set)]
     return format_interval(row[metric], row[f"{metric} ci low"], row[f"{metric} ci high"])
-
-
-def best_head(fold_heads: Sequence[FoldHead], names: Sequence[str]) -> str:
-    """The head of ``names`` with the lowest mean best validation MSE over its folds."""
-    losses = {
-        n: np.mean([fh.run.fit.best_value for fh in fold_heads if fh.name == n]) for n in names
-    }
-    return min(losses, key=losses.get)
 
 
 def head_training_seconds(

@@ -49,15 +49,29 @@ class Ch3Config(ChapterConfig):
     bert_intermediate
         Width of the feed-forward layers (features, >= 1; DNABERT-3: 3072).
     bert_lr
-        Fine-tuning learning rate of the transformers (AdamW, > 0).
+        Base fine-tuning learning rate of the transformers (AdamW, > 0); each BERT arm picks
+        its own from ``bert_lr x lr_factors`` on validation.
+    lr_factors
+        Multiples of the base learning rate tried by every fine-tuned arm (each > 0); the
+        one with the best validation ROC AUC is kept, per arm and fold.
     bert_batch_size
         Sequences per fine-tuning step of the transformers (count, >= 1).
     bert_epochs
         Fine-tuning epochs of the transformers per fold (count, >= 1).
-    pretrain_epochs
-        Masked k-mer pretraining epochs per fold (count, >= 0; 0: skip).
+    pretrain_steps
+        Optimizer steps of the masked k-mer pretraining, once per profile on genome windows
+        and once on the random-sequence control (count, >= 0; 0: no pretrained arms).
     pretrain_lr
-        Learning rate of the masked k-mer pretraining (> 0).
+        Peak learning rate of the masked k-mer pretraining (AdamW, warm-up then linear
+        decay; > 0).
+    pretrain_batch_size
+        Windows per pretraining step (count, >= 1).
+    pretrain_stride
+        Distance between the starts of consecutive genome windows (nt, >= 1).
+    efficiency_counts
+        Labelled sites of the sample-efficiency curve (counts, >= 20 each, increasing).
+    efficiency_steps
+        Fine-tuning steps of every arm at each labelled-site count (count, >= 1).
     patience
         Epochs without a better validation loss before stopping (count, >= 1; ``None``: never).
     logreg_c_grid
@@ -88,10 +102,15 @@ class Ch3Config(ChapterConfig):
             "bert_heads": 2,
             "bert_intermediate": 64,
             "bert_lr": 3e-3,
+            "lr_factors": (0.3, 1.0),
             "bert_batch_size": 32,
             "bert_epochs": 5,
-            "pretrain_epochs": 3,
+            "pretrain_steps": 200,
             "pretrain_lr": 3e-3,
+            "pretrain_batch_size": 32,
+            "pretrain_stride": 20,
+            "efficiency_counts": (60, 150, 400),
+            "efficiency_steps": 25,
             "n_interpret": 40,
             "n_random_explained": 20,
         },
@@ -108,8 +127,12 @@ class Ch3Config(ChapterConfig):
             "bert_lr": 2e-4,
             "bert_batch_size": 32,
             "bert_epochs": 5,
-            "pretrain_epochs": 0,
-            "pretrain_lr": 2e-4,
+            "pretrain_steps": 10000,
+            "pretrain_lr": 4e-4,
+            "pretrain_batch_size": 128,
+            "lr_factors": (0.5, 1.0, 2.0),
+            "efficiency_counts": (100, 300, 1000, 3000),
+            "efficiency_steps": 500,
             "patience": 5,
             "logreg_c_grid": (1e-4, 1e-3, 1e-2),
             "n_interpret": 1000,
@@ -130,6 +153,10 @@ class Ch3Config(ChapterConfig):
         "bert_heads": 2,
         "bert_intermediate": 64,
         "bert_epochs": 2,
+        "pretrain_steps": 20,
+        "pretrain_stride": 200,
+        "efficiency_counts": (40, 80, 120),
+        "efficiency_steps": 4,
         "n_interpret": 10,
         "n_random_explained": 10,
     }
@@ -154,11 +181,24 @@ class Ch3Config(ChapterConfig):
     bert_layers: int = parameter(2, "transformer layers", minimum=1)
     bert_heads: int = parameter(4, "attention heads per layer", minimum=1)
     bert_intermediate: int = parameter(128, "width of the feed-forward layers", minimum=1)
-    bert_lr: float = parameter(1e-3, "fine-tuning learning rate", minimum=1e-8)
+    bert_lr: float = parameter(1e-3, "base fine-tuning learning rate", minimum=1e-8)
+    lr_factors: tuple[float, ...] = parameter(
+        (0.5, 2.0),
+        "multiples of the base learning rate tried by every arm",
+        item=Rule("a learning-rate multiple", float, minimum=1e-6),
+    )
     bert_batch_size: int = parameter(64, "sequences per fine-tuning step", minimum=1)
     bert_epochs: int = parameter(4, "fine-tuning epochs per fold", minimum=1)
-    pretrain_epochs: int = parameter(2, "masked k-mer pretraining epochs", minimum=0)
-    pretrain_lr: float = parameter(1e-3, "pretraining learning rate", minimum=1e-8)
+    pretrain_steps: int = parameter(2000, "masked k-mer pretraining steps", minimum=0)
+    pretrain_lr: float = parameter(1e-3, "peak pretraining learning rate", minimum=1e-8)
+    pretrain_batch_size: int = parameter(64, "windows per pretraining step", minimum=1)
+    pretrain_stride: int = parameter(10, "distance between genome window starts", minimum=1)
+    efficiency_counts: tuple[int, ...] = parameter(
+        (100, 300, 1000),
+        "labelled sites of the sample-efficiency curve",
+        item=Rule("a labelled-site count", int, minimum=20),
+    )
+    efficiency_steps: int = parameter(80, "fine-tuning steps per labelled-site count", minimum=1)
     patience: int | None = parameter(
         None, "epochs without improvement before stopping", int, minimum=1, optional=True
     )

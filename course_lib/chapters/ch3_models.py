@@ -9,9 +9,10 @@ builds a fresh model per fold:
 - :func:`cnn_trainer`: a one-hot CNN (:class:`~course_lib.models.cnn_classifier.OneHotCNN`);
 - :func:`bilstm_trainer`: the chapter's central model, the BiLSTM on k-mer ids
   (:class:`~course_lib.models.bilstm.BiLSTMClassifier`);
-- :func:`bert_fold_trainers`: the BERT variants (a small BERT with and without masked k-mer
-  pretraining on each fold's fit rows, :func:`mlm_pretraining_hook`; or the real DNABERT-3,
-  :func:`dnabert_trainer`).
+- :func:`bert_fold_trainers`: the BERT arms (a small BERT from random weights and from each
+  backbone pretrained once per profile by :mod:`course_lib.chapters.ch3_pretraining`,
+  :func:`bert_arm`; the real DNABERT-3 when its folder is there, :func:`dnabert_trainer`),
+  each with its learning rate chosen on validation (:func:`tuned_trainer`).
 
 :func:`chapter_trainers` lists them in the chapter's order and :func:`cross_validate_all`
 scores every one on the same folds, so that they can be compared fold by fold.
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from course_lib.chapters.ch3_config import Ch3Config
+from course_lib.chapters.ch3_efficiency import epochs_for_steps
 from course_lib.chapters.ch3_kmer_baseline import kmer_count_features, kmer_fold_trainer
 from course_lib.cross_validation import CVResult, TrainedFold, cross_validate, neural_fold_trainer
 from course_lib.encoding import one_hot
@@ -42,7 +44,6 @@ from course_lib.models.bert import (
 )
 from course_lib.models.bilstm import BiLSTMClassifier, lstm_token_ids
 from course_lib.models.cnn_classifier import OneHotCNN
-from course_lib.pretraining import pretrain_masked_kmers
 from course_lib.profiles import check_long_run
 from course_lib.tokenization import KmerVocabulary
 from course_lib.training import dnabert_optimizer
@@ -118,6 +119,10 @@ def bilstm_trainer(
     seed: int = 0,
     readout: str | None = None,
     name: str = "BiLSTM",
+    *,
+    lr: float | None = None,
+    epochs: int | None = None,
+    show_progress: bool = True,
 ) -> FoldTrainer:
     """A fresh BiLSTM per fold on k-mer ids ``[n, L - k + 1]``, trained in the DNABERT schedule.
 
@@ -138,8 +143,13 @@ def bilstm_trainer(
         ``"max"`` or ``"last"``; ``None``: ``settings.lstm_readout``.
     name
         Name in progress messages.
+    lr, epochs
+        Replace ``settings.lstm_lr`` and ``settings.lstm_epochs`` (``None``: keep them).
+    show_progress
+        Show a progress bar per fold.
     """
     ids = torch.from_numpy(lstm_token_ids(seqs, settings.k))
+    peak = settings.lstm_lr if lr is None else lr
     chosen = settings.lstm_readout if readout is None else readout
     return neural_fold_trainer(
         lambda: BiLSTMClassifier(
@@ -147,116 +157,151 @@ def bilstm_trainer(
         ),
         ids,
         labels,
-        epochs=settings.lstm_epochs,
+        epochs=epochs or settings.lstm_epochs,
         batch_size=settings.batch_size,
         optimizer_factory=lambda model, steps: dnabert_optimizer(
-            model, steps, lr=settings.lstm_lr, weight_decay=0.0
+            model, steps, lr=peak, weight_decay=0.0
         ),
         grad_clip=1.0,
         patience=settings.patience,
         device=device,
         seed=seed,
         name=name,
+        show_progress=show_progress,
     )
 
 
-def mlm_pretraining_hook(
-    config: BertConfig,
-    tokens: dict[str, torch.Tensor],
-    vocab: KmerVocabulary,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int = 0,
-    device: str = "auto",
-    show_progress: bool = True,
-) -> Callable[[nn.Module, np.ndarray, int], dict[str, Any]]:
-    """A ``prepare`` for :func:`course_lib.cross_validation.neural_fold_trainer`.
+def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> FoldTrainer:
+    """A ``train_fold`` that trains one model per learning rate and keeps the best on validation.
 
-    For each fold, pretrain on that fold's fit rows only (never validation or test rows) and
-    copy the encoder into the fresh classifier. Returns ``{"mlm_history": DataFrame,
-    "fit_index": [n_fit] rows pretrained on}``.
+    Parameters
+    ----------
+    trainers
+        ``{learning rate: train_fold}``; each must record ``best_val_auc`` in its ``info``
+        (:func:`~course_lib.cross_validation.neural_fold_trainer` does).
+    once
+        Choose on the first fold trained only and reuse that learning rate for the other
+        folds (saves ``len(trainers) - 1`` trainings per later fold); the choice still looks
+        at validation rows only.
+
+    Returns
+    -------
+    FoldTrainer
+        Its :class:`~course_lib.cross_validation.TrainedFold` is the chosen one, with
+        ``info["lr"]`` and ``info["val ROC AUC by lr"]``; the test rows are never looked at.
     """
+    chosen: list[float] = []
+
+    def train_fold(fit_index: np.ndarray, val_index: np.ndarray, fold: int) -> TrainedFold:
+        grid = chosen[:1] if once and chosen else list(trainers)
+        trained = {lr: trainers[lr](fit_index, val_index, fold) for lr in grid}
+        by_lr = {lr: float(t.info["best_val_auc"]) for lr, t in trained.items()}
+        best = max(by_lr, key=by_lr.get)
+        chosen[:] = [best]
+        trained[best].info.update({"lr": best, "val ROC AUC by lr": by_lr})
+        return trained[best]
+
+    return train_fold
+
+
+def encoder_transfer(backbone: nn.Module) -> Callable[[nn.Module, np.ndarray, int], dict]:
+    """A ``prepare`` for :func:`neural_fold_trainer`: copy ``backbone``'s encoder into the fresh
+    classifier of each fold (the backbone never saw a PUM2 row, so no fold leaks)."""
 
     def prepare(model: nn.Module, fit_index: np.ndarray, fold: int) -> dict[str, Any]:
-        index = torch.as_tensor(fit_index, dtype=torch.long)
-        mlm, result = pretrain_masked_kmers(
-            config,
-            tokens["input_ids"][index],
-            tokens["attention_mask"][index],
-            vocab,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed + fold,
-            device=device,
-            show_progress=show_progress,
-            description=f"MLM pretraining fold {fold}",
-        )
-        transfer_encoder(mlm, model)
-        return {"mlm_history": result.history, "fit_index": np.asarray(fit_index)}
+        transfer_encoder(backbone, model)
+        return {}
 
     return prepare
+
+
+def bert_arm(
+    config: BertConfig,
+    tokens: dict[str, torch.Tensor],
+    labels: np.ndarray,
+    backbone: nn.Module | None,
+    *,
+    lrs: Sequence[float],
+    epochs: int,
+    batch_size: int,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    show_progress: bool = True,
+    name: str = "BERT",
+    once: bool = False,
+) -> FoldTrainer:
+    """A small BERT classifier per fold, from ``backbone``'s encoder or from random weights.
+
+    Fine-tuned in the DNABERT recipe (AdamW, warm-up 10 %, weight decay 0.01, clipping 1.0),
+    once per learning rate of ``lrs``; the epoch and the learning rate are kept on validation
+    ROC AUC (:func:`tuned_trainer`, ``once``: the rate chosen on the first fold is reused).
+    Every arm gets the same grid, so the arm without pretraining is tuned as carefully as
+    the pretrained ones.
+    """
+    prepare = None if backbone is None else encoder_transfer(backbone)
+    options = {"epochs": epochs, "batch_size": batch_size, "device": device, "seed": seed}
+    options.update(forward=bert_logit, grad_clip=1.0, show_progress=show_progress)
+    return tuned_trainer(
+        {
+            lr: neural_fold_trainer(
+                partial(bert_classifier, config),
+                tokens,
+                labels,
+                optimizer_factory=partial(_dnabert_schedule, lr=lr),
+                prepare=prepare,
+                name=f"{name} lr {lr:g}",
+                **options,
+            )
+            for lr in lrs
+        },
+        once,
+    )
+
+
+def _dnabert_schedule(model: nn.Module, steps: int, lr: float) -> tuple[Any, Any]:
+    """:func:`~course_lib.training.dnabert_optimizer` at ``lr`` (picklable, unlike a lambda)."""
+    return dnabert_optimizer(model, steps, lr=lr)
 
 
 def bert_fold_trainers(
     tokens: dict[str, torch.Tensor],
     labels: np.ndarray,
     vocab: KmerVocabulary,
+    settings: Ch3Config,
+    backbones: Mapping[str, nn.Module],
     *,
-    hidden_size: int,
-    num_layers: int,
-    num_heads: int,
-    intermediate_size: int,
-    epochs: int,
-    lr: float,
-    pretrain_epochs: int,
-    pretrain_lr: float,
-    batch_size: int,
+    epochs: int | None = None,
     dnabert_path: str | Path | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     show_progress: bool = True,
 ) -> dict[str, FoldTrainer]:
-    """The chapter's BERT variants as ``train_fold`` functions for ``cross_validate``.
+    """The chapter's BERT arms as ``train_fold`` functions for ``cross_validate``.
 
-    Without ``dnabert_path``: ``"BERT (no pretraining)"`` and, when ``pretrain_epochs > 0``,
-    ``"BERT (MLM-pretrained)"`` (same architecture and seed, masked k-mer pretraining on each
-    fold's fit rows first). With ``dnabert_path``: ``"DNABERT-3 (fine-tuned)"``, a fresh copy of
-    the checkpoint per fold. All are fine-tuned in the DNABERT recipe (AdamW, warm-up 10 %,
-    weight decay 0.01, gradient clipping 1.0), the epoch kept on validation ROC AUC.
+    ``"DNABERT-3 (fine-tuned)"`` when ``dnabert_path`` is given (a fresh copy of the checkpoint
+    per fold), then ``"BERT (no pretraining)"`` and one arm per pretrained backbone
+    (``{arm name: BertForMaskedLM}``, e.g. the genome and the random-sequence control of
+    :mod:`course_lib.chapters.ch3_pretraining`), all of ``settings``' sizes, each with the
+    learning rate chosen from ``settings.bert_lr x settings.lr_factors`` on validation.
+    In cross-validation (``epochs`` ``None``) the rate is chosen on the first fold's validation
+    rows and reused for the others; ``epochs`` replaces ``settings.bert_epochs`` and chooses
+    the rate at every call (the sample-efficiency curve).
     """
-    common = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "device": device,
-        "forward": bert_logit,
-        "optimizer_factory": lambda model, steps: dnabert_optimizer(model, steps, lr=lr),
-        "grad_clip": 1.0,
-        "seed": seed,
-        "show_progress": show_progress,
-    }
+    lrs = [settings.bert_lr * f for f in settings.lr_factors]
+    options = {"epochs": epochs or settings.bert_epochs, "batch_size": settings.bert_batch_size}
+    options["once"] = epochs is None
+    options.update(device=device, seed=seed, show_progress=show_progress)
+    trainers = {}
     if dnabert_path is not None:
-        return {
-            "DNABERT-3 (fine-tuned)": dnabert_trainer(dnabert_path, tokens, labels, vocab, common)
-        }
-    config = small_bert_config(
-        vocab, hidden_size, num_layers, num_heads, intermediate_size, tokens["input_ids"].shape[1]
-    )
-    new_bert = partial(bert_classifier, config)
-    trainers = {
-        "BERT (no pretraining)": neural_fold_trainer(
-            new_bert, tokens, labels, name="BERT", **common
+        trainers["DNABERT-3 (fine-tuned)"] = dnabert_trainer(
+            dnabert_path, tokens, labels, vocab, lrs, options
         )
-    }
-    if pretrain_epochs > 0:
-        pretraining = {"epochs": pretrain_epochs, "batch_size": batch_size, "lr": pretrain_lr}
-        pretraining.update(seed=seed, device=device, show_progress=show_progress)
-        prepare = mlm_pretraining_hook(config, tokens, vocab, **pretraining)
-        trainers["BERT (MLM-pretrained)"] = neural_fold_trainer(
-            new_bert, tokens, labels, name="BERT+MLM", prepare=prepare, **common
-        )
+    sizes = (settings.bert_hidden, settings.bert_layers, settings.bert_heads)
+    width = tokens["input_ids"].shape[1]
+    config = small_bert_config(vocab, *sizes, settings.bert_intermediate, width)
+    arms = {"BERT (no pretraining)": None, **backbones}
+    for name, backbone in arms.items():
+        trainers[name] = bert_arm(config, tokens, labels, backbone, lrs=lrs, name=name, **options)
     return trainers
 
 
@@ -265,58 +310,31 @@ def dnabert_trainer(
     tokens: dict[str, torch.Tensor],
     labels: np.ndarray,
     vocab: KmerVocabulary,
+    lrs: Sequence[float],
     options: dict[str, Any],
 ) -> FoldTrainer:
-    """A ``train_fold`` fine-tuning a fresh copy of the DNABERT checkpoint folder per fold."""
+    """A ``train_fold`` fine-tuning a fresh copy of the DNABERT checkpoint folder per fold, per
+    learning rate of ``lrs`` (kept on validation, :func:`tuned_trainer`; ``options["once"]``
+    as there)."""
     checkpoint, checkpoint_vocab = load_dnabert(dnabert_path)
     if checkpoint_vocab.tokens != vocab.tokens:
         raise ValueError("the checkpoint's vocab.txt differs from the tokenizer's vocabulary")
     factory = partial(copy.deepcopy, checkpoint)
-    return neural_fold_trainer(factory, tokens, labels, name="DNABERT-3 (fine-tuned)", **options)
-
-
-def chapter_bert_trainers(
-    tokens: dict[str, torch.Tensor],
-    labels: np.ndarray,
-    vocab: KmerVocabulary,
-    settings: Ch3Config,
-    dnabert_path: Path | None,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-) -> dict[str, FoldTrainer]:
-    """:func:`bert_fold_trainers` with the sizes and schedules of ``settings``.
-
-    Parameters
-    ----------
-    tokens
-        ``input_ids`` and ``attention_mask`` ``[n, T]`` of every sequence.
-    labels
-        ``[n]`` binary labels.
-    vocab
-        The k-mer vocabulary of ``tokens``.
-    settings
-        The chapter's configuration (``bert_*``, ``pretrain_*``).
-    dnabert_path
-        The real DNABERT-3 folder, or ``None`` for the small BERT stand-in.
-    device, seed
-        Where to train; fold ``f`` is seeded with ``seed + f``.
-    """
-    return bert_fold_trainers(
-        tokens,
-        labels,
-        vocab,
-        hidden_size=settings.bert_hidden,
-        num_layers=settings.bert_layers,
-        num_heads=settings.bert_heads,
-        intermediate_size=settings.bert_intermediate,
-        epochs=settings.bert_epochs,
-        lr=settings.bert_lr,
-        pretrain_epochs=settings.pretrain_epochs,
-        pretrain_lr=settings.pretrain_lr,
-        batch_size=settings.bert_batch_size,
-        dnabert_path=dnabert_path,
-        device=device,
-        seed=seed,
+    options = {**options, "forward": bert_logit, "grad_clip": 1.0}
+    once = options.pop("once", False)
+    return tuned_trainer(
+        {
+            lr: neural_fold_trainer(
+                factory,
+                tokens,
+                labels,
+                optimizer_factory=partial(_dnabert_schedule, lr=lr),
+                name=f"DNABERT-3 lr {lr:g}",
+                **options,
+            )
+            for lr in lrs
+        },
+        once,
     )
 
 
@@ -326,34 +344,94 @@ def chapter_trainers(
     tokens: dict[str, torch.Tensor],
     vocab: KmerVocabulary,
     settings: Ch3Config,
+    backbones: Mapping[str, nn.Module],
     dnabert_path: Path | None,
     device: str | torch.device = "auto",
     seed: int = 0,
 ) -> dict[str, FoldTrainer]:
     """Every model of the chapter, in the order they are trained and reported.
 
-    ``"k-mer LR"``, ``"CNN"``, ``"BiLSTM"``, then the BERT variants of
-    :func:`chapter_bert_trainers`; arguments as there and in :func:`bilstm_trainer`.
+    ``"k-mer LR"``, ``"CNN"``, ``"BiLSTM"``, then the BERT arms of :func:`bert_fold_trainers`
+    (``backbones``: ``{arm name: BertForMaskedLM}``); arguments as there and in
+    :func:`bilstm_trainer`.
     """
     return {
         "k-mer LR": kmer_trainer(seqs, labels, settings, seed),
         "CNN": cnn_trainer(seqs, labels, settings, device, seed),
         "BiLSTM": bilstm_trainer(seqs, labels, settings, device, seed),
-        **chapter_bert_trainers(tokens, labels, vocab, settings, dnabert_path, device, seed),
+        **bert_fold_trainers(
+            tokens,
+            labels,
+            vocab,
+            settings,
+            backbones,
+            dnabert_path=dnabert_path,
+            device=device,
+            seed=seed,
+        ),
     }
 
 
-def check_bert_run(settings: Ch3Config, device: Any, n_fit: int, bert_names: Sequence[str]) -> None:
-    """Stop a ``full`` run on a CPU before fine-tuning BERTs that would take hours.
+def efficiency_trainers(
+    seqs: Sequence[str],
+    labels: np.ndarray,
+    tokens: dict[str, torch.Tensor],
+    vocab: KmerVocabulary,
+    settings: Ch3Config,
+    backbones: Mapping[str, nn.Module],
+    n_fit: int,
+    dnabert_path: Path | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+) -> dict[str, FoldTrainer]:
+    """The arms of the sample-efficiency curve for ``n_fit`` fitting rows.
 
-    The estimate: ``n_folds x epochs x n_fit / batch`` steps per model at about 2 s per step
-    of BERT-base (768 wide) on a CPU, scaled with the width squared
+    The BERT arms of :func:`bert_fold_trainers` and the BiLSTM, each trained for about
+    ``settings.efficiency_steps`` optimizer steps, its learning rate chosen from its base rate
+    (``bert_lr``, ``lstm_lr``) times ``settings.lr_factors`` on validation.
+    """
+    steps = settings.efficiency_steps
+    bert_epochs = epochs_for_steps(steps, n_fit, settings.bert_batch_size)
+    lstm_epochs = epochs_for_steps(steps, n_fit, settings.batch_size)
+    options = {"device": device, "seed": seed, "show_progress": False}
+    trainers = bert_fold_trainers(
+        tokens,
+        labels,
+        vocab,
+        settings,
+        backbones,
+        epochs=bert_epochs,
+        dnabert_path=dnabert_path,
+        **options,
+    )
+    lstm = {
+        lr: bilstm_trainer(
+            seqs, labels, settings, device, seed, lr=lr, epochs=lstm_epochs, show_progress=False
+        )
+        for lr in (settings.lstm_lr * f for f in settings.lr_factors)
+    }
+    return {**trainers, "BiLSTM": tuned_trainer(lstm)}
+
+
+def check_bert_run(settings: Ch3Config, device: Any, n_fit: int, n_arms: int) -> None:
+    """Stop a ``full`` run on a CPU before pretraining and fine-tuning BERTs for hours.
+
+    The estimate: ``epochs x n_fit / batch`` fine-tuning steps per arm and fold, on the first
+    fold once per learning rate (:func:`tuned_trainer` with ``once``), plus the two
+    backbones' pretraining steps (scaled by their batch), at about 2 s per step of BERT-base
+    (768 wide) on a CPU, scaled with the width squared
     (:func:`~course_lib.profiles.check_long_run`).
     """
     fold_steps = settings.bert_epochs * n_fit / settings.bert_batch_size
-    seconds_per_step = 2.0 * (settings.bert_hidden / 768) ** 2
-    seconds = settings.n_folds * fold_steps * len(bert_names) * seconds_per_step
-    what = f"fine-tuning {len(bert_names)} BERT model(s) on {settings.n_folds} folds"
+    trainings = len(settings.lr_factors) + settings.n_folds - 1
+    fine_tuning = fold_steps * n_arms * trainings
+    batch_ratio = settings.pretrain_batch_size / settings.bert_batch_size
+    pretraining = 2 * settings.pretrain_steps * batch_ratio
+    seconds = (fine_tuning + pretraining) * 2.0 * (settings.bert_hidden / 768) ** 2
+    what = (
+        f"pretraining 2 BERT backbones and fine-tuning {n_arms} BERT arm(s) at "
+        f"{len(settings.lr_factors)} learning rates on {settings.n_folds} folds"
+    )
     check_long_run(settings, device, seconds, what)
 
 

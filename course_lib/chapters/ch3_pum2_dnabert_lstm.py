@@ -3,10 +3,13 @@
 The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch3_config`,
 its anchors and results file in :mod:`course_lib.chapters.ch3_report`): the DNABERT-3 folder
 or its stand-in (:func:`dnabert_folder`), how :mod:`course_lib.interpret` feeds sequences to
-the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), the masked k-mer copy
-baseline, fold intervals and comparisons, and the exercises. Its four kinds of model and the
-one cross-validation loop that trains them live in :mod:`course_lib.chapters.ch3_models`, the
-k-mer baseline in :mod:`course_lib.chapters.ch3_kmer_baseline`.
+the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), fold intervals and
+comparisons, and the exercises. Its four kinds of model and the one cross-validation loop that
+trains them live in :mod:`course_lib.chapters.ch3_models`, the k-mer baseline in
+:mod:`course_lib.chapters.ch3_kmer_baseline`, the masked k-mer pretraining (once per profile,
+on genome windows, with its copy baseline and random-sequence control) in
+:mod:`course_lib.chapters.ch3_pretraining`, the sample-efficiency curve in
+:mod:`course_lib.chapters.ch3_efficiency`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from course_lib import registry
-from course_lib.baselines import simulate_kmer_copy_baseline
 from course_lib.cross_validation import CVResult
 from course_lib.datasets.pum2 import BindingSites, load_binding_sites
 from course_lib.exercises import (
@@ -107,28 +109,6 @@ def dnabert_folder(
         place = checkpoints_dir() / entry.location
         return None, provenance, f"DNABERT-3 weights: stand-in, {entry.stand_in} (none at {place})"
     return path, provenance, f"DNABERT-3 weights: {provenance}, fine-tuning the folder {path}"
-
-
-def mlm_copy_baseline(
-    input_ids: torch.Tensor, fit_index: np.ndarray, vocab: KmerVocabulary, seed: int = 0
-) -> dict[str, float]:
-    """The no-learning masked 3-mer accuracy under the pretraining's own corruption.
-
-    Simulates :func:`~course_lib.baselines.simulate_kmer_copy_baseline` (15 % of positions,
-    spans of ``k``, 80/10/10 drawn per span as :func:`~course_lib.tokenization.mask_tokens`
-    does) on the ``fit_index`` rows of ``input_ids`` ``[n, T]`` that the pretraining saw,
-    five mask draws.
-    """
-    rows = torch.as_tensor(np.asarray(fit_index), dtype=torch.long)
-    return simulate_kmer_copy_baseline(input_ids[rows], vocab, repeats=5, seed=seed)
-
-
-def mlm_against_copy(history: pd.DataFrame, copy: dict[str, float]) -> pd.DataFrame:
-    """The pretraining history with the copy baseline's accuracy and the margin above it."""
-    table = history[["epoch", "mlm_loss", "masked_accuracy"]].copy()
-    table["copy baseline accuracy"] = copy["copy accuracy"]
-    table["above copy"] = table["masked_accuracy"] - copy["copy accuracy"]
-    return table
 
 
 def _train_test_sizes(result: CVResult) -> tuple[int, int]:

@@ -40,6 +40,9 @@ ANCHORS = (
 
 #: What the chapter's intervals are.
 CORRECTED = "95 % Nadeau-Bengio corrected interval of the mean over test folds"
+BOOTSTRAP_WINDOWS = "95 % paired bootstrap over held-out genome windows (same corruptions)"
+BOOTSTRAP_ROWS = "95 % bootstrap over fold 0's test rows (within each class)"
+PAIRED_ROWS = "95 % paired bootstrap over fold 0's test rows (within each class)"
 
 
 def anchor_table() -> pd.DataFrame:
@@ -52,13 +55,50 @@ def anchor_table() -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def _copy_metrics(copy: pd.DataFrame) -> dict[str, Any]:
+    """Per backbone and token set: masked accuracy, copy baseline, their paired interval."""
+    out: dict[str, Any] = {}
+    for (backbone, tokens), row in copy.iterrows():
+        out.setdefault(backbone, {})[tokens] = {
+            "model masked accuracy": float(row["model accuracy"]),
+            "copy baseline accuracy": float(row["copy baseline accuracy"]),
+            "model minus copy": float(row["model minus copy"]),
+            "model minus copy 95 % interval": Interval(
+                float(row["ci low"]), float(row["ci high"]), BOOTSTRAP_WINDOWS
+            ),
+            "above copy": bool(row["above copy"]),
+            "scored tokens": int(row["scored tokens"]),
+        }
+    return out
+
+
+def _efficiency_metrics(table: pd.DataFrame, comparisons: pd.DataFrame) -> dict[str, Any]:
+    """Per labelled-site count: each arm's test ROC AUC and the pretrained arm's differences."""
+    out: dict[str, Any] = {}
+    for _, row in table.iterrows():
+        point = out.setdefault(f"{int(row['labelled sites'])} labelled sites", {})
+        point[str(row["arm"])] = {
+            "ROC AUC": float(row["ROC AUC"]),
+            "ROC AUC 95 % interval": Interval(row["ci low"], row["ci high"], BOOTSTRAP_ROWS),
+        }
+    reference = comparisons.index.names[1]
+    for (count, other), row in comparisons.iterrows():
+        out[f"{int(count)} labelled sites"][f"{reference} {other}"] = {
+            "difference": float(row["difference"]),
+            "difference 95 % interval": Interval(row["ci low"], row["ci high"], PAIRED_ROWS),
+        }
+    return out
+
+
 def _metrics(
     cv: Mapping[str, CVResult],
     intervals: pd.DataFrame,
-    copy: Mapping[str, float],
-    mlm: pd.DataFrame | None,
+    copy: pd.DataFrame | None,
+    efficiency: tuple[pd.DataFrame, pd.DataFrame] | None,
 ) -> dict[str, Any]:
-    """Each model's mean and sd over test folds with its corrected interval; the copy baseline."""
+    """Each model's mean and sd over test folds with its corrected interval; the masked
+    accuracy against the copy baseline (genome backbone and random-sequence control); the
+    sample-efficiency curve."""
     metrics: dict[str, Any] = {
         name: {
             "CV test folds, mean": {m: v["mean"] for m, v in result.summary().items()},
@@ -71,13 +111,18 @@ def _metrics(
         }
         for name, result in cv.items()
     }
-    if copy and mlm is not None:
-        metrics["masked 3-mer accuracy vs copy baseline, fold 0"] = {
-            "copy baseline accuracy": copy["copy accuracy"],
-            "copy baseline accuracy at [MASK]": copy["copy accuracy at [MASK]"],
-            "model masked accuracy, last epoch": float(mlm["masked_accuracy"].iloc[-1]),
-            "chance accuracy 4^-k": copy["chance accuracy"],
+    if copy is not None and len(copy):
+        by_backbone = _copy_metrics(copy)
+        genome = [name for name in by_backbone if "control" not in name]
+        control = [name for name in by_backbone if "control" in name]
+        metrics["masked 3-mer accuracy vs copy baseline, held-out genome windows"] = {
+            name: by_backbone[name] for name in genome
         }
+        metrics["negative control (random-sequence pretraining) vs copy baseline"] = {
+            name: by_backbone[name] for name in control
+        }
+    if efficiency is not None:
+        metrics["sample efficiency, fold 0 test rows"] = _efficiency_metrics(*efficiency)
     return metrics
 
 
@@ -101,16 +146,15 @@ def _notes(
     bert_note: str,
     comparison: pd.DataFrame,
     explained: str,
-    consensus: Mapping[str, Any],
 ) -> list[str]:
-    """The sentences of the results file: data and protocol, BERT, comparisons, motifs."""
+    """The first sentences of the results file: data and protocol, BERT, comparisons, motif."""
     tests = comparison[["mean difference", "corrected p", "Wilcoxon p"]].round(4)
     return [
         f"data provenance: {provenance}; {n_sequences} sequences, {settings.n_folds}-fold "
         f"stratified CV, validation fraction {settings.val_fraction} inside the training folds",
         f"BERT: {bert_note}",
         "fold comparisons vs BiLSTM (ROC AUC): " + str(tests.to_dict("index")),
-        f"interpretation of {explained}: consensus {dict(consensus)}, motif {settings.motif}",
+        f"model interpreted: {explained}; motif looked for: {settings.motif}",
     ]
 
 
@@ -120,8 +164,9 @@ def report(
     *,
     cv: Mapping[str, CVResult],
     intervals: pd.DataFrame,
-    copy: Mapping[str, float],
-    mlm: pd.DataFrame | None,
+    copy: pd.DataFrame | None,
+    efficiency: tuple[pd.DataFrame, pd.DataFrame] | None,
+    conclusions: Sequence[str],
     data_name: str,
     n_sequences: int,
     bert_note: str,
@@ -139,13 +184,15 @@ def report(
         The resolved configuration; the PUM2 sites' provenance.
     cv, intervals
         Every model's cross-validation result and ``fold_intervals`` of its ROC AUC.
-    copy, mlm
-        The masked 3-mer copy baseline and fold 0's masked-modelling history (empty and
-        ``None`` when no BERT was pretrained).
-    data_name, n_sequences, bert_note
-        The data set's name and size, what the BERT backbone is.
-    comparison, explained, consensus
-        Fold comparisons against the BiLSTM, the model interpreted and its consensus motifs.
+    copy
+        :func:`~course_lib.chapters.ch3_pretraining.copy_comparison` of the backbones (``None``
+        when none was pretrained).
+    efficiency, conclusions
+        The sample-efficiency table and its paired comparisons (``None`` when not run) and
+        the sentences computed from their intervals.
+    data_name, n_sequences, bert_note, comparison, explained, consensus
+        The data's name and size, the BERT backbone, fold comparisons against the BiLSTM,
+        the model interpreted and its consensus motifs.
     wall_time_s, folder
         Seconds the chapter ran; where to write (default ``results/``).
     """
@@ -154,19 +201,24 @@ def report(
         "03_pum2_dnabert_lstm",
         profile=settings.profile,
         provenance=provenance,
-        metrics=_metrics(cv, intervals, copy, mlm),
+        metrics=_metrics(cv, intervals, copy, efficiency),
         wall_time_s=wall_time_s,
         anchors=ANCHORS,
         headline=headline(intervals, list(cv), data),
-        models={
-            name: {
-                "best_epochs": [f.trained.best_epoch for f in result.folds],
-                "per_fold_roc_auc": [round(f.metrics["ROC AUC"], 4) for f in result.folds],
-            }
-            for name, result in cv.items()
-        },
-        notes=_notes(
-            settings, provenance, n_sequences, bert_note, comparison, explained, consensus
-        ),
+        models=_models(cv),
+        notes=_notes(settings, provenance, n_sequences, bert_note, comparison, explained)
+        + [*conclusions, f"interpretation of {explained}: consensus {dict(consensus)}"],
         folder=folder,
     )
+
+
+def _models(cv: Mapping[str, CVResult]) -> dict[str, Any]:
+    """Per model: the epoch kept and the ROC AUC of each fold, and the learning rate chosen."""
+    return {
+        name: {
+            "best_epochs": [f.trained.best_epoch for f in result.folds],
+            "per_fold_roc_auc": [round(f.metrics["ROC AUC"], 4) for f in result.folds],
+            "chosen_lr": [f.trained.info.get("lr") for f in result.folds],
+        }
+        for name, result in cv.items()
+    }

@@ -2,11 +2,11 @@
 
 - :func:`fold_training_rows`, :func:`fold_loaders`: a fold's training rows (a seeded subset),
   its tables with a training-only scaler and token loaders;
-- :func:`finetune` (selection on validation R²), :func:`regression_loss`, :func:`evaluate_mrl`
-  (metrics in MRL units);
-- :func:`real_fold_ablation`: every pretraining variant fine-tuned on every fold, scored on the
-  fold's held-out UTRs and on Human7600 (:class:`Ablation`), and
-  :func:`published_fold_scores`, a published model's rows on the same folds.
+- :func:`train_steps` (a :class:`FinetuneRecipe`: step budget, parameter groups with a lower
+  backbone learning rate, a frozen-backbone warm-up, patience on validation R²), the loop
+  of the sample-efficiency curve (:mod:`course_lib.chapters.ch5_efficiency`);
+- :func:`finetune` (epochs, selection on validation R², Exercise 5.1), :func:`regression_loss`,
+  :func:`evaluate_mrl` (metrics in MRL units).
 
 Introduced in chapter 5 (``notebooks/05_utr_lm.ipynb``); the folds come from
 :mod:`course_lib.utr_protocol` (chapter 1).
@@ -14,19 +14,19 @@ Introduced in chapter 5 (``notebooks/05_utr_lm.ipynb``); the folds come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import MAX_TOKENS, UTRLMForMRL
-from course_lib.training import FitResult, fit, predict, warmup_linear_schedule
+from course_lib.training import FitResult, default_forward, fit, predict, warmup_linear_schedule
 from course_lib.utr_protocol import FoldSplit, FoldTables, RealUTRProtocol, fold_tables
 
 #: Regression losses :func:`finetune` accepts.
@@ -76,133 +76,124 @@ def fold_loaders(
     return parts, loaders
 
 
-@dataclass
-class Ablation:
-    """The pretraining ablation over real Random7600 folds.
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """How one model is fine-tuned by :func:`train_steps`.
 
     Attributes
     ----------
-    per_fold
-        One row per variant and fold: ``n fit`` and ``R2``, ``Pearson r^2`` of
-        ``Random7600 fold`` (the fold's held-out UTRs) and ``Human7600``.
-    human
-        ``{variant: [n_human]}`` Human7600 predictions (MRL) averaged over folds.
-    fits
-        ``{variant: [FitResult per fold]}`` (training curves, selected epochs).
-    first_models
-        ``{variant: model}`` fine-tuned on the first fold, for a closer look.
+    lr
+        Learning rate of the head (AdamW, the peak of a warm-up and linear decay).
+    backbone_lr_factor
+        The backbone's learning rate is ``lr`` times this (1 for a model trained from scratch).
+    frozen_steps
+        Head-only warm-up: the backbone stays frozen for this many first steps.
+    steps
+        Most optimizer steps.
+    eval_every
+        Steps between two validations (selection on validation R2).
+    patience
+        Validations without a better R2 before stopping (``None``: never).
+    loss
+        ``"huber"`` or ``"mse"``.
     """
 
-    per_fold: pd.DataFrame
-    human: dict[str, np.ndarray]
-    fits: dict[str, list[FitResult]]
-    first_models: dict[str, nn.Module]
+    lr: float
+    backbone_lr_factor: float = 1.0
+    frozen_steps: int = 0
+    steps: int = 300
+    eval_every: int = 25
+    patience: int | None = None
+    loss: str = "huber"
 
 
-def real_fold_ablation(
-    sources: Mapping[str, Any],
-    protocol: RealUTRProtocol,
-    settings: Mapping[str, Any],
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-) -> Ablation:
-    """Fine-tune every variant on real Random7600 folds; test on the fold and on Human7600.
+def parameter_groups(model: nn.Module, lr: float, backbone_lr_factor: float) -> list[dict]:
+    """AdamW groups: the backbone (``model.esm``, when there is one) at ``lr *
+    backbone_lr_factor``, everything else at ``lr``."""
+    backbone = getattr(model, "esm", None)
+    own = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    head = [p for p in model.parameters() if id(p) not in own]
+    groups = [{"params": head, "lr": lr}]
+    if backbone is not None:
+        groups.append({"params": list(backbone.parameters()), "lr": lr * backbone_lr_factor})
+    return groups
 
-    ``sources`` maps a variant to a config (no pretraining) or a checkpoint folder. Each of the
-    first ``settings["real_folds"]`` folds trains on its fit rows (a seeded subset of
-    ``settings["real_n_fit"]``, :func:`fold_training_rows`) with a scaler fitted on them,
-    selects on the fold's inner validation rows, and scores its held-out rows and all of
-    Human7600.
+
+def train_steps(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    recipe: FinetuneRecipe,
+    device: torch.device | str = "auto",
+    show_progress: bool = True,
+    description: str = "fine-tuning",
+) -> FitResult:
+    """Fine-tune for ``recipe.steps`` steps with parameter groups, keeping the best validation R2.
+
+    A :class:`~course_lib.models.utr_lm.UTRLMForMRL` keeps its backbone frozen for the first
+    ``recipe.frozen_steps`` steps; AdamW (weight decay 0.01) with :func:`parameter_groups`,
+    warm-up and linear decay over all steps, gradients clipped at 1. The history has one row
+    per validation (``epoch`` its number, ``step``, ``train_loss``, ``val_loss``, ``val_R2``);
+    the model holds the best state, in eval mode.
     """
-    from course_lib.training import seed_everything
+    from course_lib.pretraining import endless
+    from course_lib.training import BestState, evaluate_loss, run_epochs, select_device
 
-    rows, human, fits, first = [], {}, {}, {}
-    for split in protocol.folds[: settings["real_folds"]]:
-        parts, loaders = fold_loaders(
-            protocol, split, settings["real_n_fit"], settings["batch_size"], seed
+    device = select_device(device)
+    model.to(device)
+    groups = parameter_groups(model, recipe.lr, recipe.backbone_lr_factor)
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+    scheduler = warmup_linear_schedule(optimizer, recipe.steps)
+    loss_fn, batches, done = regression_loss(recipe.loss), endless(train_loader), [0]
+
+    def one_block(block: int) -> dict[str, float]:
+        n = min(recipe.eval_every, recipe.steps - done[0])
+        train_loss = _train_block(
+            model, batches, range(done[0], done[0] + n), recipe, (optimizer, scheduler), loss_fn
         )
-        for variant, source in sources.items():
-            seed_everything(seed + split.fold)
-            model, fit_ = _finetune_variant(
-                source, loaders, settings, device, f"fold {split.fold}: {variant}"
-            )
-            scores, human_pred = _fold_scores(model, loaders, parts.scaler, device)
-            rows.append({"variant": variant, "fold": split.fold, "n fit": len(parts.fit), **scores})
-            human.setdefault(variant, []).append(human_pred)
-            fits.setdefault(variant, []).append(fit_)
-            first.setdefault(variant, model)
-    human_mean = {v: np.mean(p, axis=0) for v, p in human.items()}
-    return Ablation(pd.DataFrame(rows), human_mean, fits, first)
+        done[0] += n
+        val_loss, score = evaluate_loss(model, val_loader, loss_fn, device, default_forward, r2)
+        row = {"epoch": block, "step": done[0], "train_loss": train_loss, "val_loss": val_loss}
+        return {**row, "val_R2": score, "lr": optimizer.param_groups[0]["lr"]}
 
-
-def _finetune_variant(
-    source: Any,
-    loaders: Mapping[str, DataLoader],
-    settings: Mapping[str, Any],
-    device: torch.device | str,
-    description: str,
-) -> tuple[nn.Module, FitResult]:
-    """Build one variant's MRL model from ``source`` and fine-tune it on a fold's loaders."""
-    from course_lib.models.utr_lm import mrl_model
-
-    model = mrl_model(
-        source,
-        head=settings["head"],
-        pooling=settings["pooling"],
-        head_channels=settings["head_channels"],
-        freeze_backbone=settings["freeze_backbone"],
+    blocks = math.ceil(recipe.steps / recipe.eval_every)
+    best = BestState(higher_is_better=True)
+    return run_epochs(
+        model, one_block, best, blocks, "val_R2", recipe.patience, None, description, show_progress
     )
-    fit_ = finetune(
-        model,
-        loaders["train"],
-        loaders["val"],
-        loss=settings["loss"],
-        epochs=settings["finetune_epochs"],
-        lr=settings["finetune_lr"],
-        patience=settings["patience"],
-        device=device,
-        description=description,
-    )
-    return model, fit_
 
 
-def _fold_scores(
-    model: nn.Module, loaders: Mapping[str, DataLoader], scaler: Any, device: torch.device | str
-) -> tuple[dict[str, float], np.ndarray]:
-    """R2 and Pearson r^2 on a fold's two test sets, and the ``[n_human]`` MRL predictions."""
-    from course_lib.datasets.utr import unscale
+def _train_block(
+    model: nn.Module,
+    batches: Iterator[Any],
+    steps: range,
+    recipe: FinetuneRecipe,
+    optimization: tuple[torch.optim.Optimizer, Any],
+    loss_fn: nn.Module,
+) -> float:
+    """Run the optimizer steps ``steps`` (their numbers, from 0); the mean training loss."""
+    from course_lib.training import optimizer_step, to_device
 
-    scores, human_pred = {}, None
-    for name, label in (("test_random", "Random7600 fold"), ("test_human", "Human7600")):
-        y, pred = predict(model, loaders[name], device)
-        y, pred = unscale(y, scaler), unscale(pred, scaler)
-        metrics = regression_metrics(y, pred)
-        scores.update({f"{label} {m}": metrics[m] for m in ("R2", "Pearson r^2")})
-        human_pred = pred
-    return scores, human_pred
+    device = next(model.parameters()).device
+    optimizer, scheduler = optimization
+    total = 0.0
+    for number, (inputs, target) in zip(steps, batches, strict=False):
+        _freeze_for_warmup(model, number < recipe.frozen_steps)
+        model.train()
+        inputs, target = to_device(inputs, device), to_device(target, device)
+        loss = loss_fn(default_forward(model, inputs), target)
+        where = f"at fine-tuning step {number + 1}"
+        total += optimizer_step(
+            model, optimizer, loss, grad_clip=1.0, scheduler=scheduler, where=where
+        )
+    _freeze_for_warmup(model, False)
+    return total / max(len(steps), 1)
 
 
-def published_fold_scores(
-    predict_mrl: Callable[[Sequence[str]], np.ndarray],
-    protocol: RealUTRProtocol,
-    n_folds: int,
-    name: str,
-) -> pd.DataFrame:
-    """A published model's rows for the ablation table, on the same folds and Human7600.
-
-    ``predict_mrl(utrs) -> [n]`` MRL (e.g. chapter 1's Framepool predictor; Framepool was
-    trained with Random7600 and Human7600 held out). Same columns as
-    :attr:`Ablation.per_fold`, ``n fit`` 0 (nothing is trained here).
-    """
-    human = regression_metrics(protocol.human["rl"], predict_mrl(protocol.human["utr"]))
-    rows = []
-    for split in protocol.folds[:n_folds]:
-        test = protocol.random.iloc[split.test]
-        metrics = regression_metrics(test["rl"], predict_mrl(test["utr"]))
-        scores = {f"Random7600 fold {m}": metrics[m] for m in ("R2", "Pearson r^2")}
-        scores |= {f"Human7600 {m}": human[m] for m in ("R2", "Pearson r^2")}
-        rows.append({"variant": name, "fold": split.fold, "n fit": 0, **scores})
-    return pd.DataFrame(rows)
+def _freeze_for_warmup(model: nn.Module, frozen: bool) -> None:
+    """Freeze (or release) a UTR-LM backbone; models without one are left alone."""
+    if isinstance(model, UTRLMForMRL) and model.backbone_frozen != frozen:
+        model.freeze_backbone(frozen)
 
 
 def regression_loss(name: str) -> nn.Module:

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from torch import nn
 
 from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.chapters.ch5_structure_check import LabelAgreement
-from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
+from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report
 from course_lib.structure import vienna_version
 from course_lib.training import FitResult
 from course_lib.utr_protocol import RealUTRProtocol
@@ -34,20 +33,59 @@ ANCHORS = (
     Anchor(f"{OPTIMUS}, Human7600", 0.778, "Pearson r^2", "paper", SAMPLE_2019),
 )
 
-#: What the Human7600 intervals are.
-BOOTSTRAP = "95 % bootstrap over Human7600 UTRs within length, fold-averaged predictions"
-HEADLINE_MODEL = "(c) MLM + MFE + structure"
+HEADLINE_MODEL = "(b) MLM, natural UTRs"
 
 
-def headline(human: Mapping[str, Mapping[str, Mapping[str, float]]], data: str) -> Headline:
-    """Human7600 R2 of variant (c) first, then the others, beside UTR-LM's published one."""
-    order = [HEADLINE_MODEL, *[n for n in human if n != HEADLINE_MODEL]]
+def _interval(pair: tuple[float, float], method: str) -> Interval:
+    return Interval(float(pair[0]), float(pair[1]), method)
+
+
+def control_metrics(control: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """A control of :mod:`course_lib.chapters.ch5_controls` with its intervals as
+    :class:`Interval` (method naming what was resampled)."""
+    how = method.format(control["resampled"])
+    return {
+        k: _interval(v, how) if k.endswith(" interval") else v
+        for k, v in control.items()
+        if k != "resampled"
+    }
+
+
+def efficiency_metrics(
+    table: pd.DataFrame, sentences: Sequence[str], method: str
+) -> dict[str, Any]:
+    """The curve as ``{"<arm>, <labels> labels, <test set>": {R2, R2 interval, fold sd,
+    reference - arm, its interval}}`` and the computed conclusions."""
+    rows = {}
+    for _, row in table.iterrows():
+        entry = {
+            "R2": row["R2"],
+            "R2 interval": Interval(row["R2 ci low"], row["R2 ci high"], method),
+            "R2 fold sd": row["R2 fold sd"],
+        }
+        if pd.notna(row["reference - arm"]):
+            low, high = row["reference - arm ci low"], row["reference - arm ci high"]
+            entry["reference - arm"] = row["reference - arm"]
+            entry["reference - arm interval"] = Interval(low, high, method)
+            entry["folds with the same sign"] = f"{row['folds agreeing']:.0f} of {row['folds']}"
+        rows[f"{row['arm']}, {row['labels']} labels, {row['test set']}"] = entry
+    return {"curve": rows, "conclusions": list(sentences)}
+
+
+def negative_control(curve: Mapping[str, Any], copy: Mapping[str, Any], arm: str) -> dict[str, Any]:
+    """The negative-control backbone in one place: its masked-token accuracy against the copy
+    baseline and (b) minus it at every label count and test set (entries of the curve)."""
+    rows = {k: v for k, v in curve.items() if k.startswith(f"{arm}, ")}
+    return {"masked-token accuracy vs copy baseline": copy, "(b) minus the control": rows}
+
+
+def headline(table: pd.DataFrame, data: str, method: str) -> Headline:
+    """Human7600 R2 at the largest label count: (b) first, then the other arms."""
+    part = table[(table["test set"] == "Human7600") & (table["labels"] == table["labels"].max())]
+    part = pd.concat([part[part["arm"] == HEADLINE_MODEL], part[part["arm"] != HEADLINE_MODEL]])
     compared = {
-        n: Estimate(
-            human[n]["R2"]["estimate"],
-            Interval(human[n]["R2"]["ci low"], human[n]["R2"]["ci high"], BOOTSTRAP),
-        )
-        for n in order
+        row["arm"]: Estimate(row["R2"], Interval(row["R2 ci low"], row["R2 ci high"], method))
+        for _, row in part.iterrows()
     }
     return Headline("R2", data, compared, ANCHORS[1])
 
@@ -68,45 +106,29 @@ def _label_checks(
     }
 
 
-def _real_folds(
-    human: Mapping[str, Mapping[str, Mapping[str, float]]], spread: pd.DataFrame
-) -> dict[str, Any]:
-    """Each variant's Human7600 scores with intervals and its spread over Random7600 folds."""
-    columns = ("Random7600 fold R2", "Random7600 fold Pearson r^2")
-    return {
-        name: {
-            "Human7600": {m: intervals_in(row, BOOTSTRAP) for m, row in human[name].items()},
-            "Random7600 folds": {
-                f"{col} {stat}": float(spread.loc[name, (col, stat)])
-                for col in columns
-                for stat in ("mean", "std")
-            },
-        }
-        for name in human
-    }
-
-
 def _models(
-    regressors: Mapping[str, nn.Module],
-    fits: Mapping[str, FitResult],
     pretraining: Mapping[str, FitResult],
     variants: Mapping[str, Sequence[str]],
     checkpoints: Mapping[str, Path],
+    runs: pd.DataFrame,
 ) -> dict[str, Any]:
-    """Each fine-tuned model: its pretraining, best epochs, validation R2, checkpoint, size."""
-    best = {name: r.history.iloc[r.best_epoch - 1] for name, r in pretraining.items()}
-    return {
-        name: {
-            "pretraining": list(variants[name]) if name in pretraining else [],
-            "pretrain_best_epoch": pretraining[name].best_epoch if name in pretraining else None,
-            "pretrain_val_loss": float(best[name]["val_loss"]) if name in best else None,
-            "finetune_best_epoch": fits[name].best_epoch,
-            "val_R2": fits[name].best_value,
-            "checkpoint": str(checkpoints[name]) if name in checkpoints else None,
-            "parameters": sum(p.numel() for p in regressors[name].parameters()),
-        }
-        for name in regressors
-    }
+    """Each arm: its pretraining (objectives, best evaluation, validation loss, checkpoint)
+    and its fine-tuning runs (learning rates, validation R2 per label count, fold mean)."""
+    out = {}
+    for arm, part in runs.groupby("arm", sort=False):
+        entry: dict[str, Any] = {"pretraining": list(variants.get(arm, ()))}
+        if arm in pretraining:
+            result = pretraining[arm]
+            entry["pretrain best evaluation"] = result.best_epoch
+            entry["pretrain steps to best"] = int(
+                result.history["step"].iloc[result.best_epoch - 1]
+            )
+            entry["pretrain val loss"] = float(result.best_value)
+            entry["checkpoint"] = str(checkpoints[arm])
+        means = part.groupby("labels")[["lr", "val R2", "best step"]].mean()
+        entry["fine-tuning by label count (fold means)"] = means.to_dict("index")
+        out[arm] = entry
+    return out
 
 
 def _notes(
@@ -114,24 +136,49 @@ def _notes(
     provenance: str,
     protocol: RealUTRProtocol,
     corpus: Mapping[str, Any],
-    mfe_r: float,
     probes: Mapping[str, float],
 ) -> list[str]:
     """The sentences of the results file: data, corpus, encoder, fine-tuning, labels, probes."""
     return [
         f"data provenance: {provenance}; Random7600 folds (fit/val/test) and Human7600: "
         f"{protocol.summary().to_dict(orient='index')}",
-        f"pretraining corpus ({corpus['provenance']}): {corpus['size']} UTRs, none sharing 25 nt "
-        "with a test UTR",
+        f"pretraining corpus ({corpus['provenance']}): {corpus['description']}; none shares "
+        "25 nt with a test UTR",
         f"ESM-2-style encoder: {settings.num_layers} layers, {settings.num_heads} heads, "
-        f"width {settings.hidden_size}, rotary positions, pre-layer-norm",
-        f"fine-tuning: {settings.pooling} pooling, {settings.loss} loss, "
-        f"backbone {'frozen' if settings.freeze_backbone else 'updated'}, selection on val R2",
+        f"width {settings.hidden_size}, rotary positions, pre-layer-norm; "
+        f"{settings.pretrain_steps} pretraining steps of {settings.batch_size} UTRs, validated "
+        f"every {settings.pretrain_eval_every}",
+        f"fine-tuning: {settings.head} head, {settings.loss} loss, at most "
+        f"{settings.finetune_steps} steps of {settings.finetune_batch_size} UTRs, pretrained "
+        f"backbones at {settings.backbone_lr_factor}x the head's learning rate after "
+        f"{settings.frozen_steps} frozen steps; from-scratch arms choose their learning rate "
+        f"from {list(settings.lr_grid)} on validation; selection on validation R2",
+        f"test rows: {settings.test_per_length or 'all'} UTRs per length of each test set",
         f"structure labels: ViennaRNA {vienna_version()} RNA.fold",
-        f"MFE head (c) on validation UTRs: Pearson r {mfe_r:.3f}",
         "linear probe R2 of frozen embeddings (val UTRs): "
         + ", ".join(f"{k} {v:.3f}" for k, v in probes.items()),
     ]
+
+
+def _control_metrics(
+    controls: Mapping[str, Mapping[str, Any]],
+    efficiency: pd.DataFrame,
+    sentences: Sequence[str],
+    control_arm: str,
+) -> dict[str, Any]:
+    """The controls, the negative control's summary and the sample-efficiency curve."""
+    from course_lib.chapters.ch5_controls import METHOD as CONTROL_METHOD
+    from course_lib.chapters.ch5_efficiency_stats import METHOD
+
+    checks = {k: control_metrics(v, CONTROL_METHOD) for k, v in controls.items()}
+    curve = efficiency_metrics(efficiency, sentences, METHOD)
+    copy = next(v for k, v in checks.items() if "copy" in k and control_arm in k)
+    return checks | {
+        "negative control (random-sequence backbone)": negative_control(
+            curve["curve"], copy, control_arm
+        ),
+        "sample efficiency": curve,
+    }
 
 
 def report(
@@ -141,17 +188,16 @@ def report(
     metrics: Mapping[str, Any],
     label_checks: Sequence[LabelAgreement],
     label_provenance: Mapping[str, str],
-    copy: Mapping[str, float],
-    human: Mapping[str, Mapping[str, Mapping[str, float]]],
-    spread: pd.DataFrame,
-    regressors: Mapping[str, nn.Module],
-    fits: Mapping[str, FitResult],
+    controls: Mapping[str, Mapping[str, Any]],
+    efficiency: pd.DataFrame,
+    sentences: Sequence[str],
     pretraining: Mapping[str, FitResult],
     variants: Mapping[str, Sequence[str]],
     checkpoints: Mapping[str, Path],
+    runs: pd.DataFrame,
+    control_arm: str,
     protocol: RealUTRProtocol,
     corpus: Mapping[str, Any],
-    mfe_r: float,
     probes: Mapping[str, float],
     wall_time_s: float,
     folder: str | Path | None = None,
@@ -160,37 +206,35 @@ def report(
 
     Parameters
     ----------
-    settings, provenance
-        The resolved configuration; the real test sets' provenance.
-    metrics, copy
-        The fine-tuned models on fold 0's test rows and Human7600; the MLM copy baseline.
+    settings, provenance, metrics
+        The configuration; the test sets' provenance; fold 0's models at the largest label
+        count on its test rows and Human7600.
     label_checks, label_provenance
         Structure labels checked against ``utr_mfe`` and the UTR-LM sample, and their data.
-    human, spread
-        Each variant's Human7600 ``{metric: {"estimate", "ci low", ...}}``; fold spread.
-    regressors, fits, pretraining, variants, checkpoints
-        Fold 0's fine-tuned models and runs, the pretraining runs, objectives and checkpoints.
-    protocol, corpus, mfe_r, probes
-        The folds, the corpus's ``{"provenance", "size"}``, the MFE head's validation Pearson
-        r and the linear probes' R2, for the notes.
-    wall_time_s, folder
-        Seconds the chapter ran; where to write (default ``results/``).
+    controls, efficiency, sentences
+        ``{name: control}`` of :mod:`course_lib.chapters.ch5_controls` (masked tokens against
+        the copy baseline per backbone, the negative control's among them; the folding heads);
+        the curve's table and conclusions (:mod:`course_lib.chapters.ch5_efficiency_stats`).
+    pretraining, variants, checkpoints, runs, control_arm
+        The pretraining runs, objectives and checkpoints by arm; the curve's runs; the
+        negative control's arm name.
+    protocol, corpus, probes, wall_time_s, folder
+        The folds, the corpus's ``{"provenance", "description"}``, the linear probes' R2,
+        the chapter's seconds, where to write (default ``results/``).
     """
-    data = f"{provenance} Human7600 ({len(protocol.human):,} UTRs), fine-tuned on Random7600 folds"
+    from course_lib.chapters.ch5_efficiency_stats import METHOD
+
+    data = f"{provenance} Human7600, single-fold models fine-tuned on Random7600 folds"
+    own = {**metrics, "mfe label check": _label_checks(*label_checks, label_provenance)}
     return chapter_report(
         "05_utr_lm",
         profile=settings.profile,
         provenance=provenance,
-        metrics={
-            **metrics,
-            "mfe label check": _label_checks(*label_checks, label_provenance),
-            "MLM vs copy baseline": copy,
-            "real folds": _real_folds(human, spread),
-        },
+        metrics=own | _control_metrics(controls, efficiency, sentences, control_arm),
         wall_time_s=wall_time_s,
         anchors=ANCHORS,
-        headline=headline(human, data),
-        models=_models(regressors, fits, pretraining, variants, checkpoints),
-        notes=_notes(settings, provenance, protocol, corpus, mfe_r, probes),
+        headline=headline(efficiency, data, METHOD),
+        models=_models(pretraining, variants, checkpoints, runs),
+        notes=_notes(settings, provenance, protocol, corpus, probes),
         folder=folder,
     )

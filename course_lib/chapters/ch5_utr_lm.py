@@ -2,14 +2,16 @@
 
 The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch5_config`,
 its anchors and results file in :mod:`course_lib.chapters.ch5_report`): the MLM loss against
-the copy baseline (:func:`mlm_against_copy`), the two exercise checks. Pretraining (corpus,
-folds, config, one variant pretrained and saved in the folder of its recipe) is the shared
-recipe of
-:mod:`course_lib.utr_lm_backbone`, through which chapter 1 reads backbone (c); the loss curves
-of pretraining (:func:`plot_pretraining_losses`). Fine-tuning on the real Random7600 folds (the
-ablation) lives in :mod:`course_lib.chapters.ch5_mrl_finetuning`; embedding projections, linear
-probes and the comparison table in :mod:`course_lib.plotting`,
-:mod:`course_lib.metrics` and :mod:`course_lib.results`.
+the closed-form copy baseline (:func:`mlm_against_copy`), the loss curves of pretraining
+(:func:`plot_pretraining_losses`), the two exercise checks. Pretraining (corpus, folds,
+config, one variant pretrained and saved in the folder of its recipe) is the shared recipe of
+:mod:`course_lib.utr_lm_backbone`, through which chapter 1 reads backbone (c). The controls
+of the pretraining heads are :mod:`course_lib.chapters.ch5_controls`; fine-tuning is
+:mod:`course_lib.chapters.ch5_mrl_finetuning`; the sample-efficiency curve over real
+Random7600 folds is :mod:`course_lib.chapters.ch5_efficiency` (read by
+:mod:`course_lib.chapters.ch5_efficiency_stats`); embedding projections, linear probes and the
+comparison table are in :mod:`course_lib.plotting`, :mod:`course_lib.metrics` and
+:mod:`course_lib.results`.
 """
 
 from __future__ import annotations
@@ -51,22 +53,20 @@ def plot_pretraining_losses(
     caption: str,
 ) -> None:
     """One panel per objective of :data:`LOSS_TITLES`: each variant's training (dashed) and
-    validation (solid) loss of that objective over the epochs.
+    validation (solid) loss of that objective over the optimizer steps.
 
     Parameters
     ----------
     axes
         Three matplotlib axes, in the order of :data:`LOSS_TITLES`.
     pretraining
-        ``{variant: FitResult}`` of the pretraining runs; ``history`` has ``epoch``,
-        ``train_<objective>`` and ``val_<objective>`` columns.
+        ``{variant: FitResult}`` of the pretraining runs; ``history`` has ``step``,
+        ``train_<objective>`` and ``val_<objective>`` columns (one row per validation).
     variants
         ``{variant: objectives}``: a variant is drawn only in the panels of its objectives.
     caption
         The data's provenance caption, added to each title.
     """
-    from matplotlib.ticker import MaxNLocator
-
     for ax, (objective, title) in zip(axes, LOSS_TITLES.items(), strict=True):
         for i, (name, result) in enumerate(pretraining.items()):
             if objective not in variants[name]:
@@ -75,9 +75,8 @@ def plot_pretraining_losses(
             for part, style in (("train", "--"), ("val", "-")):
                 label = f"{name} {'train' if part == 'train' else 'validation'}"
                 column = history[f"{part}_{objective}"]
-                ax.plot(history["epoch"], column, style, color=f"C{i}", label=label)
-        ax.set(xlabel="epoch", ylabel="loss", title=f"Pretraining: {title}\n{caption}")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.plot(history["step"], column, style, color=f"C{i}", label=label)
+        ax.set(xlabel="optimizer step", ylabel="loss", title=f"Pretraining: {title}\n{caption}")
         ax.legend(fontsize="x-small")
 
 
@@ -120,7 +119,7 @@ EXERCISES = {
         "5.1",
         "a frozen backbone",
         (
-            "Build the model from backbone (c)'s checkpoint with freeze_backbone=True.",
+            "Build the model from backbone (b)'s checkpoint with freeze_backbone=True.",
             "Only parameters with requires_grad reach the optimiser: finetune already does so.",
             "See mrl_model in course_lib.models.utr_lm and finetune in "
             "course_lib.chapters.ch5_mrl_finetuning.",

@@ -15,6 +15,7 @@ import numpy as np
 
 from course_lib.fasta import read_fasta, write_fasta
 from course_lib.registry import DataSet, RemoteFile, register
+from course_lib.text import as_text
 
 _COMMIT = "6091c9882d0355e3457607f12ee43ddf82cbb11b"
 _BASE = f"https://raw.githubusercontent.com/BackofenLab/RNAProt/{_COMMIT}/test"
@@ -55,8 +56,8 @@ class BindingSites:
     def summary(self) -> str:
         pos = int(self.labels.sum())
         return (
-            f"{pos} positives, {len(self) - pos} negatives; skipped for N: "
-            f"{self.n_skipped_with_n}; sequences in both files: {len(self.in_both)}"
+            f"{pos:,} positives, {len(self) - pos:,} negatives; skipped for N: "
+            f"{as_text(self.n_skipped_with_n)}; sequences in both files: {len(self.in_both)}"
         )
 
 

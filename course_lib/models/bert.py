@@ -3,7 +3,7 @@
 - :func:`small_bert_config` builds a Hugging Face ``BertConfig`` small enough for a CPU;
   :func:`bert_classifier` and :func:`bert_logit` make and score a two-label classifier.
 - :func:`transfer_encoder` copies a pretrained encoder (from
-  :func:`course_lib.pretraining.pretrain_masked_kmers`) into a classifier.
+  :func:`course_lib.kmer_pretraining.pretrain_masked_kmers`) into a classifier.
 - :func:`load_dnabert` opens a local checkpoint folder in the layout of
   ``zhihan1996/DNA_bert_3`` and says what to do when it is missing.
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from course_lib.models.checkpoint import checkpoint_error, first_line
+from course_lib.models.fused_encoder import ATTENTION_NAME
 from course_lib.tokenization import KmerVocabulary, read_vocabulary
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -35,7 +36,10 @@ def small_bert_config(
 ):
     """A ``transformers.BertConfig`` for ``vocab`` (DNABERT-3 itself: 768, 12, 12, 3072, 512).
 
-    Raises ``ValueError`` when ``hidden_size`` is not divisible by ``num_heads``.
+    Attention runs through :data:`course_lib.models.fused_encoder.ATTENTION_NAME` (the same
+    function as PyTorch's ``sdpa``, faster with attention dropout on a CPU; switch with
+    :func:`course_lib.models.fused_encoder.set_implementation`). Raises ``ValueError`` when
+    ``hidden_size`` is not divisible by ``num_heads``.
     """
     from transformers import BertConfig
 
@@ -52,6 +56,7 @@ def small_bert_config(
         attention_probs_dropout_prob=dropout,
         pad_token_id=vocab.pad_id,
         num_labels=num_labels,
+        attn_implementation=ATTENTION_NAME,
     )
 
 
@@ -141,7 +146,9 @@ def load_dnabert(folder: str | Path | None, num_labels: int = 2):
     expected = "a DNABERT checkpoint folder (layout of zhihan1996/DNA_bert_3)"
     vocab = _folder_vocabulary(folder, expected, how)
     try:
-        model = BertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+        model = BertForSequenceClassification.from_pretrained(
+            str(folder), num_labels=num_labels, attn_implementation=ATTENTION_NAME
+        )
     except Exception as err:  # noqa: BLE001 -- a garbage weights file fails in any way
         found = f"transformers cannot load it ({first_line(err)})"
         raise checkpoint_error(folder, expected, found, how) from None

@@ -3,7 +3,9 @@
 The backbone is Hugging Face's ``EsmModel`` (rotary position embeddings, pre-layer-norm
 transformer blocks, a final layer norm) over single nucleotides with ESM's special tokens
 ``<cls> <pad> <eos> <unk> A C G U <mask>``, built with the course's shared k-mer tokenizer
-(:mod:`course_lib.tokenization`, k = 1). Introduced in chapter 5.
+(:mod:`course_lib.tokenization`, k = 1). Introduced in chapter 5. The backbone runs through
+:class:`course_lib.models.fused_encoder.FusedEsmModel`: ``EsmModel``'s weights and outputs, a
+faster CPU step.
 
 - :class:`UTRLMForPretraining`: the backbone with a masked-nucleotide head, an MFE head and a
   structure head (trained by :func:`course_lib.pretraining.pretrain`);
@@ -37,6 +39,7 @@ from transformers import EsmConfig
 from transformers.models.esm.modeling_esm import EsmLMHead, EsmModel, EsmPreTrainedModel
 
 from course_lib.models.checkpoint import CheckpointError
+from course_lib.models.fused_encoder import FusedEsmModel, esm_lm_logits
 from course_lib.structure import STRUCTURE_CLASSES
 from course_lib.token_batches import trim_to_longest
 from course_lib.tokenization import (
@@ -232,7 +235,7 @@ class UTRLMForPretraining(EsmPreTrainedModel):
     def __init__(self, config: EsmConfig):
         super().__init__(config)
         hidden = config.hidden_size
-        self.esm = EsmModel(config, add_pooling_layer=False)
+        self.esm = FusedEsmModel(config, add_pooling_layer=False)
         self.lm_head = EsmLMHead(config)
         self.mfe_head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
         self.structure_head = nn.Linear(hidden, config.n_structure_classes)
@@ -245,9 +248,10 @@ class UTRLMForPretraining(EsmPreTrainedModel):
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        fused = self.esm.implementation == "fused"
         return PretrainingOutput(
             hidden=hidden,
-            mlm_logits=self.lm_head(hidden),
+            mlm_logits=esm_lm_logits(self.lm_head, hidden) if fused else self.lm_head(hidden),
             mfe=self.mfe_head(hidden[:, 0]).squeeze(-1),
             structure_logits=self.structure_head(hidden),
         )
@@ -421,7 +425,7 @@ class UTRLMForMRL(EsmPreTrainedModel):
 
     def __init__(self, config: EsmConfig):
         super().__init__(config)
-        self.esm = EsmModel(config, add_pooling_layer=False)
+        self.esm = FusedEsmModel(config, add_pooling_layer=False)
         config.head = check_head(getattr(config, "head", "mlp"))  # configs saved before heads: mlp
         if config.head == "resnet":
             from course_lib.models.utr_resnet import Human5PrimeUTRPredictor

@@ -1,0 +1,186 @@
+"""Chapter 3's sample-efficiency curve (``notebooks/03_pum2_dnabert_lstm.ipynb``).
+
+What masked k-mer pretraining adds is clearest with few labels: at each labelled-site count
+of ``settings.efficiency_counts``, every arm (the BERT pretrained on genome windows, the same
+BERT from random weights, the same BERT pretrained identically on random sequence, the
+BiLSTM) is trained on the same class-balanced subset of fold 0's training rows, its learning
+rate and epoch chosen on a validation part of that subset, and scored on fold 0's full test
+fold. The pretrained arm is set against every other with a paired bootstrap of the ROC AUC
+difference over the test rows (:func:`efficiency_comparisons`), and the conclusions are
+sentences computed from those intervals (:func:`efficiency_sentences`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from course_lib.cross_validation import TrainedFold, inner_split, stratified_subset
+from course_lib.progress import progress
+from course_lib.uncertainty import batched_roc_auc, bootstrap_ci, paired_bootstrap
+
+#: Share of each labelled subset held out to choose the learning rate and the epoch.
+EFFICIENCY_VAL_FRACTION = 0.25
+#: ``make_trainers(n_fit) -> {arm: train_fold}`` for ``n_fit`` fitting rows.
+TrainerFactory = Callable[[int], Mapping[str, Callable[[np.ndarray, np.ndarray, int], TrainedFold]]]
+
+
+def epochs_for_steps(steps: int, n_fit: int, batch_size: int) -> int:
+    """Epochs that give at least ``steps`` optimizer steps over ``n_fit`` rows."""
+    return max(1, math.ceil(steps / math.ceil(n_fit / batch_size)))
+
+
+def labelled_rows(
+    train_index: np.ndarray, labels: np.ndarray, count: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, val)`` rows: a class-balanced draw of ``count`` of ``train_index``, split
+    :data:`EFFICIENCY_VAL_FRACTION` for validation (stratified)."""
+    if count > len(train_index):
+        raise ValueError(
+            f"efficiency count {count} exceeds the {len(train_index)} training rows of the "
+            "fold; lower efficiency_counts"
+        )
+    drawn = train_index[stratified_subset(np.asarray(labels)[train_index], count, seed)]
+    return inner_split(drawn, labels, EFFICIENCY_VAL_FRACTION, seed)
+
+
+@dataclass
+class EfficiencyResult:
+    """The sample-efficiency curve of one fold.
+
+    Attributes
+    ----------
+    table
+        One row per ``(count, arm)``: ``ROC AUC`` on the test rows with its bootstrap
+        ``ci low`` / ``ci high``, the chosen ``lr``, ``val ROC AUC``, ``fit rows``.
+    scores
+        ``{count: {arm: [n_test] probabilities}}`` on ``test_index``.
+    y_test, test_index
+        ``[n_test]`` labels and rows of the test fold.
+    """
+
+    table: pd.DataFrame
+    scores: dict[int, dict[str, np.ndarray]]
+    y_test: np.ndarray
+    test_index: np.ndarray
+
+
+def sample_efficiency(
+    make_trainers: TrainerFactory,
+    labels: np.ndarray,
+    fold: tuple[np.ndarray, np.ndarray],
+    counts: Sequence[int],
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> EfficiencyResult:
+    """Train every arm at every labelled-site count of ``counts`` and score the test fold.
+
+    Parameters
+    ----------
+    make_trainers
+        ``make_trainers(n_fit)`` gives ``{arm: train_fold}`` sized for ``n_fit`` rows.
+    labels
+        ``[n]`` binary labels.
+    fold
+        ``(train_index, test_index)``: labelled subsets come from the first only.
+    counts
+        Labelled sites per point of the curve (fitting plus validation rows).
+    seed, n_boot
+        Seed of the draws and of the bootstrap; resamples of each interval.
+    """
+    labels = np.asarray(labels)
+    train_index, test_index = fold
+    y_test = labels[test_index]
+    rows, scores = [], {}
+    for count in progress(counts, desc="sample-efficiency curve", unit="count"):
+        fit, val = labelled_rows(train_index, labels, count, seed)
+        scores[count] = {}
+        for arm, train in make_trainers(len(fit)).items():
+            trained = train(fit, val, 0)
+            scores[count][arm] = np.asarray(trained.predict(test_index), dtype=float).ravel()
+            ci = bootstrap_ci(
+                batched_roc_auc,
+                y_test,
+                scores[count][arm],
+                n_boot=n_boot,
+                seed=seed,
+                strata=y_test,
+                batched=True,
+            )
+            rows.append(
+                {
+                    "labelled sites": count,
+                    "arm": arm,
+                    "ROC AUC": ci["estimate"],
+                    "ci low": ci["ci low"],
+                    "ci high": ci["ci high"],
+                    "lr": trained.info.get("lr"),
+                    "val ROC AUC": trained.info.get("best_val_auc"),
+                    "fit rows": len(fit),
+                }
+            )
+    return EfficiencyResult(pd.DataFrame(rows), scores, y_test, np.asarray(test_index))
+
+
+def efficiency_comparisons(
+    result: EfficiencyResult, reference: str, seed: int = 0, n_boot: int = 1000
+) -> pd.DataFrame:
+    """``reference`` minus every other arm at every count: paired bootstrap of the ROC AUC.
+
+    Returns one row per ``(labelled sites, other arm)`` with ``difference``, ``ci low``,
+    ``ci high`` (95 %, resampling test rows within each class) and ``excludes 0``.
+    """
+    rows = {}
+    for count, by_arm in result.scores.items():
+        for other, scores in by_arm.items():
+            if other == reference:
+                continue
+            paired = paired_bootstrap(
+                batched_roc_auc,
+                result.y_test,
+                by_arm[reference],
+                scores,
+                n_boot=n_boot,
+                seed=seed,
+                strata=result.y_test,
+                batched=True,
+            )
+            keep = ("difference", "ci low", "ci high", "excludes 0")
+            rows[(count, other)] = {key: paired[key] for key in keep}
+    return pd.DataFrame(rows).T.rename_axis(["labelled sites", f"{reference} minus"])
+
+
+def efficiency_sentences(comparisons: pd.DataFrame, reference: str, provenance: str) -> list[str]:
+    """One sentence per comparison, its verdict read off the interval (never typed)."""
+    lines = []
+    for (count, other), row in comparisons.iterrows():
+        low, high = float(row["ci low"]), float(row["ci high"])
+        if low > 0:
+            verdict = f"{reference} is better"
+        elif high < 0:
+            verdict = f"{other} is better"
+        else:
+            verdict = "nothing can be concluded (the interval spans 0)"
+        lines.append(
+            f"At {count:,} labelled sites ({provenance} data), {reference} minus {other}: ROC "
+            f"AUC {float(row['difference']):+.3f} [{low:+.3f}, {high:+.3f}]: {verdict}."
+        )
+    return lines
+
+
+def plot_efficiency(table: pd.DataFrame, ax: Axes, title: str) -> None:
+    """ROC AUC against labelled sites (log x), one line per arm with its 95 % intervals."""
+    for arm, part in table.groupby("arm", sort=False):
+        x = part["labelled sites"].to_numpy(dtype=float)
+        y = part["ROC AUC"].to_numpy(dtype=float)
+        error = np.vstack([y - part["ci low"].to_numpy(float), part["ci high"].to_numpy(float) - y])
+        ax.errorbar(x, y, yerr=error, marker="o", capsize=3, label=arm)
+    ax.axhline(0.5, color="k", lw=0.5, ls=":", label="no learning (0.5)")
+    ax.set_xscale("log")
+    ax.set(xlabel="labelled sites (log scale)", ylabel="test ROC AUC, 95 % interval", title=title)
+    ax.legend(fontsize="small")

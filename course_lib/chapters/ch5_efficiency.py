@@ -1,0 +1,346 @@
+"""Chapter 5's sample-efficiency curve: what pretraining adds at several label counts.
+
+Every arm is fine-tuned on the same nested, length-stratified subsets of each Random7600
+fold's training rows (:func:`course_lib.utr_protocol.learning_curve_subsets`), selected on the
+fold's validation rows and scored on the fold's held-out rows and on Human7600
+(:func:`efficiency_curve`). The arms (:class:`Arm`): pretrained backbones (natural-sequence
+MLM, optionally MLM + MFE + structure), the negative control pretrained identically on
+composition-matched i.i.d. sequence, a transformer from random weights, and the one-hot ResNet
+of chapter 1 (:class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`, no
+transformer). Arms trained from scratch pick their learning rate from a grid on fold 0's
+validation rows at each label count; pretrained arms share one recipe (a lower backbone
+learning rate, a frozen warm-up).
+
+Single fold models are scored; :func:`fold_mean_interval` gives the fold mean of R² (or of
+a difference between two arms) with a percentile bootstrap over test rows, paired (the same
+resampled rows for both arms). :func:`efficiency_table`, :func:`conclusions` and
+:func:`plot_efficiency` read the curve. Statistics live in
+:mod:`course_lib.chapters.ch5_efficiency_stats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, train_steps
+from course_lib.training import FitResult
+from course_lib.utr_protocol import FoldSplit, RealUTRProtocol
+
+#: Test sets of the curve: a fold's held-out Random7600 rows and Human7600.
+TEST_SETS = ("Random7600 fold", "Human7600")
+#: UTRs per forward pass when predicting.
+EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of the curve.
+
+    Attributes
+    ----------
+    name
+        Its label in tables and plots.
+    source
+        A checkpoint folder (a pretrained backbone), an ``EsmConfig`` (random weights) or
+        ``None`` (the one-hot ResNet).
+    from_scratch
+        ``True``: its learning rate is chosen from the grid on validation, one group.
+    """
+
+    name: str
+    source: Any
+    from_scratch: bool = False
+
+
+@dataclass
+class EfficiencyCurve:
+    """Every fine-tuned model of the curve.
+
+    Attributes
+    ----------
+    runs
+        One row per arm, label count and fold: ``arm``, ``labels``, ``fold``, ``lr``,
+        ``val R2``, ``best step``, and ``R2`` of each of :data:`TEST_SETS`.
+    predictions
+        ``{(arm, labels, fold, test set): [m]}`` MRL predictions.
+    truth
+        ``{(fold, test set): (y [m], lengths [m], utrs [m])}``.
+    lr_grid
+        One row per from-scratch arm, label count and learning rate: fold 0's ``val R2``.
+    fits
+        ``{(arm, labels, fold): FitResult}``.
+    """
+
+    runs: pd.DataFrame
+    predictions: dict[tuple[str, int, int, str], np.ndarray]
+    truth: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, list[str]]]
+    lr_grid: pd.DataFrame
+    fits: dict[tuple[str, int, int], FitResult] = field(default_factory=dict)
+
+    @property
+    def arms(self) -> list[str]:
+        """Arm names in run order."""
+        return list(dict.fromkeys(self.runs["arm"]))
+
+    @property
+    def counts(self) -> list[int]:
+        """Label counts, ascending."""
+        return sorted(set(self.runs["labels"]))
+
+    @property
+    def folds(self) -> list[int]:
+        """Folds, ascending."""
+        return sorted(set(self.runs["fold"]))
+
+
+def per_length_subset(lengths: np.ndarray, per_length: int | None, seed: int) -> np.ndarray:
+    """Sorted positions of at most ``per_length`` rows of each length (``None``: all)."""
+    lengths = np.asarray(lengths)
+    if per_length is None:
+        return np.arange(len(lengths))
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.permutation(np.flatnonzero(lengths == n))[:per_length] for n in np.unique(lengths)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+def test_tables(
+    protocol: RealUTRProtocol, split: FoldSplit, per_length: int | None, seed: int
+) -> dict[str, pd.DataFrame]:
+    """``{test set: table}`` of one fold: its held-out Random7600 rows and Human7600, each cut
+    to ``per_length`` UTRs per length (the same Human7600 rows for every fold)."""
+    random = protocol.random.iloc[split.test].reset_index(drop=True)
+    human = protocol.human.reset_index(drop=True)
+    return {
+        "Random7600 fold": random.iloc[per_length_subset(random["len"], per_length, seed)],
+        "Human7600": human.iloc[per_length_subset(human["len"], per_length, seed)],
+    }
+
+
+def _loader(utrs: Sequence[str], y: np.ndarray, onehot: bool, batch: int, shuffle: bool, seed: int):
+    """Token batches (transformer arms) or one-hot ``{"seq": [b, 100, 4]}`` batches."""
+    from course_lib.models.utr_lm import MAX_TOKENS, encode_utrs, utr_vocabulary
+    from course_lib.token_batches import mrl_loader
+
+    if not onehot:
+        tokens = encode_utrs(list(utrs), utr_vocabulary(), MAX_TOKENS)
+        return mrl_loader(tokens, y, batch, shuffle=shuffle, seed=seed)
+    from course_lib.encoding import one_hot
+
+    x = torch.from_numpy(one_hot(list(utrs), length=MAX_TOKENS - 2, padding="right"))
+    generator = torch.Generator().manual_seed(seed)
+    dataset = TensorDataset(x, torch.from_numpy(np.asarray(y, dtype=np.float32)))
+    loader = DataLoader(dataset, batch, shuffle=shuffle, generator=generator)
+    return _SeqBatches(loader)
+
+
+class _SeqBatches:
+    """A loader of ``(x, y)`` seen as ``({"seq": x}, y)`` batches."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield {"seq": x}, y
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def fold_curve_loaders(
+    protocol: RealUTRProtocol,
+    split: FoldSplit,
+    rows: np.ndarray,
+    tests: Mapping[str, pd.DataFrame],
+    onehot: bool,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> tuple[Any, dict[str, Any]]:
+    """The scaler (fitted on ``rows``) and loaders ``train``, ``val`` and one per test set."""
+    from course_lib.datasets.utr import scale_labels
+    from course_lib.utr_protocol import fold_tables
+
+    parts = fold_tables(protocol.random, split, rows)
+    tables = {"train": parts.fit, "val": parts.val, **tests}
+    loaders = {
+        name: _loader(
+            table["utr"].tolist(),
+            scale_labels(table, parts.scaler),
+            onehot,
+            settings["finetune_batch_size"] if name == "train" else EVAL_BATCH,
+            name == "train",
+            seed,
+        )
+        for name, table in tables.items()
+    }
+    return parts.scaler, loaders
+
+
+def build_model(arm: Arm, settings: Mapping[str, Any]) -> nn.Module:
+    """A fresh MRL model of ``arm``: UTR-LM with the chapter's head, or the one-hot ResNet."""
+    if arm.source is None:
+        from course_lib.models.utr_resnet import Human5PrimeUTRPredictor
+
+        return Human5PrimeUTRPredictor(("seq",), channels=settings["head_channels"])
+    from course_lib.models.utr_lm import mrl_model
+
+    return mrl_model(
+        arm.source,
+        head=settings["head"],
+        pooling=settings["pooling"],
+        head_channels=settings["head_channels"],
+    )
+
+
+def arm_recipe(arm: Arm, settings: Mapping[str, Any], lr: float) -> FinetuneRecipe:
+    """From-scratch arms: one learning rate ``lr`` for all weights, no frozen warm-up;
+    pretrained arms: ``settings["backbone_lr_factor"]`` and ``settings["frozen_steps"]`` (all
+    steps with ``settings["freeze_backbone"]``)."""
+    pretrained = not arm.from_scratch
+    frozen = settings["finetune_steps"] if settings["freeze_backbone"] else settings["frozen_steps"]
+    return FinetuneRecipe(
+        lr=lr,
+        backbone_lr_factor=settings["backbone_lr_factor"] if pretrained else 1.0,
+        frozen_steps=frozen if pretrained else 0,
+        steps=settings["finetune_steps"],
+        eval_every=settings["finetune_eval_every"],
+        patience=settings["patience"],
+        loss=settings["loss"],
+    )
+
+
+def fit_arm(
+    arm: Arm,
+    lr: float,
+    loaders: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    description: str,
+) -> tuple[nn.Module, FitResult]:
+    """Seed, build and fine-tune one model of ``arm`` at learning rate ``lr``."""
+    from course_lib.training import seed_everything
+
+    seed_everything(seed)
+    model = build_model(arm, settings)
+    recipe = arm_recipe(arm, settings, lr)
+    fit_ = train_steps(model, loaders["train"], loaders["val"], recipe, device, True, description)
+    return model, fit_
+
+
+def predict_tests(
+    model: nn.Module, loaders: Mapping[str, Any], scaler: Any, device: torch.device | str
+) -> dict[str, np.ndarray]:
+    """``{test set: [m]}`` MRL predictions of ``model`` on the loaders of :data:`TEST_SETS`."""
+    from course_lib.datasets.utr import unscale
+    from course_lib.training import predict
+
+    return {name: unscale(predict(model, loaders[name], device)[1], scaler) for name in TEST_SETS}
+
+
+def efficiency_curve(
+    arms: Sequence[Arm],
+    protocol: RealUTRProtocol,
+    settings: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> EfficiencyCurve:
+    """Fine-tune every arm at every label count of ``settings["efficiency_counts"]`` on the
+    first ``settings["real_folds"]`` folds; score :data:`TEST_SETS` (``test_per_length``).
+
+    A from-scratch arm tries every learning rate of ``settings["lr_grid"]`` on the first fold
+    at each label count and keeps the best on that fold's validation R² for every fold; the
+    other arms use ``settings["finetune_lr"]``.
+    """
+    from course_lib.utr_protocol import learning_curve_subsets
+
+    curve = EfficiencyCurve(pd.DataFrame(), {}, {}, pd.DataFrame())
+    rows, grid_rows, chosen = [], [], {}
+    counts = sorted(settings["efficiency_counts"])
+    for split in protocol.folds[: settings["real_folds"]]:
+        subsets = learning_curve_subsets(split, protocol.random["len"], counts, seed)
+        tests = test_tables(protocol, split, settings["test_per_length"], seed)
+        for name, table in tests.items():
+            y, lengths = table["rl"].to_numpy(float), table["len"].to_numpy()
+            curve.truth[(split.fold, name)] = (y, lengths, table["utr"].tolist())
+        for n in counts:
+            for arm in arms:
+                where = (protocol, split, subsets[n], tests)
+                grid = _one_run(curve, arm, n, where, settings, device, seed, chosen, rows)
+                grid_rows += [{"arm": arm.name, "labels": n, **g} for g in grid]
+    curve.runs, curve.lr_grid = pd.DataFrame(rows), pd.DataFrame(grid_rows)
+    return curve
+
+
+def _one_run(
+    curve: EfficiencyCurve,
+    arm: Arm,
+    n: int,
+    where: tuple[RealUTRProtocol, FoldSplit, np.ndarray, Mapping[str, pd.DataFrame]],
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    chosen: dict[tuple[str, int], float],
+    rows: list[dict[str, Any]],
+) -> list[dict[str, float]]:
+    """Fine-tune ``arm`` on ``n`` rows of one fold (a from-scratch arm's first fold tries the
+    learning-rate grid, recorded in ``chosen``), store its predictions and its runs row in
+    ``rows``; return the grid's ``{"lr", "val R2"}`` rows (empty when no grid ran)."""
+    from course_lib.metrics import r2
+
+    protocol, split, subset, tests = where
+    scaler, loaders = fold_curve_loaders(
+        protocol, split, subset, tests, arm.source is None, settings, seed
+    )
+    key = (arm.name, n)
+    grid_lrs = settings["lr_grid"] if arm.from_scratch and key not in chosen else ()
+    lrs = grid_lrs or (chosen.get(key, settings["finetune_lr"]),)
+    tried = []
+    for lr in lrs:
+        label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}"
+        tried.append((lr, *fit_arm(arm, lr, loaders, settings, device, seed + split.fold, label)))
+    lr, model, fit_ = max(tried, key=lambda t: t[2].best_value)
+    chosen[key] = lr
+    best_step = int(fit_.history["step"].iloc[fit_.best_epoch - 1])
+    out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": lr}
+    out |= {"val R2": fit_.best_value, "best step": best_step}
+    for name, pred in predict_tests(model, loaders, scaler, device).items():
+        curve.predictions[(arm.name, n, split.fold, name)] = pred
+        out[f"{name} R2"] = r2(curve.truth[(split.fold, name)][0], pred)
+    curve.fits[(arm.name, n, split.fold)] = fit_
+    rows.append(out)
+    return [{"lr": t[0], "val R2": t[2].best_value} for t in tried] if grid_lrs else []
+
+
+def choose_by_validation(
+    candidates: Mapping[Any, Arm],
+    protocol: RealUTRProtocol,
+    settings: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> tuple[Any, pd.DataFrame]:
+    """The key of ``candidates`` (e.g. a loss weight) whose arm fine-tunes to the best
+    validation R² on fold 0 at the smallest label count, and each candidate's R²."""
+    from course_lib.utr_protocol import learning_curve_subsets
+
+    split, n = protocol.folds[0], min(settings["efficiency_counts"])
+    rows = learning_curve_subsets(split, protocol.random["len"], [n], seed)[n]
+    tests = test_tables(protocol, split, settings["test_per_length"], seed)
+    _, loaders = fold_curve_loaders(protocol, split, rows, tests, False, settings, seed)
+    scores = {}
+    for key, arm in candidates.items():
+        label = f"{arm.name}: candidate {key} on validation"
+        fit_ = fit_arm(arm, settings["finetune_lr"], loaders, settings, device, seed, label)[1]
+        scores[key] = fit_.best_value
+    table = pd.DataFrame({"candidate": list(scores), "val R2": list(scores.values())})
+    return max(scores, key=scores.get), table.assign(labels=n, fold=split.fold)

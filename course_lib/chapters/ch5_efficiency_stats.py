@@ -1,0 +1,230 @@
+"""Chapter 5's sample-efficiency curve, read: intervals, paired differences, sentences, plot.
+
+- :func:`fold_mean_interval`: the mean over folds of single-fold-model R² (or of the R²
+  difference of two arms on the same rows) with a 95 % percentile bootstrap over test rows,
+  resampled within UTR length, the same resamples for both arms (paired);
+- :func:`efficiency_table`: every arm, label count and test set, with its difference from the
+  reference arm; :func:`conclusions`: one sentence per comparison, computed from the
+  intervals; :func:`plot_efficiency`: R² against label count (log x) with intervals;
+- :func:`reference_scores`: a published model's R² on the same test rows.
+
+The curve itself is :mod:`course_lib.chapters.ch5_efficiency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from course_lib.chapters.ch5_efficiency import TEST_SETS, EfficiencyCurve
+from course_lib.uncertainty import bootstrap_indices
+from course_lib.utr_protocol import BATCHED_METRICS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+#: How the curve's intervals are obtained.
+METHOD = (
+    "95 % percentile bootstrap over test UTRs (within length) of the mean over folds of "
+    "single-fold-model R2; differences paired (same resampled rows for both arms)"
+)
+
+
+def fold_mean_interval(
+    truth: Sequence[tuple[np.ndarray, np.ndarray]],
+    pred_a: Sequence[np.ndarray],
+    pred_b: Sequence[np.ndarray] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean over folds of R²(a) (or R²(a) − R²(b)) with a paired bootstrap interval.
+
+    Parameters
+    ----------
+    truth
+        One ``(y [m_f], lengths [m_f])`` per fold: the measured MRL of that fold's test rows.
+    pred_a, pred_b
+        One ``[m_f]`` prediction per fold for each arm (``pred_b`` ``None``: R²(a) alone).
+    n_boot, seed
+        Resamples; fold ``f`` resamples its rows with ``seed`` (so folds scoring the same rows,
+        such as Human7600, resample them alike).
+
+    Returns
+    -------
+    dict
+        ``estimate``, ``ci low``, ``ci high``, ``excludes 0`` and ``folds``.
+    """
+    metric = BATCHED_METRICS["R2"]
+    estimate, resampled = 0.0, np.zeros(n_boot)
+    for f, (y, lengths) in enumerate(truth):
+        index = bootstrap_indices(len(y), n_boot, seed, strata=lengths)
+        a = np.asarray(pred_a[f], dtype=float)
+        b = None if pred_b is None else np.asarray(pred_b[f], dtype=float)
+        full = metric(y[None], a[None])[0] - (0.0 if b is None else metric(y[None], b[None])[0])
+        boot = metric(y[index], a[index]) - (0.0 if b is None else metric(y[index], b[index]))
+        estimate += full / len(truth)
+        resampled += boot / len(truth)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {
+        "estimate": float(estimate),
+        "ci low": float(low),
+        "ci high": float(high),
+        "excludes 0": bool(low > 0 or high < 0),
+        "folds": len(truth),
+    }
+
+
+def _fold_mean_r2(truth: Sequence[tuple[np.ndarray, np.ndarray]], pred: Sequence[np.ndarray]):
+    """Mean over folds of R² (no interval)."""
+    metric = BATCHED_METRICS["R2"]
+    return float(
+        np.mean([metric(y[None], p[None])[0] for (y, _), p in zip(truth, pred, strict=True)])
+    )
+
+
+def _arm_predictions(curve: EfficiencyCurve, arm: str, n: int, test: str) -> list[np.ndarray]:
+    return [curve.predictions[(arm, n, f, test)] for f in curve.folds]
+
+
+def efficiency_table(
+    curve: EfficiencyCurve, reference: str, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per arm, label count and test set: fold-mean R² with its interval, the fold
+    spread, ``reference`` minus the arm with its paired interval and the number of folds
+    whose own difference has the same sign (``NaN`` for the reference itself); a positive
+    difference means the reference arm is better."""
+    rows = []
+    for test in TEST_SETS:
+        truth = [curve.truth[(f, test)][:2] for f in curve.folds]
+        for n in curve.counts:
+            ref = _arm_predictions(curve, reference, n, test)
+            for arm in curve.arms:
+                pred = _arm_predictions(curve, arm, n, test)
+                score = fold_mean_interval(truth, pred, None, n_boot, seed)
+                per_fold = curve.runs.query("arm == @arm and labels == @n")[f"{test} R2"]
+                row = {"arm": arm, "labels": n, "test set": test, "folds": len(curve.folds)}
+                row |= {"R2": score["estimate"], "reference R2": _fold_mean_r2(truth, ref)}
+                row |= {"R2 ci low": score["ci low"], "R2 ci high": score["ci high"]}
+                row |= {"R2 fold sd": float(per_fold.std()) if len(per_fold) > 1 else np.nan}
+                diff = dict.fromkeys(("estimate", "ci low", "ci high"), np.nan)
+                agree = np.nan
+                if arm != reference:
+                    diff = fold_mean_interval(truth, ref, pred, n_boot, seed)
+                    agree = _folds_agreeing(curve, reference, arm, n, test, diff["estimate"])
+                row["folds agreeing"] = agree
+                row |= {
+                    "reference - arm": diff["estimate"],
+                    "reference - arm ci low": diff["ci low"],
+                    "reference - arm ci high": diff["ci high"],
+                }
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _folds_agreeing(
+    curve: EfficiencyCurve, reference: str, arm: str, n: int, test: str, mean: float
+) -> int:
+    """Folds whose own R² difference (reference minus arm) has the sign of ``mean``."""
+    runs = curve.runs[curve.runs["labels"] == n].set_index(["arm", "fold"])[f"{test} R2"]
+    per_fold = [runs[(reference, f)] - runs[(arm, f)] for f in curve.folds]
+    return int(sum(np.sign(d) == np.sign(mean) for d in per_fold))
+
+
+def verdict(
+    low: float,
+    high: float,
+    better: str,
+    worse: str,
+    folds_agree: bool = True,
+    learned: bool = True,
+) -> str:
+    """What an interval of ``better`` minus ``worse`` allows one to say.
+
+    The bootstrap over test rows does not see how much a fine-tuned model varies from fold
+    to fold, so a difference also has to keep its sign in every fold (``folds_agree``); and
+    a difference between two models that both do no better than predicting the mean MRL
+    (``learned`` false: both R² at most 0) says nothing about what either learned.
+    """
+    if low <= 0 <= high:
+        return "nothing can be concluded (the interval spans zero)"
+    if not learned:
+        return "nothing can be concluded (neither model beats predicting the mean, R2 <= 0)"
+    if not folds_agree:
+        return "nothing can be concluded (the folds disagree in sign)"
+    return f"{better} is better" if low > 0 else f"{worse} is better"
+
+
+def conclusions(table: pd.DataFrame, reference: str, provenance: str, profile: str) -> list[str]:
+    """One sentence per arm compared with ``reference``, label count and test set, e.g.
+    ``"(b) vs scratch, 250 labels, Human7600: +0.120 [0.080, 0.160] R2: (b) is better"``."""
+    out = []
+    diff = "reference - arm"
+    for _, row in table[table["arm"] != reference].iterrows():
+        low, high = row[f"{diff} ci low"], row[f"{diff} ci high"]
+        interval = f"{row[diff]:+.3f} [{low:+.3f}, {high:+.3f}]"
+        agree, learned = row["folds agreeing"] == row["folds"], _learned(row)
+        out.append(
+            f"{reference} minus {row['arm']}, {row['labels']:,} labels, {row['test set']} "
+            f"({provenance} data, {profile} profile): R2 {interval}, same sign in "
+            f"{row['folds agreeing']:.0f} of {row['folds']:.0f} folds: "
+            f"{verdict(low, high, reference, row['arm'], agree, learned)}"
+        )
+    return out
+
+
+def _learned(row: pd.Series) -> bool:
+    """Whether the arm or the reference of a table row beats predicting the mean (R² > 0)."""
+    return bool(row["R2"] > 0 or row["reference R2"] > 0)
+
+
+def summary_sentence(table: pd.DataFrame, reference: str, arm: str, test: str) -> str:
+    """Where ``reference`` beats ``arm`` on ``test`` over the label counts, in one sentence."""
+    rows = table[(table["arm"] == arm) & (table["test set"] == test)].sort_values("labels")
+    parts = []
+    for _, row in rows.iterrows():
+        low, high = row["reference - arm ci low"], row["reference - arm ci high"]
+        agree = row["folds agreeing"] == row["folds"]
+        word = verdict(low, high, "helps", "hurts", agree, _learned(row))
+        word = word.replace(" is better", "")
+        parts.append(
+            f"at {row['labels']:,} labels {row['reference - arm']:+.3f} "
+            f"[{low:+.3f}, {high:+.3f}] ({word})"
+        )
+    return f"{reference} against {arm} on {test}: " + "; ".join(parts)
+
+
+def plot_efficiency(axes: Sequence[Axes], table: pd.DataFrame, caption: str) -> None:
+    """One panel per test set: fold-mean R² against label count (log x), 95 % intervals."""
+    for ax, test in zip(axes, TEST_SETS, strict=True):
+        part = table[table["test set"] == test]
+        for i, (arm, rows) in enumerate(part.groupby("arm", sort=False)):
+            rows = rows.sort_values("labels")
+            error = [rows["R2"] - rows["R2 ci low"], rows["R2 ci high"] - rows["R2"]]
+            shift = 1 + 0.03 * (i - 2)  # spread the markers a little
+            ax.errorbar(
+                rows["labels"] * shift, rows["R2"], yerr=error, marker="o", capsize=3, label=arm
+            )
+        ax.set_xscale("log")
+        ax.set(xlabel="training UTRs (labels)", ylabel="R2 (mean of fold models)")
+        ax.set_title(f"{test}\n{caption}")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.legend(fontsize="x-small")
+
+
+def reference_scores(
+    predict_mrl: Callable[[Sequence[str]], np.ndarray],
+    curve: EfficiencyCurve,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """A published model's fold-mean R² with intervals on the curve's test rows, by test set
+    (``predict_mrl(utrs) -> [n]`` MRL; nothing is trained)."""
+    out = {}
+    for test in TEST_SETS:
+        truth = [curve.truth[(f, test)] for f in curve.folds]
+        pred = [predict_mrl(utrs) for _, _, utrs in truth]
+        out[test] = fold_mean_interval([t[:2] for t in truth], pred, None, n_boot, seed)
+    return out

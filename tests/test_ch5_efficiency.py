@@ -1,0 +1,251 @@
+"""Chapter 5's sample-efficiency curve, its paired intervals and the pretraining controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from toy_utrs import toy_varying_table
+
+from course_lib.chapters.ch5_efficiency import (
+    Arm,
+    arm_recipe,
+    choose_by_validation,
+    efficiency_curve,
+    per_length_subset,
+)
+from course_lib.chapters.ch5_efficiency_stats import (
+    conclusions,
+    efficiency_table,
+    fold_mean_interval,
+    reference_scores,
+    verdict,
+)
+from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, parameter_groups, train_steps
+from course_lib.models.utr_lm import utr_lm_config, utr_vocabulary
+
+SETTINGS = {
+    "real_folds": 2,
+    "efficiency_counts": (30, 60),
+    "test_per_length": None,
+    "finetune_batch_size": 16,
+    "finetune_steps": 4,
+    "finetune_eval_every": 2,
+    "patience": None,
+    "loss": "huber",
+    "frozen_steps": 2,
+    "backbone_lr_factor": 0.1,
+    "finetune_lr": 1e-3,
+    "lr_grid": (1e-3, 3e-3),
+    "head": "resnet",
+    "pooling": "mean",
+    "head_channels": 4,
+    "freeze_backbone": False,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _protocol():
+    from course_lib.utr_protocol import real_utr_protocol
+
+    table = toy_varying_table(8, lambda utr, rng: 3 + utr.count("G") / len(utr), 0)
+    return table, real_utr_protocol(table, n_folds=3)
+
+
+def _config():
+    return utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
+
+
+def test_curve_runs_every_arm_count_and_fold_and_tunes_scratch_on_the_first_fold():
+    table, protocol = _protocol()
+    arms = [Arm("pre", _config()), Arm("scratch", _config(), True), Arm("one-hot", None, True)]
+    curve = efficiency_curve(arms, protocol, SETTINGS)
+    assert len(curve.runs) == 3 * 2 * 2 and curve.arms == ["pre", "scratch", "one-hot"]
+    assert curve.counts == [30, 60] and curve.folds == [0, 1]
+    # the grid ran once per from-scratch arm and label count, on the first fold only
+    assert len(curve.lr_grid) == 2 * 2 * len(SETTINGS["lr_grid"])
+    chosen = curve.lr_grid.loc[curve.lr_grid.groupby(["arm", "labels"])["val R2"].idxmax()]
+    for _, row in chosen.iterrows():
+        lrs = curve.runs.query("arm == @row.arm and labels == @row.labels")["lr"]
+        assert (lrs == row["lr"]).all()
+    assert (curve.runs.query("arm == 'pre'")["lr"] == SETTINGS["finetune_lr"]).all()
+    # Human7600 rows are the same for every fold; fold test rows differ
+    human = [curve.truth[(f, "Human7600")][2] for f in curve.folds]
+    random = [curve.truth[(f, "Random7600 fold")][2] for f in curve.folds]
+    assert human[0] == human[1] and not set(random[0]) & set(random[1])
+    assert len(human[0]) == len(protocol.human)
+    truth = dict(zip(table["utr"], table["rl"], strict=True))
+    oracle = reference_scores(lambda utrs: np.array([truth[u] for u in utrs]), curve, n_boot=50)
+    assert oracle["Human7600"]["estimate"] == pytest.approx(1.0)
+    summary = efficiency_table(curve, "pre", n_boot=50)
+    assert len(summary) == 3 * 2 * 2
+    assert summary.query("arm == 'pre'")["reference - arm"].isna().all()
+    assert summary["folds agreeing"].dropna().between(0, 2).all()
+    sentences = conclusions(summary, "pre", "synthetic", "smoke")
+    assert len(sentences) == 2 * 2 * 2 and all("of 2 folds" in s for s in sentences)
+
+
+def test_weight_candidates_are_chosen_on_validation():
+    _, protocol = _protocol()
+    candidates = {0.1: Arm("c 0.1", _config()), 1.0: Arm("c 1", _config())}
+    best, table = choose_by_validation(candidates, protocol, SETTINGS)
+    assert best in candidates and list(table["candidate"]) == [0.1, 1.0]
+    assert table.loc[table["val R2"].idxmax(), "candidate"] == best
+
+
+def test_paired_interval_sees_a_real_difference_and_not_a_null_one():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    lengths = np.repeat(np.arange(4), 100)
+    good, bad = y + 0.3 * rng.normal(size=400), y + 1.0 * rng.normal(size=400)
+    truth = [(y, lengths), (y, lengths)]
+    better = fold_mean_interval(truth, [good, good], [bad, bad], n_boot=300)
+    assert better["ci low"] > 0 and better["excludes 0"]
+    same = fold_mean_interval(truth, [good, good], [good + 1e-9, good], n_boot=300)
+    assert same["ci low"] <= 0 <= same["ci high"] and not same["excludes 0"]
+    twin = y + 0.3 * rng.normal(size=400)  # as good as ``good``, different errors
+    null = fold_mean_interval(truth, [good, good], [twin, twin], n_boot=300)
+    assert null["ci low"] < 0 < null["ci high"]
+    alone = fold_mean_interval(truth, [good, bad], n_boot=300)
+    assert alone["ci low"] < alone["estimate"] < alone["ci high"]
+
+
+def test_verdicts_follow_the_interval():
+    assert verdict(0.01, 0.2, "b", "x") == "b is better"
+    assert verdict(-0.2, -0.01, "b", "x") == "x is better"
+    assert verdict(-0.1, 0.2, "b", "x").startswith("nothing can be concluded")
+    assert verdict(0.01, 0.2, "b", "x", learned=False).endswith("R2 <= 0)")
+    assert verdict(0.01, 0.2, "b", "x", folds_agree=False) == (
+        "nothing can be concluded (the folds disagree in sign)"
+    )
+
+
+def test_recipes_lower_the_backbone_rate_only_for_pretrained_arms():
+    pre = arm_recipe(Arm("pre", "folder"), SETTINGS, 1e-3)
+    scratch = arm_recipe(Arm("scratch", _config(), True), SETTINGS, 3e-3)
+    assert (pre.backbone_lr_factor, pre.frozen_steps) == (0.1, 2)
+    assert (scratch.backbone_lr_factor, scratch.frozen_steps, scratch.lr) == (1.0, 0, 3e-3)
+    frozen = arm_recipe(Arm("pre", "folder"), {**SETTINGS, "freeze_backbone": True}, 1e-3)
+    assert frozen.frozen_steps == SETTINGS["finetune_steps"]
+
+
+def test_frozen_warmup_leaves_the_backbone_alone_then_it_learns_at_its_own_rate():
+    from course_lib.models.utr_lm import mrl_model
+
+    _, protocol = _protocol()
+    model = mrl_model(_config(), head="resnet", head_channels=4)
+    groups = parameter_groups(model, 1e-3, 0.1)
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-4)]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    from course_lib.chapters.ch5_efficiency import fold_curve_loaders, test_tables
+
+    split = protocol.folds[0]
+    tests = test_tables(protocol, split, 2, 0)
+    _, loaders = fold_curve_loaders(protocol, split, split.fit[:40], tests, False, SETTINGS, 0)
+    before = {k: v.clone() for k, v in model.esm.state_dict().items()}
+    recipe = FinetuneRecipe(lr=1e-2, frozen_steps=3, steps=3, eval_every=3)
+    train_steps(model, loaders["train"], loaders["val"], recipe, "cpu", False)
+    assert all(torch.equal(before[k], v) for k, v in model.esm.state_dict().items())
+    assert not model.backbone_frozen
+    recipe = FinetuneRecipe(lr=1e-2, frozen_steps=1, steps=4, eval_every=2)
+    result = train_steps(model, loaders["train"], loaders["val"], recipe, "cpu", False)
+    assert list(result.history["step"]) == [2, 4]
+    assert any(not torch.equal(before[k], v) for k, v in model.esm.state_dict().items())
+
+
+def test_test_rows_keep_at_most_n_per_length():
+    lengths = np.repeat([25, 26, 27], [5, 1, 3])
+    rows = per_length_subset(lengths, 2, seed=0)
+    assert np.bincount(lengths[rows])[25:].tolist() == [2, 1, 2]
+    assert per_length_subset(lengths, None, 0).tolist() == list(range(9))
+
+
+# ---------------------------------------------------------------- controls
+
+
+def _copy_model():
+    """A pretraining model whose MLM head copies its input nucleotide (and never learns)."""
+    from course_lib.models.utr_lm import UTRLMForPretraining
+
+    vocab = utr_vocabulary()
+    model = UTRLMForPretraining(_config())
+
+    def forward(input_ids, attention_mask):
+        logits = torch.nn.functional.one_hot(input_ids, len(vocab)).float()
+        return type("Out", (), {"mlm_logits": logits})()
+
+    model.forward = forward
+    return model
+
+
+def test_copy_control_puts_a_copying_model_on_the_copy_floor():
+    from course_lib.chapters.ch5_controls import copy_control
+    from course_lib.pretraining import PretrainingData
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(300)]
+    data = PretrainingData.from_sequences(seqs, utr_vocabulary())
+    result = copy_control(_copy_model(), utr_vocabulary(), data.input_ids.numpy(), data, n_boot=200)
+    # at <mask> the copying model predicts <mask> (never right); elsewhere it equals the copy
+    assert result["model accuracy"] < result["copy accuracy"]
+    low, high = result["model accuracy - copy accuracy interval"]
+    assert high < 0 and result["n"] > 500 and result["resampled"] == "masked tokens"
+    assert 0.25 < result["copy accuracy"] < 0.45
+
+
+def test_random_library_rows_are_never_scored_by_masked_modelling():
+    from course_lib.chapters.ch5_controls import masked_token_hits
+    from course_lib.pretraining import PretrainingData
+
+    seqs = ["ACGT" * 10] * 20
+    rows = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+    data = PretrainingData.from_sequences(seqs, utr_vocabulary(), mlm_rows=rows)
+    half = masked_token_hits(_copy_model(), utr_vocabulary(), data, np.full(4, 0.25))[0]
+    full = PretrainingData.from_sequences(seqs, utr_vocabulary())
+    every = masked_token_hits(_copy_model(), utr_vocabulary(), full, np.full(4, 0.25))[0]
+    assert 0.3 * len(every) < len(half) < 0.7 * len(every)
+
+
+def test_results_file_parts_carry_copy_control_and_efficiency_with_intervals():
+    import pandas as pd
+
+    from course_lib.chapters.ch5_report import _control_metrics, headline
+    from course_lib.report import Interval
+
+    rows = []
+    for arm in ("(b) MLM, natural UTRs", "ctrl"):
+        for test in ("Random7600 fold", "Human7600"):
+            diff = (np.nan, np.nan, np.nan) if arm != "ctrl" else (0.1, 0.05, 0.15)
+            rows.append(
+                {"arm": arm, "labels": 250, "test set": test, "folds": 2, "R2": 0.4}
+                | {"reference R2": 0.4}
+                | {"R2 ci low": 0.3, "R2 ci high": 0.5, "R2 fold sd": 0.01}
+                | dict(zip(("reference - arm", "reference - arm ci low"), diff[:2], strict=True))
+                | {
+                    "reference - arm ci high": diff[2],
+                    "folds agreeing": 2 if arm == "ctrl" else np.nan,
+                }
+            )
+    table = pd.DataFrame(rows)
+    copy = {"model accuracy": 0.4, "model accuracy interval": (0.3, 0.5), "resampled": "tokens"}
+    out = _control_metrics(
+        {"masked-token accuracy vs copy baseline, ctrl": copy}, table, ["s"], "ctrl"
+    )
+    assert any("copy" in k for k in out) and any("control" in k for k in out)
+    assert "sample efficiency" in out and out["sample efficiency"]["conclusions"] == ["s"]
+    entry = out["negative control (random-sequence backbone)"]["(b) minus the control"]
+    assert list(entry) == ["ctrl, 250 labels, Random7600 fold", "ctrl, 250 labels, Human7600"]
+    assert entry["ctrl, 250 labels, Human7600"]["reference - arm interval"] == Interval(
+        0.05, 0.15, entry["ctrl, 250 labels, Human7600"]["reference - arm interval"].method
+    )
+    assert isinstance(
+        out["masked-token accuracy vs copy baseline, ctrl"]["model accuracy interval"], Interval
+    )
+    assert list(headline(table, "real", "m").compared) == ["(b) MLM, natural UTRs", "ctrl"]
