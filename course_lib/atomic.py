@@ -65,3 +65,24 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as part:
         part.write_text(text)
     return Path(path)
+
+
+@contextmanager
+def build_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a cache entry) while it is checked or built.
+
+    Two chapters run at once that need the same pretrained backbone take turns: the second
+    waits, then finds the first one's finished folder instead of building it again. The lock
+    is the file ``.<name>.lock`` beside ``path`` (``fcntl.flock``; released when the process
+    ends, even if it is killed).
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -23,7 +23,9 @@ every objective, random-library UTRs for the folding objectives only, each split
 
 from __future__ import annotations
 
+import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -452,18 +454,28 @@ def backbone_checkpoint(
     Raises
     ------
     course_lib.models.utr_lm.CheckpointError
-        The folder holds another architecture or size, or incomplete weights.
+        The folder it just built fails its check. A folder found unreadable or incomplete (a
+        killed run, a corrupted file) is reported with a warning, removed and built again; two
+        processes never build the same recipe at once (:func:`course_lib.atomic.build_lock`).
     """
+    from course_lib.atomic import build_lock
+    from course_lib.models.checkpoint import CheckpointError
+
     path = backbone_folder(backbone_recipe(settings, BACKBONE_OBJECTIVES, seed), root)
     say = print if verbose else lambda *_: None
-    if path.exists():
+    with build_lock(path):  # a second chapter waits for the first one's build
+        if path.exists():
+            try:
+                check_backbone_checkpoint(path, settings)
+                say(f"UTR-LM backbone: using the checkpoint of its recipe, {path}")
+                return path
+            except CheckpointError as err:  # a cache: report it, then build it again
+                warnings.warn(f"{err}; removing {path} and pretraining it again", stacklevel=2)
+                shutil.rmtree(path)
+        say(f"UTR-LM backbone: no checkpoint at {path}; pretraining it with its recipe")
+        start = time.perf_counter()
+        _build_backbone(settings, device, seed, root, verbose)
         check_backbone_checkpoint(path, settings)
-        say(f"UTR-LM backbone: using the checkpoint of its recipe, {path}")
-        return path
-    say(f"UTR-LM backbone: no checkpoint at {path}; pretraining it with its recipe")
-    start = time.perf_counter()
-    _build_backbone(settings, device, seed, root, verbose)
-    check_backbone_checkpoint(path, settings)
     say(f"UTR-LM backbone: built {path} in {time.perf_counter() - start:.0f} s")
     return path
 

@@ -75,3 +75,74 @@ def test_a_results_file_survives_a_run_killed_while_writing(tmp_path):
     assert all(".part" in p.name for p in leftovers), leftovers  # never read: not the target
     write_text_atomic(target, '{"run": 3}')
     assert json.loads(target.read_text()) == {"run": 3}
+
+
+def _fake_backbone_build(calls: list, delay: float = 0.0):
+    """A stand-in for pretraining: writes a checkpoint of the recipe's size, counting calls."""
+    import time
+
+    from course_lib import utr_lm_backbone as ub
+    from course_lib.models.utr_lm import (
+        UTRLMForPretraining,
+        save_checkpoint,
+        utr_lm_config,
+        utr_vocabulary,
+    )
+
+    def build(settings, device, seed, root, verbose):
+        calls.append(seed)
+        time.sleep(delay)
+        vocab = utr_vocabulary()
+        sizes = {k: settings[k] for k in ("hidden_size", "num_layers", "num_heads")}
+        model = UTRLMForPretraining(utr_lm_config(vocab, **sizes))
+        recipe = ub.backbone_recipe(settings, ub.BACKBONE_OBJECTIVES, seed)
+        folder = ub.backbone_folder(recipe, root)
+        return save_checkpoint(model, folder, vocab, recipe=recipe, replace=False)
+
+    return build
+
+
+def test_a_corrupted_backbone_is_reported_and_built_again(tmp_path, monkeypatch):
+    from course_lib import utr_lm_backbone as ub
+
+    settings = ub.BackboneConfig.resolve("laptop", tiny=True)
+    calls: list = []
+    monkeypatch.setattr(ub, "_build_backbone", _fake_backbone_build(calls))
+    path = ub.backbone_checkpoint(settings, "cpu", root=tmp_path, verbose=False)
+    for weights in path.glob("*.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:100])  # truncated by a killed copy
+    with pytest.warns(UserWarning, match="pretraining it again"):
+        again = ub.backbone_checkpoint(settings, "cpu", root=tmp_path, verbose=False)
+    assert again == path and calls == [0, 0]
+    ub.check_backbone_checkpoint(path, settings)  # whole again
+    assert ub.backbone_checkpoint(settings, "cpu", root=tmp_path, verbose=False) == path
+    assert calls == [0, 0], "a sound checkpoint is read, not rebuilt"
+
+
+def test_two_runs_needing_one_backbone_build_it_once(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from course_lib import utr_lm_backbone as ub
+
+    settings = ub.BackboneConfig.resolve("laptop", tiny=True)
+    calls: list = []
+    monkeypatch.setattr(ub, "_build_backbone", _fake_backbone_build(calls, delay=0.5))
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(ub.backbone_checkpoint, settings, "cpu", 0, tmp_path, False)
+            for _ in range(2)
+        ]
+        paths = {run.result() for run in runs}
+    assert len(paths) == 1 and calls == [0], "the second run waited and read the first one's"
+
+
+def test_an_unreadable_kmer_backbone_is_reported_and_removed(tmp_path):
+    from course_lib.chapters.ch3_pretraining import _read_backbone
+
+    folder = tmp_path / "bert_mlm" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "recipe.json").write_text('{"corpus": "genome"')  # cut short
+    with pytest.warns(UserWarning, match="is unreadable .* pretraining it again"):
+        assert _read_backbone("genome", folder) is None
+    assert not folder.exists()
+    assert _read_backbone("genome", folder) is None, "absent: nothing to report"

@@ -205,8 +205,9 @@ def test_recipes_differing_in_width_get_their_own_folders(tmp_data_dir, monkeypa
     assert [read_recipe(p)["hidden_size"] for p in paths] == [8, 16]
     shutil.rmtree(paths[1])
     shutil.copytree(paths[0], paths[1])  # another recipe's weights in the wide recipe's folder
-    with pytest.raises(CheckpointError, match="width 8, 1 layers.*asks for width 16"):
-        ub.backbone_checkpoint(wide, "cpu", root=root, verbose=False)
+    with pytest.warns(UserWarning, match="width 8, 1 layers.*asks for width 16.*again"):
+        rebuilt = ub.backbone_checkpoint(wide, "cpu", root=root, verbose=False)
+    assert rebuilt == paths[1] and UTRLMBackbone.from_checkpoint(rebuilt).embed_dim == 16
 
 
 def test_chapter_5_resolves_the_backbones_values():

@@ -18,6 +18,8 @@ the weights as :data:`course_lib.weights.RECIPE_FILE`.
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from course_lib.atomic import build_lock
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.kmer_pretraining import accuracy_against_copy, masked_hits, pretrain_masked_kmers
 from course_lib.tokenization import KmerVocabulary
@@ -327,18 +330,54 @@ def backbone(
     seed, device, show_progress
         The recipe's seed; where to pretrain; progress bar.
     """
-    from transformers import BertForMaskedLM
-
-    from course_lib.weights import RECIPE_FILE, recipe_folder
+    from course_lib.weights import recipe_folder
 
     length = len(corpus.train[0])
     data = {"genome": corpus.provenance, "excluded PUM2 sequences": exclude_hash}
     recipe = backbone_recipe(settings, corpus_name, length, data, seed)
     folder = recipe_folder("bert_mlm", recipe)
-    if (folder / RECIPE_FILE).exists():
+    with build_lock(folder):  # two runs needing this backbone take turns
+        found = _read_backbone(corpus_name, folder)
+        return found or _build(
+            settings, corpus_name, corpus, vocab, recipe, folder, seed, device, show_progress
+        )
+
+
+def _read_backbone(corpus_name: str, folder: Path) -> Backbone | None:
+    """The backbone saved in ``folder``; ``None`` when absent, or when unreadable (a killed run,
+    a corrupted file: reported with a warning and removed, so that it is built again)."""
+    from transformers import BertForMaskedLM
+
+    from course_lib.weights import RECIPE_FILE
+
+    if not folder.exists():
+        return None
+    try:
         record = json.loads((folder / RECIPE_FILE).read_text())
         model = BertForMaskedLM.from_pretrained(str(folder)).eval()
-        return Backbone(corpus_name, folder, model, record, built=False)
+    except (OSError, ValueError, RuntimeError) as err:
+        warnings.warn(
+            f"the pretrained backbone in {folder} is unreadable ({type(err).__name__}: {err}); "
+            "removing it and pretraining it again",
+            stacklevel=3,
+        )
+        shutil.rmtree(folder)
+        return None
+    return Backbone(corpus_name, folder, model, record, built=False)
+
+
+def _build(
+    settings: Ch3Config,
+    corpus_name: str,
+    corpus: PretrainingCorpus,
+    vocab: KmerVocabulary,
+    recipe: Mapping[str, Any],
+    folder: Path,
+    seed: int,
+    device: str | torch.device,
+    show_progress: bool,
+) -> Backbone:
+    """Pretrain the backbone of ``recipe`` and save it in ``folder``."""
     seqs = corpus.train if corpus_name == "genome" else random_like(corpus.train, seed)
     config = pretraining_config(vocab, settings, vocab.encode(seqs[:1]).input_ids.shape[1])
     description = f"MLM pretraining ({corpus_name})"
