@@ -65,7 +65,8 @@ def test_notebook_title_and_module_match_the_manifest(chapter: Chapter) -> None:
 def test_readme_and_introduction_list_the_manifest_notebooks_in_order() -> None:
     stems = [chapter.stem for chapter in CHAPTERS]
     readme = (ROOT / "README.md").read_text()
-    assert re.findall(r"^\|[^|\n]+\| `notebooks/(\w+)\.ipynb` \|$", readme, re.M) == stems
+    rows = re.findall(r"^\| (\d+)\. ([^|\n]+) \| `notebooks/(\w+)\.ipynb` \|$", readme, re.M)
+    assert rows == [(str(c.number), c.title, c.stem) for c in CHAPTERS], "README: number, title"
     intro = (ROOT / "book" / "intro.md").read_text()
     assert intro.count(CHAPTERS_MARK) == 1, "book/intro.md has no place for the chapter table"
     table = chapters_table()
