@@ -146,3 +146,37 @@ def test_an_unreadable_kmer_backbone_is_reported_and_removed(tmp_path):
         assert _read_backbone("genome", folder) is None
     assert not folder.exists()
     assert _read_backbone("genome", folder) is None, "absent: nothing to report"
+
+
+@pytest.fixture(scope="module")
+def tiny_rnafm(tmp_path_factory):
+    from course_lib.models import rnafm
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    rnafm.build_small_rnafm(path, layers=2, embed_dim=8, ffn_embed_dim=16, attention_heads=2)
+    return rnafm.load_rnafm(path)
+
+
+def test_a_truncated_embedding_cache_is_reported_and_embedded_again(tiny_rnafm, tmp_path):
+    from course_lib.chapters import ch1_embedding_cache as ec
+
+    seqs = ["ACGUACGUAC", "GGGAAAUUUCCC", "AUGAUGAUG"]
+    build = dict(max_len=12, batch_size=2, show_progress=False)
+    first = ec.build_embedding_cache(tiny_rnafm, seqs, "toy", tmp_path, **build)
+    whole = first.batch(np.arange(3))
+    first.path.write_bytes(first.path.read_bytes()[:50])  # a killed copy, a bad disk
+    with pytest.warns(UserWarning, match="embedding cache .* is unusable .* embedding again"):
+        again = ec.build_embedding_cache(tiny_rnafm, seqs, "toy", tmp_path, **build)
+    np.testing.assert_array_equal(again.batch(np.arange(3)), whole)
+
+
+def test_a_corrupted_pooled_layer_cache_is_reported_and_pooled_again(tiny_rnafm, tmp_path):
+    from course_lib.chapters import ch1_probe as cp
+
+    seqs = ["ACGUACGUAC", "GGGAAAUUUCCC", "AUGAUGAUG"]
+    first = cp.build_layer_cache(tiny_rnafm, seqs, "toy", tmp_path, show_progress=False)
+    (path,) = tmp_path.glob("*__pooled_layers.npy")
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.warns(UserWarning, match="pooled-layer cache .* is unusable"):
+        again = cp.build_layer_cache(tiny_rnafm, seqs, "toy", tmp_path, show_progress=False)
+    np.testing.assert_allclose(again, first, rtol=1e-6)

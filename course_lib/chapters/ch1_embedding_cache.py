@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
+from course_lib.atomic import write_text_atomic
 from course_lib.encoding import Padding, one_hot, to_dna
 from course_lib.models.utr_resnet import embedding_type
 from course_lib.paths import data_dir
@@ -212,7 +214,9 @@ def build_embedding_cache(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (cache_key(dataset, backbone.checkpoint_sha256, sequences, max_len) + ".f16")
     if path.with_suffix(".json").exists() and path.exists():
-        return open_embedding_cache(path)
+        found = _reusable(path, sequences, backbone.embed_dim)
+        if found is not None:
+            return found
     description = f"embedding {dataset}" if show_progress else None
     _write_embeddings(backbone, sequences, lengths, path, max_len, batch_size, description)
     meta = {
@@ -225,8 +229,30 @@ def build_embedding_cache(
         "dim": backbone.embed_dim,
         "lengths": lengths.tolist(),
     }
-    path.with_suffix(".json").write_text(json.dumps(meta))
+    write_text_atomic(path.with_suffix(".json"), json.dumps(meta))
     return open_embedding_cache(path)
+
+
+def _reusable(path: Path, sequences: list[str], dim: int) -> EmbeddingCache | None:
+    """The cache at ``path`` when it is whole and holds ``sequences``; else ``None``, after a
+    warning, with its files removed (a killed run or a corrupted disk: it is built again)."""
+    try:
+        cache = open_embedding_cache(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        expected = len(sequences) * cache.max_len * dim * 2  # float16
+        if meta["sequences_sha256"] != sequences_sha256(sequences) or cache.dim != dim:
+            raise ValueError("it holds other sequences or another width")
+        if path.stat().st_size != expected:
+            raise ValueError(f"{path.stat().st_size:,} bytes instead of {expected:,}")
+        return cache
+    except (OSError, ValueError, KeyError) as err:
+        warnings.warn(
+            f"the embedding cache {path} is unusable ({err}); removing it and embedding again",
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        return None
 
 
 class UTRBatches:

@@ -18,6 +18,7 @@ no-learning floor.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from course_lib.atomic import atomic_path, write_text_atomic
 from course_lib.chapters.ch1_embedding_cache import FrozenBackbone, cache_key
 from course_lib.encoding import kmer_counts
 from course_lib.paths import data_dir
@@ -159,20 +161,30 @@ def build_layer_cache(
     folder.mkdir(parents=True, exist_ok=True)
     stem = cache_key(dataset, backbone.checkpoint_sha256, sequences, max_len)
     path = folder / f"{stem}__pooled_layers.npy"
-    if path.exists():
-        return np.load(path)
     layers = list(range(num_layers(backbone) + 1))
+    shape = (len(sequences), len(layers), backbone.embed_dim)
+    if path.exists():
+        try:
+            found = np.load(path)
+            if found.shape == shape:
+                return found
+            raise ValueError(f"shape {found.shape} instead of {shape}")
+        except (OSError, ValueError, EOFError) as err:
+            warnings.warn(
+                f"the pooled-layer cache {path} is unusable ({err}); pooling again", stacklevel=2
+            )
     order = np.argsort([len(s) for s in sequences], kind="stable")
-    out = np.zeros((len(sequences), len(layers), backbone.embed_dim), np.float32)
+    out = np.zeros(shape, np.float32)
     starts = range(0, len(order), batch_size)
     desc = f"pooling all layers, {dataset}" if show_progress else None
     for start in progress(starts, desc=desc, disable=desc is None):
         rows = order[start : start + batch_size]
         out[rows] = _pooled_batch(backbone, [sequences[i] for i in rows], layers)
-    part = path.with_name(path.name + ".part.npy")
-    np.save(part, out)
-    part.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"dataset": dataset, "layers": len(layers)}))
+    with atomic_path(path) as part:
+        np.save(part, out)
+    write_text_atomic(
+        path.with_suffix(".json"), json.dumps({"dataset": dataset, "layers": len(layers)})
+    )
     return out
 
 
