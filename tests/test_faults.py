@@ -180,3 +180,43 @@ def test_a_corrupted_pooled_layer_cache_is_reported_and_pooled_again(tiny_rnafm,
     with pytest.warns(UserWarning, match="pooled-layer cache .* is unusable"):
         again = cp.build_layer_cache(tiny_rnafm, seqs, "toy", tmp_path, show_progress=False)
     np.testing.assert_allclose(again, first, rtol=1e-6)
+
+
+def test_a_run_killed_while_pretraining_restarts_cleanly(tmp_path):
+    """Kill a run in the middle of pretraining its backbone; the next run builds the same one."""
+    import time
+
+    import torch
+
+    from course_lib import utr_lm_backbone as ub
+    from course_lib.models.utr_lm import load_pretrained
+
+    started, killed = tmp_path / "started", tmp_path / "killed"
+    script = textwrap.dedent(
+        f"""
+        import pathlib, time
+        from course_lib import utr_lm_backbone as ub
+
+        def stalled(*args, **kwargs):  # pretraining that is killed before it ends
+            pathlib.Path({str(started)!r}).touch()
+            time.sleep(300)
+
+        ub.pretrain = stalled
+        settings = ub.BackboneConfig.resolve("laptop", tiny=True)
+        ub.backbone_checkpoint(settings, "cpu", root={str(killed)!r}, verbose=False)
+        """
+    )
+    run = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 240
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert started.exists(), "the run never reached pretraining"
+    run.kill()
+    run.wait()
+    settings = ub.BackboneConfig.resolve("laptop", tiny=True)
+    path = ub.backbone_checkpoint(settings, "cpu", root=killed, verbose=False)  # not blocked
+    clean = ub.backbone_checkpoint(settings, "cpu", root=tmp_path / "clean", verbose=False)
+    assert [p.name for p in killed.iterdir() if not p.name.startswith(".")] == [path.name]
+    ours, theirs = load_pretrained(path)[0].state_dict(), load_pretrained(clean)[0].state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours), "same recipe, same weights"
