@@ -79,6 +79,11 @@ student-check: data
 	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=1800 \
 	  -n $(JOBS) --dist loadfile _build/student
 
+# the schematic figures of book/figures (deterministic SVGs from course_book/schematics.py)
+.PHONY: figures
+figures: setup
+	$(PY) -m course_book.schematics --out book/figures
+
 site:
 	$(PY) -m course_book.site
 

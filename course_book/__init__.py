@@ -10,4 +10,7 @@ other way round. The chapters come from :data:`course_lib.manifest.CHAPTERS`.
 - :mod:`course_book.site` -- the course website from executed notebooks (``make site``)
 - :mod:`course_book.student` -- student versions of the chapters (``make student-check``)
 - :mod:`course_book.timings` -- measured chapter times for the setup page and chapter pages
+- :mod:`course_book.concepts` -- the concept questions page from ``book/concepts/questions.yml``
+- :mod:`course_book.teaching` -- the teaching plans with measured times (``book/teaching.md``)
+- :mod:`course_book.schematics` -- the schematic figures of ``book/figures`` (``make figures``)
 """

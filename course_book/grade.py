@@ -18,12 +18,12 @@ exercises the chapter's module declares, each by its last verdict; for a noteboo
 chapter, the verdicts and check cells found by :mod:`course_book.progress_report`), status,
 reasons and wall time:
 
-- ``ok``: every check right;
-- ``failed``: the notebook ran to the end, some check was not right;
+- ``ok``: every check passed (right, or a prediction recorded);
+- ``failed``: the notebook ran to the end, some check did not pass;
 - ``error``: a cell raised something other than a failed check, or the file is no notebook;
 - ``timeout``: stopped by the time limit.
 
-``reasons`` holds, separated by `` | ``, the first line of every check that was not right and
+``reasons`` holds, separated by `` | ``, the first line of every check that did not pass and
 the error or the time limit that stopped the run.
 """
 
@@ -59,7 +59,7 @@ from course_book.progress_report import (
     read_notebook,
 )
 from course_book.run import limit_threads
-from course_lib.exercises import STRICT_ENV, Exercise
+from course_lib.exercises import PASSING, STRICT_ENV, Exercise
 from course_lib.manifest import CHAPTERS
 from course_lib.profiles import PROFILE_NAMES, check_profile
 from course_lib.progress import progress
@@ -165,12 +165,13 @@ def cell_errors(nb: NotebookNode) -> list[str]:
 def expected_exercises(chapter: str) -> tuple[Exercise, ...]:
     """The exercises the manifest's chapter ``chapter`` (a stem) declares; ``()`` for others.
 
-    Read from the ``EXERCISES`` of the chapter's module, so that a check a student deleted
-    still counts in the total.
+    Read from the ``EXERCISES`` of the chapter's exercises module (``chN_exercises`` beside the
+    chapter module, else the chapter module), so that a check a student deleted still counts.
     """
     for entry in CHAPTERS:
         if entry.stem == chapter:
-            return tuple(getattr(importlib.import_module(entry.module), "EXERCISES", {}).values())
+            module = importlib.import_module(entry.part("exercises"))
+            return tuple(getattr(module, "EXERCISES", {}).values())
     return ()
 
 
@@ -190,7 +191,7 @@ def score(
     by its last verdict (an exercise without one fails with ``no verdict``).
     """
     if not expected:
-        reasons = [_reason(c) for c in checks if c.status != "right"]
+        reasons = [_reason(c) for c in checks if c.status not in PASSING]
         return len(checks) - len(reasons), len(checks), reasons
     last = {c.exercise: c for c in checks if c.exercise}
     reasons = []
@@ -198,7 +199,7 @@ def score(
         check = last.get(exercise.number)
         if check is None:
             reasons.append(f"Exercise {exercise.number} ({exercise.title}): no verdict")
-        elif check.status != "right":
+        elif check.status not in PASSING:
             reasons.append(_reason(check))
     return len(expected) - len(reasons), len(expected), reasons
 
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_csv(grades, args.output)
     for g in grades:
-        print(f"{g.submission}: {g.status}, {g.checks_passed} of {g.checks_total} checks right")
+        print(f"{g.submission}: {g.status}, {g.checks_passed} of {g.checks_total} checks passed")
     print(f"grade table: {args.output}")
     return 0
 

@@ -5,10 +5,11 @@ left out) that a student has run and saved. Nothing is executed: the report read
 that are there. Each exercise check shows its verdict as display data carrying
 :meth:`course_lib.exercises.Verdict.record` in its metadata (under
 :data:`course_lib.exercises.VERDICT_KEY`); the report lists, per chapter and notebook, every
-check with its status (``right``, ``wrong``, ``not yet``) and the rung of the hint ladder a
-``wrong`` answer reached. A cell that calls a check (``check_exercise_...(``) and shows no
-verdict is listed as ``not run`` (never executed), ``error`` (it raised before the verdict) or
-``no verdict`` (it ran, but its output holds no verdict: run with an older ``course_lib``?).
+check with its status (``right``, ``wrong``, ``not yet``; a predict-then-run question
+``recorded``) and the rung of the hint ladder a ``wrong`` answer reached. A cell that calls
+a check (``check_exercise_...(``) and shows no verdict is listed as ``not run`` (never
+executed), ``error`` (it raised before the verdict) or ``no verdict`` (it ran, but its output
+holds no verdict: run with an older ``course_lib``?).
 
 The report is printed as markdown and, with ``--output report.md`` or ``--output report.json``,
 written as a file a student can hand in. Each notebook is named with the sha256 of its bytes,
@@ -39,7 +40,7 @@ from course_lib.manifest import CHAPTERS
 CHECK_CALL = re.compile(r"(?<!def )\bcheck_exercise_\w*\s*\(")
 CHAPTER_HEADING = re.compile(r"^#\s*Chapter\s+(\d+)\s*:", re.MULTILINE)
 #: The statuses in the order a report lists their counts.
-STATUSES = ("right", "wrong", "not yet", "error", "no verdict", "not run")
+STATUSES = ("right", "recorded", "wrong", "not yet", "error", "no verdict", "not run")
 
 
 class ReportError(ValueError):

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from course_book.concepts import stage_concepts
 from course_book.formatting import format_value, is_interval, readable_note
 from course_book.reference import (
     REFERENCE_DIR,
@@ -31,6 +32,7 @@ from course_book.reference import (
     is_stale,
     read_references,
 )
+from course_book.teaching import stage_teaching
 from course_book.timings import TIMES_FILE, chapter_times, read_times, times_table
 from course_lib.manifest import CHAPTERS, chapter_label
 from course_lib.paths import project_root, results_dir
@@ -529,6 +531,8 @@ def stage(root: Path, executed: Path, staging: Path, results: Path) -> Path:
     setup = staging / "book" / "setup.md"
     table = times_table(CHAPTERS, read_times(root / TIMES_FILE), runs)
     setup.write_text(setup.read_text().replace(TIMES_MARK, table))
+    stage_concepts(root, staging)
+    stage_teaching(root, staging, runs)
     figures = {}
     for chapter, record in records.items():
         shown = shown_profiles(record["profile"], references)

@@ -71,6 +71,11 @@ Training, evaluation and interpretation
   devices, seeds, warm-up schedules
 - :mod:`course_lib.pretraining` -- UTR-LM's self-supervised objectives, counted in steps
 - :mod:`course_lib.kmer_pretraining` -- masked k-mer pretraining of a BERT (chapter 3)
+- :mod:`course_lib.distributed` -- torchrun + DistributedDataParallel: each rank's slice of
+  one global batch, rank 0 alone writes
+- :mod:`course_lib.preflight` -- GPU memory and time of a long run, estimated before it starts
+- :mod:`course_lib.launch` -- ``python -m course_lib.launch pretrain``: a chapter's backbones
+  on one process, several GPUs or machines (``torchrun``)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
 - :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests
@@ -123,6 +128,8 @@ Running the book
 - :mod:`course_lib.results` -- reading the ``results/<chapter>.json`` files back
 - :mod:`course_lib.manifest` -- the chapters, listed once (number, stem, title, module)
 - :mod:`course_lib.exercises` -- self-checking exercises with a hint ladder
+- :mod:`course_lib.source` -- a chapter's central model shown as code in the notebook, named
+  by file and line, docstrings cut to their summary
 
 The book's tooling (the papermill runner, the site builder, student versions and chapter
 timings) is the separate package :mod:`course_book`, so that importing ``course_lib`` never

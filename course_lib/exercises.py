@@ -10,10 +10,17 @@ tolerance that fits the quantity, and prints a :class:`Verdict`:
 - ``wrong``: with the next hint of the ladder (first call the nudge, then the stronger hint,
   then where to look) and a description of the mismatch that never reveals the solution.
 
+A predict-then-run question (:class:`Prediction`) asks for a number or a choice *before* the
+chapter computes a key result; after it, :func:`check_prediction` sets the prediction beside
+what the run measured (:class:`Measured`: the value, its 95 % interval, and what it means, a
+sentence the chapter computes from the run) and says how far apart they are. A prediction is
+never graded right or wrong: its verdict is ``recorded`` once one was made, else ``not yet``.
+
 In strict mode (``$COURSE_STRICT_CHECKS=1``, set by ``python -m course_book.run`` for the
-chapters with their solutions) a check that is not ``right`` raises :class:`CheckFailed`, so
-CI proves that every solution passes its own check. Student versions run without it: every
-check reports "not yet" and the notebook runs on.
+chapters with their solutions) a check that does not pass (``right``, or ``recorded`` for a
+prediction: :data:`PASSING`) raises :class:`CheckFailed`, so CI proves that every solution
+passes its own check. Student versions run without it: every check reports "not yet" and the
+notebook runs on.
 
 In a Jupyter kernel a verdict is shown as display data whose metadata, under
 :data:`VERDICT_KEY`, holds :meth:`Verdict.record` (exercise, status, hint rung), so that tools
@@ -37,6 +44,8 @@ import numpy as np
 STRICT_ENV = "COURSE_STRICT_CHECKS"
 #: The key of a verdict's record in the metadata of its display data in a notebook.
 VERDICT_KEY = "course_lib.verdict"
+#: The statuses that pass a check: an exercise answered right, a prediction recorded.
+PASSING = ("right", "recorded")
 
 
 class CheckFailed(AssertionError):
@@ -63,20 +72,62 @@ class Exercise:
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """A predict-then-run question: the student writes a number or a choice before a result.
+
+    Attributes
+    ----------
+    number
+        ``"<chapter>.<n>"``, numbered with the chapter's exercises.
+    title
+        The question's heading.
+    quantity
+        What is predicted, as the verdict names it (e.g. ``"the CpG observed/expected ratio"``).
+    hints
+        Always empty: a prediction has no hint ladder (kept so that verdicts read alike).
+    """
+
+    number: str
+    title: str
+    quantity: str
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the run measured for a :class:`Prediction`.
+
+    Attributes
+    ----------
+    value
+        The measured number, or the run's outcome among the question's choices (a string).
+    low, high
+        The 95 % interval of a number, when the run has one.
+    meaning
+        What the value means, one or two sentences computed from the run (never typed).
+    """
+
+    value: float | str
+    low: float | None = None
+    high: float | None = None
+    meaning: str = ""
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The outcome of one check; printed, and true only when ``right``.
+    """The outcome of one check; printed, and true when it passes (:data:`PASSING`).
 
     ``hint`` is the rung of the hint ladder shown with a ``wrong`` verdict (1 to
     ``len(exercise.hints)``), 0 when no hint was shown.
     """
 
-    exercise: Exercise
-    status: Literal["right", "not yet", "wrong"]
+    exercise: Exercise | Prediction
+    status: Literal["right", "not yet", "wrong", "recorded"]
     message: str
     hint: int = 0
 
     def __bool__(self) -> bool:
-        return self.status == "right"
+        return self.status in PASSING
 
     def record(self) -> dict[str, Any]:
         """The verdict as JSON-ready values: exercise, title, status, hint, hints."""
@@ -150,10 +201,21 @@ class Checker:
                 f"Hint {step + 1} of {len(exercise.hints)}: {exercise.hints[step]}",
                 hint=step + 1,
             )
-        verdict.show()
-        if strict_mode() and not verdict:
-            raise CheckFailed(verdict.message)
-        return verdict
+        return deliver(verdict)
+
+
+def deliver(verdict: Verdict) -> Verdict:
+    """Show ``verdict`` and return it.
+
+    Raises
+    ------
+    CheckFailed
+        In strict mode, when the verdict does not pass.
+    """
+    verdict.show()
+    if strict_mode() and not verdict:
+        raise CheckFailed(verdict.message)
+    return verdict
 
 
 #: The checker every chapter's checks share (one hint ladder per exercise and kernel).
@@ -220,3 +282,75 @@ def compare_choice(answer: Any, expected: Collection[str] | str) -> Comparison:
         False,
         f"{len(got - want)} of your choices should not be there and {len(want - got)} are missing",
     )
+
+
+def _number_gap(guess: float, measured: Measured) -> str:
+    """Where ``guess`` lies against the measured number and its interval, in words."""
+    value = float(measured.value)
+    if not np.isfinite(value):
+        return "The run has no measurement to set it beside"
+    if measured.low is not None and measured.high is not None:
+        low, high = float(measured.low), float(measured.high)
+        if low <= guess <= high:
+            return "Your prediction lies inside the run's 95 % interval: the run agrees with it"
+        side, edge = ("above", high) if guess > high else ("below", low)
+        return f"Your prediction lies {abs(guess - edge):.3g} {side} the run's 95 % interval"
+    gap = guess - value
+    if np.isclose(gap, 0.0):
+        return "Your prediction equals the measured value"
+    relative = f" ({abs(gap) / abs(value):.0%} of it)" if value else ""
+    return f"Your prediction is {abs(gap):.3g} {'above' if gap > 0 else 'below'} it{relative}"
+
+
+def _measured_text(measured: Measured) -> str:
+    if isinstance(measured.value, str):
+        return repr(measured.value)
+    if measured.low is None or measured.high is None or not np.isfinite(float(measured.value)):
+        return f"{float(measured.value):.3g}"
+    return f"{float(measured.value):.3g} [95 % interval {measured.low:.3g}, {measured.high:.3g}]"
+
+
+def prediction_gap(guess: Any, measured: Measured) -> str | None:
+    """The sentence comparing ``guess`` with ``measured``; ``None`` when ``guess`` is not of the
+    measured kind (a number for a number, a string for a choice)."""
+    if isinstance(measured.value, str):
+        if not isinstance(guess, str):
+            return None
+        same = guess.strip().lower() == measured.value.strip().lower()
+        return f"Your prediction {'matches' if same else 'differs from'} the run's outcome"
+    if isinstance(guess, bool | str):
+        return None
+    try:
+        number = float(guess)
+    except (TypeError, ValueError):
+        return None
+    return _number_gap(number, measured) if np.isfinite(number) else None
+
+
+def check_prediction(prediction: Prediction, guess: Any, measured: Measured) -> Verdict:
+    """Set ``guess`` beside what the run measured, print the gap and what it means.
+
+    ``recorded`` when a prediction of the measured kind was made (never ``wrong``: predictions
+    are not graded); ``not yet`` when ``guess`` is ``None`` or not of that kind.
+
+    Raises
+    ------
+    CheckFailed
+        In strict mode, when no prediction was recorded.
+    """
+    head = f"Prediction {prediction.number} ({prediction.title})"
+    gap = None if guess is None else prediction_gap(guess, measured)
+    if gap is None:
+        kind = "a choice (a string)" if isinstance(measured.value, str) else "a number"
+        why = "not yet made" if guess is None else f"expected {kind}, got {type(guess).__name__}"
+        message = (
+            f"{head}: {why}. Write your prediction of {prediction.quantity} in the cell before "
+            "the result, run it, then run this check again (the result does not change)."
+        )
+        return deliver(Verdict(prediction, "not yet", message))
+    shown = guess if isinstance(guess, str) else f"{float(guess):.3g}"
+    message = (
+        f"{head}: recorded. You predicted {prediction.quantity} = {shown}; the run measured "
+        f"{_measured_text(measured)}. {gap}. {measured.meaning}".rstrip()
+    )
+    return deliver(Verdict(prediction, "recorded", message))

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from course_lib import distributed
 from course_lib.baselines import _kmer_copy_hits
 from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, mask_tokens
 from course_lib.training import (
@@ -57,27 +58,23 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[to
         yield batch
 
 
+#: ``update(rows, step number) -> (loss, tokens right, tokens scored)`` or ``None`` when
+#: nothing was masked: one optimizer step of :func:`pretrain_masked_kmers` on ``rows``.
+Update = Callable[[torch.Tensor, int], tuple[float, int, int] | None]
+
+
 def _run_steps(
-    model: nn.Module,
-    step: Callable[..., float],
-    scheduler: Any,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    batches: Iterable[tuple[int, torch.Tensor]],
-    masking: tuple,
-    log_every: int,
+    update: Update, scheduler: Any, batches: Iterable[tuple[int, torch.Tensor]], log_every: int
 ) -> list[dict]:
     """The loop of :func:`pretrain_masked_kmers` over ``(step number, rows)``: one history row
-    every ``log_every`` steps and after the last. ``step(loss, where=)`` is
-    :func:`~course_lib.training.optimizer_step`; ``masking`` the trailing arguments of
-    :func:`_mlm_step`."""
+    every ``log_every`` steps and after the last; ``update`` is :func:`_update` (one process)
+    or :func:`_sharded_update` (a ``torchrun`` rank)."""
     rows, window, number = [], ([], [], []), 0
     for number, batch in batches:
-        found = _mlm_step(model, input_ids[batch], attention_mask[batch], *masking)
-        if found is None:
+        values = update(batch, number)
+        if values is None:
             scheduler.step()  # nothing masked: skip the update, keep the schedule
         else:
-            values = (step(found[0], where=f"at step {number}"), *found[1:])
             for column, value in zip(window, values, strict=True):
                 column.append(value)
         if number % log_every == 0:
@@ -86,6 +83,73 @@ def _run_steps(
     if window[0] or not rows or rows[-1]["step"] != number:
         rows.append(_log_row(number, *window))
     return rows
+
+
+def _update(
+    model: nn.Module,
+    step: Callable[..., float],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    masking: tuple,
+    rows: torch.Tensor,
+    number: int,
+) -> tuple[float, int, int] | None:
+    """One process's :data:`Update`: :func:`_mlm_step` on ``rows``, then ``step(loss, where=)``
+    (:func:`~course_lib.training.optimizer_step`); ``masking`` the trailing arguments of
+    :func:`_mlm_step`."""
+    found = _mlm_step(model, input_ids[rows], attention_mask[rows], *masking)
+    if found is None:
+        return None
+    return (step(found[0], where=f"at step {number}"), *found[1:])
+
+
+def _sharded_update(
+    net: nn.Module,
+    step: Callable[..., torch.Tensor],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    masking: tuple,
+    rows: torch.Tensor,
+    number: int,
+) -> tuple[float, int, int] | None:
+    """A ``torchrun`` rank's :data:`Update`: every rank masks the same global batch ``rows``
+    as :func:`_mlm_step` does, runs ``net`` (the model in DDP) on its micro-batches, each loss
+    weighted by its share of the batch's masked tokens, and takes the synchronised ``step``
+    (:func:`course_lib.distributed.sharded_step`)."""
+    vocab, probability, generator, device = masking
+    plan = distributed.active()
+    corrupted, labels = mask_tokens(input_ids[rows], vocab, probability, generator=generator)
+    total = int((labels != IGNORE_INDEX).sum())
+    if not total:
+        return None  # nothing masked on any rank: every rank skips alike
+    mask = attention_mask[rows]
+
+    def piece(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        target = labels[part].to(device)
+        with plan.autocast():
+            out = net(corrupted[part].to(device), mask[part].to(device), labels=target)
+        scored = target != IGNORE_INDEX
+        right = (out.logits.argmax(-1)[scored] == target[scored]).sum().float().reshape(1)
+        zero = out.logits.sum() * 0.0
+        return distributed.share(out.loss, int(scored.sum()), total, zero), right
+
+    values = step(piece, len(rows), where=f"at step {number}")
+    return float(values[0]), int(values[1]), total
+
+
+def _updater(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> Callable:
+    """:func:`_update` with ``model`` and its step bound (one process), or under ``torchrun``
+    (:func:`course_lib.distributed.setup`) :func:`_sharded_update` through DDP."""
+    plan = distributed.active()
+    if plan is None:
+        step = partial(optimizer_step, model, optimizer, grad_clip=1.0, scheduler=scheduler)
+        return partial(_update, model, step)
+    net = distributed.wrap(model, plan)
+    return partial(
+        _sharded_update,
+        net,
+        partial(distributed.sharded_step, net, optimizer, plan, 1.0, scheduler),
+    )
 
 
 def _mlm_step(
@@ -142,25 +206,23 @@ def pretrain_masked_kmers(
         mlm_loss, masked_accuracy`` every ``log_every`` steps (training batches since the
         previous row).
     """
-    from transformers import BertForMaskedLM
+    from course_lib.models.bert import masked_lm
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     device = select_device(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = BertForMaskedLM(config).to(device).train()
+    model = masked_lm(config).to(device).train()
     optimizer, scheduler = dnabert_optimizer(
         model, steps, lr=lr, warmup_fraction=warmup_fraction, betas=(0.9, 0.98), eps=1e-6
     )
     start = time.perf_counter()
-    bar = epoch_bar(steps, description, show_progress, unit="step")
-    step = partial(optimizer_step, model, optimizer, grad_clip=1.0, scheduler=scheduler)
+    bar = epoch_bar(steps, description, show_progress and distributed.is_main(), unit="step")
     batches = zip(bar, _batches(len(input_ids), batch_size, generator), strict=False)
     masking = (vocab, mask_probability, generator, device)
-    rows = _run_steps(
-        model, step, scheduler, input_ids, attention_mask, batches, masking, log_every
-    )
+    update = partial(_updater(model, optimizer, scheduler), input_ids, attention_mask, masking)
+    rows = _run_steps(update, scheduler, batches, log_every)
     history = pd.DataFrame(rows)
     last = float(history["mlm_loss"].iloc[-1])
     seconds = time.perf_counter() - start

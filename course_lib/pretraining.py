@@ -17,6 +17,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from transformers import EsmConfig
 
+from course_lib import distributed
 from course_lib.encoding import to_rna
 from course_lib.models.utr_lm import PretrainingOutput, UTRLMForPretraining, encode_utrs
 from course_lib.structure import FoldedRNA, structure_labels
@@ -216,7 +218,8 @@ def pretrain(
     80/10/10) and only ``mlm_row`` rows are scored by it. ``steps`` updates (default ``epochs``
     passes), validated every ``eval_every`` (default a pass), losses weighted by ``weights``
     (default 1). Keeps the state with the lowest weighted validation loss; a history row per
-    validation (``epoch`` its number, ``step``, losses, ``val_*_accuracy``, ``lr``).
+    validation (``epoch`` its number, ``step``, losses, ``val_*_accuracy``, ``lr``). Under
+    ``torchrun``, each rank trains on its slice of each global batch (:func:`_loop_parts`).
     """
     objectives = check_objectives(objectives)
     check_labels(objectives, train=train, val=val)
@@ -227,17 +230,16 @@ def pretrain(
     steps, eval_every = _step_plan(epochs, steps, eval_every, len(loader))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = warmup_linear_schedule(optimizer, steps)
-    step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
+    epoch, step = _loop_parts(model, objectives, optimizer, grad_clip, scheduler)
     generator = torch.Generator().manual_seed(seed)
     masks = {"vocab": vocab, "probability": mask_probability, "generator": generator}
+    show_progress = show_progress and distributed.is_main()
 
     batches = endless(loader)
 
     def one_block(block: int) -> dict[str, float]:
         n_steps = min(eval_every, steps - (block - 1) * eval_every)
-        means = pretraining_epoch(
-            model, batches, step, objectives, weights, device, n_steps=n_steps, **masks
-        )
+        means = epoch(model, batches, step, objectives, weights, device, n_steps=n_steps, **masks)
         scores = evaluate_pretraining(
             model, vocab, val_loader, objectives, weights, mask_probability, device, seed
         )
@@ -248,6 +250,26 @@ def pretrain(
     return run_epochs(
         model, one_block, BestState(), blocks, "val_loss", None, None, description, show_progress
     )
+
+
+def _loop_parts(
+    model: UTRLMForPretraining,
+    objectives: Sequence[str],
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float | None,
+    scheduler: Any,
+) -> tuple[Callable[..., dict[str, float]], Callable[..., Any]]:
+    """``(epoch, step)`` of :func:`pretrain`: :func:`pretraining_epoch` and
+    :func:`~course_lib.training.optimizer_step` in one process; under ``torchrun``
+    (:func:`course_lib.distributed.setup`) :func:`sharded_pretraining_epoch` and
+    :func:`course_lib.distributed.sharded_step` through ``DistributedDataParallel``."""
+    plan = distributed.active()
+    if plan is None:
+        options = {"grad_clip": grad_clip, "scheduler": scheduler}
+        return pretraining_epoch, partial(optimizer_step, model, optimizer, **options)
+    net = distributed.wrap(ScoredOutputs(model, objectives), plan, find_unused=True)
+    step = partial(distributed.sharded_step, net, optimizer, plan, grad_clip, scheduler)
+    return partial(sharded_pretraining_epoch, net=net, plan=plan), step
 
 
 def _history_row(
@@ -337,6 +359,91 @@ def pretraining_epoch(
         sums["total"] += step(total, where="in pretraining") * n
         for o in objectives:
             sums[o] += losses[o].item() * n
+    return {key: value / count for key, value in sums.items()}
+
+
+#: The output each objective's loss reads (a zero multiple of it keeps a graph).
+_HEADS = {"mlm": "mlm_logits", "mfe": "mfe", "structure": "structure_logits"}
+
+
+class ScoredOutputs(torch.nn.Module):
+    """``model`` returning only the outputs its ``objectives`` score, as a dict by field name.
+
+    DDP looks for the parameters a step uses from the outputs of ``forward``: a head computed
+    but left out of the loss (masked modelling alone) must not be among them, or DDP waits for
+    its gradient; left out, it keeps no gradient, as in one process.
+    """
+
+    def __init__(self, model: UTRLMForPretraining, objectives: Sequence[str]):
+        super().__init__()
+        self.model, self.fields = model, [_HEADS[o] for o in objectives]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        out = self.model(input_ids, attention_mask)
+        return {name: getattr(out, name) for name in self.fields}
+
+
+def scored_counts(batch: Mapping[str, torch.Tensor], objectives: Sequence[str]) -> dict[str, int]:
+    """Items each objective's mean loss of :func:`pretraining_losses` runs over in ``batch``:
+    masked tokens (``"mlm"``), rows (``"mfe"``), labelled nucleotides (``"structure"``)."""
+    counts = {}
+    for o in objectives:
+        if o == "mfe":
+            counts[o] = len(batch["input_ids"])
+        else:
+            labels = batch["mlm_labels" if o == "mlm" else "structure"]
+            counts[o] = int((labels != IGNORE_INDEX).sum())
+    return counts
+
+
+def sharded_pretraining_epoch(
+    model: UTRLMForPretraining,
+    loader: Iterable[dict[str, torch.Tensor]],
+    step: Callable[..., torch.Tensor],
+    objectives: Sequence[str],
+    weights: Mapping[str, float],
+    device: torch.device,
+    *,
+    vocab: KmerVocabulary,
+    probability: float,
+    generator: torch.Generator,
+    net: torch.nn.Module,
+    plan: distributed.Plan,
+    n_steps: int | None = None,
+) -> dict[str, float]:
+    """:func:`pretraining_epoch` of one ``torchrun`` rank: every rank masks the same global
+    batch, runs ``net`` (:class:`ScoredOutputs` of ``model`` in DDP) on its rows, each loss
+    weighted by its share of the batch's scored items, and takes the synchronised step
+    ``step(piece, n, where=)``
+    (:func:`course_lib.distributed.sharded_step`); returns the global batch's means, as one
+    process would."""
+    model.train()
+    sums = dict.fromkeys(("total", *objectives), 0.0)
+    count = 0
+    for raw in itertools.islice(loader, n_steps):
+        batch = _masked_batch(raw, vocab, "mlm" in objectives, probability, generator)
+        totals = scored_counts(batch, objectives)
+
+        def piece(rows: torch.Tensor, batch=batch, totals=totals) -> tuple[torch.Tensor, ...]:
+            part = to_device({key: value[rows] for key, value in batch.items()}, device)
+            with plan.autocast():
+                out = SimpleNamespace(**net(part["input_ids"], part["attention_mask"]))
+                losses = pretraining_losses(out, part, objectives, model.config)
+            local = scored_counts(part, objectives)
+            shares = [
+                distributed.share(
+                    losses[o], local[o], totals[o], getattr(out, _HEADS[o]).sum() * 0.0
+                )
+                for o in objectives
+            ]
+            total = sum(weights[o] * s for o, s in zip(objectives, shares, strict=True))
+            return total, torch.stack([s.detach().float() for s in shares])
+
+        values = step(piece, len(batch["input_ids"]), where="in pretraining")
+        n = len(batch["input_ids"])
+        count += n
+        for key, value in zip(("total", *objectives), values.tolist(), strict=True):
+            sums[key] += value * n
     return {key: value / count for key, value in sums.items()}
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from transformers import EsmConfig
 
@@ -371,20 +372,25 @@ def pretrain_variant(
     description: str | None = None,
     show_progress: bool = True,
 ) -> tuple[UTRLMForPretraining, FitResult, Path]:
-    """Pretrain one variant and save it in its recipe folder (:func:`backbone_folder`).
+    """One variant from its recipe folder (:func:`backbone_folder`), pretrained when absent.
 
-    A fresh model from ``config`` (after ``seed_everything(seed)``) trained by
-    :func:`~course_lib.pretraining.pretrain` with ``settings`` and :func:`objective_weights`
-    on ``data["train"]``, validated on ``data["val"]``; its best state is saved atomically
-    with :func:`backbone_recipe` (``corpus_kind``, ``aux_weight``), who built it, the
-    ``corpus`` and the outcome as its recipe file. ``root`` replaces the checkpoints folder's
-    ``utr_lm``; ``replace=False`` keeps a checkpoint another process wrote meanwhile.
-    Returns model, result, folder.
+    A folder with a complete checkpoint and its history is read (:func:`read_variant`): each
+    backbone is pretrained once per recipe, whichever chapter or run asks first. Otherwise a
+    fresh model from ``config`` (after ``seed_everything(seed)``) is trained by
+    :func:`~course_lib.pretraining.pretrain` (``settings``, :func:`objective_weights`) on
+    ``data["train"]``, validated on ``data["val"]``, and its best state saved atomically with
+    its recipe (``corpus_kind``, ``aux_weight``), ``corpus`` and outcome. ``root`` replaces
+    the checkpoints folder's ``utr_lm``; ``replace=False`` keeps a checkpoint another process
+    wrote meanwhile. Returns model, result, folder.
     """
+    from course_lib.distributed import is_main
     from course_lib.models.utr_lm import save_checkpoint
     from course_lib.training import seed_everything
 
     recipe = backbone_recipe(settings, objectives, seed, corpus=corpus_kind, aux_weight=aux_weight)
+    folder = backbone_folder(recipe, root)
+    if (found := read_variant(folder, show_progress)) is not None:
+        return (*found, folder)
     seed_everything(seed)
     model = UTRLMForPretraining(config)
     result = pretrain(
@@ -404,7 +410,8 @@ def pretrain_variant(
         description=description or f"pretraining {' + '.join(objectives)}",
     )
     record = {**recipe, **_outcome(settings, corpus, result)}
-    folder = backbone_folder(recipe, root)
+    if not is_main():  # a torchrun rank other than 0: rank 0 alone writes
+        return model, result, folder
     return model, result, save_checkpoint(model, folder, vocab, recipe=record, replace=replace)
 
 
@@ -420,7 +427,46 @@ def _outcome(settings: Mapping[str, Any], corpus: CorpusSplit, result: FitResult
         "pretrain best evaluation": result.best_epoch,
         "pretrain val loss": float(result.best_value),
         "pretrain seconds": result.seconds,
+        "pretrain monitor": result.monitor,
+        "pretrain stopped early": bool(result.stopped_early),
+        "pretrain history": result.history.to_dict("records"),
     }
+
+
+def read_variant(
+    folder: Path, verbose: bool = False
+) -> tuple[UTRLMForPretraining, FitResult] | None:
+    """The backbone saved by :func:`pretrain_variant` in ``folder`` and its pretraining
+    :class:`~course_lib.training.FitResult` rebuilt from the recipe file; ``None`` when the
+    folder is absent, or holds no history (written before histories were kept: it is then
+    pretrained again and replaced). A folder that is incomplete or corrupted is reported with
+    a warning and ``None`` returned, so that it is pretrained again. ``verbose``: say when a
+    backbone is read."""
+    from course_lib.models.checkpoint import CheckpointError
+    from course_lib.models.utr_lm import load_pretrained, read_recipe
+
+    if not folder.exists():
+        return None
+    try:
+        record = read_recipe(folder)
+        if "pretrain history" not in record:
+            return None
+        model = load_pretrained(folder)[0].eval()
+    except (CheckpointError, OSError, ValueError) as err:
+        warnings.warn(f"{err}; pretraining {folder.name} again", stacklevel=3)
+        return None
+    if verbose:
+        print(f"backbone read from its recipe folder {folder}")
+    history = pd.DataFrame(record["pretrain history"])
+    result = FitResult(
+        history,
+        int(record["pretrain best evaluation"]),
+        float(record["pretrain val loss"]),
+        record["pretrain monitor"],
+        bool(record["pretrain stopped early"]),
+        float(record["pretrain seconds"]),
+    )
+    return model, result
 
 
 def backbone_checkpoint(

@@ -157,3 +157,55 @@ def test_load_dnabert_missing_files_say_what_to_do(tmp_path):
         FileNotFoundError, match=r"config.json, model.safetensors or pytorch_model.bin"
     ):
         load_dnabert(tmp_path / "partial")
+
+
+def test_local_context_embedding_sees_exactly_its_kernel():
+    from course_lib.models.bert import LocalContextEmbedding
+
+    torch.manual_seed(0)
+    layer = LocalContextEmbedding(10, 4, kernel=7, padding_idx=0).eval()
+    ids = torch.full((1, 15), 3)
+    changed = ids.clone()
+    changed[0, 10] = 5
+    moved = (layer(changed) - layer(ids)).abs().sum(-1)[0] > 0
+    assert moved.nonzero().flatten().tolist() == list(range(7, 14))  # position 10 +- 3
+    with pytest.raises(ValueError, match="odd"):
+        LocalContextEmbedding(10, 4, kernel=4, padding_idx=0)
+
+
+def test_masked_lm_with_local_context_ties_saves_and_loads(tmp_path):
+    from course_lib.models.bert import LocalContextEmbedding, load_masked_lm, masked_lm
+
+    config = small_bert_config(VOCAB, 16, 1, 2, 16, max_length=32, local_kernel=5)
+    model = masked_lm(config).eval()
+    embedding = model.bert.embeddings.word_embeddings
+    assert isinstance(embedding, LocalContextEmbedding)
+    assert model.cls.predictions.decoder.weight is embedding.weight
+    model.save_pretrained(tmp_path / "mlm")
+    loaded = load_masked_lm(tmp_path / "mlm")
+    ids = torch.randint(5, len(VOCAB), (2, 12))
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits)
+    plain = masked_lm(small_bert_config(VOCAB, 16, 1, 2, 16, max_length=32))
+    plain.save_pretrained(tmp_path / "plain")
+    assert not isinstance(
+        load_masked_lm(tmp_path / "plain").bert.embeddings.word_embeddings, LocalContextEmbedding
+    )
+    with pytest.raises(ValueError, match="transfer|encoders differ"):
+        transfer_encoder(plain, bert_classifier(config))
+
+
+def test_load_masked_lm_refuses_weights_of_another_model(tmp_path):
+    import json
+
+    from course_lib.models.bert import load_masked_lm, masked_lm
+
+    config = small_bert_config(VOCAB, 16, 1, 2, 16, max_length=32, local_kernel=5)
+    masked_lm(config).save_pretrained(tmp_path)
+    settings = json.loads((tmp_path / "config.json").read_text())
+    settings["local_context_kernel"] = 0  # the file holds a convolution the config lacks
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="another model"):
+        load_masked_lm(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not weights" * 10)
+    with pytest.raises(ValueError, match="not a weights file"):
+        load_masked_lm(tmp_path)

@@ -323,3 +323,16 @@ def test_chapter_page_figures_launch_buttons_and_hidden_solutions(
     finally:
         page.close()
     assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)
+
+
+def test_concept_question_answers_in_browser(browser, site: str) -> None:
+    """On the built concepts page a wrong pick shows why it is wrong, the right one is marked."""
+    from test_concepts import check_answering
+
+    page, visit = open_page(browser, site, PAGES["concepts"])
+    try:
+        assert page.locator(".concept-question").count() >= 3 * len(CHAPTERS)
+        check_answering(page)
+    finally:
+        page.close()
+    assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_lib.chapters import ch0_exercises as ch0x
 from course_lib.chapters import ch0_report
 from course_lib.chapters import ch0_sequences as ch0
 from course_lib.chapters.ch0_config import Ch0Config
@@ -35,28 +36,28 @@ def test_tiny_sizes_lie_over_laptop_and_full():
 def test_exercise_1_accepts_flips_and_rejects_a_reversal_alone(lenient, capsys):
     seqs = random_seqs(5, 30)
     x = one_hot(seqs)
-    assert ch0.check_exercise_1(x[:, ::-1, ::-1], seqs)
-    wrong = ch0.check_exercise_1(x[:, ::-1, :], seqs)
+    assert ch0x.check_exercise_1(x[:, ::-1, ::-1], seqs)
+    wrong = ch0x.check_exercise_1(x[:, ::-1, :], seqs)
     assert wrong.status == "wrong" and "Hint 1 of 3" in wrong.message
     assert "CGT" not in wrong.message  # no sequence of the solution is shown
-    assert ch0.check_exercise_1(None, seqs).status == "not yet"
+    assert ch0x.check_exercise_1(None, seqs).status == "not yet"
     assert "not yet answered" in capsys.readouterr().out
 
 
 def test_exercise_2_accepts_gc_from_counts_and_rejects_at_content(lenient):
     seqs = random_seqs(8, 50, seed=1)
     counts = kmer_counts(seqs, 1)
-    assert ch0.check_exercise_2(counts[:, 1:3].sum(1) / counts.sum(1), seqs)
+    assert ch0x.check_exercise_2(counts[:, 1:3].sum(1) / counts.sum(1), seqs)
     at = (counts[:, 0] + counts[:, 3]) / counts.sum(1)
-    assert ch0.check_exercise_2(at, seqs).status == "wrong"
-    assert "shape" in ch0.check_exercise_2(counts, seqs).message  # [n, 4] is not [n]
+    assert ch0x.check_exercise_2(at, seqs).status == "wrong"
+    assert "shape" in ch0x.check_exercise_2(counts, seqs).message  # [n, 4] is not [n]
 
 
 def test_checks_raise_in_strict_mode(monkeypatch):
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     seqs = random_seqs(3, 20)
     with pytest.raises(CheckFailed):
-        ch0.check_exercise_2(None, seqs)
+        ch0x.check_exercise_2(None, seqs)
 
 
 def test_pooled_statistics_match_one_window_and_batch(lenient):
@@ -92,3 +93,17 @@ def test_headline_carries_interval_and_the_genome_wide_anchor():
     (value,) = headline.compared.values()
     assert value.interval.low <= value.value <= value.interval.high
     assert all(a.protocol == ch0_report.GENOME_WIDE for a in ch0_report.ANCHORS)
+
+
+def test_prediction_3_records_the_cpg_ratio_with_its_interval(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(30)]
+    intervals = ch0.window_intervals(seqs, n_boot=50)
+    verdict = ch0x.check_exercise_3(0.2, intervals)
+    assert verdict.status == "recorded"
+    cpg = intervals["CpG obs/exp"]
+    assert f"{cpg['estimate']:.3g}" in verdict.message  # the run's value, computed here
+    assert "no CpG depletion" in verdict.message  # independent bases: the ratio is near 1
+    with pytest.raises(CheckFailed, match="not yet made"):
+        ch0x.check_exercise_3(None, intervals)

@@ -102,9 +102,9 @@ def test_comparison_pairs_set_each_pretrained_head_against_its_random_twin():
     ]
     assert (name("emb-rnafm"), name("emb-rnafm-random")) in pairs["control"]
     assert (name("seq+emb-utrlm"), name("seq+emb-rnafm-random")) in pairs["control"]
-    assert len(pairs["control"]) == 4 and pairs["Framepool"][0][1] == "Framepool combined"
+    assert len(pairs["control"]) == 4 and pairs["published"][0][1] == "Framepool combined"
     alone = cb.comparison_pairs(["RNA-FM random", "UTR-LM"], "RNA-FM random", "cv", False)
-    assert "Framepool" not in alone and len(alone["control"]) == 2
+    assert "published" not in alone and len(alone["control"]) == 2
     assert alone["embedding"][0] == (name("emb-rnafm-random"), name("seq"))
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from course_lib.chapters.ch1_utr_rnafm import (
-    FRAMEPOOL_ROWS,
     PEER_ROW,
+    PUBLISHED_ROWS,
     real_predictions,
 )
 from course_lib.datasets.published_models import FRAMEPOOL_FILES
@@ -52,7 +52,7 @@ def test_course_average_and_intervals(real_scores):
     """The course's whole-UTR average (the published files' layer) scores at least as well,
     correlations do not depend on it much, and every estimate lies inside its interval."""
     seq, frame = real_scores["sequence"], real_scores["frame"]
-    for row in FRAMEPOOL_ROWS:
+    for row in PUBLISHED_ROWS:
         for name in ("Random7600", "Human7600"):
             assert seq.loc[(row, name), "R2"] >= frame.loc[(row, name), "R2"]
             assert (

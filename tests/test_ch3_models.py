@@ -81,12 +81,11 @@ def test_bilstm_trainer_takes_the_readout_of_the_settings_or_the_given_one():
 
 
 def tiny_backbone(vocab, width: int):
-    from transformers import BertForMaskedLM
-
-    from course_lib.models.bert import small_bert_config
+    from course_lib.models.bert import masked_lm, small_bert_config
 
     torch.manual_seed(0)
-    return BertForMaskedLM(small_bert_config(vocab, 8, 1, 2, 8, width)).eval()
+    kernel = SETTINGS.bert_local_kernel
+    return masked_lm(small_bert_config(vocab, 8, 1, 2, 8, width, local_kernel=kernel)).eval()
 
 
 def test_chapter_trainers_in_the_chapter_order_and_one_loop():

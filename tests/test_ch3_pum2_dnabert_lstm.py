@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from course_lib.chapters import ch3_exercises as ch3x
 from course_lib.chapters import ch3_pum2_dnabert_lstm as ch3
 from course_lib.chapters import ch3_report
 from course_lib.chapters.ch3_kmer_baseline import (
@@ -13,7 +15,7 @@ from course_lib.chapters.ch3_kmer_baseline import (
     logistic_regression,
 )
 from course_lib.cross_validation import CVResult, FoldResult, TrainedFold, stratified_folds
-from course_lib.tokenization import build_vocabulary
+from course_lib.encoding import kmer_vocabulary
 from course_lib.uncertainty import spread
 
 RNG = np.random.default_rng(0)
@@ -127,22 +129,65 @@ def test_motif_means_and_check_2(monkeypatch):
             FoldResult(1, folds[1][1], np.array([0, 0]), np.array([0.2, 0.4]), {}, trained),
         ],
     )
-    expected = ch3.motif_means(result, seqs, "TGTA.ATA")
+    expected = ch3x.motif_means(result, seqs, "TGTA.ATA")
     np.testing.assert_allclose(expected, [[0.9, 0.6, 0.3]])
-    assert ch3.check_exercise_2(expected, result, seqs, "TGTA.ATA")
-    assert ch3.check_exercise_2(expected + 0.1, result, seqs, "TGTA.ATA").status == "wrong"
-    assert ch3.check_exercise_2(None, result, seqs, "TGTA.ATA").status == "not yet"
+    assert ch3x.check_exercise_2(expected, result, seqs, "TGTA.ATA")
+    assert ch3x.check_exercise_2(expected + 0.1, result, seqs, "TGTA.ATA").status == "wrong"
+    assert ch3x.check_exercise_2(None, result, seqs, "TGTA.ATA").status == "not yet"
 
 
-def test_check_1_and_3(monkeypatch):
+def test_check_1_enrichment_and_unseen_share(monkeypatch):
     monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    ids = build_vocabulary(6).encode(["TGTAAATA"]).input_ids[0].tolist()
-    assert ch3.check_exercise_1(ids)
-    assert ch3.check_exercise_1(ids[::-1]).status == "wrong"
+    seqs = ["TGTAAATAGG" * 3, "TGTAAATACC" * 3, "CCCCGGGGCC" * 3, "GGGGCCCCGG" * 3]
+    labels = np.array([1, 1, 0, 0])
+    enrichment, unseen = ch3x.kmer_enrichment(seqs, labels)
+    names = kmer_vocabulary(6)
+    top = names[int(np.argmax(enrichment))]
+    assert top in "TGTAAATAGG" * 3 + "TGTAAATACC" * 3 and 0.9 < unseen < 1
+    assert ch3x.check_exercise_1(top, unseen, seqs, labels)
+    assert ch3x.check_exercise_1(top.replace("T", "U"), unseen, seqs, labels)  # RNA spelling
+    assert ch3x.check_exercise_1("CCCCGG", unseen, seqs, labels).status == "wrong"
+    assert ch3x.check_exercise_1(top, unseen + 0.01, seqs, labels).status == "wrong"
+    assert ch3x.check_exercise_1(None, unseen, seqs, labels).status == "not yet"
+
+
+def test_check_3_fold_shift_needs_the_other_folds(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
     labels = np.arange(60) % 2
     a, b = stratified_folds(labels, 3, 0), stratified_folds(labels, 3, 1)
-    assert ch3.check_exercise_3(True, a, b)
-    assert ch3.check_exercise_3(False, a, b).status == "wrong"
+    rng = np.random.default_rng(0)
+
+    def run(folds):
+        trained = TrainedFold(lambda idx: idx, None, None, {}, None)
+        return CVResult(
+            "k-mer LR",
+            [
+                FoldResult(i, test, labels[test], rng.random(len(test)), {}, trained)
+                for i, (_, test) in enumerate(folds)
+            ],
+        )
+
+    reference, other = run(a), run(b)
+    shift = ch3x.fold_shift(other, reference)
+    assert ch3x.check_exercise_3(shift, other, reference, b)
+    assert ch3x.check_exercise_3(shift + 0.01, other, reference, b).status == "wrong"
+    wrong_folds = ch3x.check_exercise_3(shift, reference, reference, b)
+    assert wrong_folds.status == "wrong" and "other seed" in wrong_folds.message
+    assert ch3x.check_exercise_3(None, None, reference, b).status == "not yet"
+
+
+def test_prediction_6_reads_the_smallest_count(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    rows = {
+        (40, ch3x.SCRATCH_ARM): {"difference": 0.1, "ci low": 0.02, "ci high": 0.2},
+        (40, "BiLSTM"): {"difference": -0.3, "ci low": -0.4, "ci high": -0.2},
+        (120, ch3x.SCRATCH_ARM): {"difference": 0.01, "ci low": -0.05, "ci high": 0.06},
+    }
+    table = pd.DataFrame(rows).T.rename_axis(["labelled sites", "BERT (genome MLM) minus"])
+    verdict = ch3x.check_exercise_6(0.5, table, "real")
+    assert verdict.status == "recorded" and "0.1 [95 % interval 0.02, 0.2]" in verdict.message
+    assert "pretraining helps" in verdict.message and "above the run" in verdict.message
+    assert ch3x.check_exercise_6(0.0, None, "real").status == "recorded"  # nothing to compare
 
 
 def test_anchor_protocols_and_exercises():
@@ -154,4 +199,4 @@ def test_anchor_protocols_and_exercises():
         0.895,
         0.941,
     ]
-    assert len(ch3.EXERCISES) == 5
+    assert len(ch3x.EXERCISES) == 6

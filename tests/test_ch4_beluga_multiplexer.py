@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from course_lib.chapters import ch4_beluga_multiplexer as ch4
+from course_lib.chapters import ch4_exercises as ch4x
 from course_lib.chapters import ch4_map_scores as scores
 from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.chapters.ch4_report import TaylorBaseline
@@ -215,15 +216,30 @@ def test_seconds_per_pass_is_positive():
     assert ch4.seconds_per_pass(model, 16, torch.device("cpu"), n=2) > 0
 
 
-def test_exercise_1_check(monkeypatch):
+def test_exercise_1_check_peak_hits(monkeypatch):
     monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    assert ch4.check_exercise_1(None, None).status == "not yet"
-    assert ch4.check_exercise_1(149, "308:C")
-    assert ch4.check_exercise_1(148, "308:C").status == "wrong"
-    assert ch4.check_exercise_1(149, "308:G").status == "wrong"
+    truth = np.zeros((2, 1, 4, 20))
+    truth[0, 0, 1, 3], truth[1, 0, 2, 15] = 2.0, -3.0  # strongest positions 3 and 15
+    pred = np.zeros_like(truth)
+    pred[0, 0, 0, 6], pred[1, 0, 3, 2] = 1.0, 1.0  # 3 bp off (a hit), 13 bp off (a miss)
+    hit_rate, chance = ch4x.peak_hits(truth, pred)
+    assert hit_rate == 0.5 and chance == pytest.approx((9 / 20 + 10 / 20) / 2)
+    assert ch4x.check_exercise_1(None, None, truth, pred).status == "not yet"
+    assert ch4x.check_exercise_1(hit_rate, chance, truth, pred)
+    assert ch4x.check_exercise_1(1.0, chance, truth, pred).status == "wrong"
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     with pytest.raises(CheckFailed):
-        ch4.check_exercise_1(150, "308:C")
+        ch4x.check_exercise_1(hit_rate, 0.5, truth, pred)
+
+
+def test_prediction_4_speedup_is_recorded_never_wrong(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    speed = {"teacher_s": 1.0, "multiplexer_s": 0.05, "speedup": 20.0}
+    verdict = ch4x.check_exercise_4(500.0, speed, 100, "cpu")
+    assert verdict.status == "recorded" and "480 above" in verdict.message
+    assert "301 teacher passes" in verdict.message and "15.1 teacher passes" in verdict.message
+    with pytest.raises(CheckFailed, match="expected a number"):
+        ch4x.check_exercise_4("fast", speed, 100, "cpu")
 
 
 class Logistic(nn.Module):
@@ -242,9 +258,9 @@ def test_exercise_2_check(monkeypatch):
     mutated = window.clone()
     mutated[:, 5] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # T at position 5
     alt = teacher(mutated[None])[0, 0].item()
-    assert ch4.check_exercise_2(None, teacher, window, 0, 3, 5).status == "not yet"
-    assert ch4.check_exercise_2(alt, teacher, window, 0, 3, 5)
-    assert ch4.check_exercise_2(alt + 0.05, teacher, window, 0, 3, 5).status == "wrong"
+    assert ch4x.check_exercise_2(None, teacher, window, 0, 3, 5).status == "not yet"
+    assert ch4x.check_exercise_2(alt, teacher, window, 0, 3, 5)
+    assert ch4x.check_exercise_2(alt + 0.05, teacher, window, 0, 3, 5).status == "wrong"
 
 
 def test_exercise_3_check(monkeypatch):
@@ -252,10 +268,10 @@ def test_exercise_3_check(monkeypatch):
     maps = simulated_maps()
     truth, pred = maps["truth"].numpy(), maps["precise"].numpy()
     r = weighted_pearson_r(truth[:, 0].ravel().astype(np.float64), pred[:, 0].ravel())
-    assert ch4.check_exercise_3(None, None, truth, pred).status == "not yet"
-    assert ch4.check_exercise_3(r, "weighted", truth, pred)  # weighted r is the higher here
-    assert ch4.check_exercise_3(r, "uniform", truth, pred).status == "wrong"
-    assert ch4.check_exercise_3(r + 0.01, "weighted", truth, pred).status == "wrong"
+    assert ch4x.check_exercise_3(None, None, truth, pred).status == "not yet"
+    assert ch4x.check_exercise_3(r, "weighted", truth, pred)  # weighted r is the higher here
+    assert ch4x.check_exercise_3(r, "uniform", truth, pred).status == "wrong"
+    assert ch4x.check_exercise_3(r + 0.01, "weighted", truth, pred).status == "wrong"
 
 
 def test_variants_to_map_is_what_the_reshape_exercise_uses():

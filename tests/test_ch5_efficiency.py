@@ -63,19 +63,19 @@ def _config():
     return utr_lm_config(utr_vocabulary(), hidden_size=8, num_layers=1, num_heads=2)
 
 
-def test_curve_runs_every_arm_count_and_fold_and_tunes_scratch_on_the_first_fold():
+def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fold():
     table, protocol = _protocol()
     arms = [Arm("pre", _config()), Arm("scratch", _config(), True), Arm("one-hot", None, True)]
     curve = efficiency_curve(arms, protocol, SETTINGS)
     assert len(curve.runs) == 3 * 2 * 2 and curve.arms == ["pre", "scratch", "one-hot"]
     assert curve.counts == [30, 60] and curve.folds == [0, 1]
-    # the grid ran once per from-scratch arm and label count, on the first fold only
-    assert len(curve.lr_grid) == 2 * 2 * len(SETTINGS["lr_grid"])
+    # the grid ran once per arm and label count, on the first fold only
+    assert len(curve.lr_grid) == 3 * 2 * len(SETTINGS["lr_grid"])
     chosen = curve.lr_grid.loc[curve.lr_grid.groupby(["arm", "labels"])["val R2"].idxmax()]
     for _, row in chosen.iterrows():
         lrs = curve.runs.query("arm == @row.arm and labels == @row.labels")["lr"]
         assert (lrs == row["lr"]).all()
-    assert (curve.runs.query("arm == 'pre'")["lr"] == SETTINGS["finetune_lr"]).all()
+    assert set(curve.lr_grid["arm"]) == {"pre", "scratch", "one-hot"}
     # Human7600 rows are the same for every fold; fold test rows differ
     human = [curve.truth[(f, "Human7600")][2] for f in curve.folds]
     random = [curve.truth[(f, "Random7600 fold")][2] for f in curve.folds]

@@ -62,8 +62,12 @@ def test_notebook_has_checked_exercises(notebook: Path) -> None:
         assert "hide-cell" in cell.metadata["tags"] or "hide-input" in cell.metadata["tags"]
         after = nb.cells[nb.cells.index(cell) + 1 :]
         checked = bool(after) and "check_exercise" in after[0].source
-        assert checked or "assert " in cell.source, (
-            "a solution must be followed by a cell calling its check_exercise_N (or assert)"
+        predicted = "prediction" in cell.metadata["tags"] and any(
+            "check_exercise" in c.source for c in after
+        )
+        assert checked or predicted or "assert " in cell.source, (
+            "a solution must be followed by a cell calling its check_exercise_N (or assert); "
+            "a prediction (tagged prediction) by such a cell after the result it predicts"
         )
 
 

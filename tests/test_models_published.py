@@ -88,3 +88,18 @@ def test_make_predictor_padding_side_changes_only_unequal_lengths():
     right = make_predictor(model, padding="right")(["ACGTAC", "ACG"])
     left = make_predictor(model, padding="left")(["ACGTAC", "ACG"])
     assert right[0] == left[0] and right[1] != left[1]
+
+
+def test_published_mrl_names_each_role_once_and_scores_with_its_library(files):
+    from course_lib.models.published import PUBLISHED_MRL, published_mrl
+
+    framepool, _ = files
+    varying = published_mrl("varying-length")
+    assert varying.library == 1 and varying.role in framepool.paths and varying.trained_on
+    predicted = varying.predictor(framepool)(VARYING)
+    direct = framepool_predictor(framepool[varying.role], 1)(VARYING)
+    np.testing.assert_array_equal(predicted, direct)
+    assert published_mrl("egfp").library == FRAMEPOOL_EGFP_LIBRARY
+    assert all(model.dataset == "framepool_models" for model in PUBLISHED_MRL.values())
+    with pytest.raises(KeyError, match="choose from"):
+        published_mrl("eGFP")

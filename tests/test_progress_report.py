@@ -113,3 +113,17 @@ def test_clear_errors(tmp_path, capsys):
     )
     assert progress_report.main([str(tmp_path / "missing")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_a_recorded_prediction_is_listed_and_counted():
+    record = {"exercise": "9.3", "title": "p", "status": "recorded", "hint": 0, "hints": 0}
+    cell = nbformat.v4.new_code_cell("check_exercise_3(guess)")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/plain": "recorded"}, metadata={VERDICT_KEY: record}
+        )
+    ]
+    cell.execution_count = 1
+    (check,) = progress_report.checks_in(nbformat.v4.new_notebook(cells=[cell]))
+    assert (check.exercise, check.status) == ("9.3", "recorded")
+    assert progress_report.STATUSES.index("recorded") == 1  # listed right after "right"

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from course_lib.chapters.ch5_config import Ch5Config
-from course_lib.chapters.ch5_mrl_finetuning import evaluate_mrl, finetune, regression_loss
+from course_lib.chapters.ch5_mrl_finetuning import (
+    FinetuneRecipe,
+    evaluate_mrl,
+    regression_loss,
+    train_steps,
+)
 from course_lib.metrics import linear_probe_r2, pearson_r
 from course_lib.models.utr_lm import (
     UTRLMForMRL,
@@ -285,9 +290,8 @@ def test_finetuning_learns_a_planted_rule_and_frozen_backbone_stays_fixed():
     val = mrl_loader(type(tokens)(tokens.input_ids[256:], tokens.attention_mask[256:]), y[256:])
     torch.manual_seed(0)
     model = mrl_model(tiny_config(), pooling="mean", head_hidden=16, head_dropout=0.0)
-    result = finetune(
-        model, train, val, loss="mse", epochs=8, lr=3e-3, device="cpu", show_progress=False
-    )
+    recipe = FinetuneRecipe(lr=3e-3, steps=8 * len(train), eval_every=len(train), loss="mse")
+    result = train_steps(model, train, val, recipe, device="cpu", show_progress=False)
     assert "val_R2" in result.history
     metrics = evaluate_mrl(model, {"held-out": val}, lambda v: v * 0.2 + 0.5, device="cpu")
     assert metrics["held-out"]["Pearson r"] > 0.8 and metrics["held-out"]["n"] == 64
@@ -296,7 +300,8 @@ def test_finetuning_learns_a_planted_rule_and_frozen_backbone_stays_fixed():
     frozen = mrl_model(tiny_config(), pooling="cls", freeze_backbone=True)
     backbone = {k: v.clone() for k, v in frozen.esm.state_dict().items()}
     head = {k: v.clone() for k, v in frozen.head.state_dict().items()}
-    finetune(frozen, train, val, loss="huber", epochs=1, device="cpu", show_progress=False)
+    recipe = FinetuneRecipe(lr=1e-3, frozen_steps=len(train), steps=len(train), eval_every=4)
+    train_steps(frozen, train, val, recipe, device="cpu", show_progress=False)
     frozen.train()
     assert not frozen.esm.training and frozen.head.training
     for k, v in frozen.esm.state_dict().items():

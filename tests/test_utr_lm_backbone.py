@@ -190,6 +190,42 @@ def test_backbone_is_built_once_in_its_recipe_folder_then_reused(tmp_data_dir, m
     assert UTRLMBackbone.from_checkpoint(path).embed_dim == 8
 
 
+def test_pretrain_variant_reads_its_recipe_folder_with_the_history(tmp_data_dir, monkeypatch):
+    from course_lib import utr_lm_backbone as ub
+
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_data_dir / "ckpts"))
+    settings = config_with(TINY_TABLE).resolve("smoke")
+    path = ub.backbone_checkpoint(settings, "cpu", seed=0, verbose=False)
+    built = read_recipe(path)
+    assert len(built["pretrain history"]) >= 1
+    found = ub.read_variant(path)
+    assert found is not None
+    model, result = found
+    assert result.history.to_dict("records") == built["pretrain history"]
+    assert result.best_value == built["pretrain val loss"] and result.monitor
+    loaded = load_pretrained(path)[0]
+    for (name, a), (_, b) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a backbone whose recipe folder exists was pretrained again")
+
+    monkeypatch.setattr(ub, "pretrain", no_training)
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert ub.backbone_checkpoint(settings, "cpu", seed=0, verbose=False) == path
+    record = dict(built)
+    del record["pretrain history"]  # written before histories were kept: built again
+    (path / RECIPE_FILE).write_text(json.dumps(record))
+    assert ub.read_variant(path) is None
+    (path / "model.safetensors").write_bytes(b"truncated")
+    (path / RECIPE_FILE).write_text(json.dumps(built))
+    with pytest.warns(UserWarning, match="again"):
+        assert ub.read_variant(path) is None
+    assert (path / "model.safetensors").stat().st_mtime_ns != stamp
+
+
 def test_recipes_differing_in_width_get_their_own_folders(tmp_data_dir, monkeypatch):
     import shutil
 

@@ -8,7 +8,7 @@ import torch
 from test_utr_lm import VOCAB, one_torch_thread, random_utrs  # noqa: F401  (fixture)
 from test_utr_lm import tiny_config as one_layer_config
 
-from course_lib.chapters.ch5_mrl_finetuning import evaluate_mrl, finetune
+from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, evaluate_mrl, train_steps
 from course_lib.models.utr_lm import (
     HEADS,
     UTRLMForMRL,
@@ -66,9 +66,8 @@ def test_resnet_head_learns_a_positional_rule():
     val = mrl_loader(part(320, 384), y[320:])
     torch.manual_seed(0)
     model = mrl_model(tiny_config(), head="resnet", head_channels=8, head_dropout=0.0)
-    fit_ = finetune(
-        model, train, val, loss="mse", epochs=8, lr=1e-2, device="cpu", show_progress=False
-    )
+    recipe = FinetuneRecipe(lr=1e-2, steps=8 * len(train), eval_every=len(train), loss="mse")
+    fit_ = train_steps(model, train, val, recipe, device="cpu", show_progress=False)
     metrics = evaluate_mrl(model, {"val": val}, lambda v: v, device="cpu")
     assert fit_.best_value > 0.8 and metrics["val"]["Pearson r"] > 0.9
 

@@ -1,9 +1,10 @@
 """Chapter 0, ``notebooks/00_sequences.ipynb``: sequences as tensors.
 
-Its two self-checking exercises and the recipe of its headline numbers: GC fraction and CpG
+The recipe of its headline numbers: GC fraction and CpG
 observed/expected pooled over the random windows, with a bootstrap interval over windows. Its
 parameters live in :mod:`course_lib.chapters.ch0_config`, its anchors and results file in
-:mod:`course_lib.chapters.ch0_report`, its statistics in
+:mod:`course_lib.chapters.ch0_report`, its exercises in
+:mod:`course_lib.chapters.ch0_exercises`, its statistics in
 :mod:`course_lib.chapters.ch0_genome_stats`, its encodings in :mod:`course_lib.encoding` and
 :mod:`course_lib.fasta`.
 """
@@ -11,52 +12,13 @@ parameters live in :mod:`course_lib.chapters.ch0_config`, its anchors and result
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from course_lib.encoding import gc_content, kmer_counts, one_hot, reverse_complement
-from course_lib.exercises import Exercise, Verdict, check, compare_arrays
+from course_lib.encoding import kmer_counts
 from course_lib.uncertainty import bootstrap_ci
 
 NOTEBOOK = "00_sequences.ipynb"
-
-EXERCISES = {
-    1: Exercise(
-        "0.1",
-        "reverse complement without strings",
-        (
-            "The reverse complement reverses the order of the positions and swaps A<->T, C<->G.",
-            "In ACGT order the complement of channel i is channel 3 - i: reverse the channel "
-            "axis as well as the position axis of the [n, L, 4] array.",
-            "See 'One-hot encoding' (the ACGT channel order) and numpy slicing with ::-1.",
-        ),
-    ),
-    2: Exercise(
-        "0.2",
-        "GC content from k-mer counts",
-        (
-            "GC fraction = (number of C + number of G) / (number of called bases), per window.",
-            "kmer_counts(seqs, 1) has columns A, C, G, T in that order: sum columns 1 and 2 and "
-            "divide by the row sum, giving one number per window.",
-            "See the k-mers section (kmer_vocabulary(1)) and 'Random windows' (gc_content).",
-        ),
-    ),
-}
-
-
-def check_exercise_1(answer: Any, seqs: Sequence[str]) -> Verdict:
-    """Exercise 0.1: ``answer`` is the ``[n, L, 4]`` one-hot of the reverse complements of
-    ``seqs`` (the first windows), built by flipping arrays; compared exactly."""
-    expected = one_hot([reverse_complement(s) for s in seqs])
-    return check(EXERCISES[1], answer, lambda a: compare_arrays(a, expected, 0.0, 0.0))
-
-
-def check_exercise_2(answer: Any, seqs: Sequence[str]) -> Verdict:
-    """Exercise 0.2: ``answer`` is the ``[n]`` GC fraction of each of ``seqs`` from its
-    1-mer counts; compared with :func:`course_lib.encoding.gc_content` to 1e-9."""
-    expected = gc_content(list(seqs))
-    return check(EXERCISES[2], answer, lambda a: compare_arrays(a, expected, 1e-9, 1e-9))
 
 
 def window_counts(seqs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ from course_lib.chapters.ch1_utr_rnafm import (
     original_fold_data,
     train_heads,
 )
+from course_lib.models.published import published_mrl
 from course_lib.models.rnafm import RNAFMBackbone
 from course_lib.models.utr_lm import UTRLMBackbone
 from course_lib.utr_protocol import RealUTRProtocol
@@ -283,8 +284,8 @@ def comparison_pairs(
 
     ``"embedding"``: the chosen backbone's heads against the one-hot head and each other;
     ``"control"``: each pretrained backbone's heads against the same heads on random weights;
-    ``"padding"``: left against right padding; ``"Framepool"`` (when scored on the same
-    rows): the one-hot head against the published Framepool.
+    ``"padding"``: left against right padding; ``"published"`` (when scored on the same
+    rows): the one-hot head against the published model (``published_mrl("varying-length")``).
     """
 
     def name(head: str) -> str:
@@ -304,5 +305,5 @@ def comparison_pairs(
     }
     named = {q: [(name(a), name(b)) for a, b in p] for q, p in pairs.items()}
     if framepool:
-        named["Framepool"] = [(name("seq"), "Framepool combined")]
+        named["published"] = [(name("seq"), published_mrl("varying-length").name)]
     return named

@@ -18,6 +18,7 @@ import pandas as pd
 from course_lib.chapters.ch1_config import Ch1Config
 from course_lib.chapters.ch1_scoring import METHOD
 from course_lib.chapters.ch1_utr_rnafm import FoldHead, interval_text, model_name
+from course_lib.models.published import published_mrl
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
 from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
 
@@ -281,8 +282,8 @@ def findings_markdown(
     choice
         The ``(backbone, layer)`` the probe chose on validation.
     settings, heads_provenance, framepool
-        The resolved configuration; the heads' data provenance; whether Framepool was scored
-        on the same rows.
+        The resolved configuration; the heads' data provenance; whether the published model
+        (``published_mrl("varying-length")``) was scored on the same rows.
     """
     folds = int(scores.loc[(headline_model, "Human7600"), "folds"])
     lines = [
@@ -292,10 +293,11 @@ def findings_markdown(
         + _spread_text(scores, headline_model)
     ]
     if framepool:
+        published = published_mrl("varying-length").name
         lines.append(
-            "- **Framepool combined** (one published model) on the same rows, scored the same "
-            f"way: {interval_text(scores, 'Framepool combined', 'Random7600')} and "
-            f"{interval_text(scores, 'Framepool combined', 'Human7600')}."
+            f"- **{published}** (one published model) on the same rows, scored the same "
+            f"way: {interval_text(scores, published, 'Random7600')} and "
+            f"{interval_text(scores, published, 'Human7600')}."
         )
     lines.append(f"- The layer probe chose **{choice[0]}, layer {choice[1]}** on validation rows.")
     lines += [f"- {text}" for text in paired["conclusion"]]

@@ -25,7 +25,7 @@ the layer probe in :mod:`course_lib.chapters.ch1_probe`, the scoring in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,9 @@ from torch import nn
 from course_lib.chapters.ch1_embedding_cache import EmbeddingCache, UTRBatches
 from course_lib.datasets.utr import TEST_NAMES, unscale
 from course_lib.encoding import Padding
-from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_arrays
 from course_lib.metrics import regression_metrics
 from course_lib.models.framepool import Average
-from course_lib.models.published import framepool_predictor
+from course_lib.models.published import PublishedModel, published_mrl
 from course_lib.models.utr_resnet import Human5PrimeUTRPredictor, embedding_type
 from course_lib.profiles import check_long_run, estimate_seconds
 from course_lib.training import FitResult, fit, predict, seed_everything
@@ -148,33 +147,31 @@ def error_by_length(lengths: np.ndarray, y: np.ndarray, p: np.ndarray) -> pd.Dat
 
 # ----------------------------------------------------------------------------- real anchors
 
-#: Library indicator index of the varying-length (random 25-100 nt) library in Framepool's
-#: combined model (index 0 is the eGFP library; see ``FRAMEPOOL_EGFP_LIBRARY``).
-FRAMEPOOL_VARYING_LIBRARY = 1
-#: The published Framepool files chapter 1 scores: ``{row name: (file name, library)}``.
-FRAMEPOOL_ROWS = {
-    "Framepool combined": ("Framepool combined", FRAMEPOOL_VARYING_LIBRARY),
-    "Framepool 25-100-nt": ("Framepool 25-100-nt", None),
+#: The published MRL models chapter 1 scores, ``{row name: model}``
+#: (:data:`course_lib.models.published.PUBLISHED_MRL`); the first is compared with the heads.
+PUBLISHED_ROWS: dict[str, PublishedModel] = {
+    model.name: model
+    for model in map(published_mrl, ("varying-length", "varying-length, one library"))
 }
 #: Name of the row of MTtrans's shipped predictions (column ``pred_stride1113``).
 PEER_ROW = "MTtrans (shipped)"
 
 
 def real_predictions(
-    framepool_paths: Mapping[str, Path],
+    model_files: Mapping[str, Path],
     test_sets: Mapping[str, pd.DataFrame],
     average: Average = "sequence",
     peer_column: str = "pred_stride1113",
 ) -> dict[str, dict[str, np.ndarray]]:
-    """``{model: {test set: [n] MRL}}`` of the Framepool rows and the shipped MTtrans peer.
+    """``{model: {test set: [n] MRL}}`` of the published rows and the shipped MTtrans peer.
 
-    ``framepool_paths`` maps the names of :data:`FRAMEPOOL_ROWS` (the registry's
-    ``framepool_models`` files) to paths; ``test_sets`` ``{"Random7600": table, ...}`` with
-    ``utr``, ``rl`` and the peer column.
+    ``model_files`` maps the file roles of :data:`PUBLISHED_ROWS` (the data of their registry
+    data set, e.g. ``registry.load("framepool_models").data``) to paths; ``test_sets``
+    ``{"Random7600": table, ...}`` with ``utr``, ``rl`` and the peer column.
     """
     out: dict[str, dict[str, np.ndarray]] = {}
-    for row, (file_name, library) in FRAMEPOOL_ROWS.items():
-        predict = framepool_predictor(framepool_paths[file_name], library, average)
+    for row, model in PUBLISHED_ROWS.items():
+        predict = model.predictor(model_files, average)
         out[row] = {name: predict(table["utr"]) for name, table in test_sets.items()}
     out[PEER_ROW] = {name: table[peer_column].to_numpy(float) for name, table in test_sets.items()}
     return out
@@ -516,75 +513,3 @@ def check_full_run(
     train = n_folds * head_training_seconds(heads, n_train, backbone.embed_dim, settings, device)
     what = f"embedding {n_embed:,} UTRs and training {len(heads)} heads on {n_train:,} UTRs"
     check_long_run(settings, device, embed + train, what)
-
-
-# ----------------------------------------------------------------------------- exercises
-
-EXERCISES = {
-    1: Exercise(
-        "1.1",
-        "an out-of-frame uAUG, in silico",
-        (
-            "Each mutant keeps its UTR's length: three letters are replaced, none inserted.",
-            "Count 20 nt back from the UTR's 3' end (the start codon follows it) and write ATG "
-            "over the next three letters; 20 is not a multiple of 3, so it is out of frame.",
-            "Look at how chapter 2's AUG scan builds its mutants (course_lib.chapters.ch2_design).",
-        ),
-    ),
-    2: Exercise(
-        "1.2",
-        "why the test sets are the best-measured UTRs",
-        (
-            "The ceiling of R2 is signal variance / (signal variance + noise variance).",
-            "Noise variance is the mean of label_noise_sd(total_reads) ** 2 over a set; the "
-            "signal variance is the training labels' variance minus the training noise.",
-            "See the noise-ceiling section of this chapter and utr.label_noise_sd.",
-        ),
-    ),
-}
-
-
-def out_of_frame_mutants(originals: Sequence[str]) -> list[str]:
-    """Each UTR with ATG written over the three letters 20 nt before its 3' end (Exercise 1.1)."""
-    return [s[: len(s) - 20] + "ATG" + s[len(s) - 17 :] for s in originals]
-
-
-def check_exercise_1(mutants: Sequence[str] | None, originals: Sequence[str]) -> Verdict:
-    """Exercise 1.1: the student's mutants of ``originals`` (list of str)."""
-
-    def compare(answer: Sequence[str]) -> Comparison:
-        expected = out_of_frame_mutants(originals)
-        if len(answer) != len(expected):
-            return Comparison(False, f"{len(answer)} mutants for {len(expected)} UTRs")
-        wrong = sum(a != e for a, e in zip(answer, expected, strict=True))
-        return Comparison(not wrong, f"{wrong} of {len(expected)} mutants are not as asked")
-
-    return check(EXERCISES[1], mutants, compare)
-
-
-def noise_ceilings(parts: Mapping[str, pd.DataFrame], noise_sd: Callable) -> dict[str, float]:
-    """R2 ceiling of the training labels and of Random7600 under the noise model (Exercise 1.2)."""
-    noise = {
-        n: float(np.mean(noise_sd(parts[n]["total_reads"]) ** 2)) for n in ("train", "test_random")
-    }
-    signal = float(parts["train"]["rl"].var()) - noise["train"]
-    return {name: signal / (signal + v) for name, v in noise.items()}
-
-
-def check_exercise_2(
-    ceiling: Mapping[str, float] | None, parts: Mapping[str, pd.DataFrame], noise_sd: Callable
-) -> Verdict:
-    """Exercise 1.2: ``{"train": ceiling, "test_random": ceiling}`` from this run's split."""
-    expected = noise_ceilings(parts, noise_sd)
-
-    def compare(answer: Mapping[str, float]) -> Comparison:
-        if set(answer) != set(expected):
-            return Comparison(False, f"expected the keys {sorted(expected)}")
-        return compare_number_map(answer, expected)
-
-    return check(EXERCISES[2], ceiling, compare)
-
-
-def compare_number_map(answer: Mapping[str, float], expected: Mapping[str, float]) -> Comparison:
-    names = sorted(expected)
-    return compare_arrays([answer[n] for n in names], [expected[n] for n in names], 1e-6, 1e-9)

@@ -23,12 +23,11 @@ from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib.chapters.ch2_config import Ch2Config
-from course_lib.chapters.ch2_design import greedy_design
 from course_lib.datasets.egfp import EgfpSplit
 from course_lib.datasets.utr import drop_test_sequences, fit_label_scaler, scale_labels, unscale
 from course_lib.encoding import one_hot
-from course_lib.exercises import Exercise, Verdict, check, compare_arrays, compare_number
 from course_lib.metrics import regression_metrics
+from course_lib.models.published import published_mrl
 from course_lib.profiles import estimate_seconds
 from course_lib.training import FitResult, Predictor, fit, make_predictor, seed_everything
 from course_lib.training import predict as predict_loader
@@ -37,9 +36,7 @@ NOTEBOOK = "02_optimus_attention.ipynb"
 
 #: How each published model relates to the test sets (read from the sources, see the notebook).
 TRAINING_ROWS = {
-    "Framepool combined": "eGFP: rows 40,000+ by reads (test = top 20,000, val = next 20,000); "
-    "Human 25k was its validation set (model selection), not training",
-    "Framepool 50-nt": "as Framepool combined (Karollus Data_Prep/PrepareData.ipynb)",
+    **{model.name: model.trained_on for model in map(published_mrl, ("egfp", "egfp, one library"))},
     "Optimus evolution": "not stated in the source: 'predates the main egfp model', trained on "
     "UTR+ATGG; eGFP 20k may overlap its training rows. It designed part of the human library, "
     "so it predates (has not seen) the 25,000 human UTRs; outputs standardised MRL",
@@ -394,70 +391,4 @@ def evolve_to_target(
             "designed prediction": score,
             "target": target,
         }
-    )
-
-
-# ----------------------------------------------------------------------------- exercises
-
-EXERCISES = {
-    "snv_reads": Exercise(
-        "2.1",
-        "are better-measured variants better predicted?",
-        (
-            "Keep only the rows of the Framepool SNV table whose total reads reach 620.",
-            "snv_summary(subset, n_bootstrap) returns a dict; its 'Pearson r' is the answer.",
-            "The SNV table is snv_tables['Framepool combined']; the column is 'total'.",
-        ),
-    ),
-    "design": Exercise(
-        "2.2",
-        "design UTRs with a higher predicted MRL",
-        (
-            "Run greedy_design on each of the five lowest-predicted test UTRs, in that order.",
-            "Collect Design.gain (final minus start prediction) of each greedy design.",
-            "greedy_design(predictors['Optimus 5-Prime'], utr, n_steps=settings.design_steps).",
-        ),
-    ),
-    "leaky_scaler": Exercise(
-        "2.3",
-        "what the test-set scaler did",
-        (
-            "The leaky scaler is fitted on the test labels, not on the training labels.",
-            "Report the mean that scaler learned (StandardScaler.mean_).",
-            "leaky_test_scaler returns (MRL, scaler); read scaler.mean_[0].",
-        ),
-    ),
-}
-
-
-def check_exercise_1(well_measured_r: float | None, framepool_snvs: pd.DataFrame) -> Verdict:
-    """Pearson r of Framepool's SNV effects on rows with ``total >= 620``."""
-    rows = framepool_snvs[framepool_snvs["total"] >= 620]
-    expected = float(np.corrcoef(rows["obs_diff"], rows["predicted_diff"])[0, 1])
-    return check(
-        EXERCISES["snv_reads"],
-        well_measured_r,
-        lambda a: compare_number(a, expected, rtol=1e-6, atol=1e-6),
-    )
-
-
-def check_exercise_2(
-    greedy_gains: Sequence[float] | None, predict: Predictor, utrs: Sequence[str], n_steps: int
-) -> Verdict:
-    """Gains of the greedy designs of ``utrs`` (recomputed here with the same predictor)."""
-    expected = np.array([greedy_design(predict, u, n_steps=n_steps).gain for u in utrs])
-    return check(
-        EXERCISES["design"],
-        greedy_gains,
-        lambda a: compare_arrays(a, expected, rtol=1e-4, atol=1e-5),
-    )
-
-
-def check_exercise_3(leaky_mean: float | None, test_mrl: Sequence[float]) -> Verdict:
-    """The mean of the scaler fitted on the test MRL."""
-    expected = float(np.mean(test_mrl))
-    return check(
-        EXERCISES["leaky_scaler"],
-        leaky_mean,
-        lambda a: compare_number(a, expected, rtol=1e-6, atol=1e-6),
     )

@@ -16,6 +16,7 @@ import pandas as pd
 from course_lib.chapters.ch2_config import Ch2Config
 from course_lib.chapters.ch2_optimus_attention import TRAINING_ROWS
 from course_lib.datasets.egfp import EgfpSplit
+from course_lib.models.published import published_mrl
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
 from course_lib.training import FitResult
 
@@ -44,7 +45,9 @@ ENDS = ("low", "high")
 
 
 def headline(published: pd.DataFrame, n_rows: int, caption: str) -> Headline:
-    """Pearson r^2 of the Framepool models on the eGFP test UTRs beside Optimus 5-Prime's."""
+    """Pearson r^2 of the published MRL models (:data:`~course_lib.models.published.PUBLISHED_MRL`
+    ``"egfp"`` roles) on the eGFP test UTRs beside Optimus 5-Prime's."""
+    names = {published_mrl(role).name for role in ("egfp", "egfp, one library")}
     metric = "Pearson r^2"
     compared = {
         model: Estimate(
@@ -52,7 +55,7 @@ def headline(published: pd.DataFrame, n_rows: int, caption: str) -> Headline:
             Interval(float(row[f"{metric} low"]), float(row[f"{metric} high"]), TEST_BOOTSTRAP),
         )
         for (model, set_name), row in published.iterrows()
-        if set_name == "eGFP 20k" and "Framepool" in model
+        if set_name == "eGFP 20k" and model in names
     }
     return Headline(metric, f"{caption}: eGFP 20k ({n_rows:,} UTRs scored)", compared, ANCHORS[0])
 
@@ -73,7 +76,7 @@ def _metrics(
         "own models, cross-validation within eGFP 20k (Pearson r^2 per fold)": cv_summary.to_dict(
             "index"
         ),
-        "in silico (Framepool combined), mean predicted change of an inserted AUG": (
+        f"in silico ({published_mrl('egfp').name}), mean predicted change of an inserted AUG": (
             aug_effect.to_dict()
         ),
         **{

@@ -48,6 +48,10 @@ class Ch3Config(ChapterConfig):
         Attention heads per layer (count, >= 1; divides ``bert_hidden``).
     bert_intermediate
         Width of the feed-forward layers (features, >= 1; DNABERT-3: 3072).
+    bert_local_kernel
+        Width (tokens, 0 or odd) of the convolution over the token embeddings before the first
+        attention layer of the course's small BERTs (0: none, as in DNABERT-3; see
+        :class:`course_lib.models.bert.LocalContextEmbedding`).
     bert_lr
         Base fine-tuning learning rate of the transformers (AdamW, > 0); each BERT arm picks
         its own from ``bert_lr x lr_factors`` on validation.
@@ -105,8 +109,8 @@ class Ch3Config(ChapterConfig):
             "lr_factors": (0.3, 1.0),
             "bert_batch_size": 32,
             "bert_epochs": 5,
-            "pretrain_steps": 200,
-            "pretrain_lr": 3e-3,
+            "pretrain_steps": 250,
+            "pretrain_lr": 1e-2,
             "pretrain_batch_size": 32,
             "pretrain_stride": 20,
             "efficiency_counts": (60, 150, 400),
@@ -181,6 +185,9 @@ class Ch3Config(ChapterConfig):
     bert_layers: int = parameter(2, "transformer layers", minimum=1)
     bert_heads: int = parameter(4, "attention heads per layer", minimum=1)
     bert_intermediate: int = parameter(128, "width of the feed-forward layers", minimum=1)
+    bert_local_kernel: int = parameter(
+        7, "width of the convolution before attention (0: none)", choices=(0, 3, 5, 7, 9)
+    )
     bert_lr: float = parameter(1e-3, "base fine-tuning learning rate", minimum=1e-8)
     lr_factors: tuple[float, ...] = parameter(
         (0.5, 2.0),

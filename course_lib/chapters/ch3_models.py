@@ -298,7 +298,10 @@ def bert_fold_trainers(
         )
     sizes = (settings.bert_hidden, settings.bert_layers, settings.bert_heads)
     width = tokens["input_ids"].shape[1]
-    config = small_bert_config(vocab, *sizes, settings.bert_intermediate, width)
+    kernel = settings.bert_local_kernel
+    config = small_bert_config(
+        vocab, *sizes, settings.bert_intermediate, width, local_kernel=kernel
+    )
     arms = {"BERT (no pretraining)": None, **backbones}
     for name, backbone in arms.items():
         trainers[name] = bert_arm(config, tokens, labels, backbone, lrs=lrs, name=name, **options)

@@ -32,6 +32,7 @@ from torch import nn
 
 from course_lib.atomic import build_lock
 from course_lib.chapters.ch3_config import Ch3Config
+from course_lib.distributed import is_main
 from course_lib.kmer_pretraining import accuracy_against_copy, masked_hits, pretrain_masked_kmers
 from course_lib.tokenization import KmerVocabulary
 
@@ -184,6 +185,7 @@ def backbone_recipe(
     if corpus not in CORPORA:
         raise ValueError(f"corpus must be one of {CORPORA}, got {corpus!r}")
     names = ("k", "bert_hidden", "bert_layers", "bert_heads", "bert_intermediate")
+    names = (*names, "bert_local_kernel")
     schedule = ("pretrain_steps", "pretrain_lr", "pretrain_batch_size", "pretrain_stride")
     return {
         "built_by": BUILT_BY,
@@ -206,7 +208,14 @@ def pretraining_config(vocab: KmerVocabulary, settings: Ch3Config, width: int):
     from course_lib.models.bert import small_bert_config
 
     sizes = (settings.bert_hidden, settings.bert_layers, settings.bert_heads)
-    return small_bert_config(vocab, *sizes, settings.bert_intermediate, width, dropout=0.0)
+    return small_bert_config(
+        vocab,
+        *sizes,
+        settings.bert_intermediate,
+        width,
+        dropout=0.0,
+        local_kernel=settings.bert_local_kernel,
+    )
 
 
 def save_backbone(model: nn.Module, folder: Path, record: Mapping[str, Any]) -> Path:
@@ -346,15 +355,14 @@ def backbone(
 def _read_backbone(corpus_name: str, folder: Path) -> Backbone | None:
     """The backbone saved in ``folder``; ``None`` when absent, or when unreadable (a killed run,
     a corrupted file: reported with a warning and removed, so that it is built again)."""
-    from transformers import BertForMaskedLM
-
+    from course_lib.models.bert import load_masked_lm
     from course_lib.weights import RECIPE_FILE
 
     if not folder.exists():
         return None
     try:
         record = json.loads((folder / RECIPE_FILE).read_text())
-        model = BertForMaskedLM.from_pretrained(str(folder)).eval()
+        model = load_masked_lm(folder)
     except (OSError, ValueError, RuntimeError) as err:
         warnings.warn(
             f"the pretrained backbone in {folder} is unreadable ({type(err).__name__}: {err}); "
@@ -393,7 +401,8 @@ def _build(
         "seconds": seconds,
         "history": history.to_dict("records"),
     }
-    return Backbone(corpus_name, save_backbone(model, folder, record), model, record, built=True)
+    saved = save_backbone(model, folder, record) if is_main() else folder  # torchrun: rank 0
+    return Backbone(corpus_name, saved, model, record, built=True)
 
 
 def chapter_backbones(

@@ -4,8 +4,9 @@ The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch
 its anchors and results file in :mod:`course_lib.chapters.ch3_report`): the DNABERT-3 folder
 or its stand-in (:func:`dnabert_folder`), how :mod:`course_lib.interpret` feeds sequences to
 the BiLSTM and to BERT (:func:`bilstm_view`, :func:`bert_view`), fold intervals and
-comparisons, and the exercises. Its four kinds of model and the one cross-validation loop that
-trains them live in :mod:`course_lib.chapters.ch3_models`, the k-mer baseline in
+comparisons; its exercises are in :mod:`course_lib.chapters.ch3_exercises`. Its four kinds
+of model and the one cross-validation loop that trains them live in
+:mod:`course_lib.chapters.ch3_models`, the k-mer baseline in
 :mod:`course_lib.chapters.ch3_kmer_baseline`, the masked k-mer pretraining (once per profile,
 on genome windows, with its copy baseline and random-sequence control) in
 :mod:`course_lib.chapters.ch3_pretraining`, the sample-efficiency curve in
@@ -15,27 +16,17 @@ on genome windows, with its copy baseline and random-sequence control) in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from course_lib import registry
 from course_lib.cross_validation import CVResult
 from course_lib.datasets.pum2 import BindingSites, load_binding_sites
-from course_lib.exercises import (
-    Comparison,
-    Exercise,
-    Verdict,
-    check,
-    compare_arrays,
-    compare_number,
-)
 from course_lib.interpret.attribution import Explanation, TokenModelView, explain_token_model
 from course_lib.interpret.logos import (
     aligned_windows,
@@ -48,7 +39,7 @@ from course_lib.models.bert import (
 )
 from course_lib.models.bilstm import lstm_token_ids
 from course_lib.paths import checkpoints_dir
-from course_lib.tokenization import KmerVocabulary, build_vocabulary
+from course_lib.tokenization import KmerVocabulary
 from course_lib.training import default_forward
 from course_lib.uncertainty import corrected_resampled_ttest, fold_comparison
 from course_lib.weights import WeightsProvenance, get_weights, locate_weights
@@ -272,112 +263,4 @@ def motif_sentence(frequency: pd.DataFrame, motif: str, provenance: str) -> str:
     return (
         f"In this run ({provenance} data), {pos:.1%} of the positives and {neg:.1%} of the "
         f"negatives carry {motif}: a scan for it alone finds {pos:.1%} of the sites."
-    )
-
-
-#: The chapter's exercises (issue 17), numbered as on the site.
-EXERCISES: dict[int, Exercise] = {
-    1: Exercise(
-        "3.1",
-        "the vocabulary for k = 6",
-        (
-            "Build the vocabulary with build_vocabulary(6) and encode the sequence itself.",
-            "encode() takes a list of sequences; the ids of the first one, [CLS] and [SEP] "
-            "included, are the answer.",
-            "See the k-mer tokens section and KmerVocabulary.encode.",
-        ),
-    ),
-    2: Exercise(
-        "3.2",
-        "does the BiLSTM depend on the motif?",
-        (
-            "Pool the out-of-fold predictions with cv['BiLSTM'].pooled().",
-            "The pooled rows follow the folds' test_index in order; look up each sequence's "
-            "motif there.",
-            "Three means: positives with the motif, positives without it, all negatives.",
-        ),
-    ),
-    3: Exercise(
-        "3.3",
-        "a fair comparison needs the same folds",
-        (
-            "Draw folds with another seed and cross-validate the k-mer regression on them.",
-            "paired_comparison raises ValueError when the test folds differ; catch it.",
-            "refused is True when the comparison was refused.",
-        ),
-    ),
-    4: Exercise(
-        "3.4",
-        "the original BiLSTM readout",
-        (
-            "Cross-validate on folds[:1] with ch3_models.bilstm_trainer(..., readout=other).",
-            "other_fold is the FoldResult of that run (single.folds[0]).",
-            "It must be scored on the same test rows as cv['BiLSTM'].folds[0].",
-        ),
-    ),
-    5: Exercise(
-        "3.5",
-        "what does the transformer look at?",
-        (
-            "explain_token_model with bert_view(vocab) on explanation.sequences.",
-            "Average each model's ism_importance over sequences, one value per position.",
-            "profiles_r is the Pearson r of the two averaged profiles (np.corrcoef).",
-        ),
-    ),
-}
-
-
-def check_exercise_1(ours6: Any) -> Verdict:
-    """Exercise 3.1: the 6-mer ids of ``TGTAAATA`` (``[CLS]`` ... ``[SEP]``)."""
-    expected = build_vocabulary(6).encode(["TGTAAATA"]).input_ids[0]
-    return check(EXERCISES[1], ours6, partial(compare_arrays, expected=expected, rtol=0, atol=0))
-
-
-def motif_means(result: CVResult, seqs: list[str], motif: str) -> np.ndarray:
-    """``[1, 3]`` mean out-of-fold probability: positives with / without ``motif``, negatives."""
-    y, p = result.pooled()
-    index = np.concatenate([f.test_index for f in result.folds])
-    has = np.array([motif_in(seqs[i], motif) for i in index], dtype=bool)
-    groups = ((y == 1) & has, (y == 1) & ~has, y == 0)
-    return np.array([[p[g].mean() if g.any() else np.nan for g in groups]])
-
-
-def check_exercise_2(by_motif: Any, result: CVResult, seqs: list[str], motif: str) -> Verdict:
-    """Exercise 3.2: the three means of :func:`motif_means` (a ``[1, 3]`` table)."""
-    expected = motif_means(result, seqs, motif)
-    return check(
-        EXERCISES[2], by_motif, partial(compare_arrays, expected=expected, rtol=1e-6, atol=1e-9)
-    )
-
-
-def check_exercise_3(refused: Any, folds: list, other_folds: list) -> Verdict:
-    """Exercise 3.3: whether the comparison must be refused (it must when the folds differ)."""
-    differ = any(not np.array_equal(a[1], b[1]) for a, b in zip(folds, other_folds, strict=True))
-    return check(
-        EXERCISES[3], refused, partial(compare_number, expected=float(differ), rtol=0, atol=0)
-    )
-
-
-def check_exercise_4(other_fold: Any, reference: CVResult) -> Verdict:
-    """Exercise 3.4: the other readout's fold is fold 0's test rows, its ROC AUC as scored."""
-
-    def compare(answer: Any) -> Comparison:
-        if not hasattr(answer, "test_index"):
-            return Comparison(False, f"expected a FoldResult, got {type(answer).__name__}")
-        if not np.array_equal(answer.test_index, reference.folds[0].test_index):
-            return Comparison(False, "your model was not tested on fold 0's test rows")
-        auc = roc_auc_score(answer.y_true, answer.scores)
-        return compare_number(answer.metrics["ROC AUC"], auc, rtol=0, atol=1e-9)
-
-    return check(EXERCISES[4], other_fold, compare)
-
-
-def check_exercise_5(
-    profiles_r: Any, bilstm: Explanation, bert: nn.Module, vocab: KmerVocabulary, device: Any
-) -> Verdict:
-    """Exercise 3.5: Pearson r of the averaged ISM profiles of the BiLSTM and ``bert``."""
-    other = explain_token_model(bert, bert_view(vocab), bilstm.sequences, device)
-    expected = np.corrcoef(bilstm.ism_importance.mean(0), other.ism_importance.mean(0))[0, 1]
-    return check(
-        EXERCISES[5], profiles_r, partial(compare_number, expected=expected, rtol=0, atol=1e-4)
     )

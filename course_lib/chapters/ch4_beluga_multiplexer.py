@@ -28,19 +28,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_lib.chapters.ch4_chromatin import ChromatinTask
 from course_lib.chapters.ch4_map_scores import REPORTED_METRICS
 from course_lib.encoding import one_hot, reverse_complement
-from course_lib.exercises import Comparison, Exercise, check, compare_choice, compare_number
 from course_lib.fasta import Genome
 from course_lib.interpret.taylor import taylor_effects
-from course_lib.interpret.variant_mutagenesis import (
-    VARIANT_BASES,
-    ism_log_odds,
-    ism_metrics,
-    make_variants,
-    teacher_passes,
-    variant_index,
-    variant_position_base,
-    weighted_pearson_r,
-)
+from course_lib.interpret.variant_mutagenesis import ism_log_odds, ism_metrics, teacher_passes
 from course_lib.metrics import pearson_r
 from course_lib.models.beluga import Beluga
 from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
@@ -456,86 +446,3 @@ def long_step_seconds(per_pass: float, settings: Any) -> dict[str, float]:
         "teacher ISM": per_pass * teacher_passes(length, ism_windows),
         "distillation": per_pass * teacher_passes(length, fresh),
     }
-
-
-#: The chapter's exercises, with their hint ladders.
-EXERCISES: dict[int, Exercise] = {
-    1: Exercise(
-        "4.1",
-        "from variant numbers to mutations and back",
-        (
-            "Four variants per position, in the base order A, G, C, T.",
-            "The number is 4 * position + base index; integer division and remainder undo it.",
-            "Section 4: variant_index and variant_position_base; write the mutation as '308:C'.",
-        ),
-    ),
-    2: Exercise(
-        "4.2",
-        "from a log-odds change back to a probability",
-        (
-            "Solve the target formula for alt: first isolate (alt + e) / (1 - alt + e).",
-            "With k = exp(d) (ref + e) / (1 - ref + e), alt + e = k (1 - alt + e); solve for alt.",
-            "Section 4, 'Target'; compare with teacher(make_variants(...)) for the same variant.",
-        ),
-    ),
-    3: Exercise(
-        "4.3",
-        "the weighted Pearson r by hand",
-        (
-            "numpy.cov(x, y, aweights=w) gives the weighted covariance matrix.",
-            "r = cov[0, 1] / sqrt(cov[0, 0] * cov[1, 1]) with weights |true|; then 'weighted' "
-            "or 'uniform' for the higher one.",
-            "Section 6 and weighted_pearson_r in course_lib.interpret.variant_mutagenesis.",
-        ),
-    ),
-}
-
-
-def check_exercise_1(v: int | None, mutation: str | None) -> Any:
-    """Check the variant number of "G at position 37" and the mutation of variant 1234."""
-    expected_v = int(variant_index(37, VARIANT_BASES.index("G")))
-    position, base = variant_position_base(1234)
-    expected_mutation = f"{int(position)}:{VARIANT_BASES[int(base)]}"
-
-    def compare(answer: tuple[Any, Any]) -> Comparison:
-        number = compare_number(answer[0], expected_v, rtol=0, atol=0)
-        if not number.ok:
-            return Comparison(False, f"the variant number: {number.detail}")
-        text = compare_choice(str(answer[1]).replace(" ", ""), expected_mutation)
-        return text if text.ok else Comparison(False, "the mutation of variant 1234 is not right")
-
-    answer = None if v is None or mutation is None else (v, mutation)
-    return check(EXERCISES[1], answer, compare)
-
-
-@torch.no_grad()
-def check_exercise_2(
-    recovered: Any, teacher: nn.Module, window: torch.Tensor, feature: int, base: int, position: int
-) -> Any:
-    """Check the probability recovered from the teacher's map against the teacher run directly
-    on that variant of ``window`` ``[4, L]``."""
-    teacher.eval()
-    variant = int(variant_index(int(position), int(base)))
-    alt = teacher(make_variants(window, variant, variant + 1))[0, int(feature)].item()
-    as_float = None if recovered is None else float(torch.as_tensor(recovered).item())
-    return check(EXERCISES[2], as_float, lambda got: compare_number(got, alt, rtol=1e-3, atol=1e-4))
-
-
-def check_exercise_3(
-    by_hand: float | None, higher: str | None, y_true: np.ndarray, y_pred: np.ndarray
-) -> Any:
-    """Check the hand-computed weighted r of feature 0 of the test maps ``[n, F, 4, L]`` and the
-    choice of the higher of weighted and uniform r."""
-    truth = np.asarray(y_true)[:, 0].ravel().astype(np.float64)
-    guess = np.asarray(y_pred)[:, 0].ravel().astype(np.float64)
-    weighted = weighted_pearson_r(truth, guess)
-    uniform = weighted_pearson_r(truth, guess, np.ones_like(truth))
-
-    def compare(answer: tuple[Any, Any]) -> Comparison:
-        number = compare_number(answer[0], weighted, rtol=1e-6, atol=1e-9)
-        if not number.ok:
-            return Comparison(False, f"the weighted r: {number.detail}")
-        return compare_choice(answer[1], "weighted" if weighted >= uniform else "uniform")
-
-    answer = None if by_hand is None or higher is None else (by_hand, higher)
-    return check(EXERCISES[3], answer, compare)

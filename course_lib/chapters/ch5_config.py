@@ -19,7 +19,6 @@ _OWN_PROFILES: dict[str, dict[str, Any]] = {
         "test_per_length": 5,
         "n_mfe_check": 500,
         "utrlm_check_max_length": 150,
-        "finetune_epochs": 2,
         "finetune_steps": 30,
         "finetune_eval_every": 15,
         "finetune_batch_size": 16,
@@ -35,7 +34,6 @@ _OWN_PROFILES: dict[str, dict[str, Any]] = {
         "real_n_fit": None,
         "efficiency_counts": (250, 1000, 5000),
         "n_mfe_check": None,
-        "finetune_epochs": 50,
         "finetune_steps": 3000,
         "finetune_eval_every": 100,
         "finetune_batch_size": 64,
@@ -76,8 +74,6 @@ class Ch5Config(BackboneConfig):
         UTRs of ``utr_mfe`` whose folding energies are checked (count, >= 1; ``None``: all).
     utrlm_check_max_length
         Longest UTR of the UTR-LM sample whose structure is checked (nt, >= 1; ``None``: all).
-    finetune_epochs
-        Fine-tuning epochs of Exercise 5.1 (count, >= 1).
     finetune_steps
         Most optimizer steps of one fine-tuning run of the curve (count, >= 1).
     finetune_eval_every
@@ -85,13 +81,15 @@ class Ch5Config(BackboneConfig):
     finetune_batch_size
         UTRs per fine-tuning step (count, >= 1).
     finetune_lr
-        Head learning rate of the pretrained arms (AdamW, > 0).
+        Head learning rate of a pretrained arm where no grid is searched: the choice of (c)'s
+        objective weight on validation (AdamW, > 0).
     backbone_lr_factor
         A pretrained backbone's learning rate relative to the head's (factor, > 0).
     frozen_steps
         First fine-tuning steps with a pretrained backbone frozen (count, >= 0).
     lr_grid
-        Learning rates the from-scratch arms choose from on validation (each > 0).
+        Learning rates every arm of the sample-efficiency curve chooses from on validation
+        (a pretrained arm's head rate; each > 0).
     curve_with_c
         Whether variant (c) is an arm of the curve (``False``: (b), the controls, scratch).
     head
@@ -124,7 +122,6 @@ class Ch5Config(BackboneConfig):
         "test_per_length": 2,
         "n_mfe_check": 200,
         "utrlm_check_max_length": 150,
-        "finetune_epochs": 1,
         "finetune_steps": 4,
         "finetune_eval_every": 2,
         "frozen_steps": 2,
@@ -150,18 +147,17 @@ class Ch5Config(BackboneConfig):
     utrlm_check_max_length: int | None = parameter(
         None, "longest UTR whose structure is checked (nt)", int, minimum=1, optional=True
     )
-    finetune_epochs: int = parameter(4, "fine-tuning epochs of Exercise 5.1", minimum=1)
     finetune_steps: int = parameter(250, "most steps of one fine-tuning run", minimum=1)
     finetune_eval_every: int = parameter(50, "steps between validations", minimum=1)
     finetune_batch_size: int = parameter(32, "UTRs per fine-tuning step", minimum=1)
-    finetune_lr: float = parameter(1e-3, "head learning rate of pretrained arms", minimum=1e-8)
+    finetune_lr: float = parameter(1e-3, "head learning rate without a grid", minimum=1e-8)
     backbone_lr_factor: float = parameter(
         0.1, "backbone learning rate over the head's", minimum=1e-6
     )
     frozen_steps: int = parameter(25, "first steps with the backbone frozen", minimum=0)
     lr_grid: tuple[float, ...] = parameter(
         (1e-3, 3e-3),
-        "learning rates of the from-scratch arms",
+        "learning rates every curve arm chooses from",
         item=Rule("a learning rate", float, minimum=1e-8),
     )
     curve_with_c: bool = parameter(False, "whether variant (c) is an arm of the curve")

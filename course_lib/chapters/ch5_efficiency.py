@@ -258,9 +258,10 @@ def efficiency_curve(
     """Fine-tune every arm at every label count of ``settings["efficiency_counts"]`` on the
     first ``settings["real_folds"]`` folds; score :data:`TEST_SETS` (``test_per_length``).
 
-    A from-scratch arm tries every learning rate of ``settings["lr_grid"]`` on the first fold
-    at each label count and keeps the best on that fold's validation R² for every fold; the
-    other arms use ``settings["finetune_lr"]``.
+    Every arm tries every learning rate of ``settings["lr_grid"]`` (a pretrained arm's head
+    rate; its backbone learns at ``backbone_lr_factor`` times it) on the first fold at each
+    label count and keeps the best on that fold's validation R² for every fold, so no arm is
+    tuned more carefully than another.
     """
     from course_lib.utr_protocol import learning_curve_subsets
 
@@ -293,8 +294,8 @@ def _one_run(
     chosen: dict[tuple[str, int], float],
     rows: list[dict[str, Any]],
 ) -> list[dict[str, float]]:
-    """Fine-tune ``arm`` on ``n`` rows of one fold (a from-scratch arm's first fold tries the
-    learning-rate grid, recorded in ``chosen``), store its predictions and its runs row in
+    """Fine-tune ``arm`` on ``n`` rows of one fold (the first fold tries the learning-rate grid,
+    the rate chosen recorded in ``chosen``), store its predictions and its runs row in
     ``rows``; return the grid's ``{"lr", "val R2"}`` rows (empty when no grid ran)."""
     from course_lib.metrics import r2
 
@@ -303,8 +304,8 @@ def _one_run(
         protocol, split, subset, tests, arm.source is None, settings, seed
     )
     key = (arm.name, n)
-    grid_lrs = settings["lr_grid"] if arm.from_scratch and key not in chosen else ()
-    lrs = grid_lrs or (chosen.get(key, settings["finetune_lr"]),)
+    grid_lrs = settings["lr_grid"] if key not in chosen else ()
+    lrs = grid_lrs or (chosen[key],)
     tried = []
     for lr in lrs:
         label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}"

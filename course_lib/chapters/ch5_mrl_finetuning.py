@@ -5,8 +5,7 @@
 - :func:`train_steps` (a :class:`FinetuneRecipe`: step budget, parameter groups with a lower
   backbone learning rate, a frozen-backbone warm-up, patience on validation R²), the loop
   of the sample-efficiency curve (:mod:`course_lib.chapters.ch5_efficiency`);
-- :func:`finetune` (epochs, selection on validation R², Exercise 5.1), :func:`regression_loss`,
-  :func:`evaluate_mrl` (metrics in MRL units).
+- :func:`regression_loss`, :func:`evaluate_mrl` (metrics in MRL units).
 
 Introduced in chapter 5 (``notebooks/05_utr_lm.ipynb``); the folds come from
 :mod:`course_lib.utr_protocol` (chapter 1).
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,10 +25,10 @@ from torch.utils.data import DataLoader
 
 from course_lib.metrics import r2, regression_metrics
 from course_lib.models.utr_lm import MAX_TOKENS, UTRLMForMRL
-from course_lib.training import FitResult, default_forward, fit, predict, warmup_linear_schedule
+from course_lib.training import FitResult, default_forward, predict, warmup_linear_schedule
 from course_lib.utr_protocol import FoldSplit, FoldTables, RealUTRProtocol, fold_tables
 
-#: Regression losses :func:`finetune` accepts.
+#: Regression losses :func:`regression_loss` accepts.
 LOSSES = ("huber", "mse")
 
 
@@ -131,8 +130,9 @@ def train_steps(
     """Fine-tune for ``recipe.steps`` steps with parameter groups, keeping the best validation R2.
 
     A :class:`~course_lib.models.utr_lm.UTRLMForMRL` keeps its backbone frozen for the first
-    ``recipe.frozen_steps`` steps; AdamW (weight decay 0.01) with :func:`parameter_groups`,
-    warm-up and linear decay over all steps, gradients clipped at 1. The history has one row
+    ``recipe.frozen_steps`` steps, then releases it (one built frozen stays frozen); AdamW
+    (weight decay 0.01) with :func:`parameter_groups`, warm-up and linear decay over all
+    steps, gradients clipped at 1. The history has one row
     per validation (``epoch`` its number, ``step``, ``train_loss``, ``val_loss``, ``val_R2``);
     the model holds the best state, in eval mode.
     """
@@ -141,6 +141,8 @@ def train_steps(
 
     device = select_device(device)
     model.to(device)
+    if isinstance(model, UTRLMForMRL) and model.backbone_frozen:
+        recipe = replace(recipe, frozen_steps=0)  # frozen throughout: no warm-up to run
     groups = parameter_groups(model, recipe.lr, recipe.backbone_lr_factor)
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     scheduler = warmup_linear_schedule(optimizer, recipe.steps)
@@ -178,7 +180,8 @@ def _train_block(
     optimizer, scheduler = optimization
     total = 0.0
     for number, (inputs, target) in zip(steps, batches, strict=False):
-        _freeze_for_warmup(model, number < recipe.frozen_steps)
+        if recipe.frozen_steps:
+            _freeze_for_warmup(model, number < recipe.frozen_steps)
         model.train()
         inputs, target = to_device(inputs, device), to_device(target, device)
         loss = loss_fn(default_forward(model, inputs), target)
@@ -186,7 +189,8 @@ def _train_block(
         total += optimizer_step(
             model, optimizer, loss, grad_clip=1.0, scheduler=scheduler, where=where
         )
-    _freeze_for_warmup(model, False)
+    if recipe.frozen_steps:
+        _freeze_for_warmup(model, False)
     return total / max(len(steps), 1)
 
 
@@ -203,48 +207,6 @@ def regression_loss(name: str) -> nn.Module:
     if name == "mse":
         return nn.MSELoss()
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
-
-
-def finetune(
-    model: UTRLMForMRL,
-    train_loader: DataLoader,
-    val_loader: DataLoader,
-    *,
-    loss: str = "huber",
-    epochs: int = 10,
-    lr: float = 1e-3,
-    weight_decay: float = 0.01,
-    patience: int | None = None,
-    grad_clip: float | None = 1.0,
-    device: torch.device | str = "auto",
-    show_progress: bool = True,
-    description: str = "fine-tuning",
-) -> FitResult:
-    """Train the MRL model with :func:`course_lib.training.fit`, selecting on validation R².
-
-    Only trainable parameters go to AdamW, so a frozen backbone stays exactly as loaded.
-    Returns the ``FitResult`` (history with ``val_R2``); the model holds the best state.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    scheduler = warmup_linear_schedule(optimizer, epochs * len(train_loader))
-    return fit(
-        model,
-        train_loader,
-        val_loader,
-        loss_fn=regression_loss(loss),
-        epochs=epochs,
-        optimizer=optimizer,
-        device=device,
-        val_score=r2,
-        val_score_name="val_R2",
-        patience=patience,
-        scheduler=scheduler,
-        scheduler_per_batch=True,
-        grad_clip=grad_clip,
-        show_progress=show_progress,
-        description=description,
-    )
 
 
 def evaluate_mrl(

@@ -151,7 +151,7 @@ def _notes(
         f"fine-tuning: {settings.head} head, {settings.loss} loss, at most "
         f"{settings.finetune_steps} steps of {settings.finetune_batch_size} UTRs, pretrained "
         f"backbones at {settings.backbone_lr_factor}x the head's learning rate after "
-        f"{settings.frozen_steps} frozen steps; from-scratch arms choose their learning rate "
+        f"{settings.frozen_steps} frozen steps; every arm chooses its (head) learning rate "
         f"from {list(settings.lr_grid)} on validation; selection on validation R2",
         f"test rows: {settings.test_per_length or 'all'} UTRs per length of each test set",
         f"structure labels: ViennaRNA {vienna_version()} RNA.fold",

@@ -3,7 +3,8 @@
 The chapter's recipe (its parameters per profile in :mod:`course_lib.chapters.ch5_config`,
 its anchors and results file in :mod:`course_lib.chapters.ch5_report`): the MLM loss against
 the closed-form copy baseline (:func:`mlm_against_copy`), the loss curves of pretraining
-(:func:`plot_pretraining_losses`), the two exercise checks. Pretraining (corpus, folds,
+(:func:`plot_pretraining_losses`); its exercises are in
+:mod:`course_lib.chapters.ch5_exercises`. Pretraining (corpus, folds,
 config, one variant pretrained and saved in the folder of its recipe) is the shared recipe of
 :mod:`course_lib.utr_lm_backbone`, through which chapter 1 reads backbone (c). The controls
 of the pretraining heads are :mod:`course_lib.chapters.ch5_controls`; fine-tuning is
@@ -17,19 +18,16 @@ comparison table are in :mod:`course_lib.plotting`, :mod:`course_lib.metrics` an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from course_lib.baselines import (
     nucleotide_copy_baseline,
     simulate_nucleotide_copy_baseline,
     token_frequencies,
 )
-from course_lib.exercises import Comparison, Exercise, Verdict, check, compare_number
 from course_lib.tokenization import KmerVocabulary
 from course_lib.training import FitResult
 
@@ -112,65 +110,3 @@ def mlm_against_copy(
         "copy accuracy (simulated)": played["copy accuracy"],
         "uniform loss ln 4": closed["uniform loss"],
     }
-
-
-EXERCISES = {
-    1: Exercise(
-        "5.1",
-        "a frozen backbone",
-        (
-            "Build the model from backbone (b)'s checkpoint with freeze_backbone=True.",
-            "Only parameters with requires_grad reach the optimiser: finetune already does so.",
-            "See mrl_model in course_lib.models.utr_lm and finetune in "
-            "course_lib.chapters.ch5_mrl_finetuning.",
-        ),
-    ),
-    2: Exercise(
-        "5.2",
-        "is the MFE head just counting G and C?",
-        (
-            "Fit on the pretraining corpus and its ViennaRNA MFE, score on the monitoring UTRs.",
-            "Use three features per UTR: GC fraction, length and their product.",
-            "course_lib.encoding.gc_content, sklearn LinearRegression, metrics.pearson_r.",
-        ),
-    ),
-}
-
-
-def check_exercise_1(answer: Any, checkpoint: str | Path) -> Verdict:
-    """Exercise 5.1: ``answer`` is the fine-tuned model; its backbone must equal the checkpoint."""
-    from course_lib.models.utr_lm import load_pretrained
-
-    def compare(model: Any) -> Comparison:
-        if not hasattr(model, "esm"):
-            return Comparison(False, "expected the UTRLMForMRL model you fine-tuned")
-        saved = load_pretrained(checkpoint)[0].esm.state_dict()
-        trained = model.esm.state_dict()
-        changed = [k for k, w in trained.items() if not torch.equal(w.cpu(), saved[k])]
-        if changed:
-            return Comparison(False, f"{len(changed)} backbone tensors changed during training")
-        return Comparison(True)
-
-    return check(EXERCISES[1], answer, compare)
-
-
-def check_exercise_2(
-    answer: Any,
-    corpus: Sequence[str],
-    corpus_mfe: np.ndarray,
-    monitor: Sequence[str],
-    monitor_mfe: np.ndarray,
-) -> Verdict:
-    """Exercise 5.2: ``answer`` is the composition baseline's Pearson r on the monitoring UTRs."""
-    from sklearn.linear_model import LinearRegression
-
-    from course_lib.encoding import gc_content
-    from course_lib.metrics import pearson_r
-
-    def features(seqs: Sequence[str]) -> np.ndarray:
-        gc, length = gc_content(seqs), np.array([len(x) for x in seqs], dtype=float)
-        return np.c_[gc, length, gc * length]
-
-    fit_ = LinearRegression().fit(features(corpus), corpus_mfe)
-    expected = pearson_r(monitor_mfe, fit_.predict(features(monitor)))
-    return check(EXERCISES[2], answer, lambda a: compare_number(a, expected, 0.0, 0.01))

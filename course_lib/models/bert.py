@@ -1,7 +1,10 @@
 """DNABERT-style transformers (introduced in chapter 3): configuration, classifier, checkpoints.
 
-- :func:`small_bert_config` builds a Hugging Face ``BertConfig`` small enough for a CPU;
-  :func:`bert_classifier` and :func:`bert_logit` make and score a two-label classifier.
+- :func:`small_bert_config` builds a Hugging Face ``BertConfig`` small enough for a CPU,
+  optionally with a convolution over the token embeddings (:class:`LocalContextEmbedding`);
+  :func:`masked_lm` and :func:`bert_classifier` build the masked-LM and two-label models of a
+  config (with that convolution when the config asks for it), :func:`load_masked_lm` reads a
+  saved masked LM back, and :func:`bert_logit` scores a classifier.
 - :func:`transfer_encoder` copies a pretrained encoder (from
   :func:`course_lib.kmer_pretraining.pretrain_masked_kmers`) into a classifier.
 - :func:`load_dnabert` opens a local checkpoint folder in the layout of
@@ -24,6 +27,85 @@ from course_lib.tokenization import KmerVocabulary, read_vocabulary
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+#: The ``BertConfig`` attribute holding the width of :class:`LocalContextEmbedding` (0: none).
+LOCAL_KERNEL = "local_context_kernel"
+
+
+class LocalContextEmbedding(nn.Embedding):
+    """Token embeddings plus a convolution over neighbouring tokens' embeddings.
+
+    ``forward(input_ids [b, T]) -> [b, T, d]``: ``e + conv(e)``, where ``e`` is the embedding
+    of each token and ``conv`` a 1-D convolution of width ``kernel`` (odd, zero-padded) over
+    positions. A token's vector then holds what its neighbours spell before any attention
+    layer, so copying from neighbours (the copy baseline of masked k-mer modelling) needs no
+    learned attention pattern: a small BERT with absolute positions learns nothing of the
+    sequence in a CPU's budget of steps without it (chapter 3 shows the measurement). Being an
+    ``nn.Embedding``, its ``weight`` is still tied to the masked-LM decoder.
+    """
+
+    def __init__(self, num_embeddings: int, dim: int, kernel: int, padding_idx: int | None):
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"the local context kernel must be odd and positive, got {kernel}")
+        super().__init__(num_embeddings, dim, padding_idx=padding_idx)
+        self.conv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[b, T]`` token ids to ``[b, T, d]`` vectors with their neighbours' context."""
+        embedded = super().forward(input_ids)
+        return embedded + self.conv(embedded.transpose(1, 2)).transpose(1, 2)
+
+
+def with_local_context(model: nn.Module) -> nn.Module:
+    """Give a fresh Hugging Face BERT model the :class:`LocalContextEmbedding` its config asks
+    for (``config.local_context_kernel`` > 0); otherwise return it unchanged."""
+    kernel = int(getattr(model.config, LOCAL_KERNEL, 0) or 0)
+    if kernel:
+        plain = model.bert.embeddings.word_embeddings
+        local = LocalContextEmbedding(
+            plain.num_embeddings, plain.embedding_dim, kernel, plain.padding_idx
+        )
+        local.weight.data.copy_(plain.weight.data)
+        model.bert.embeddings.word_embeddings = local
+        model.tie_weights()
+    return model
+
+
+def masked_lm(config) -> nn.Module:
+    """A fresh ``BertForMaskedLM`` of ``config`` (with its local-context convolution, if any)."""
+    from transformers import BertForMaskedLM
+
+    return with_local_context(BertForMaskedLM(config))
+
+
+def load_masked_lm(folder: str | Path) -> nn.Module:
+    """The masked LM saved by ``save_pretrained`` in ``folder``, in eval mode.
+
+    Built from the folder's ``config.json`` by :func:`masked_lm` and filled from its weights
+    file, refusing any weight missing (apart from the decoder tied to the embeddings) or
+    unexpected, so that no weight (the local-context convolution included) is silently left
+    at random. Raises ``OSError`` (missing file) or ``ValueError`` (weights of another model).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from transformers import BertConfig
+
+    folder = Path(folder)
+    model = masked_lm(BertConfig.from_pretrained(str(folder), attn_implementation=ATTENTION_NAME))
+    try:
+        state = load_file(str(folder / WEIGHT_FILES[0]))
+    except SafetensorError as err:  # a truncated or foreign file
+        raise ValueError(f"{folder / WEIGHT_FILES[0]} is not a weights file ({err})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    untied = [name for name in missing if not name.startswith("cls.predictions.decoder.")]
+    if untied or unexpected:
+        raise ValueError(
+            f"{folder} holds the weights of another model: missing {untied}, "
+            f"unexpected {unexpected}"
+        )
+    model.tie_weights()
+    return model.eval()
+
+
 def small_bert_config(
     vocab: KmerVocabulary,
     hidden_size: int = 64,
@@ -33,8 +115,12 @@ def small_bert_config(
     max_length: int = 128,
     dropout: float = 0.1,
     num_labels: int = 2,
+    local_kernel: int = 0,
 ):
     """A ``transformers.BertConfig`` for ``vocab`` (DNABERT-3 itself: 768, 12, 12, 3072, 512).
+
+    ``local_kernel`` > 0 asks :func:`masked_lm` and :func:`bert_classifier` for a
+    :class:`LocalContextEmbedding` of that width (DNABERT has none: 0).
 
     Attention runs through :data:`course_lib.models.fused_encoder.ATTENTION_NAME` (the same
     function as PyTorch's ``sdpa``, faster with attention dropout on a CPU; switch with
@@ -57,14 +143,16 @@ def small_bert_config(
         pad_token_id=vocab.pad_id,
         num_labels=num_labels,
         attn_implementation=ATTENTION_NAME,
+        **{LOCAL_KERNEL: int(local_kernel)},
     )
 
 
 def bert_classifier(config) -> nn.Module:
-    """A fresh ``BertForSequenceClassification`` (two labels, as DNABERT fine-tunes)."""
+    """A fresh ``BertForSequenceClassification`` (two labels, as DNABERT fine-tunes), with the
+    local-context convolution when ``config`` asks for it."""
     from transformers import BertForSequenceClassification
 
-    return BertForSequenceClassification(config)
+    return with_local_context(BertForSequenceClassification(config))
 
 
 def bert_logit(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

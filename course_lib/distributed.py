@@ -1,0 +1,328 @@
+"""Training past one process: ``torchrun`` + ``DistributedDataParallel`` (DDP), plain torch.
+
+One process (no ``torchrun`` environment, no :func:`setup`) is the default: :func:`active`
+returns ``None`` and every loop of the course runs exactly as before, bit for bit. Under
+``torchrun --nproc_per_node N`` the launcher (:mod:`course_lib.launch`) calls :func:`setup`,
+which joins the process group (``nccl`` on GPUs, ``gloo`` on CPUs) and records a :class:`Plan`;
+the pretraining loops (:func:`course_lib.pretraining.pretrain`,
+:func:`course_lib.kmer_pretraining.pretrain_masked_kmers`) then
+
+- draw the **same global batch** on every rank (same seed, same sampler, same masks) and keep
+  their slice of its rows (:meth:`Plan.micro_rows`), cut into ``accumulation`` micro-batches;
+- weight each micro-batch's mean loss by its share of the global batch's scored tokens, so
+  that the gradients DDP averages over ranks equal the single-process gradient of the global
+  batch (:func:`sharded_update`): the same optimizer step, up to float summation order;
+- let rank 0 alone show progress bars and write checkpoints and results (:func:`is_main`).
+
+Runs with dropout draw different dropout masks per rank, so they agree in distribution only;
+without dropout the distributed run follows the single-process run to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+#: ``piece(rows) -> (loss share, extras)``: one micro-batch's contribution to the global mean
+#: loss (a scalar with a graph) and values to sum over the global batch (1-D, detached).
+Piece = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How this process takes part in a run.
+
+    Attributes
+    ----------
+    rank, world_size, local_rank
+        As ``torchrun`` sets them (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``).
+    accumulation
+        Micro-batches per rank per optimizer step (count, >= 1).
+    precision
+        ``"fp32"`` or ``"bf16"`` (autocast of the forward pass on a CUDA GPU).
+    device
+        This rank's device: ``cuda:<local_rank>`` on GPUs, else the CPU.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    accumulation: int = 1
+    precision: str = "fp32"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0 (the one that logs and writes)."""
+        return self.rank == 0
+
+    def micro_rows(self, n: int) -> list[torch.Tensor]:
+        """This rank's rows of a global batch of ``n``: ``accumulation`` index tensors.
+
+        The ``n`` rows are cut into ``world_size * accumulation`` contiguous chunks
+        (``torch.arange(n).tensor_split``); rank ``r`` gets chunks ``r * accumulation`` to
+        ``(r + 1) * accumulation - 1``. A chunk may be empty when ``n`` is small.
+        """
+        chunks = torch.arange(n).tensor_split(self.world_size * self.accumulation)
+        start = self.rank * self.accumulation
+        return list(chunks[start : start + self.accumulation])
+
+    def autocast(self):
+        """bf16 autocast of a forward pass on CUDA when the plan asks for it, else nothing."""
+        if self.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+
+_PLAN: Plan | None = None
+
+
+def active() -> Plan | None:
+    """The :class:`Plan` set by :func:`setup`; ``None`` in a plain single process."""
+    return _PLAN
+
+
+def is_main() -> bool:
+    """Whether this process should log and write: rank 0, or any process outside a run."""
+    return _PLAN is None or _PLAN.is_main
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"``: ``"bf16"`` on a CUDA GPU that supports it, else ``"fp32"``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return "bf16" if bf16 else "fp32"
+
+
+def setup(
+    accumulation: int = 1,
+    precision: str = "auto",
+    backend: str | None = None,
+    timeout_s: float = 600.0,
+) -> Plan:
+    """Join ``torchrun``'s process group (when ``WORLD_SIZE`` > 1) and record the :class:`Plan`.
+
+    Parameters
+    ----------
+    accumulation
+        Micro-batches per rank per optimizer step: the global batch (the recipe's batch size)
+        is split over ``WORLD_SIZE * accumulation`` micro-batches.
+    precision
+        One of :data:`PRECISIONS`.
+    backend
+        ``None``: ``nccl`` when CUDA is available, else ``gloo``.
+    timeout_s
+        How long a collective waits for a missing rank before the run fails (seconds).
+    """
+    global _PLAN
+    if accumulation < 1:
+        raise ValueError(f"accumulation must be at least 1, got {accumulation}")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cpu")
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(
+            backend or ("nccl" if device.type == "cuda" else "gloo"),
+            timeout=timedelta(seconds=timeout_s),
+        )
+    _PLAN = Plan(rank, world, local, accumulation, resolve_precision(precision, device), device)
+    return _PLAN
+
+
+def teardown() -> None:
+    """Leave the process group (if joined) and forget the plan."""
+    global _PLAN
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    _PLAN = None
+
+
+@contextmanager
+def running(**options: Any) -> Iterator[Plan]:
+    """:func:`setup` for the block, :func:`teardown` after it (even on an error)."""
+    try:
+        yield setup(**options)
+    finally:
+        teardown()
+
+
+def wrap(model: nn.Module, plan: Plan, find_unused: bool = False) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` when the plan has several ranks, else itself.
+
+    ``find_unused``: some parameters get no gradient in a step (a head left out of the loss,
+    UTR-LM trained on masked modelling alone); they keep none, as in one process. It costs a
+    traversal of the graph per step, so a loop asks for it only when it needs it.
+    """
+    if plan.world_size == 1:
+        return model
+    ids = [plan.device.index] if plan.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, find_unused_parameters=find_unused
+    )
+
+
+def all_sum(values: torch.Tensor) -> torch.Tensor:
+    """``values`` summed over ranks (itself in one process); float64 on the CPU."""
+    values = values.detach().to(torch.float64)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        device = _PLAN.device if _PLAN is not None else torch.device("cpu")
+        values = values.to(device)
+        torch.distributed.all_reduce(values)
+    return values.cpu()
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in one process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def broadcast_flag(flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (itself in one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return flag
+    value = torch.tensor([int(flag)], device=_PLAN.device if _PLAN else "cpu")
+    torch.distributed.broadcast(value, 0)
+    return bool(value.item())
+
+
+def share(loss: torch.Tensor, local: int, total: int, zero: torch.Tensor) -> torch.Tensor:
+    """A micro-batch's mean ``loss`` over ``local`` items as its share of a mean over ``total``.
+
+    ``zero`` (a zero-valued scalar with a graph, e.g. ``logits.sum() * 0``) stands in when the
+    micro-batch scores nothing, so that every rank still runs a backward pass.
+    """
+    return loss * (local / total) if local and total else zero
+
+
+def sharded_update(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pieces: Sequence[tuple[torch.Tensor, bool]],
+    piece: Piece,
+    plan: Plan,
+    *,
+    grad_clip: float | None = None,
+    scheduler: Any = None,
+    where: str = "",
+) -> torch.Tensor:
+    """One optimizer step of the global batch from this rank's micro-batches.
+
+    Parameters
+    ----------
+    model
+        The model as :func:`wrap` returned it (DDP synchronises on the last micro-batch).
+    pieces
+        ``(rows, real)`` per micro-batch (:func:`micro_batches`); a micro-batch that is not
+        ``real`` runs with weight 0 so that every rank makes the same number of passes.
+    piece
+        ``piece(rows) -> (loss share, extras)``, see :data:`Piece`.
+    plan, grad_clip, scheduler, where
+        As for :func:`course_lib.training.optimizer_step`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[1 + k]`` float64 on the CPU, summed over micro-batches and ranks: the global mean
+        loss, then the ``k`` extras.
+
+    Raises
+    ------
+    FloatingPointError
+        The global loss is NaN or infinite (on every rank alike).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    sums = None
+    for i, (rows, real) in enumerate(pieces):
+        sync = i == len(pieces) - 1 or not hasattr(model, "no_sync")
+        with nullcontext() if sync else model.no_sync():
+            loss, extras = piece(rows)
+            weight = plan.world_size if real else 0.0
+            (loss * weight).backward()
+        values = torch.cat([loss.detach().reshape(1), extras.detach().reshape(-1)]).double()
+        values = values * float(real)
+        sums = values if sums is None else sums + values
+    total = all_sum(sums)
+    value = float(total[0])
+    if not math.isfinite(value):
+        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
+    if grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return total
+
+
+def sharded_step(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    plan: Plan,
+    grad_clip: float | None,
+    scheduler: Any,
+    piece: Piece,
+    n: int,
+    where: str = "",
+) -> torch.Tensor:
+    """:func:`sharded_update` of a global batch of ``n`` rows cut by :func:`micro_batches`
+    (bind the first five arguments with ``functools.partial``)."""
+    options = {"grad_clip": grad_clip, "scheduler": scheduler, "where": where}
+    return sharded_update(net, optimizer, micro_batches(plan, n), piece, plan, **options)
+
+
+def micro_batches(plan: Plan, n: int) -> list[tuple[torch.Tensor, bool]]:
+    """This rank's micro-batches of a global batch of ``n`` rows: ``(rows, real)`` each.
+
+    An empty chunk becomes row 0 marked not ``real`` (run with weight 0): DDP needs every rank
+    to make the same passes.
+    """
+    return [
+        (rows, True) if len(rows) else (torch.zeros(1, dtype=torch.long), False)
+        for rows in plan.micro_rows(n)
+    ]
+
+
+@dataclass(frozen=True)
+class PretrainingJob:
+    """One pretrained backbone a chapter's launch hook offers :mod:`course_lib.launch`.
+
+    Attributes
+    ----------
+    name
+        What it is (``"UTR-LM backbone (c)"``).
+    folder
+        Its recipe folder (:func:`course_lib.weights.recipe_folder`), where the notebook
+        looks for it.
+    build
+        ``build(device, show_progress)`` pretrains it on every rank; rank 0 saves it.
+    prepare
+        Runs on rank 0 alone before the others start (fills caches: data, folds).
+    found
+        Whether ``folder`` already holds it (default: the folder exists).
+    workload
+        Its sizes for :func:`course_lib.preflight.check_fits` (a
+        :class:`~course_lib.preflight.Workload`), or ``None``.
+    """
+
+    name: str
+    folder: Path
+    build: Callable[[torch.device, bool], object]
+    prepare: Callable[[], object] = lambda: None
+    found: Callable[[Path], bool] = Path.exists
+    workload: Any = None
