@@ -8,7 +8,9 @@ chapters are those of :data:`course_lib.manifest.CHAPTERS`.
 
 A solution cell whose metadata lists ``answers`` (the names its exercise's check reads) gets
 a placeholder that sets each of them to ``None``, so that the check after it reports "not
-yet" (see :mod:`course_lib.exercises`) and the student version runs top to bottom.
+yet" (see :mod:`course_lib.exercises`) and the student version runs top to bottom. A solution
+cell also tagged ``prediction`` (a predict-then-run question) gets
+:data:`PREDICTION_PLACEHOLDER` instead: the student writes a guess before the result is computed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 PLACEHOLDER = "# Your solution here"
 MARKDOWN_PLACEHOLDER = "*Your answer here*"
+PREDICTION_TAG = "prediction"
+PREDICTION_PLACEHOLDER = "# Your prediction here: write it down before you run the cells below"
 ANSWERS_KEY = "answers"
 #: A code cell whose output is a deterministic teaching fact keeps its stored output in git
 #: and in the student version, and ``pytest --nbval-lax`` compares it with a fresh run.
@@ -81,13 +85,19 @@ def store_checked_outputs(notebook: Path, executed: Path) -> int:
     return n
 
 
-def placeholder_cell(cell_type: str, answers: list[str] | tuple[str, ...] = ()) -> NotebookNode:
+def placeholder_cell(
+    cell_type: str, answers: list[str] | tuple[str, ...] = (), prediction: bool = False
+) -> NotebookNode:
     """An empty exercise cell (code or markdown) tagged ``exercise``.
 
     ``answers`` are names the exercise's check reads; a code placeholder sets each to ``None``.
+    ``prediction``: the placeholder of a predict-then-run question.
     """
     if cell_type == "code":
-        lines = [PLACEHOLDER, *(f"{name} = None  # your answer" for name in answers)]
+        first, what = (
+            (PREDICTION_PLACEHOLDER, "prediction") if prediction else (PLACEHOLDER, "answer")
+        )
+        lines = [first, *(f"{name} = None  # your {what}" for name in answers)]
         cell = nbformat.v4.new_code_cell("\n".join(lines))
     elif cell_type == "markdown":
         cell = nbformat.v4.new_markdown_cell(MARKDOWN_PLACEHOLDER)
@@ -119,7 +129,11 @@ def strip_solutions(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
         )
     student = copy.deepcopy(nb)
     student.cells = [
-        placeholder_cell(cell.cell_type, cell.metadata.get(ANSWERS_KEY, ()))
+        placeholder_cell(
+            cell.cell_type,
+            cell.metadata.get(ANSWERS_KEY, ()),
+            PREDICTION_TAG in cell.metadata.get("tags", []),
+        )
         if is_solution(cell)
         else cell
         for cell in student.cells

@@ -19,6 +19,7 @@ from course_book.student import (
     EXERCISE_TAG,
     MARKDOWN_PLACEHOLDER,
     PLACEHOLDER,
+    PREDICTION_PLACEHOLDER,
     first_exercise_index,
     is_solution,
     main,
@@ -138,7 +139,11 @@ def test_student_version_of_chapter(notebook: Path, tmp_path: Path) -> None:
     n_solutions = sum(is_solution(c) for c in original.cells)
     exercises = [c for c in student.cells if EXERCISE_TAG in c.metadata.get("tags", [])]
     assert len(exercises) == n_solutions >= 2
-    assert all(c.source.startswith((PLACEHOLDER, MARKDOWN_PLACEHOLDER)) for c in exercises)
+    starts = (PLACEHOLDER, MARKDOWN_PLACEHOLDER, PREDICTION_PLACEHOLDER)
+    assert all(c.source.startswith(starts) for c in exercises)
+    predictions = [c for c in original.cells if is_solution(c) and "prediction" in c.metadata.tags]
+    asked = [c for c in exercises if c.source.startswith(PREDICTION_PLACEHOLDER)]
+    assert len(asked) == len(predictions) >= 1
     assert not any(is_solution(c) for c in student.cells)
     first = first_exercise_index(original)
     assert first_exercise_index(student) == first
