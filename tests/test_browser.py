@@ -336,3 +336,37 @@ def test_concept_question_answers_in_browser(browser, site: str) -> None:
     finally:
         page.close()
     assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)
+
+
+def test_recorded_references_show_on_the_dashboard_and_chapter_pages(browser, site: str) -> None:
+    """Every laptop reference of ``book/reference_results/laptop`` is shown, with its commit, on
+    the results dashboard (one cell per chapter) and on its chapter's page, beside this build's
+    own numbers."""
+    folder = ROOT / "book" / "reference_results" / "laptop"
+    recorded = {
+        p.stem: json.loads(p.read_text())["reference"] for p in sorted(folder.glob("*.json"))
+    }
+    _require_or_skip(bool(recorded), f"no laptop reference recorded in {folder}")
+    page, visit = open_page(browser, site, PAGES["results"])
+    try:
+        dashboard = page.inner_text("main")
+    finally:
+        page.close()
+    assert not visit.errors, f"{visit.url}:\n" + "\n".join(visit.errors)
+    for stem, ref in recorded.items():
+        stamp = f"({ref['date']}, {ref['commit'][:8]})"
+        shown = dashboard.count(stamp)
+        expected = sum(
+            r["commit"] == ref["commit"] and r["date"] == ref["date"] for r in recorded.values()
+        )
+        assert shown >= expected, (
+            f"results page shows {shown} references {stamp}, {expected} recorded"
+        )
+        page, visit = open_page(browser, site, PAGES[stem])
+        try:
+            text = page.inner_text("main")
+        finally:
+            page.close()
+        assert f"commit {ref['commit'][:8]}" in text and "laptop" in text, (
+            f"{PAGES[stem]} does not show its laptop reference of commit {ref['commit'][:8]}"
+        )
