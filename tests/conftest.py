@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from http_source import Server
+from test_browser import browser  # noqa: F401 -- headless Chromium, shared with test_concepts
 
 #: Real, checksummed files beside the project root (present in CI, never committed).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -273,32 +273,23 @@ def questions_page(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_the_script_answers_a_question_in_chromium(questions_page: str) -> None:
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_or_skip, open_page
+def test_the_script_answers_a_question_in_chromium(browser, questions_page: str) -> None:
+    from test_browser import open_page
 
-    _require_or_skip(
-        CHROMIUM.exists(), f"{CHROMIUM} is missing; install it with `make browser-deps`"
-    )
+    page, visit = open_page(browser, questions_page, "index.html")
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _require_or_skip(False, "playwright is not installed: pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page, visit = open_page(chromium, questions_page, "index.html")
-            check_answering(page)
-            second = QUESTIONS[CHAPTERS[0].stem][1]
-            page.locator(f"#{question_id(CHAPTERS[0], second)} .concept-option").first.click()
-            assert (
-                page.locator(
-                    ".concept-question .concept-option.concept-right, "
-                    ".concept-question .concept-option.concept-wrong"
-                ).count()
-                == 3
-            )
-        finally:
-            chromium.close()
+        check_answering(page)
+        second = QUESTIONS[CHAPTERS[0].stem][1]
+        page.locator(f"#{question_id(CHAPTERS[0], second)} .concept-option").first.click()
+        assert (
+            page.locator(
+                ".concept-question .concept-option.concept-right, "
+                ".concept-question .concept-option.concept-wrong"
+            ).count()
+            == 3
+        )
+    finally:
+        page.close()
     assert not visit.errors, "\n".join(visit.errors)
 
 
