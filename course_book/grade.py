@@ -58,7 +58,7 @@ from course_book.progress_report import (
     notebook_paths,
     read_notebook,
 )
-from course_book.run import limit_threads
+from course_book.run import limit_threads, private_kernel
 from course_lib.exercises import PASSING, STRICT_ENV, Exercise
 from course_lib.manifest import CHAPTERS
 from course_lib.profiles import PROFILE_NAMES, check_profile
@@ -112,6 +112,7 @@ def execute(source: Path, target: Path, profile: str) -> None:
             kernel_name="python3",
             progress_bar=False,
             allow_error_names=[CHECK_FAILED],
+            config=private_kernel(folder),
         )
     except PapermillExecutionError:
         pass  # the cell's error is in the executed notebook

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -34,12 +35,33 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from traitlets.config import Config
 
 from course_book.timings import TIMES_FILE, record_times
 from course_lib.exercises import STRICT_ENV
 from course_lib.manifest import CHAPTERS, Chapter, select_chapters
 from course_lib.paths import project_root
 from course_lib.profiles import PROFILE_NAMES, check_profile
+
+
+def private_kernel(folder: Path) -> Config:
+    """Kernel settings under which kernels started at the same moment cannot collide.
+
+    A kernel started over TCP is handed ports that were free a moment earlier; two kernels
+    started at once (``--jobs 2``) can be handed the same one, and the second dies with
+    "Address already in use". With IPC transport the kernel's sockets are files named
+    ``<folder>/kernel-<n>``, so kernels with separate ``folder`` s share nothing.
+
+    Parameters
+    ----------
+    folder
+        An existing folder of this kernel's own (a short path: socket names are limited to
+        about 100 characters).
+    """
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(folder / "kernel")
+    return config
 
 
 @dataclass
@@ -154,7 +176,7 @@ def run_chapter(
     target = output_dir / notebook.name
     start = time.perf_counter()
     error = ""
-    with PeakMemory() as memory:
+    with PeakMemory() as memory, tempfile.TemporaryDirectory(prefix="kernel") as sockets:
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -165,6 +187,7 @@ def run_chapter(
                 execution_timeout=timeout,
                 progress_bar=False,
                 log_output=False,
+                config=private_kernel(Path(sockets)),
             )
         except Exception as err:  # noqa: BLE001  (reported, then the run exits non-zero)
             error = describe_failure(err)

@@ -68,6 +68,21 @@ def test_runner_injects_the_profile(tmp_path: Path) -> None:
     assert result.ok, result.error
 
 
+def test_kernels_talk_over_private_sockets_not_tcp_ports(tmp_path: Path) -> None:
+    """Two kernels started at once over TCP can be handed the same free port (CI saw it)."""
+    check = (
+        "import json, os\n"
+        "from ipykernel.connect import get_connection_info\n"
+        "info = json.loads(get_connection_info())\n"
+        "assert info['transport'] == 'ipc', info\n"
+        "assert os.path.dirname(info['ip']) != os.getcwd(), info"
+    )
+    nb = _notebook(tmp_path / "01_ipc.ipynb", [check])
+    result = run_chapter(nb, tmp_path / "out", "smoke", timeout=120)
+    assert result.ok, result.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_ipc.ipynb", "out"]
+
+
 def test_metrics_table_flattens_nested_metrics() -> None:
     interval = {"low": 0.25, "high": 0.75, "method": "bootstrap"}
     table = metrics_table(
