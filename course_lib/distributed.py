@@ -20,7 +20,6 @@ without dropout the distributed run follows the single-process run to float roun
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -31,6 +30,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from course_lib.training import apply_gradients, check_finite
 
 #: ``piece(rows) -> (loss share, extras)``: one micro-batch's contribution to the global mean
 #: loss (a scalar with a graph) and values to sum over the global batch (1-D, detached).
@@ -259,14 +260,8 @@ def sharded_update(
         values = values * float(real)
         sums = values if sums is None else sums + values
     total = all_sum(sums)
-    value = float(total[0])
-    if not math.isfinite(value):
-        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
-    if grad_clip:
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
+    check_finite(float(total[0]), where)
+    apply_gradients(model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
     return total
 
 

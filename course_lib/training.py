@@ -140,16 +140,33 @@ def optimizer_step(
     (a per-batch schedule) after the optimizer. Returns ``loss.item()``.
     """
     value = loss.item()
-    if not math.isfinite(value):
-        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
+    check_finite(value, where)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    apply_gradients(model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
+    return value
+
+
+def check_finite(value: float, where: str = "") -> None:
+    """Raise ``FloatingPointError`` naming ``where`` when the loss ``value`` is NaN or infinite."""
+    if not math.isfinite(value):
+        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
+
+
+def apply_gradients(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    grad_clip: float | None = None,
+    scheduler: Any = None,
+) -> None:
+    """The end of every update once gradients are in place: clip the gradient norm to
+    ``grad_clip`` (when given), step the optimizer, then ``scheduler`` (a per-batch schedule)."""
     if grad_clip:
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    return value
 
 
 class BestState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from toy_utrs import toy_varying_table
@@ -18,6 +19,7 @@ from course_lib.chapters.ch5_efficiency_stats import (
     conclusions,
     efficiency_table,
     fold_mean_interval,
+    lesson_sentence,
     reference_scores,
     verdict,
 )
@@ -125,6 +127,39 @@ def test_verdicts_follow_the_interval():
     assert verdict(0.01, 0.2, "b", "x", folds_agree=False) == (
         "nothing can be concluded (the folds disagree in sign)"
     )
+
+
+def _lesson_table(low: float, high: float, agreeing: int = 2) -> pd.DataFrame:
+    """Two rivals at 100 and 1,000 labels on two test sets; one interval at 100 is varied."""
+    rows = []
+    for n in (100, 1000):
+        for arm in ("scratch", "control"):
+            for test in ("Human7600", "Random7600 fold"):
+                varied = n == 100 and arm == "control" and test == "Human7600"
+                lo, hi = (low, high) if varied else (0.05, 0.2)
+                row = {"arm": arm, "labels": n, "test set": test, "folds": 2, "R2": 0.1}
+                row |= {"reference R2": 0.2, "folds agreeing": agreeing if varied else 2}
+                row |= {"reference - arm": (lo + hi) / 2}
+                row |= {"reference - arm ci low": lo, "reference - arm ci high": hi}
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_lesson_shows_only_when_every_rival_is_beaten_at_the_fewest_labels():
+    rivals = ("scratch", "control")
+    shown = lesson_sentence(_lesson_table(0.01, 0.1), "pre", rivals, "real", "laptop")
+    assert shown.startswith("At the fewest labels (100; real data, laptop profile), pre beats")
+    assert shown.endswith("the lesson shows.")
+    spans = lesson_sentence(_lesson_table(-0.02, 0.1), "pre", rivals, "real", "laptop")
+    assert "does not beat scratch and control" in spans and "1 of 4 comparisons" in spans
+    assert "against control on Human7600 +0.040 [-0.020, +0.100]" in spans
+    assert "interval spans zero" in spans
+    split = lesson_sentence(_lesson_table(0.01, 0.1, agreeing=1), "pre", rivals, "real", "laptop")
+    assert "the folds disagree in sign" in split
+    worse = lesson_sentence(_lesson_table(-0.2, -0.1), "pre", rivals, "real", "laptop")
+    assert "control is better" in worse
+    with pytest.raises(ValueError, match="no rival arm"):
+        lesson_sentence(_lesson_table(0.01, 0.1), "pre", ("other",), "real", "laptop")
 
 
 def test_recipes_lower_the_backbone_rate_only_for_pretrained_arms():

@@ -5,7 +5,8 @@
   resampled within UTR length, the same resamples for both arms (paired);
 - :func:`efficiency_table`: every arm, label count and test set, with its difference from the
   reference arm; :func:`conclusions`: one sentence per comparison, computed from the
-  intervals; :func:`plot_efficiency`: R² against label count (log x) with intervals;
+  intervals; :func:`lesson_sentence`: whether the chapter's lesson shows at the fewest
+  labels; :func:`plot_efficiency`: R² against label count (log x) with intervals;
 - :func:`reference_scores`: a published model's R² on the same test rows.
 
 The curve itself is :mod:`course_lib.chapters.ch5_efficiency`.
@@ -178,6 +179,46 @@ def conclusions(table: pd.DataFrame, reference: str, provenance: str, profile: s
 def _learned(row: pd.Series) -> bool:
     """Whether the arm or the reference of a table row beats predicting the mean (R² > 0)."""
     return bool(row["R2"] > 0 or row["reference R2"] > 0)
+
+
+def lesson_sentence(
+    table: pd.DataFrame, reference: str, rivals: Sequence[str], provenance: str, profile: str
+) -> str:
+    """Whether ``reference`` beats every arm of ``rivals`` at the fewest labels, in one sentence.
+
+    The lesson "pretraining helps when labels are few" shows only where the reference arm is
+    better than each rival on both test sets at the smallest label count of ``table``
+    (:func:`efficiency_table`): a paired 95 % interval above zero, the same sign in every fold,
+    one of the two models beating the mean (:func:`verdict`). The sentence says whether it
+    shows and names each comparison that falls short, with its interval.
+    """
+    fewest = int(table["labels"].min())
+    rows = table[(table["labels"] == fewest) & table["arm"].isin(rivals)]
+    if rows.empty:
+        raise ValueError(f"no rival arm {list(rivals)} in the table at {fewest} labels")
+    short = []
+    for _, row in rows.iterrows():
+        low, high = row["reference - arm ci low"], row["reference - arm ci high"]
+        agree = row["folds agreeing"] == row["folds"]
+        word = verdict(low, high, reference, row["arm"], agree, _learned(row))
+        if word != f"{reference} is better":
+            short.append(
+                f"against {row['arm']} on {row['test set']} {row['reference - arm']:+.3f} "
+                f"[{low:+.3f}, {high:+.3f}]: {word}"
+            )
+    head = (
+        f"At the fewest labels ({fewest:,}; {provenance} data, {profile} profile), {reference} "
+        f"{{}} {' and '.join(rivals)} on both test sets"
+    )
+    if not short:
+        return head.format("beats") + " (every paired 95 % interval above zero): the lesson shows."
+    return (
+        head.format("does not beat")
+        + f": the lesson does not show in this run ({len(short)} of {len(rows)} comparisons "
+        + "fall short: "
+        + "; ".join(short)
+        + ")."
+    )
 
 
 def summary_sentence(table: pd.DataFrame, reference: str, arm: str, test: str) -> str:
