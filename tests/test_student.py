@@ -20,6 +20,7 @@ from course_book.student import (
     MARKDOWN_PLACEHOLDER,
     PLACEHOLDER,
     PREDICTION_PLACEHOLDER,
+    PREDICTION_TAG,
     first_exercise_index,
     is_solution,
     main,
@@ -141,7 +142,9 @@ def test_student_version_of_chapter(notebook: Path, tmp_path: Path) -> None:
     assert len(exercises) == n_solutions >= 2
     starts = (PLACEHOLDER, MARKDOWN_PLACEHOLDER, PREDICTION_PLACEHOLDER)
     assert all(c.source.startswith(starts) for c in exercises)
-    predictions = [c for c in original.cells if is_solution(c) and "prediction" in c.metadata.tags]
+    predictions = [
+        c for c in original.cells if is_solution(c) and PREDICTION_TAG in c.metadata.tags
+    ]
     asked = [c for c in exercises if c.source.startswith(PREDICTION_PLACEHOLDER)]
     assert len(asked) == len(predictions) >= 1
     assert not any(is_solution(c) for c in student.cells)
