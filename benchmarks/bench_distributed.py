@@ -1,17 +1,21 @@
-"""Benchmark: chapter 3's masked k-mer pretraining on 1 and on 2 CPU processes (DDP, gloo).
+"""Benchmark: a training loop on 1 and on 2 CPU processes (DDP, gloo), same global batch.
 
-Both runs train the same small BERT (:func:`course_lib.models.bert.small_bert_config`, dropout
-0 so that the runs can agree) with :func:`course_lib.kmer_pretraining.pretrain_masked_kmers`:
-the same seed, ``--steps`` steps of the same global batch of ``--batch`` random 81-nt
-sequences. One process runs it plainly (1 torch thread); two processes, spawned with
-``torch.multiprocessing`` and joined through :func:`course_lib.distributed.setup`, each take
-half of every global batch (1 torch thread each). Printed for each: wall seconds of the
-training loop (``FitResult.seconds``, rank 0's), tokens per second (sequences x tokens per
-step, padding included), and the largest absolute difference between the two runs' final
-weights and loss curves.
+``--loop pretrain`` (default): chapter 3's masked k-mer pretraining of a small BERT
+(:func:`course_lib.models.bert.small_bert_config`, dropout 0 so that the runs can agree) with
+:func:`course_lib.kmer_pretraining.pretrain_masked_kmers`, ``--steps`` steps of the same global
+batch of ``--batch`` random 81-nt sequences. ``--loop finetune``: chapter 5's fine-tuning loop
+(:func:`course_lib.chapters.ch5_mrl_finetuning.train_steps`) of a UTR-LM ``--hidden`` wide with
+``--layers`` layers (4 heads, dropout 0, mean-pooled MLP head), 10 frozen warm-up steps then
+the whole model, on 3,000 random UTRs of 25-100 nt with a made-up MRL, validated on 256 every
+``--steps // 2`` steps. One process runs it plainly (1 torch thread); two processes, spawned
+with ``torch.multiprocessing`` and joined through :func:`course_lib.distributed.setup`, each
+take half of every global batch (1 torch thread each). Printed for each: wall seconds of the
+training loop (``FitResult.seconds``, rank 0's, validation included for ``finetune``), items
+per second (tokens for ``pretrain``, padding included; UTRs for ``finetune``), and the largest
+absolute difference between the two runs' final weights and loss curves.
 
 Run: ``OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_distributed.py
-[--steps 60] [--batch 64] [--hidden 64] [--layers 2]``
+[--loop pretrain|finetune] [--steps 60] [--batch 64] [--hidden 64] [--layers 2]``
 """
 
 from __future__ import annotations
@@ -33,7 +37,42 @@ from course_lib.tokenization import build_vocabulary
 
 
 def run(args: argparse.Namespace) -> dict:
-    """One pretraining run: history, final weights, loop seconds and tokens per step."""
+    """One run of ``args.loop``: history, final weights, loop seconds, items per step."""
+    return finetune_run(args) if args.loop == "finetune" else pretrain_run(args)
+
+
+def finetune_run(args: argparse.Namespace) -> dict:
+    """Chapter 5's fine-tuning loop on made-up MRL: history, weights, seconds, UTRs per step."""
+    from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, train_steps
+    from course_lib.models.utr_lm import encode_utrs, mrl_model, utr_lm_config, utr_vocabulary
+    from course_lib.token_batches import mrl_loader
+
+    torch.set_num_threads(1)
+    vocab = utr_vocabulary()
+    rng = np.random.default_rng(0)
+
+    def loader(n: int, shuffle: bool):
+        seqs = ["".join(rng.choice(list("ACGU"), rng.integers(25, 101))) for _ in range(n)]
+        mrl = np.array([s.count("G") / len(s) - s.count("AUG") for s in seqs], np.float32)
+        return mrl_loader(encode_utrs(seqs, vocab), mrl, args.batch, shuffle=shuffle, seed=0)
+
+    train, val = loader(3000, True), loader(256, False)
+    sizes = {"hidden_size": args.hidden, "num_layers": args.layers, "num_heads": 4}
+    torch.manual_seed(0)
+    config = utr_lm_config(vocab, **sizes, dropout=0.0, head_dropout=0.0)
+    model = mrl_model(config, pooling="mean", head_dropout=0.0)
+    every = max(args.steps // 2, 1)
+    recipe = FinetuneRecipe(
+        lr=1e-3, backbone_lr_factor=0.1, frozen_steps=10, steps=args.steps, eval_every=every
+    )
+    result = train_steps(model, train, val, recipe, "cpu", False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    history = result.history.rename(columns={"train_loss": "loss"})
+    return {"history": history, "state": state, "seconds": result.seconds, "items": args.batch}
+
+
+def pretrain_run(args: argparse.Namespace) -> dict:
+    """Masked k-mer pretraining: history, final weights, loop seconds and tokens per step."""
     torch.set_num_threads(1)
     vocab = build_vocabulary(3)
     rng = np.random.default_rng(0)
@@ -54,7 +93,13 @@ def run(args: argparse.Namespace) -> dict:
         show_progress=False,
     )
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    return {"history": result.history, "state": state, "seconds": result.seconds, "width": width}
+    history = result.history.rename(columns={"mlm_loss": "loss"})
+    return {
+        "history": history,
+        "state": state,
+        "seconds": result.seconds,
+        "items": args.batch * width,
+    }
 
 
 def _rank(rank: int, port: int, out: str, args: argparse.Namespace) -> None:
@@ -79,6 +124,7 @@ def two_processes(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--loop", choices=("pretrain", "finetune"), default="pretrain")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=64)
@@ -86,14 +132,16 @@ def main() -> None:
     args = parser.parse_args()
     one = run(args)
     two = two_processes(args)
-    tokens = args.steps * args.batch * one["width"]
+    items = args.steps * one["items"]
     weights = max(float((one["state"][k] - two["state"][k]).abs().max()) for k in one["state"])
-    curve = np.abs(one["history"]["mlm_loss"] - two["history"]["mlm_loss"]).max()
-    print(f"BERT {args.hidden} wide, {args.layers} layers; {args.steps} steps of {args.batch}")
-    print(f"sequences of {one['width']} tokens; {os.cpu_count()} CPUs, 1 torch thread/process")
+    curve = np.abs(one["history"]["loss"] - two["history"]["loss"]).max()
+    model = "UTR-LM fine-tuning" if args.loop == "finetune" else "BERT masked 3-mer pretraining"
+    unit = "UTRs" if args.loop == "finetune" else "tokens"
+    print(f"{model}, {args.hidden} wide, {args.layers} layers; {args.steps} steps of {args.batch}")
+    print(f"{one['items']} {unit} per step; {os.cpu_count()} CPUs, 1 torch thread/process")
     for name, found in (("1 process", one), ("2 processes", two)):
-        rate = tokens / found["seconds"]
-        print(f"{name:>12}: {found['seconds']:7.2f} s, {rate:9.0f} tokens/s")
+        rate = items / found["seconds"]
+        print(f"{name:>12}: {found['seconds']:7.2f} s, {rate:9.0f} {unit}/s")
     print(f"speed-up 2 vs 1: {one['seconds'] / two['seconds']:.2f}x")
     print(f"max |weight difference| {weights:.2e}; max |loss curve difference| {curve:.2e}")
 

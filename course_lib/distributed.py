@@ -5,7 +5,9 @@ returns ``None`` and every loop of the course runs exactly as before, bit for bi
 ``torchrun --nproc_per_node N`` the launcher (:mod:`course_lib.launch`) calls :func:`setup`,
 which joins the process group (``nccl`` on GPUs, ``gloo`` on CPUs) and records a :class:`Plan`;
 the pretraining loops (:func:`course_lib.pretraining.pretrain`,
-:func:`course_lib.kmer_pretraining.pretrain_masked_kmers`) then
+:func:`course_lib.kmer_pretraining.pretrain_masked_kmers`) and the fine-tuning and head loops
+(:func:`course_lib.training.fit`, chapter 5's
+:func:`~course_lib.chapters.ch5_mrl_finetuning.train_steps`, through :func:`batch_update`) then
 
 - draw the **same global batch** on every rank (same seed, same sampler, same masks) and keep
   their slice of its rows (:meth:`Plan.micro_rows`), cut into ``accumulation`` micro-batches;
@@ -15,7 +17,10 @@ the pretraining loops (:func:`course_lib.pretraining.pretrain`,
 - let rank 0 alone show progress bars and write checkpoints and results (:func:`is_main`).
 
 Runs with dropout draw different dropout masks per rank, so they agree in distribution only;
-without dropout the distributed run follows the single-process run to float rounding.
+without dropout the distributed run follows the single-process run to float rounding. Batch
+normalisation normalises over each micro-batch, so models with it (the one-hot ResNet, the
+CNNs) agree in distribution only too. Every rank scores the whole validation set with the same
+weights, so all ranks keep the same best state; rank 0 alone writes it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.training import apply_gradients, check_finite
+from course_lib.training import apply_gradients, check_finite, optimizer_step
 
 #: ``piece(rows) -> (loss share, extras)``: one micro-batch's contribution to the global mean
 #: loss (a scalar with a graph) and values to sum over the global batch (1-D, detached).
@@ -281,6 +286,67 @@ def sharded_step(
     return sharded_update(net, optimizer, micro_batches(plan, n), piece, plan, **options)
 
 
+def take_rows(batch: Any, rows: torch.Tensor) -> Any:
+    """Rows ``rows`` of every tensor of ``batch``: a tensor ``[n, ...]``, or dicts, tuples and
+    lists of them (other values are passed through)."""
+    if isinstance(batch, torch.Tensor):
+        return batch[rows.to(batch.device)]
+    if isinstance(batch, dict):
+        return {key: take_rows(value, rows) for key, value in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(take_rows(value, rows) for value in batch)
+    return batch
+
+
+def batch_update(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: Any,
+    target: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    forward: Callable[[nn.Module, Any], torch.Tensor],
+    *,
+    grad_clip: float | None = None,
+    scheduler: Any = None,
+    where: str = "",
+) -> float:
+    """One optimizer step on a batch of ``(inputs, target)`` rows; the batch's mean loss.
+
+    In one process (no :func:`setup`, or one rank without accumulation) this is
+    :func:`~course_lib.training.optimizer_step` of ``loss_fn(forward(net, inputs), target)``,
+    bit for bit as before. Under ``torchrun`` the batch is the global batch (every rank draws
+    the same one): each rank runs its micro-batches (:func:`micro_batches`) through ``net``
+    (:func:`wrap`) and :func:`sharded_update` makes the step of the whole batch.
+
+    Parameters
+    ----------
+    net
+        The model, wrapped by :func:`wrap` under ``torchrun``.
+    inputs, target
+        The batch: ``inputs`` as ``forward`` takes it (a tensor or a dict, tuple or list of
+        tensors with ``n`` rows), ``target`` ``[n, ...]``.
+    loss_fn
+        The loss, a **mean over rows** (as ``BCEWithLogitsLoss`` or ``HuberLoss`` give by
+        default): a micro-batch's share of the batch's loss is its mean times its rows over
+        ``n``.
+    forward, grad_clip, scheduler, where
+        As for :func:`course_lib.training.fit` and :func:`~course_lib.training.optimizer_step`.
+    """
+    plan = _PLAN
+    if plan is None or (plan.world_size == 1 and plan.accumulation == 1):
+        loss = loss_fn(forward(net, inputs), target)
+        options = {"grad_clip": grad_clip, "scheduler": scheduler, "where": where}
+        return optimizer_step(net, optimizer, loss, **options)
+    n = len(target)
+
+    def piece(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = forward(net, take_rows(inputs, rows))
+        loss = loss_fn(out, take_rows(target, rows))
+        return share(loss, len(rows), n, out.sum() * 0), out.new_zeros(0)
+
+    return float(sharded_step(net, optimizer, plan, grad_clip, scheduler, piece, n, where)[0])
+
+
 def micro_batches(plan: Plan, n: int) -> list[tuple[torch.Tensor, bool]]:
     """This rank's micro-batches of a global batch of ``n`` rows: ``(rows, real)`` each.
 
@@ -294,8 +360,9 @@ def micro_batches(plan: Plan, n: int) -> list[tuple[torch.Tensor, bool]]:
 
 
 @dataclass(frozen=True)
-class PretrainingJob:
-    """One pretrained backbone a chapter's launch hook offers :mod:`course_lib.launch`.
+class TrainingJob:
+    """One thing a chapter's launch hook offers :mod:`course_lib.launch` to train: a pretrained
+    backbone, or a chapter's fine-tuning results (chapter 5's sample-efficiency curve).
 
     Attributes
     ----------
@@ -305,7 +372,7 @@ class PretrainingJob:
         Its recipe folder (:func:`course_lib.weights.recipe_folder`), where the notebook
         looks for it.
     build
-        ``build(device, show_progress)`` pretrains it on every rank; rank 0 saves it.
+        ``build(device, show_progress)`` trains it on every rank; rank 0 saves it.
     prepare
         Runs on rank 0 alone before the others start (fills caches: data, folds).
     found

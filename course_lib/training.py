@@ -305,18 +305,25 @@ def fit(
     ``patience``: stop after that many epochs without improvement. ``scheduler`` steps per
     batch (``scheduler_per_batch``) or per epoch; ``grad_clip`` clips the gradient norm;
     ``checkpoint_path`` also saves the best ``state_dict``. ``history`` has one row per epoch:
-    ``epoch, train_loss, val_loss[, val_score], lr, seconds``.
+    ``epoch, train_loss, val_loss[, val_score], lr, seconds``. Under ``torchrun``
+    (:mod:`course_lib.distributed`) each batch is the global batch, shared out over the ranks
+    (:func:`~course_lib.distributed.batch_update`); rank 0 alone shows progress and writes.
     """
+    from course_lib import distributed
+
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = select_device(device)
     model.to(device)
+    plan = distributed.active()
+    net = distributed.wrap(model, plan, find_unused=True) if plan is not None else model
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     per_batch = scheduler if scheduler_per_batch else None
-    step = partial(optimizer_step, model, optimizer, grad_clip=grad_clip, scheduler=per_batch)
+    options = {"loss_fn": loss_fn, "forward": forward, "grad_clip": grad_clip}
+    step = partial(distributed.batch_update, net, optimizer, scheduler=per_batch, **options)
 
     def one_epoch(epoch: int) -> dict[str, float]:
-        train_loss = train_epoch(model, train_loader, loss_fn, device, forward, step, epoch)
+        train_loss = train_epoch(net, train_loader, device, step, epoch)
         if scheduler is not None and not scheduler_per_batch:
             scheduler.step()
         val_loss, score = evaluate_loss(model, val_loader, loss_fn, device, forward, val_score)
@@ -326,7 +333,13 @@ def fit(
 
     monitor = val_score_name if val_score else "val_loss"
     best = BestState(higher_is_better=val_score is not None)
-    args = (monitor, patience, checkpoint_path, description, show_progress)
+    args = (
+        monitor,
+        patience,
+        checkpoint_path,
+        description,
+        show_progress and distributed.is_main(),
+    )
     return run_epochs(model, one_epoch, best, epochs, *args)
 
 
@@ -347,6 +360,8 @@ def run_epochs(
     ``patience`` epochs without improvement, adds ``seconds`` to each row and leaves the model
     in its best state, in eval mode.
     """
+    from course_lib.distributed import is_main
+
     rows, stopped_early = [], False
     start = time.perf_counter()
     bar = epoch_bar(epochs, description, show_progress)
@@ -355,7 +370,7 @@ def run_epochs(
         row = one_epoch(epoch)
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        if best.update(model, row[monitor], epoch) and checkpoint_path:
+        if best.update(model, row[monitor], epoch) and checkpoint_path and is_main():
             Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
             torch.save(best.state, checkpoint_path)
         show_values(
@@ -374,25 +389,24 @@ def run_epochs(
 
 
 def train_epoch(
-    model: nn.Module,
+    net: nn.Module,
     loader: DataLoader,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     device: torch.device,
-    forward: Forward,
     step: Callable[..., float],
     epoch: int,
 ) -> float:
     """One pass over ``(inputs, target)`` batches; the mean training loss.
 
-    ``step(loss, where=...)`` is :func:`optimizer_step` with the model and optimizer bound.
+    ``step(inputs, target, where=...) -> batch loss`` is
+    :func:`course_lib.distributed.batch_update` with the model (``net``, wrapped under
+    ``torchrun``), optimizer, loss and forward bound.
     """
-    model.train()
+    net.train()
     total, count = 0.0, 0
     for inputs, target in loader:
         inputs, target = to_device(inputs, device), to_device(target, device)
-        loss = loss_fn(forward(model, inputs), target)
         n = len(target)
-        total += step(loss, where=f"at epoch {epoch}") * n
+        total += step(inputs, target, where=f"at epoch {epoch}") * n
         count += n
     return total / max(count, 1)
 

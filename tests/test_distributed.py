@@ -1,6 +1,8 @@
 """The distributed path on CPU: two gloo processes against one process, a worker killed mid-run.
 
-Two spawned processes (``torch.multiprocessing``, gloo) pretrain tiny UTR-LM and BERT models
+Two spawned processes (``torch.multiprocessing``, gloo) pretrain tiny UTR-LM and BERT models,
+fine-tune a tiny UTR-LM on MRL (chapter 5's loop, frozen warm-up included) and train a small
+classifier with :func:`course_lib.training.fit` (the loop of the heads and of chapter 3's folds),
 with the same seed and global batch as the single process of this test; without dropout the
 loss curves and final weights must agree to float rounding (:data:`TOLERANCE`).
 """
@@ -21,15 +23,24 @@ import torch.multiprocessing as mp
 
 from course_lib import distributed
 from course_lib.atomic import atomic_path
-from course_lib.distributed import PretrainingJob
+from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, train_steps
+from course_lib.distributed import TrainingJob
 from course_lib.kmer_pretraining import pretrain_masked_kmers
 from course_lib.launch import WorkerLost, run_job
 from course_lib.models.bert import small_bert_config
-from course_lib.models.utr_lm import UTRLMForPretraining, set_mfe_scale, utr_lm_config
+from course_lib.models.utr_lm import (
+    UTRLMForPretraining,
+    encode_utrs,
+    mrl_model,
+    set_mfe_scale,
+    utr_lm_config,
+)
 from course_lib.models.utr_lm import utr_vocabulary as utr_vocab
 from course_lib.pretraining import OBJECTIVES, PretrainingData, pretrain
 from course_lib.structure import FoldedRNA
+from course_lib.token_batches import mrl_loader
 from course_lib.tokenization import build_vocabulary
+from course_lib.training import fit
 
 #: Largest absolute difference allowed between the one- and two-process runs (losses and
 #: weights): float32 sums taken in another order, over a few steps.
@@ -93,7 +104,64 @@ def kmer_run() -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     return result.history, model.state_dict()
 
 
-def _job(name: str, folder: Path) -> PretrainingJob:
+def finetune_run() -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """Tiny UTR-LM fine-tuned on made-up MRL by chapter 5's loop: 2 frozen steps, then all
+    weights at two learning rates; history and final weights."""
+    sizes = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_length": 64}
+    config = utr_lm_config(UTR_VOCAB, **sizes, dropout=0.0, head_dropout=0.0)
+    torch.manual_seed(0)
+    model = mrl_model(config, pooling="mean", head_hidden=8, head_dropout=0.0)
+
+    def loader(n: int, seed: int, shuffle: bool):
+        rng = np.random.default_rng(seed)
+        seqs = ["".join(rng.choice(list("ACGU"), rng.integers(20, 37))) for _ in range(n)]
+        mrl = np.array([s.count("G") / len(s) for s in seqs], dtype=np.float32)
+        return mrl_loader(encode_utrs(seqs, UTR_VOCAB, 64), mrl, 10, shuffle=shuffle, seed=0)
+
+    recipe = FinetuneRecipe(lr=3e-3, backbone_lr_factor=0.5, frozen_steps=2, steps=6, eval_every=3)
+    result = train_steps(model, loader(40, 3, True), loader(16, 4, False), recipe, "cpu", False)
+    return result.history.drop(columns="seconds"), model.state_dict()
+
+
+def fit_run() -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """A small classifier on made-up one-hot data trained by :func:`course_lib.training.fit`
+    (ROC AUC on validation, a per-batch schedule, clipping); history and final weights."""
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(70, 4, 12)).astype(np.float32))
+    y = (x[:, 0].sum(1) > 0).float()
+    data = torch.utils.data.TensorDataset(x, y)
+    train = torch.utils.data.Subset(data, range(50))
+    val = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(50, 70)), 20)
+    generator = torch.Generator().manual_seed(0)
+    loader = torch.utils.data.DataLoader(train, 12, shuffle=True, generator=generator)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(4, 6, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(60, 1)
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.1, total_iters=15)
+
+    def forward(net: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        return net(inputs).squeeze(-1)
+
+    def auc(truth: np.ndarray, scores: np.ndarray) -> float:
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(truth, scores))
+
+    options = {"optimizer": optimizer, "scheduler": scheduler, "scheduler_per_batch": True}
+    options.update(forward=forward, val_score=auc, grad_clip=1.0, show_progress=False)
+    result = fit(model, loader, val, loss_fn=torch.nn.BCEWithLogitsLoss(), epochs=3, **options)
+    return result.history.drop(columns="seconds"), model.state_dict()
+
+
+def _all_runs() -> dict[str, tuple[pd.DataFrame, dict[str, torch.Tensor]]]:
+    """Every run the two-rank test compares with one process."""
+    runs = {"utr": utr_run(), "mlm": utr_run(("mlm",)), "kmer": kmer_run()}
+    return runs | {"finetune": finetune_run(), "fit": fit_run()}
+
+
+def _job(name: str, folder: Path) -> TrainingJob:
     """A launcher job: :func:`utr_run`, then rank 0 writes the weights (and logs the write)."""
 
     def build(device: torch.device, show_progress: bool) -> None:
@@ -104,7 +172,7 @@ def _job(name: str, folder: Path) -> PretrainingJob:
             with open(folder.parent / "writes.log", "a") as log:
                 log.write(f"{name} by rank {distributed.active().rank}\n")
 
-    return PretrainingJob(name, folder, build)
+    return TrainingJob(name, folder, build)
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
@@ -115,7 +183,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     out = Path(out)
     with distributed.running(accumulation=2, timeout_s=60) as plan:
-        runs = {"utr": utr_run(), "mlm": utr_run(("mlm",)), "kmer": kmer_run()}
+        runs = _all_runs()
         if plan.is_main:
             torch.save(runs, out / "runs.pt")
         run_job(_job("whole", out / "whole"), plan, show_progress=False)
@@ -164,7 +232,7 @@ def _max_difference(one: tuple, other: tuple, columns: list[str]) -> float:
 def single() -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield {"utr": utr_run(), "mlm": utr_run(("mlm",)), "kmer": kmer_run()}
+    yield _all_runs()
     torch.set_num_threads(threads)
 
 
@@ -185,10 +253,12 @@ def test_accumulation_in_one_process_matches_one_batch(single):
     """One process, the global batch in 3 micro-batches: the same run as one batch."""
     with distributed.running(accumulation=3, precision="fp32") as plan:
         assert plan.world_size == 1
-        runs = {"utr": utr_run(), "mlm": utr_run(("mlm",)), "kmer": kmer_run()}
+        runs = _all_runs()
     assert distributed.active() is None
     assert _max_difference(single["utr"], runs["utr"], ["train_loss", "val_loss"]) < TOLERANCE
     assert _max_difference(single["kmer"], runs["kmer"], ["mlm_loss"]) < TOLERANCE
+    for name in ("finetune", "fit"):
+        assert _max_difference(single[name], runs[name], ["train_loss", "val_loss"]) < TOLERANCE
 
 
 def test_two_processes_match_one(single, two_ranks):
@@ -203,6 +273,19 @@ def test_two_processes_match_one(single, two_ranks):
     untouched = _initial()["structure_head.weight"]
     assert torch.equal(runs["mlm"][1]["structure_head.weight"], untouched)
     assert torch.equal(single["mlm"][1]["structure_head.weight"], untouched)
+    # fine-tuning (frozen warm-up, two parameter groups) and fit (schedule, clipping, AUC)
+    finetune_columns = ["train_loss", "val_loss", "val_R2", "lr"]
+    assert _max_difference(single["finetune"], runs["finetune"], finetune_columns) < TOLERANCE
+    fit_columns = ["train_loss", "val_loss", "val_score", "lr"]
+    assert _max_difference(single["fit"], runs["fit"], fit_columns) < TOLERANCE
+    sizes = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_length": 64}
+    torch.manual_seed(0)
+    fresh = mrl_model(utr_lm_config(UTR_VOCAB, **sizes), pooling="mean", head_hidden=8)
+    backbone = [k for k in fresh.state_dict() if k.startswith("esm.encoder")]
+    moved = max(
+        float((runs["finetune"][1][k] - fresh.state_dict()[k]).abs().max()) for k in backbone
+    )
+    assert moved > 100 * TOLERANCE  # the backbone trained after its frozen warm-up
     # the control that makes the tolerance meaningful: training moved the weights far more
     initial = _initial()
     moved = max(float((runs["utr"][1][k] - initial[k]).abs().max()) for k in initial)
@@ -229,7 +312,7 @@ def test_a_killed_worker_fails_the_run_clearly(two_ranks):
     assert exit_codes[1] == 3  # the killed rank
     assert exit_codes[0] not in (0, None)  # rank 0 failed, it did not hang or succeed
     message = (out / "error0.txt").read_text()
-    assert "another rank stopped while pretraining killed" in message
+    assert "another rank stopped while training killed" in message
     assert "nothing was written" in message
     assert not (out / "killed").exists()  # no partial checkpoint
     assert "killed" not in (out / "writes.log").read_text()
@@ -277,5 +360,5 @@ def test_launcher_builds_where_the_notebooks_look(tmp_data_dir, monkeypatch):
     assert [job.folder for job in launch.chapter_jobs(3, "smoke", tiny=True)] == seen
     assert len(set(seen)) == 2
 
-    with pytest.raises(ValueError, match=r"chapter 0 has no pretraining to launch.*\[3, 5\]"):
+    with pytest.raises(ValueError, match=r"chapter 0 has nothing to pretrain.*\[3, 5\]"):
         launch.chapter_jobs(0, "smoke")

@@ -23,7 +23,7 @@ from course_lib.chapters.ch3_pretraining import (
     excluded_hash,
     pretraining_config,
 )
-from course_lib.distributed import PretrainingJob
+from course_lib.distributed import TrainingJob
 from course_lib.preflight import Workload
 from course_lib.tokenization import KmerVocabulary, build_vocabulary
 
@@ -43,7 +43,7 @@ def backbone_workload(
 
 def _job(
     settings: Ch3Config, name: str, corpus: PretrainingCorpus, vocab: KmerVocabulary, **given
-) -> PretrainingJob:
+) -> TrainingJob:
     """The job of backbone ``name``: ``given`` holds ``exclude_hash`` and ``seed``."""
     from course_lib.weights import recipe_folder
 
@@ -57,10 +57,10 @@ def _job(
 
     width = vocab.encode(corpus.train[:1]).input_ids.shape[1]
     workload = backbone_workload(settings, vocab, width, len(corpus.train))
-    return PretrainingJob(f"BERT backbone ({name})", folder, build, workload=workload)
+    return TrainingJob(f"BERT backbone ({name})", folder, build, workload=workload)
 
 
-def pretraining_jobs(profile: str, tiny: bool = False, seed: int = 0) -> list[PretrainingJob]:
+def pretraining_jobs(profile: str, tiny: bool = False, seed: int = 0) -> list[TrainingJob]:
     """Both backbones of chapter 3 at ``profile`` (none when it pretrains no steps)."""
     from course_lib.chapters.ch3_pum2_dnabert_lstm import load_sites
 

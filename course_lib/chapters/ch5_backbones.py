@@ -8,7 +8,8 @@ Two steps of the chapter that were cells of logic in the notebook:
 - :func:`pretrain_backbones`: the pretraining arms of the chapter, (b) masked modelling on
   natural UTRs, (c) masked modelling with the folding objectives (one candidate per folding
   weight, the weight chosen on validation) and the negative control (masked modelling on
-  composition-matched random sequence), each pretrained and saved in its recipe folder.
+  composition-matched random sequence), each pretrained and saved in its recipe folder;
+- :func:`curve_arms`: the arms of the sample-efficiency curve built from them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from course_lib.chapters.ch5_structure_check import (
     check_utr_mfe,
     check_utrlm_sample,
 )
+from course_lib.distributed import barrier
 from course_lib.models.utr_lm import UTRLMForPretraining
 from course_lib.pretraining import PretrainingData
 from course_lib.profiles import check_long_run
@@ -49,6 +51,9 @@ from course_lib.utr_protocol import RealUTRProtocol
 NAME_B = "(b) MLM, natural UTRs"
 NAME_C = "(c) MLM + MFE + structure"
 NAME_CONTROL = "negative control: MLM on random sequence"
+#: The curve's arms without pretraining: a transformer from random weights, the one-hot ResNet.
+NAME_SCRATCH = "(a) no pretraining (tuned lr)"
+NAME_ONEHOT = "one-hot ResNet (tuned lr)"
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,7 @@ def pretrain_backbones(
             root=root,
             description=f"pretraining {name}",
         )
+    barrier()  # under torchrun: every rank reads the folders rank 0 has just written
     chosen_weight, weight_choice = settings["aux_weights"][0], None
     if len(candidates) > 1:
         arms_c = {w: Arm(n, checkpoints[n]) for w, n in candidates.items()}
@@ -209,6 +215,22 @@ def pretrain_backbones(
     return Backbones(
         backbones, pretraining, checkpoints, variants, data, chosen_weight, weight_choice
     )
+
+
+def curve_arms(
+    checkpoints: Mapping[str, Path], config: EsmConfig, settings: Mapping[str, Any]
+) -> list[Arm]:
+    """The arms of the sample-efficiency curve: (b), the negative control, (c) when
+    ``settings["curve_with_c"]``, the transformer of ``config`` from random weights and the
+    one-hot ResNet (the last two choose their learning rate on validation)."""
+    with_c = [Arm(NAME_C, checkpoints[NAME_C])] if settings["curve_with_c"] else []
+    return [
+        Arm(NAME_B, checkpoints[NAME_B]),
+        Arm(NAME_CONTROL, checkpoints[NAME_CONTROL]),
+        *with_c,
+        Arm(NAME_SCRATCH, config, from_scratch=True),
+        Arm(NAME_ONEHOT, None, from_scratch=True),
+    ]
 
 
 def best_steps(backbones: Backbones) -> dict[str, float]:

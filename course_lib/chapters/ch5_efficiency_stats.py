@@ -158,20 +158,25 @@ def verdict(
     return f"{better} is better" if low > 0 else f"{worse} is better"
 
 
+def _row_verdict(row: pd.Series, better: str, worse: str) -> tuple[str, str]:
+    """A table row's paired interval as text (``"+0.120 [+0.080, +0.160]"``) and its
+    :func:`verdict` (``better``/``worse``: what to call the reference and the arm)."""
+    low, high = row["reference - arm ci low"], row["reference - arm ci high"]
+    agree = row["folds agreeing"] == row["folds"]
+    interval = f"{row['reference - arm']:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return interval, verdict(low, high, better, worse, agree, _learned(row))
+
+
 def conclusions(table: pd.DataFrame, reference: str, provenance: str, profile: str) -> list[str]:
     """One sentence per arm compared with ``reference``, label count and test set, e.g.
     ``"(b) vs scratch, 250 labels, Human7600: +0.120 [0.080, 0.160] R2: (b) is better"``."""
     out = []
-    diff = "reference - arm"
     for _, row in table[table["arm"] != reference].iterrows():
-        low, high = row[f"{diff} ci low"], row[f"{diff} ci high"]
-        interval = f"{row[diff]:+.3f} [{low:+.3f}, {high:+.3f}]"
-        agree, learned = row["folds agreeing"] == row["folds"], _learned(row)
+        interval, word = _row_verdict(row, reference, row["arm"])
         out.append(
             f"{reference} minus {row['arm']}, {row['labels']:,} labels, {row['test set']} "
             f"({provenance} data, {profile} profile): R2 {interval}, same sign in "
-            f"{row['folds agreeing']:.0f} of {row['folds']:.0f} folds: "
-            f"{verdict(low, high, reference, row['arm'], agree, learned)}"
+            f"{row['folds agreeing']:.0f} of {row['folds']:.0f} folds: {word}"
         )
     return out
 
@@ -198,26 +203,19 @@ def lesson_sentence(
         raise ValueError(f"no rival arm {list(rivals)} in the table at {fewest} labels")
     short = []
     for _, row in rows.iterrows():
-        low, high = row["reference - arm ci low"], row["reference - arm ci high"]
-        agree = row["folds agreeing"] == row["folds"]
-        word = verdict(low, high, reference, row["arm"], agree, _learned(row))
+        interval, word = _row_verdict(row, reference, row["arm"])
         if word != f"{reference} is better":
-            short.append(
-                f"against {row['arm']} on {row['test set']} {row['reference - arm']:+.3f} "
-                f"[{low:+.3f}, {high:+.3f}]: {word}"
-            )
-    head = (
-        f"At the fewest labels ({fewest:,}; {provenance} data, {profile} profile), {reference} "
-        f"{{}} {' and '.join(rivals)} on both test sets"
-    )
+            short.append(f"against {row['arm']} on {row['test set']} {interval}: {word}")
+    where = f"At the fewest labels ({fewest:,}; {provenance} data, {profile} profile)"
+    against = f"{' and '.join(rivals)} on both test sets"
     if not short:
-        return head.format("beats") + " (every paired 95 % interval above zero): the lesson shows."
+        return (
+            f"{where}, {reference} beats {against} (every paired 95 % interval above zero): "
+            "the lesson shows."
+        )
     return (
-        head.format("does not beat")
-        + f": the lesson does not show in this run ({len(short)} of {len(rows)} comparisons "
-        + "fall short: "
-        + "; ".join(short)
-        + ")."
+        f"{where}, {reference} does not beat {against}: the lesson does not show in this run "
+        f"({len(short)} of {len(rows)} comparisons fall short: {'; '.join(short)})."
     )
 
 
@@ -226,14 +224,8 @@ def summary_sentence(table: pd.DataFrame, reference: str, arm: str, test: str) -
     rows = table[(table["arm"] == arm) & (table["test set"] == test)].sort_values("labels")
     parts = []
     for _, row in rows.iterrows():
-        low, high = row["reference - arm ci low"], row["reference - arm ci high"]
-        agree = row["folds agreeing"] == row["folds"]
-        word = verdict(low, high, "helps", "hurts", agree, _learned(row))
-        word = word.replace(" is better", "")
-        parts.append(
-            f"at {row['labels']:,} labels {row['reference - arm']:+.3f} "
-            f"[{low:+.3f}, {high:+.3f}] ({word})"
-        )
+        interval, word = _row_verdict(row, "helps", "hurts")
+        parts.append(f"at {row['labels']:,} labels {interval} ({word.replace(' is better', '')})")
     return f"{reference} against {arm} on {test}: " + "; ".join(parts)
 
 

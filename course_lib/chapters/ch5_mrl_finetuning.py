@@ -134,13 +134,18 @@ def train_steps(
     (weight decay 0.01) with :func:`parameter_groups`, warm-up and linear decay over all
     steps, gradients clipped at 1. The history has one row
     per validation (``epoch`` its number, ``step``, ``train_loss``, ``val_loss``, ``val_R2``);
-    the model holds the best state, in eval mode.
+    the model holds the best state, in eval mode. Under ``torchrun`` every rank draws the same
+    batches and trains its share of each (:func:`course_lib.distributed.batch_update`), the
+    model in ``DistributedDataParallel`` that tolerates the frozen warm-up's unused weights.
     """
+    from course_lib import distributed
     from course_lib.pretraining import endless
     from course_lib.training import BestState, evaluate_loss, run_epochs, select_device
 
     device = select_device(device)
     model.to(device)
+    plan = distributed.active()
+    net = distributed.wrap(model, plan, find_unused=True) if plan is not None else model
     if isinstance(model, UTRLMForMRL) and model.backbone_frozen:
         recipe = replace(recipe, frozen_steps=0)  # frozen throughout: no warm-up to run
     groups = parameter_groups(model, recipe.lr, recipe.backbone_lr_factor)
@@ -151,7 +156,7 @@ def train_steps(
     def one_block(block: int) -> dict[str, float]:
         n = min(recipe.eval_every, recipe.steps - done[0])
         train_loss = _train_block(
-            model, batches, range(done[0], done[0] + n), recipe, (optimizer, scheduler), loss_fn
+            net, batches, range(done[0], done[0] + n), recipe, (optimizer, scheduler), loss_fn
         )
         done[0] += n
         val_loss, score = evaluate_loss(model, val_loader, loss_fn, device, default_forward, r2)
@@ -160,35 +165,37 @@ def train_steps(
 
     blocks = math.ceil(recipe.steps / recipe.eval_every)
     best = BestState(higher_is_better=True)
+    show_progress = show_progress and distributed.is_main()
     return run_epochs(
         model, one_block, best, blocks, "val_R2", recipe.patience, None, description, show_progress
     )
 
 
 def _train_block(
-    model: nn.Module,
+    net: nn.Module,
     batches: Iterator[Any],
     steps: range,
     recipe: FinetuneRecipe,
     optimization: tuple[torch.optim.Optimizer, Any],
     loss_fn: nn.Module,
 ) -> float:
-    """Run the optimizer steps ``steps`` (their numbers, from 0); the mean training loss."""
-    from course_lib.training import optimizer_step, to_device
+    """Run the optimizer steps ``steps`` (their numbers, from 0) on ``net`` (the model, in
+    ``DistributedDataParallel`` under ``torchrun``); the mean training loss."""
+    from course_lib.distributed import batch_update
+    from course_lib.training import to_device
 
+    model = getattr(net, "module", net)
     device = next(model.parameters()).device
     optimizer, scheduler = optimization
     total = 0.0
     for number, (inputs, target) in zip(steps, batches, strict=False):
         if recipe.frozen_steps:
             _freeze_for_warmup(model, number < recipe.frozen_steps)
-        model.train()
+        net.train()
         inputs, target = to_device(inputs, device), to_device(target, device)
-        loss = loss_fn(default_forward(model, inputs), target)
         where = f"at fine-tuning step {number + 1}"
-        total += optimizer_step(
-            model, optimizer, loss, grad_clip=1.0, scheduler=scheduler, where=where
-        )
+        options = {"grad_clip": 1.0, "scheduler": scheduler, "where": where}
+        total += batch_update(net, optimizer, inputs, target, loss_fn, default_forward, **options)
     if recipe.frozen_steps:
         _freeze_for_warmup(model, False)
     return total / max(len(steps), 1)
