@@ -57,7 +57,7 @@ from course_lib.models.utr_lm import (
 )
 from course_lib.pretraining import OBJECTIVES, pretraining_losses
 from course_lib.tokenization import mask_tokens
-from course_lib.training import optimizer_step
+from course_lib.updates import optimizer_step
 
 PROFILES = ("smoke", "laptop", "full")
 MODELS = ("utr_lm", "bert")

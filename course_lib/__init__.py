@@ -69,13 +69,17 @@ Training, evaluation and interpretation
 
 - :mod:`course_lib.training` -- the fit/predict loop, a model as a predictor of sequences,
   devices, seeds, warm-up schedules
+- :mod:`course_lib.updates` -- the one optimizer update every loop ends with (check the loss,
+  clip, step)
+- :mod:`course_lib.ridge` -- the shallow reference: a ridge regression on k-mer frequencies
+  (chapter 1's probe, chapter 5's k-mer arm)
 - :mod:`course_lib.pretraining` -- UTR-LM's self-supervised objectives, counted in steps
 - :mod:`course_lib.kmer_pretraining` -- masked k-mer pretraining of a BERT (chapter 3)
 - :mod:`course_lib.distributed` -- torchrun + DistributedDataParallel: each rank's slice of
   one global batch, rank 0 alone writes
 - :mod:`course_lib.preflight` -- GPU memory and time of a long run, estimated before it starts
-- :mod:`course_lib.launch` -- ``python -m course_lib.launch pretrain``: a chapter's backbones
-  on one process, several GPUs or machines (``torchrun``)
+- :mod:`course_lib.launch` -- ``python -m course_lib.launch pretrain|finetune``: a chapter's
+  backbones or fine-tuning runs on one process, several GPUs or machines (``torchrun``)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
 - :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.training import apply_gradients, check_finite, optimizer_step
+from course_lib.updates import apply_gradients, check_finite, optimizer_step
 
 #: ``piece(rows) -> (loss share, extras)``: one micro-batch's contribution to the global mean
 #: loss (a scalar with a graph) and values to sum over the global batch (1-D, detached).
@@ -183,6 +183,12 @@ def wrap(model: nn.Module, plan: Plan, find_unused: bool = False) -> nn.Module:
     )
 
 
+def wrap_for_run(model: nn.Module) -> nn.Module:
+    """``model`` as a fine-tuning or head loop trains it: under ``torchrun``, :func:`wrap` of it
+    tolerating parameters without gradient (e.g. a frozen backbone); else ``model`` itself."""
+    return model if _PLAN is None else wrap(model, _PLAN, find_unused=True)
+
+
 def all_sum(values: torch.Tensor) -> torch.Tensor:
     """``values`` summed over ranks (itself in one process); float64 on the CPU."""
     values = values.detach().to(torch.float64)
@@ -240,7 +246,7 @@ def sharded_update(
     piece
         ``piece(rows) -> (loss share, extras)``, see :data:`Piece`.
     plan, grad_clip, scheduler, where
-        As for :func:`course_lib.training.optimizer_step`.
+        As for :func:`course_lib.updates.optimizer_step`.
 
     Returns
     -------
@@ -313,7 +319,7 @@ def batch_update(
     """One optimizer step on a batch of ``(inputs, target)`` rows; the batch's mean loss.
 
     In one process (no :func:`setup`, or one rank without accumulation) this is
-    :func:`~course_lib.training.optimizer_step` of ``loss_fn(forward(net, inputs), target)``,
+    :func:`~course_lib.updates.optimizer_step` of ``loss_fn(forward(net, inputs), target)``,
     bit for bit as before. Under ``torchrun`` the batch is the global batch (every rank draws
     the same one): each rank runs its micro-batches (:func:`micro_batches`) through ``net``
     (:func:`wrap`) and :func:`sharded_update` makes the step of the whole batch.
@@ -330,7 +336,7 @@ def batch_update(
         default): a micro-batch's share of the batch's loss is its mean times its rows over
         ``n``.
     forward, grad_clip, scheduler, where
-        As for :func:`course_lib.training.fit` and :func:`~course_lib.training.optimizer_step`.
+        As for :func:`course_lib.training.fit` and :func:`~course_lib.updates.optimizer_step`.
     """
     plan = _PLAN
     if plan is None or (plan.world_size == 1 and plan.accumulation == 1):

@@ -32,10 +32,10 @@ from course_lib.training import (
     FitResult,
     dnabert_optimizer,
     epoch_bar,
-    optimizer_step,
     select_device,
 )
 from course_lib.uncertainty import paired_bootstrap
+from course_lib.updates import optimizer_step
 
 if TYPE_CHECKING:
     from transformers import BertConfig
@@ -95,7 +95,7 @@ def _update(
     number: int,
 ) -> tuple[float, int, int] | None:
     """One process's :data:`Update`: :func:`_mlm_step` on ``rows``, then ``step(loss, where=)``
-    (:func:`~course_lib.training.optimizer_step`); ``masking`` the trailing arguments of
+    (:func:`~course_lib.updates.optimizer_step`); ``masking`` the trailing arguments of
     :func:`_mlm_step`."""
     found = _mlm_step(model, input_ids[rows], attention_mask[rows], *masking)
     if found is None:

@@ -35,12 +35,12 @@ from course_lib.tokenization import IGNORE_INDEX, KmerVocabulary, TokenBatch, ma
 from course_lib.training import (
     BestState,
     FitResult,
-    optimizer_step,
     run_epochs,
     select_device,
     to_device,
     warmup_linear_schedule,
 )
+from course_lib.updates import optimizer_step
 
 OBJECTIVES = ("mlm", "mfe", "structure")
 
@@ -260,7 +260,7 @@ def _loop_parts(
     scheduler: Any,
 ) -> tuple[Callable[..., dict[str, float]], Callable[..., Any]]:
     """``(epoch, step)`` of :func:`pretrain`: :func:`pretraining_epoch` and
-    :func:`~course_lib.training.optimizer_step` in one process; under ``torchrun``
+    :func:`~course_lib.updates.optimizer_step` in one process; under ``torchrun``
     (:func:`course_lib.distributed.setup`) :func:`sharded_pretraining_epoch` and
     :func:`course_lib.distributed.sharded_step` through ``DistributedDataParallel``."""
     plan = distributed.active()
@@ -345,7 +345,7 @@ def pretraining_epoch(
 ) -> dict[str, float]:
     """``n_steps`` updates of :func:`pretrain` from ``loader`` (default: one pass over it):
     mean weighted ``"total"`` and per-objective training losses. ``step(loss, where=)`` is
-    :func:`course_lib.training.optimizer_step`."""
+    :func:`course_lib.updates.optimizer_step`."""
     model.train()
     sums = dict.fromkeys(("total", *objectives), 0.0)
     count = 0

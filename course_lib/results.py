@@ -46,6 +46,19 @@ def read_results(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def earlier_results(chapters: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], str]:
+    """The results files of ``chapters`` found in the results folder (:func:`read_results`),
+    and a line per absent one saying to run that chapter first (``""`` when none is absent)."""
+    records = read_results()
+    found = {chapter: records[chapter] for chapter in chapters if chapter in records}
+    missing = [
+        f"results/{chapter}.json is absent: run that chapter first to see its models here"
+        for chapter in chapters
+        if chapter not in found
+    ]
+    return found, "\n".join(missing)
+
+
 class Stopwatch:
     """Wall time since construction, for the results file: ``watch.seconds``."""
 

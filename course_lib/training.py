@@ -124,51 +124,6 @@ class FitResult:
     seconds: float
 
 
-def optimizer_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss: torch.Tensor,
-    *,
-    grad_clip: float | None = None,
-    scheduler: Any = None,
-    where: str = "",
-) -> float:
-    """One update shared by every loop: check the loss, back-propagate, clip, step.
-
-    Raises ``FloatingPointError`` (naming ``where``, e.g. ``"at epoch 3"``) when ``loss`` is
-    NaN or infinite; clips the gradient norm to ``grad_clip`` when given; steps ``scheduler``
-    (a per-batch schedule) after the optimizer. Returns ``loss.item()``.
-    """
-    value = loss.item()
-    check_finite(value, where)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    apply_gradients(model, optimizer, grad_clip=grad_clip, scheduler=scheduler)
-    return value
-
-
-def check_finite(value: float, where: str = "") -> None:
-    """Raise ``FloatingPointError`` naming ``where`` when the loss ``value`` is NaN or infinite."""
-    if not math.isfinite(value):
-        raise FloatingPointError(f"loss became {value} {where}; lower the learning rate")
-
-
-def apply_gradients(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    grad_clip: float | None = None,
-    scheduler: Any = None,
-) -> None:
-    """The end of every update once gradients are in place: clip the gradient norm to
-    ``grad_clip`` (when given), step the optimizer, then ``scheduler`` (a per-batch schedule)."""
-    if grad_clip:
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
-
-
 class BestState:
     """The best model state seen so far by a monitored value, kept on the CPU.
 
@@ -315,8 +270,7 @@ def fit(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = select_device(device)
     model.to(device)
-    plan = distributed.active()
-    net = distributed.wrap(model, plan, find_unused=True) if plan is not None else model
+    net = distributed.wrap_for_run(model)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     per_batch = scheduler if scheduler_per_batch else None
     options = {"loss_fn": loss_fn, "forward": forward, "grad_clip": grad_clip}
@@ -333,13 +287,8 @@ def fit(
 
     monitor = val_score_name if val_score else "val_loss"
     best = BestState(higher_is_better=val_score is not None)
-    args = (
-        monitor,
-        patience,
-        checkpoint_path,
-        description,
-        show_progress and distributed.is_main(),
-    )
+    show = show_progress and distributed.is_main()
+    args = (monitor, patience, checkpoint_path, description, show)
     return run_epochs(model, one_epoch, best, epochs, *args)
 
 

@@ -11,6 +11,7 @@ import torch
 
 from course_lib.chapters import ch1_probe as cp
 from course_lib.models import rnafm
+from course_lib.ridge import kmer_features
 
 SEQS = ["ACGUACGUAC", "GGGAAAUUUCCCAUG", "AUGAUGAUG" * 3]
 
@@ -109,7 +110,7 @@ def test_the_probe_fits_on_training_rows_only():
 
 
 def test_kmer_features_are_frequencies_and_length():
-    feats = cp.kmer_features(["AAAA", "ACGT"], k_max=2)
+    feats = kmer_features(["AAAA", "ACGT"], k_max=2)
     assert feats.shape == (2, 4 + 16 + 1)
     np.testing.assert_allclose(feats[0, :4], [1, 0, 0, 0])
     np.testing.assert_allclose(feats[1, :4], [0.25] * 4)

@@ -9,6 +9,7 @@ import torch
 from toy_utrs import toy_varying_table
 
 from course_lib.chapters.ch5_efficiency import (
+    KMER_RIDGE,
     Arm,
     arm_recipe,
     choose_by_validation,
@@ -19,7 +20,9 @@ from course_lib.chapters.ch5_efficiency_stats import (
     conclusions,
     efficiency_table,
     fold_mean_interval,
+    fold_metrics,
     lesson_sentence,
+    published_sentence,
     reference_scores,
     verdict,
 )
@@ -92,6 +95,32 @@ def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fo
     assert summary["folds agreeing"].dropna().between(0, 2).all()
     sentences = conclusions(summary, "pre", "synthetic", "smoke")
     assert len(sentences) == 2 * 2 * 2 and all("of 2 folds" in s for s in sentences)
+    metrics = fold_metrics(curve, 60, fold=1)
+    assert list(metrics) == curve.arms and list(metrics["pre"]) == [
+        "Random7600 fold 1",
+        "Human7600",
+    ]
+    run = curve.runs.query("arm == 'scratch' and labels == 60 and fold == 1").iloc[0]
+    assert metrics["scratch"]["Human7600"]["R2"] == pytest.approx(run["Human7600 R2"])
+    lines = published_sentence("Framepool", oracle).splitlines()
+    assert (
+        lines[1] == "Framepool (published) on the curve's Human7600 rows: R2 1.000 [1.000, 1.000]"
+    )
+
+
+def test_the_kmer_ridge_arm_fits_without_a_network_and_is_scored_like_the_others():
+    """A target that is a linear function of the G content: the ridge on k-mer frequencies
+    recovers it from 30 labels on the held-out rows of every fold and on Human7600."""
+    _, protocol = _protocol()
+    curve = efficiency_curve([Arm("k-mer ridge", KMER_RIDGE)], protocol, SETTINGS)
+    assert len(curve.runs) == 2 * 2 and curve.lr_grid.empty and not curve.fits
+    assert curve.runs["lr"].isna().all() and curve.runs["best step"].isna().all()
+    from course_lib.ridge import ALPHAS
+
+    assert set(curve.runs["ridge alpha"]) <= set(ALPHAS)
+    assert (curve.runs[["val R2", "Random7600 fold R2", "Human7600 R2"]] > 0.9).all().all()
+    table = efficiency_table(curve, "k-mer ridge", n_boot=50)
+    assert (table["R2 ci low"] > 0.8).all()
 
 
 def test_weight_candidates_are_chosen_on_validation():

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from course_lib.report import Anchor, chapter_report
-from course_lib.results import Stopwatch, read_results
+from course_lib.results import Stopwatch, earlier_results, read_results
 
 ANCHORS = [Anchor("BiLSTM on 3-mers, PUM2", 0.941, "ROC AUC", "one split, test-selected", "seed")]
 
@@ -27,6 +27,17 @@ def test_read_results_round_trip_and_schema_check(tmp_data_dir):
     (folder / "stray.json").write_text(json.dumps({"chapter": "stray", "metrics": {}}))
     with pytest.raises(ValueError, match=r"stray.json lacks \['title', 'profile'.*run the chapter"):
         read_results(folder)
+
+
+def test_earlier_results_names_each_chapter_to_run_first(tmp_data_dir):
+    options = {"profile": "smoke", "provenance": "real", "metrics": {}, "wall_time_s": 1}
+    chapter_report("01_utr_rnafm", anchors=ANCHORS, **options)
+    found, missing = earlier_results(("01_utr_rnafm", "02_optimus_attention"))
+    assert list(found) == ["01_utr_rnafm"] and found["01_utr_rnafm"]["provenance"] == "real"
+    assert missing == (
+        "results/02_optimus_attention.json is absent: run that chapter first to see its models here"
+    )
+    assert earlier_results(("01_utr_rnafm",))[1] == ""
 
 
 def test_stopwatch_counts_up():

@@ -14,12 +14,12 @@ from course_lib.training import (
     BestState,
     default_forward,
     fit,
-    optimizer_step,
     predict,
     seed_everything,
     select_device,
     to_device,
 )
+from course_lib.updates import optimizer_step
 
 CPU = torch.device("cpu")
 

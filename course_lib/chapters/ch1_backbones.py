@@ -23,12 +23,7 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from course_lib.chapters.ch1_embedding_cache import EmbeddingCache, build_embedding_cache
-from course_lib.chapters.ch1_probe import (
-    LayerBackbone,
-    build_layer_cache,
-    kmer_features,
-    probe_layers,
-)
+from course_lib.chapters.ch1_probe import LayerBackbone, build_layer_cache, probe_layers
 from course_lib.chapters.ch1_utr_rnafm import (
     BACKBONE_KEYS,
     LEFT_PADDED,
@@ -44,6 +39,7 @@ from course_lib.chapters.ch1_utr_rnafm import (
 from course_lib.models.published import published_mrl
 from course_lib.models.rnafm import RNAFMBackbone
 from course_lib.models.utr_lm import UTRLMBackbone
+from course_lib.ridge import kmer_features
 from course_lib.utr_protocol import RealUTRProtocol
 from course_lib.weights import WeightsProvenance
 

@@ -10,9 +10,9 @@ best ``(backbone, layer)`` overall, are chosen on validation (:func:`choose_laye
 The pooled states of all layers come from one forward pass per UTR, kept on disk like the
 per-nucleotide cache (:func:`build_layer_cache`); :class:`LayerBackbone` serves one layer's
 per-nucleotide states to :func:`~course_lib.chapters.ch1_embedding_cache.build_embedding_cache`
-for the heads. A ridge probe on k-mer frequencies (:func:`kmer_features`) is the shallow
-reference a backbone's layer must beat; predicting the training mean ($R^2 = 0$) is the
-no-learning floor.
+for the heads. A ridge probe on k-mer frequencies (:func:`course_lib.ridge.kmer_features`) is
+the shallow reference a backbone's layer must beat; predicting the training mean ($R^2 = 0$)
+is the no-learning floor.
 """
 
 from __future__ import annotations
@@ -27,18 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import RidgeCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from course_lib.atomic import atomic_path, write_text_atomic
 from course_lib.chapters.ch1_embedding_cache import FrozenBackbone, cache_key
-from course_lib.encoding import kmer_counts
 from course_lib.paths import data_dir
 from course_lib.progress import progress
+from course_lib.ridge import ridge_model
 
-#: Ridge penalties the probe chooses from, by leave-one-out on the training rows alone.
-ALPHAS = tuple(np.logspace(-2, 4, 7))
 #: The row name of the k-mer reference in :func:`probe_layers`'s table.
 KMER_REFERENCE = "k-mer frequencies (1-3)"
 
@@ -188,22 +183,14 @@ def build_layer_cache(
     return out
 
 
-def kmer_features(sequences: Sequence[str], k_max: int = 3) -> np.ndarray:
-    """k-mer frequencies for k = 1 .. ``k_max`` and the length: ``[n, 4 + 16 + ... + 1]``."""
-    lengths = np.array([len(s) for s in sequences], dtype=np.float64)[:, None]
-    freqs = [
-        kmer_counts(sequences, k) / np.maximum(lengths - k + 1, 1) for k in range(1, k_max + 1)
-    ]
-    return np.hstack([*freqs, lengths])
-
-
 def ridge_probe_r2(x: np.ndarray, y: np.ndarray, fit: np.ndarray, val: np.ndarray) -> float:
     """Validation $R^2$ of a ridge probe fitted on rows ``fit`` of ``x`` ``[n, F]``, ``y`` ``[n]``.
 
     Features are standardised on the training rows and the penalty is chosen among
-    :data:`ALPHAS` by leave-one-out on the training rows, so ``val`` is only scored.
+    :data:`course_lib.ridge.ALPHAS` by leave-one-out on the training rows
+    (:func:`course_lib.ridge.ridge_model`), so ``val`` is only scored.
     """
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+    model = ridge_model()
     model.fit(x[fit], y[fit])
     return float(model.score(x[val], y[val]))
 
@@ -225,8 +212,8 @@ def probe_layers(
     splits
         ``(training rows, validation rows)`` per fold; test rows are never passed.
     reference
-        ``[n, F]`` features of the shallow reference (:func:`kmer_features`), scored the same
-        way as backbone :data:`KMER_REFERENCE`, layer ``-1``.
+        ``[n, F]`` features of the shallow reference (:func:`course_lib.ridge.kmer_features`),
+        scored the same way as backbone :data:`KMER_REFERENCE`, layer ``-1``.
 
     Returns
     -------

@@ -40,10 +40,10 @@ from course_lib.training import (
     FitResult,
     epoch_bar,
     fit,
-    optimizer_step,
     select_device,
     show_values,
 )
+from course_lib.updates import optimizer_step
 from course_lib.weights import WeightsProvenance
 
 NOTEBOOK = "04_beluga_multiplexer.ipynb"

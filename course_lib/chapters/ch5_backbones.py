@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from transformers import EsmConfig
 
-from course_lib.chapters.ch5_efficiency import Arm, choose_by_validation
+from course_lib.chapters.ch5_efficiency import KMER_RIDGE, Arm, choose_by_validation
 from course_lib.chapters.ch5_structure_check import (
     LabelAgreement,
     check_utr_mfe,
@@ -54,6 +54,8 @@ NAME_CONTROL = "negative control: MLM on random sequence"
 #: The curve's arms without pretraining: a transformer from random weights, the one-hot ResNet.
 NAME_SCRATCH = "(a) no pretraining (tuned lr)"
 NAME_ONEHOT = "one-hot ResNet (tuned lr)"
+#: The shallow reference: no network, a ridge on k-mer frequencies.
+NAME_KMER = "k-mer ridge (no network)"
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,9 @@ def curve_arms(
     checkpoints: Mapping[str, Path], config: EsmConfig, settings: Mapping[str, Any]
 ) -> list[Arm]:
     """The arms of the sample-efficiency curve: (b), the negative control, (c) when
-    ``settings["curve_with_c"]``, the transformer of ``config`` from random weights and the
-    one-hot ResNet (the last two choose their learning rate on validation)."""
+    ``settings["curve_with_c"]``, the transformer of ``config`` from random weights, the
+    one-hot ResNet (these two choose their learning rate on validation) and the ridge on k-mer
+    frequencies (:data:`~course_lib.chapters.ch5_efficiency.KMER_RIDGE`)."""
     with_c = [Arm(NAME_C, checkpoints[NAME_C])] if settings["curve_with_c"] else []
     return [
         Arm(NAME_B, checkpoints[NAME_B]),
@@ -230,6 +233,7 @@ def curve_arms(
         *with_c,
         Arm(NAME_SCRATCH, config, from_scratch=True),
         Arm(NAME_ONEHOT, None, from_scratch=True),
+        Arm(NAME_KMER, KMER_RIDGE),
     ]
 
 

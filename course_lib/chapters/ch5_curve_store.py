@@ -40,6 +40,7 @@ CURVE_CODE = (
     "course_lib.chapters.ch5_efficiency",
     "course_lib.chapters.ch5_mrl_finetuning",
     "course_lib.chapters.ch5_backbones",
+    "course_lib.ridge",
     "course_lib.distributed",
     "course_lib.training",
     "course_lib.pretraining",

@@ -7,9 +7,11 @@ fold's validation rows and scored on the fold's held-out rows and on Human7600
 MLM, optionally MLM + MFE + structure), the negative control pretrained identically on
 composition-matched i.i.d. sequence, a transformer from random weights, and the one-hot ResNet
 of chapter 1 (:class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`, no
-transformer). Arms trained from scratch pick their learning rate from a grid on fold 0's
-validation rows at each label count; pretrained arms share one recipe (a lower backbone
-learning rate, a frozen warm-up).
+transformer) and, as the shallow reference every deep arm is read against, a ridge
+regression on k-mer frequencies (:data:`KMER_RIDGE`, chapter 1's probe features: no network,
+its penalty chosen by leave-one-out on the training rows). Arms trained from scratch pick
+their learning rate from a grid on fold 0's validation rows at each label count; pretrained
+arms share one recipe (a lower backbone learning rate, a frozen warm-up).
 
 Single fold models are scored; :func:`fold_mean_interval` gives the fold mean of R² (or of
 a difference between two arms) with a percentile bootstrap over test rows, paired (the same
@@ -41,6 +43,19 @@ EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
+class KmerRidge:
+    """The source of an arm that is no network: a ridge regression of MRL on k-mer frequencies
+    (k = 1 .. ``k_max``) and the length (:func:`course_lib.ridge.kmer_features`),
+    standardised on the training rows, its penalty chosen by leave-one-out on them."""
+
+    k_max: int = 3
+
+
+#: The shallow reference arm's source.
+KMER_RIDGE = KmerRidge()
+
+
+@dataclass(frozen=True)
 class Arm:
     """One arm of the curve.
 
@@ -49,8 +64,8 @@ class Arm:
     name
         Its label in tables and plots.
     source
-        A checkpoint folder (a pretrained backbone), an ``EsmConfig`` (random weights) or
-        ``None`` (the one-hot ResNet).
+        A checkpoint folder (a pretrained backbone), an ``EsmConfig`` (random weights),
+        ``None`` (the one-hot ResNet) or a :class:`KmerRidge` (no network).
     from_scratch
         ``True``: its learning rate is chosen from the grid on validation, one group.
     """
@@ -300,6 +315,9 @@ def _one_run(
     from course_lib.metrics import r2
 
     protocol, split, subset, tests = where
+    if isinstance(arm.source, KmerRidge):
+        rows.append(_ridge_run(curve, arm, n, where))
+        return []
     scaler, loaders = fold_curve_loaders(
         protocol, split, subset, tests, arm.source is None, settings, seed
     )
@@ -321,6 +339,36 @@ def _one_run(
     curve.fits[(arm.name, n, split.fold)] = fit_
     rows.append(out)
     return [{"lr": t[0], "val R2": t[2].best_value} for t in tried] if grid_lrs else []
+
+
+def _ridge_run(
+    curve: EfficiencyCurve,
+    arm: Arm,
+    n: int,
+    where: tuple[RealUTRProtocol, FoldSplit, np.ndarray, Mapping[str, pd.DataFrame]],
+) -> dict[str, Any]:
+    """Fit :class:`KmerRidge` on ``n`` rows of one fold, store its test predictions; its runs
+    row (``lr`` and ``best step`` empty, ``ridge alpha`` the penalty chosen)."""
+    from course_lib.metrics import r2
+    from course_lib.ridge import kmer_features, ridge_model
+    from course_lib.utr_protocol import fold_tables
+
+    protocol, split, subset, tests = where
+    parts = fold_tables(protocol.random, split, subset)
+
+    def features(table: pd.DataFrame) -> np.ndarray:
+        return kmer_features(table["utr"].tolist(), arm.source.k_max)
+
+    model = ridge_model()
+    model.fit(features(parts.fit), parts.fit["rl"].to_numpy(float))
+    val_r2 = r2(parts.val["rl"].to_numpy(float), model.predict(features(parts.val)))
+    out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": float("nan")}
+    out |= {"val R2": val_r2, "best step": float("nan"), "ridge alpha": model[-1].alpha_}
+    for name, table in tests.items():
+        pred = model.predict(features(table))
+        curve.predictions[(arm.name, n, split.fold, name)] = pred
+        out[f"{name} R2"] = r2(curve.truth[(split.fold, name)][0], pred)
+    return out
 
 
 def choose_by_validation(

@@ -261,3 +261,30 @@ def reference_scores(
         pred = [predict_mrl(utrs) for _, _, utrs in truth]
         out[test] = fold_mean_interval([t[:2] for t in truth], pred, None, n_boot, seed)
     return out
+
+
+def fold_metrics(curve: EfficiencyCurve, labels: int, fold: int = 0) -> dict[str, dict[str, float]]:
+    """``{arm: {test label: metrics}}`` of fold ``fold``'s models trained on ``labels`` UTRs
+    (:func:`course_lib.metrics.regression_metrics` in MRL units), for the results table; the
+    test labels name the fold (``"Random7600 fold 0"``, ``"Human7600"``)."""
+    from course_lib.metrics import regression_metrics
+
+    names = {"Random7600 fold": f"Random7600 fold {fold}", "Human7600": "Human7600"}
+    return {
+        arm: {
+            names[test]: regression_metrics(
+                curve.truth[(fold, test)][0], curve.predictions[(arm, labels, fold, test)]
+            )
+            for test in TEST_SETS
+        }
+        for arm in curve.arms
+    }
+
+
+def published_sentence(name: str, scores: dict[str, dict[str, float]]) -> str:
+    """One line per test set of :func:`reference_scores`: ``name``'s R² and its interval."""
+    return "\n".join(
+        f"{name} (published) on the curve's {test} rows: R2 {score['estimate']:.3f} "
+        f"[{score['ci low']:.3f}, {score['ci high']:.3f}]"
+        for test, score in scores.items()
+    )

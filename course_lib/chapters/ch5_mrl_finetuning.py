@@ -144,8 +144,7 @@ def train_steps(
 
     device = select_device(device)
     model.to(device)
-    plan = distributed.active()
-    net = distributed.wrap(model, plan, find_unused=True) if plan is not None else model
+    net = distributed.wrap_for_run(model)
     if isinstance(model, UTRLMForMRL) and model.backbone_frozen:
         recipe = replace(recipe, frozen_steps=0)  # frozen throughout: no warm-up to run
     groups = parameter_groups(model, recipe.lr, recipe.backbone_lr_factor)
