@@ -132,8 +132,17 @@ def _headline_value(record: Mapping[str, Any], model: str | None = None) -> tupl
     return name, f"{format_value(row['value'])} {format_value(row['interval'])}"
 
 
+#: Appended after a reference's stamp when its chapter's code changed since it was recorded.
+STALE_MARK = " **STALE**: the chapter's code changed since"
+
+
+def stale_mark(reference: Reference) -> str:
+    """:data:`STALE_MARK` for a stale reference, else nothing."""
+    return STALE_MARK if reference.stale else ""
+
+
 def reference_stamp(reference: Reference, short: bool = False) -> str:
-    """``"laptop run of 2026-12-06, commit 1a2b3c4d"`` and a STALE mark when the code changed.
+    """``"laptop run of 2026-12-06, commit 1a2b3c4d"`` (the STALE mark is :func:`stale_mark`).
 
     ``short`` leaves out the profile and the words: ``"2026-12-06, 1a2b3c4d"``.
     """
@@ -143,7 +152,7 @@ def reference_stamp(reference: Reference, short: bool = False) -> str:
         stamp = f"{entry['date']}, {entry['commit'][:8]}{dirty}"
     else:
         stamp = f"{reference.profile} run of {entry['date']}, commit {entry['commit'][:8]}{dirty}"
-    return stamp + ("; **STALE**: the chapter's code changed since" if reference.stale else "")
+    return stamp
 
 
 def reference_cell(
@@ -157,15 +166,15 @@ def reference_cell(
     reference = references.get(profile, {}).get(chapter)
     if reference is None:
         return f"no {profile} reference recorded"
-    stamp = reference_stamp(reference, short)
+    stamp, mark = reference_stamp(reference, short), stale_mark(reference)
     if not reference.record.get("headline"):
-        return f"no headline ({stamp})"
+        return f"no headline ({stamp}){mark}"
     name, value = _headline_value(reference.record, model)
     if not short:
         headline = reference.record["headline"]
-        return f"{name}, {headline['metric']} {value} on {headline['data']} ({stamp})"
+        return f"{name}, {headline['metric']} {value} on {headline['data']} ({stamp}){mark}"
     label = "" if name == model else f"{name}: "
-    return f"{label}{value} ({stamp})"
+    return f"{label}{value} ({stamp}){mark}"
 
 
 def _headline_cells(record: Mapping[str, Any]) -> list[str]:
@@ -310,7 +319,7 @@ def reference_paragraph(chapter: str, profile: str, references: References) -> s
     entry = reference.record["reference"]
     minutes = entry["run_wall_time_s"] / 60
     return (
-        f"Reference: {reference_stamp(reference)}; data "
+        f"Reference: {reference_stamp(reference)}{stale_mark(reference)}; data "
         f"**{_provenance_text(reference.record['provenance'])}**; {minutes:.0f} min on "
         f"{entry['machine']}.\n\n"
         f":::{{dropdown}} All metrics of the `{profile}` reference\n"

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
+from sklearn.model_selection import KFold, cross_val_score
+
+from course_lib.ridge import ridge_model
 
 REGRESSION_METRICS = ("MSE", "MAE", "R2", "Pearson r", "Pearson r^2", "Spearman rho")
 CLASSIFICATION_METRICS = ("ROC AUC", "accuracy", "F1", "MCC")
@@ -104,13 +107,8 @@ def linear_probe_r2(embeddings: np.ndarray, y: np.ndarray, folds: int = 5, seed:
     A *linear probe*: how much of ``y`` a backbone's embedding exposes without fine-tuning
     (introduced in chapter 5).
     """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     if len(embeddings) != len(y) or len(y) < 2 * folds:
         raise ValueError(f"need matching embeddings and labels, at least {2 * folds} rows")
-    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
+    probe = ridge_model(tuple(np.logspace(-2, 3, 11)))
     split = KFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(probe, embeddings, np.asarray(y), cv=split, scoring="r2").mean())

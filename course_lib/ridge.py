@@ -33,7 +33,7 @@ def kmer_features(sequences: Sequence[str], k_max: int = 3) -> np.ndarray:
     return np.hstack([*freqs, lengths])
 
 
-def ridge_model() -> Pipeline:
-    """An unfitted ``StandardScaler`` + ``RidgeCV(alphas=ALPHAS)`` pipeline (``[n, F]`` in,
+def ridge_model(alphas: Sequence[float] = ALPHAS) -> Pipeline:
+    """An unfitted ``StandardScaler`` + ``RidgeCV(alphas=alphas)`` pipeline (``[n, F]`` in,
     ``[n]`` out); after ``fit``, ``model[-1].alpha_`` is the penalty chosen."""
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))

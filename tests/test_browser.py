@@ -341,7 +341,10 @@ def test_concept_question_answers_in_browser(browser, site: str) -> None:
 def test_recorded_references_show_on_the_dashboard_and_chapter_pages(browser, site: str) -> None:
     """Every laptop reference of ``book/reference_results/laptop`` is shown, with its commit, on
     the results dashboard (one cell per chapter) and on its chapter's page, beside this build's
-    own numbers."""
+    own numbers; one whose chapter's code changed since is marked STALE there."""
+    from course_book.site import load_references
+
+    stale = {stem: ref.stale for stem, ref in load_references(ROOT).get("laptop", {}).items()}
     folder = ROOT / "book" / "reference_results" / "laptop"
     recorded = {
         p.stem: json.loads(p.read_text())["reference"] for p in sorted(folder.glob("*.json"))
@@ -370,3 +373,4 @@ def test_recorded_references_show_on_the_dashboard_and_chapter_pages(browser, si
         assert f"commit {ref['commit'][:8]}" in text and "laptop" in text, (
             f"{PAGES[stem]} does not show its laptop reference of commit {ref['commit'][:8]}"
         )
+        assert ("STALE" in text) is stale[stem], f"{PAGES[stem]}: STALE mark is not {stale[stem]}"

@@ -13,6 +13,7 @@ from course_lib.chapters.ch5_efficiency import (
     Arm,
     arm_recipe,
     choose_by_validation,
+    curve_plan,
     efficiency_curve,
     per_length_subset,
 )
@@ -121,6 +122,17 @@ def test_the_kmer_ridge_arm_fits_without_a_network_and_is_scored_like_the_others
     assert (curve.runs[["val R2", "Random7600 fold R2", "Human7600 R2"]] > 0.9).all().all()
     table = efficiency_table(curve, "k-mer ridge", n_boot=50)
     assert (table["R2 ci low"] > 0.8).all()
+
+
+def test_the_plan_counts_the_ridge_apart_from_the_networks_and_their_steps():
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(finetune_steps=400, efficiency_counts=(250, 1000), real_folds=2)
+    arms = [Arm("a", None), Arm("b", None), Arm("ridge", KMER_RIDGE)]
+    plan = curve_plan(arms, settings)
+    assert plan.startswith("3 arms (2 fine-tuned network(s), at most 400 steps each, and 1 ridge")
+    assert "x 2 label counts x 2 fold(s)" in plan
+    assert "ridge" not in curve_plan(arms[:2], settings)
 
 
 def test_weight_candidates_are_chosen_on_validation():

@@ -157,9 +157,12 @@ def test_pages_show_references_beside_smoke_numbers_and_say_when_there_are_none(
         assert "`laptop`: model, R2 0.810 [0.760, 0.860] on real toy (laptop run of" in note
         assert "commit cccccccc + uncommitted changes" in note
         assert ("STALE" in note) is stale
+        # the stamp stays whole, so a stale reference is still found by its date and commit
+        assert "commit cccccccc + uncommitted changes)" in note
         table = dashboard_table({CHAPTER.stem: smoke}, refs)
         assert "| this build [interval] | laptop reference |" in table.splitlines()[0]
         assert "| 0.420 [0.370, 0.470] (smoke) | 0.810 [0.760, 0.860] (20" in table
+        assert ("cccccccc + uncommitted changes) **STALE**" in table) is stale
     assert "no laptop reference recorded" in dashboard_table({CHAPTER.stem: smoke}, {})
 
 

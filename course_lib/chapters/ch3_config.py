@@ -196,7 +196,7 @@ class Ch3Config(ChapterConfig):
     )
     bert_batch_size: int = parameter(64, "sequences per fine-tuning step", minimum=1)
     bert_epochs: int = parameter(4, "fine-tuning epochs per fold", minimum=1)
-    pretrain_steps: int = parameter(2000, "masked k-mer pretraining steps", minimum=0)
+    pretrain_steps: int = parameter(1500, "masked k-mer pretraining steps", minimum=0)
     pretrain_lr: float = parameter(1e-3, "peak pretraining learning rate", minimum=1e-8)
     pretrain_batch_size: int = parameter(64, "windows per pretraining step", minimum=1)
     pretrain_stride: int = parameter(10, "distance between genome window starts", minimum=1)
@@ -205,7 +205,7 @@ class Ch3Config(ChapterConfig):
         "labelled sites of the sample-efficiency curve",
         item=Rule("a labelled-site count", int, minimum=20),
     )
-    efficiency_steps: int = parameter(80, "fine-tuning steps per labelled-site count", minimum=1)
+    efficiency_steps: int = parameter(60, "fine-tuning steps per labelled-site count", minimum=1)
     patience: int | None = parameter(
         None, "epochs without improvement before stopping", int, minimum=1, optional=True
     )

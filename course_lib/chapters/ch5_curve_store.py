@@ -169,10 +169,12 @@ def saved_curve(recipe: Mapping[str, Any]) -> tuple[EfficiencyCurve | None, Path
         found = json.loads((folder / RECIPE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None, folder
-    same = found == json.loads(json.dumps(recipe, sort_keys=True))
-    if not same or not (folder / CURVE_FILE).exists():
+    if found != json.loads(json.dumps(recipe, sort_keys=True)):
         return None, folder
-    return load_curve(folder), folder
+    try:
+        return load_curve(folder), folder
+    except FileNotFoundError:
+        return None, folder
 
 
 def curve_for(

@@ -75,6 +75,20 @@ class Arm:
     from_scratch: bool = False
 
 
+def curve_plan(arms: Sequence[Arm], settings: Any) -> str:
+    """What the curve will train: arms (networks and regressions counted apart), label
+    counts, folds and the step budget of the networks, in one sentence."""
+    ridges = sum(isinstance(arm.source, KmerRidge) for arm in arms)
+    networks = len(arms) - ridges
+    kinds = f"{networks} fine-tuned network(s), at most {settings.finetune_steps} steps each"
+    if ridges:
+        kinds += f", and {ridges} ridge regression(s) (no steps)"
+    return (
+        f"{len(arms)} arms ({kinds}) x {len(settings.efficiency_counts)} label counts x "
+        f"{settings.real_folds} fold(s); selection on validation R2"
+    )
+
+
 @dataclass
 class EfficiencyCurve:
     """Every fine-tuned model of the curve.
@@ -312,7 +326,6 @@ def _one_run(
     """Fine-tune ``arm`` on ``n`` rows of one fold (the first fold tries the learning-rate grid,
     the rate chosen recorded in ``chosen``), store its predictions and its runs row in
     ``rows``; return the grid's ``{"lr", "val R2"}`` rows (empty when no grid ran)."""
-    from course_lib.metrics import r2
 
     protocol, split, subset, tests = where
     if isinstance(arm.source, KmerRidge):
@@ -333,9 +346,9 @@ def _one_run(
     best_step = int(fit_.history["step"].iloc[fit_.best_epoch - 1])
     out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": lr}
     out |= {"val R2": fit_.best_value, "best step": best_step}
-    for name, pred in predict_tests(model, loaders, scaler, device).items():
-        curve.predictions[(arm.name, n, split.fold, name)] = pred
-        out[f"{name} R2"] = r2(curve.truth[(split.fold, name)][0], pred)
+    _score_tests(
+        curve, (arm.name, n, split.fold), predict_tests(model, loaders, scaler, device), out
+    )
     curve.fits[(arm.name, n, split.fold)] = fit_
     rows.append(out)
     return [{"lr": t[0], "val R2": t[2].best_value} for t in tried] if grid_lrs else []
@@ -364,11 +377,25 @@ def _ridge_run(
     val_r2 = r2(parts.val["rl"].to_numpy(float), model.predict(features(parts.val)))
     out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": float("nan")}
     out |= {"val R2": val_r2, "best step": float("nan"), "ridge alpha": model[-1].alpha_}
-    for name, table in tests.items():
-        pred = model.predict(features(table))
-        curve.predictions[(arm.name, n, split.fold, name)] = pred
-        out[f"{name} R2"] = r2(curve.truth[(split.fold, name)][0], pred)
+    predictions = {name: model.predict(features(table)) for name, table in tests.items()}
+    _score_tests(curve, (arm.name, n, split.fold), predictions, out)
     return out
+
+
+def _score_tests(
+    curve: EfficiencyCurve,
+    run: tuple[str, int, int],
+    predictions: Mapping[str, np.ndarray],
+    out: dict[str, Any],
+) -> None:
+    """Store one run's ``{test set: [n_test] predictions}`` in ``curve`` under ``run`` =
+    ``(arm, labels, fold)`` and its R2 on each test set in ``out`` (``"<test set> R2"``)."""
+    from course_lib.metrics import r2
+
+    fold = run[2]
+    for name, pred in predictions.items():
+        curve.predictions[(*run, name)] = pred
+        out[f"{name} R2"] = r2(curve.truth[(fold, name)][0], pred)
 
 
 def choose_by_validation(

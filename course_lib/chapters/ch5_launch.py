@@ -15,7 +15,8 @@ and saves the curve where the notebook reads it
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
+from typing import Any
 
 import torch
 
@@ -39,15 +40,23 @@ def backbone_workload(settings: Ch5Config, rows: int) -> Workload:
     return Workload(parameters, *sizes, len(vocab), MAX_TOKENS, *steps)
 
 
-def _prepare(settings: Ch5Config, seed: int) -> None:
-    """Rank 0, before the others: the corpus's ViennaRNA folds into their disk cache."""
+@cache
+def _protocol_and_corpus(settings: Ch5Config, seed: int) -> tuple[Any, Any]:
+    """The real-UTR protocol and the pretraining corpus at ``settings``, built once per
+    process (a job's listing, preparation and build all need them)."""
     from course_lib import registry
-    from course_lib.utr_lm_backbone import pretraining_corpus, pretraining_folds
+    from course_lib.utr_lm_backbone import pretraining_corpus
     from course_lib.utr_protocol import real_utr_protocol
 
     protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
-    corpus = pretraining_corpus(protocol, settings, seed)
-    pretraining_folds(corpus, settings.fold_processes)
+    return protocol, pretraining_corpus(protocol, settings, seed)
+
+
+def _prepare(settings: Ch5Config, seed: int) -> None:
+    """Rank 0, before the others: the corpus's ViennaRNA folds into their disk cache."""
+    from course_lib.utr_lm_backbone import pretraining_folds
+
+    pretraining_folds(_protocol_and_corpus(settings, seed)[1], settings.fold_processes)
 
 
 def _build(settings: Ch5Config, seed: int, device: torch.device, show_progress: bool) -> None:
@@ -58,20 +67,16 @@ def _build(settings: Ch5Config, seed: int, device: torch.device, show_progress: 
 
 def pretraining_jobs(profile: str, tiny: bool = False, seed: int = 0) -> list[TrainingJob]:
     """Backbone (c) of chapter 5 at ``profile``: its recipe folder and how to build it."""
-    from course_lib import registry
     from course_lib.utr_lm_backbone import (
         BACKBONE_OBJECTIVES,
         backbone_folder,
         backbone_recipe,
         check_backbone_checkpoint,
-        pretraining_corpus,
     )
-    from course_lib.utr_protocol import real_utr_protocol
 
     settings = Ch5Config.resolve(profile, tiny=tiny)
     folder = backbone_folder(backbone_recipe(settings, BACKBONE_OBJECTIVES, seed))
-    protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
-    corpus = pretraining_corpus(protocol, settings, seed)
+    corpus = _protocol_and_corpus(settings, seed)[1]
     rows = len(corpus.train) + len(corpus.aux_train)
 
     def found(path) -> bool:
@@ -99,16 +104,14 @@ def _build_curve(
 ) -> None:
     """The notebook's training steps on every rank: corpus, folds, the pretrained arms, the
     curve; rank 0 saves the curve."""
-    from course_lib import distributed, registry
+    from course_lib import distributed
     from course_lib.chapters.ch5_backbones import curve_arms, pretrain_backbones
     from course_lib.chapters.ch5_curve_store import curve_folder, save_curve
     from course_lib.chapters.ch5_efficiency import efficiency_curve
     from course_lib.models.utr_lm import utr_vocabulary
-    from course_lib.utr_lm_backbone import pretraining_config, pretraining_corpus, pretraining_folds
-    from course_lib.utr_protocol import real_utr_protocol
+    from course_lib.utr_lm_backbone import pretraining_config, pretraining_folds
 
-    protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
-    corpus = pretraining_corpus(protocol, settings, seed)
+    protocol, corpus = _protocol_and_corpus(settings, seed)
     folds = pretraining_folds(corpus, settings.fold_processes, show_progress=show_progress)
     vocab = utr_vocabulary()
     config = pretraining_config(vocab, settings, folds["train"].mfe)
