@@ -29,6 +29,9 @@ applied once per sequence (UTR-LM's MFE head on ``<cls>``), and ``12 * L * n * T
 attention (scores and weighted sum, ``2 * 2 * n * T**2 * H`` per layer forward, times 3).
 
 ``--fused-adamw`` times both paths with ``torch.optim.AdamW(fused=True)`` instead.
+``--compile`` also times the fused path's loss under ``torch.compile`` (inductor; the first,
+compiling step is left out of the timing and its seconds printed) and prints how many graphs
+Dynamo made of it and where it broke them.
 
 Run (the shared machine's load moves wall times a lot: run it several times, keep the best):
 ``OMP_NUM_THREADS=2 PYTHONPATH=. .venv/bin/python benchmarks/bench_pretraining_throughput.py
@@ -41,6 +44,8 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,6 +66,8 @@ from course_lib.updates import optimizer_step
 
 PROFILES = ("smoke", "laptop", "full")
 MODELS = ("utr_lm", "bert")
+#: Name of the optional third path: the fused path's loss under ``torch.compile``.
+COMPILED = "fused+compile"
 #: Largest output difference between the two paths accepted before timing.
 TOLERANCE = 1e-4
 
@@ -203,32 +210,64 @@ def agreement(case: Case) -> float:
     return float((found[0] - found[1]).abs().max())
 
 
+def graph_breaks(case: Case) -> str:
+    """How many graphs ``torch.compile`` makes of the fused path's loss, and where it breaks."""
+    import torch._dynamo
+
+    set_implementation(case.model, "fused")
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(case.loss)(case.model)
+    places = sorted(
+        {
+            f"{Path(f.filename).name}:{f.lineno}"
+            for r in explained.break_reasons
+            for f in r.user_stack[-1:]
+        }
+    )
+    torch._dynamo.reset()
+    return f"{explained.graph_count} graph(s), {explained.graph_break_count} break(s) at {places}"
+
+
 def time_paths(
-    case: Case, repeats: int, min_seconds: float, fused_adamw: bool = False
+    case: Case,
+    repeats: int,
+    min_seconds: float,
+    fused_adamw: bool = False,
+    compiled: bool = False,
 ) -> dict[str, tuple[float, float]]:
     """Best ``(wall, CPU)`` seconds per step of each path, rounds interleaved.
 
     ``fused_adamw``: PyTorch's fused AdamW kernel instead of its default per-tensor loop (the
-    optimizer :func:`course_lib.pretraining.pretrain` builds).
+    optimizer :func:`course_lib.pretraining.pretrain` builds). ``compiled``: also the path
+    ``fused+compile``, the fused path's loss under ``torch.compile`` (its compiling step timed
+    apart and printed).
     """
     optimizer = torch.optim.AdamW(
         case.model.parameters(), lr=1e-4, weight_decay=0.01, fused=fused_adamw or None
     )
+    losses = {path: case.loss for path in IMPLEMENTATIONS}
+    if compiled:
+        losses[COMPILED] = torch.compile(case.loss)
+    implementation = {path: path.split("+")[0] for path in losses}
 
-    def step() -> None:
-        optimizer_step(case.model, optimizer, case.loss(case.model), grad_clip=1.0)
+    def step(path: str) -> None:
+        loss = losses[path](case.model)
+        optimizer_step(case.model, optimizer, loss, grad_clip=1.0)
 
     case.model.train()
     count = {}
-    for path in IMPLEMENTATIONS:  # warm-up, and the number of steps per round
-        set_implementation(case.model, path)
-        step()
-        count[path] = max(1, int(min_seconds / _seconds(step, 1)[0]))
-    best = dict.fromkeys(IMPLEMENTATIONS, (float("inf"), float("inf")))
+    for path in losses:  # warm-up (and compilation), and the number of steps per round
+        set_implementation(case.model, implementation[path])
+        wall, _ = _seconds(partial(step, path), 1)
+        if path == COMPILED:
+            print(f"{case.name:<14} torch.compile: first step {wall:.1f} s (compiling)")
+            step(path)
+        count[path] = max(1, int(min_seconds / _seconds(partial(step, path), 1)[0]))
+    best = dict.fromkeys(losses, (float("inf"), float("inf")))
     for _ in range(repeats):
-        for path in IMPLEMENTATIONS:
-            set_implementation(case.model, path)
-            wall, cpu = _seconds(step, count[path])
+        for path in losses:
+            set_implementation(case.model, implementation[path])
+            wall, cpu = _seconds(partial(step, path), count[path])
             best[path] = min(best[path], (wall, cpu))
     set_implementation(case.model, "fused")
     return best
@@ -249,6 +288,12 @@ def report(case: Case, threads: int, peak: float, best: dict[str, tuple[float, f
         f"{'':<14} speed-up fused / transformers: {old[0] / new[0]:.2f}x wall,"
         f" {old[1] / new[1]:.2f}x CPU"
     )
+    if COMPILED in best:
+        compiled = best[COMPILED]
+        print(
+            f"{'':<14} speed-up {COMPILED} / fused: {new[0] / compiled[0]:.2f}x wall,"
+            f" {new[1] / compiled[1]:.2f}x CPU"
+        )
 
 
 def build_cases(
@@ -275,6 +320,9 @@ def main() -> None:
     parser.add_argument(
         "--fused-adamw", action="store_true", help="AdamW(fused=True) for both paths"
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the fused path under torch.compile"
+    )
     args = parser.parse_args()
     cases = build_cases(args.profiles, args.models, args.tokens, args.bert_nt)
     for case in cases:
@@ -285,12 +333,14 @@ def main() -> None:
         )
         if diff > TOLERANCE:
             raise SystemExit(f"{case.name}: the paths disagree ({diff:.2e} > {TOLERANCE:g})")
+        if args.compile:
+            print(f"{case.name}: torch.compile of the fused loss: {graph_breaks(case)}")
     for threads in args.threads:
         torch.set_num_threads(threads)
         peak = matmul_peak(args.peak_size)
         print(f"\n{threads} thread(s): float32 {args.peak_size}^2 matmul peak {peak:.1f} GFLOP/s")
         for case in cases:
-            best = time_paths(case, args.repeats, args.min_seconds, args.fused_adamw)
+            best = time_paths(case, args.repeats, args.min_seconds, args.fused_adamw, args.compile)
             report(case, threads, peak, best)
 
 
