@@ -19,17 +19,26 @@ def is_interval(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == INTERVAL_KEYS
 
 
+#: Below this magnitude a value is float rounding (the spread of identical scores), shown as 0.
+ROUNDING = 1e-12
+
+
 def significant(value: float, digits: int = 3) -> str:
     """``value`` to ``digits`` significant digits, thousands separated (e-notation below 1e-4).
 
+    A whole number is written as one (a count stored as a float: ``3.0`` is ``"3"``), and a
+    magnitude below :data:`ROUNDING` as ``"0"``.
+
     >>> significant(0.80612), significant(-0.0483), significant(3420.0), significant(2e-5)
     ('0.806', '-0.0483', '3,420', '2e-05')
+    >>> significant(3.0), significant(1.36e-16)
+    ('3', '0')
     """
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
-    if abs(value) >= 10 ** (digits - 1):
+    if abs(value) >= 10 ** (digits - 1) or float(value).is_integer():
         return f"{value:,.0f}"
-    if value == 0:
+    if abs(value) < ROUNDING:
         return "0"
     if abs(value) < 1e-4:
         return f"{value:.{digits - 1}g}"

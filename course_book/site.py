@@ -33,7 +33,13 @@ from course_book.reference import (
     read_references,
 )
 from course_book.teaching import stage_teaching
-from course_book.timings import TIMES_FILE, chapter_times, read_times, times_table
+from course_book.timings import (
+    TIMES_FILE,
+    chapter_times,
+    format_duration,
+    read_times,
+    times_table,
+)
 from course_lib.manifest import CHAPTERS, chapter_label
 from course_lib.paths import project_root, results_dir
 from course_lib.results import read_results
@@ -317,10 +323,10 @@ def reference_paragraph(chapter: str, profile: str, references: References) -> s
             f"(`make reference PROFILE={profile}`).\n"
         )
     entry = reference.record["reference"]
-    minutes = entry["run_wall_time_s"] / 60
+    duration = format_duration(entry["run_wall_time_s"])
     return (
         f"Reference: {reference_stamp(reference)}{stale_mark(reference)}; data "
-        f"**{_provenance_text(reference.record['provenance'])}**; {minutes:.0f} min on "
+        f"**{_provenance_text(reference.record['provenance'])}**; {duration} on "
         f"{entry['machine']}.\n\n"
         f":::{{dropdown}} All metrics of the `{profile}` reference\n"
         f"{metrics_table(reference.record['metrics'])}:::\n"
@@ -350,8 +356,10 @@ def _chapter_section(
         out.append(f"Headline interval ({model}): {method}.\n")
     if "synthetic" in provenance or "stand-in" in provenance:
         out.append(
-            ":::{note}\nThese figures come from synthetic data or stand-in weights: "
-            "they show the pipeline works, not what the published models achieve.\n:::\n"
+            ":::{note}\nPart of this chapter's data or weights are synthetic stand-ins (named "
+            "in the line above): what is computed from them shows the pipeline works, not what "
+            "real data or the published models give. The headline's data are named in its "
+            "row of the dashboard.\n:::\n"
         )
     out += [
         reference_paragraph(chapter, p, references)

@@ -18,7 +18,13 @@ from course_book.reference import (
     reference_record,
     write_reference_set,
 )
-from course_book.site import Reference, dashboard_table, reference_note, shown_profiles
+from course_book.site import (
+    Reference,
+    dashboard_table,
+    reference_note,
+    reference_paragraph,
+    shown_profiles,
+)
 from course_lib.manifest import Chapter
 
 CHAPTER = Chapter(1, "01_toy", "Toy", "course_lib.chapters.ch1_toy")
@@ -163,6 +169,8 @@ def test_pages_show_references_beside_smoke_numbers_and_say_when_there_are_none(
         assert "| this build [interval] | laptop reference |" in table.splitlines()[0]
         assert "| 0.420 [0.370, 0.470] (smoke) | 0.810 [0.760, 0.860] (20" in table
         assert ("cccccccc + uncommitted changes) **STALE**" in table) is stale
+        # the results page's line: a run under a minute and a half is said in seconds
+        assert "; 60 s on " in reference_paragraph(CHAPTER.stem, "laptop", refs)
     assert "no laptop reference recorded" in dashboard_table({CHAPTER.stem: smoke}, {})
 
 

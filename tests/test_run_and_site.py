@@ -221,6 +221,14 @@ def test_values_have_three_significant_digits_and_notes_no_python_dicts() -> Non
         "0",
         "12.3",
     ]
+    # a count stored as a float, and the float rounding of a spread over identical scores
+    assert [significant(v) for v in (3.0, 4000.0, 1.36e-16, -2e-13, 1.0e-9)] == [
+        "3",
+        "4,000",
+        "0",
+        "0",
+        "1e-09",
+    ]
     assert format_value({"low": 0.79123, "high": 0.99511, "method": "m"}) == "[0.791, 0.995]"
     folds = {k: {"fit": 3420, "val": 380} for k in range(2)}
     note = readable_note(f"fold sizes: {folds}; splits {{'train': {{'chr22': (0, 210000)}}}}")
