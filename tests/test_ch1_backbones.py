@@ -114,7 +114,7 @@ def test_learning_curve_text_reads_the_smallest_and_largest_size():
         index=pd.Index([200, 5000], name="training UTRs"),
     )
     text = learning_curve_text(curve, 1520, 76_319)
-    assert text.startswith("With 200 training UTRs the `seq` head reaches $R^2$ 0.100")
+    assert text.startswith("With 200 training UTRs the `seq` head reaches R² 0.100")
     assert "fold 0's 1,520 real test UTRs; with all 5,000" in text
     assert "76,319, 15 times more" in text
 

@@ -12,7 +12,7 @@ from course_lib.chapters import ch4_beluga_multiplexer as ch4
 from course_lib.chapters import ch4_exercises as ch4x
 from course_lib.chapters import ch4_map_scores as scores
 from course_lib.chapters.ch4_config import Ch4Config
-from course_lib.chapters.ch4_report import TaylorBaseline
+from course_lib.chapters.ch4_report import TAYLOR_NAME, TaylorBaseline, headline
 from course_lib.exercises import CheckFailed
 from course_lib.interpret.variant_mutagenesis import (
     SELECTION_METRIC,
@@ -148,6 +148,14 @@ def test_taylor_baseline_enters_the_results_with_intervals():
     assert isinstance(by_split["test"]["Pearson r"]["interval"], Interval)
     assert paired[SELECTION_METRIC]["interval"].low > 0
     assert cost == {"forward": 8, "backward": 24, "seconds": 0.5}
+    # the dashboard sets the untrained competitor beside the multiplexer, same metric
+    multiplexer = scores.map_intervals(truth, truth + 0.1 * pred, n_boot=20)
+    compared = headline(multiplexer, "toy maps", taylor.intervals["test"]).compared
+    assert list(compared) == ["BelugaMultiplexer", TAYLOR_NAME]
+    weighted = taylor.intervals["test"]["weighted Pearson r"]
+    assert compared[TAYLOR_NAME].value == weighted["estimate"]
+    assert compared[TAYLOR_NAME].interval.low == weighted["ci low"]
+    assert list(headline(multiplexer, "toy maps").compared) == ["BelugaMultiplexer"]
 
 
 def test_find_beluga_uses_the_published_file_only_at_full(tmp_path, monkeypatch):

@@ -292,7 +292,7 @@ def probe_text(summary: pd.DataFrame, layers: Mapping[str, int], choice: tuple[s
     if KMER_REFERENCE in summary.index.get_level_values("backbone"):
         lines.append(f"- Ridge on {KMER_REFERENCE}: {score(KMER_REFERENCE, -1)}.")
     lines.append(
-        f"- Chosen on validation: **{choice[0]}, layer {choice[1]}**. Validation $R^2$ "
+        f"- Chosen on validation: **{choice[0]}, layer {choice[1]}**. Validation R² "
         "(mean over folds, min to max): no test row is used here."
     )
     return "\n".join(lines)

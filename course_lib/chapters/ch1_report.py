@@ -23,7 +23,9 @@ from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_repo
 from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
 
 SAMPLE_2019 = "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019)"
-DESIGN = "as listed in COURSE_DESIGN.md's anchors (real data, pretrained RNA-FM)"
+#: What the two RNA-FM anchors are: real data and the pretrained RNA-FM, figures as cited by the
+#: course's anchor list (the source tables were not opened here), not reproduced.
+DESIGN = "real data, pretrained RNA-FM; cited, not reproduced"
 
 #: How the chapter's intervals over test rows are obtained (the headline's: over Human7600).
 BOOTSTRAP = "95 % bootstrap over the test set's UTRs within length"
@@ -288,7 +290,7 @@ def findings_markdown(
     folds = int(scores.loc[(headline_model, "Human7600"), "folds"])
     lines = [
         f"- **{headline_model}** ({heads_provenance} data, mean over {folds} single fold "
-        f"model(s), 95 % interval): $R^2$ {interval_text(scores, headline_model, 'Random7600')} "
+        f"model(s), 95 % interval): R² {interval_text(scores, headline_model, 'Random7600')} "
         f"on Random7600, {interval_text(scores, headline_model, 'Human7600')} on Human7600"
         + _spread_text(scores, headline_model)
     ]

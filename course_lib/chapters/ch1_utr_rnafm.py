@@ -446,7 +446,7 @@ def learning_curve_text(curve: pd.DataFrame, n_test: int, paper_size: int) -> st
         n: format_interval(*curve.loc[n, ["R2", "R2 ci low", "R2 ci high"]]) for n in (small, large)
     }
     return (
-        f"With {small:,} training UTRs the `seq` head reaches $R^2$ {r2_at[small]} on fold "
+        f"With {small:,} training UTRs the `seq` head reaches R² {r2_at[small]} on fold "
         f"0's {n_test:,} real test UTRs; with all {large:,} of the fold's training UTRs, "
         f"{r2_at[large]}. The paper trained on {paper_size:,}, {paper_size / large:.0f} times "
         "more: that point is beyond the data, and no number is given for it."

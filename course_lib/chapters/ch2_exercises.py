@@ -110,14 +110,16 @@ def evolution_meaning(table: pd.DataFrame) -> str:
     if human is not None:
         lines.append(
             f"On {human[1]} the same model measured {table.loc[human, R2_COLUMN]:.3f}: "
-            "the gap is what changing the library (native human UTRs) costs it"
+            "the gap mixes the change of library (native human UTRs) with a possible overlap "
+            f"of the model's training rows and {test}"
         )
+    lines.append(
+        f"{model}'s training rows are not stated, so its {test} figure is not known to be a "
+        "held-out one"
+    )
     peer = next(((m, t) for m, t in others if t == test and m.startswith("MTtrans")), None)
     if peer is not None:
         lines.append(f"{peer[0]} measured {table.loc[peer, R2_COLUMN]:.3f} on the same rows")
-    lines.append(
-        "its training rows are not stated, so the eGFP figure is not known to be a held-out one"
-    )
     text = "; ".join(lines)
     return text[0].upper() + text[1:] + "."
 

@@ -73,7 +73,7 @@ def bootstrap_metrics(
             for i in (rng.integers(0, len(y_true), len(y_true)) for _ in range(n_bootstrap))
         ]
     )
-    out: dict[str, float] = {"n": float(len(y_true))}
+    out: dict[str, float] = {"n": len(y_true)}
     for column, name in enumerate(names):
         low, high = np.percentile(draws[:, column], [2.5, 97.5])
         out |= {name: point[name], f"{name} low": float(low), f"{name} high": float(high)}

@@ -23,7 +23,8 @@ from course_lib.training import FitResult
 #: The published figures on the 50-nt eGFP library.
 ANCHORS = (
     Anchor(
-        "Optimus 5-Prime, 50-nt eGFP library, 20,000 test UTRs",
+        "Optimus 5-Prime (another model than the headline's: for scale), 50-nt eGFP library, "
+        "20,000 test UTRs",
         0.934,
         "Pearson r^2",
         "paper: trained on 260,000 eGFP UTRs, tested on the 20,000 with most reads",

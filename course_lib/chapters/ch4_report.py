@@ -46,16 +46,29 @@ PAIRED = "95 % paired bootstrap over windows (same resampled windows for both)"
 TAYLOR = "first-order Taylor estimate (teacher gradient x (alt - ref))"
 
 
-def headline(scores: Mapping[str, Mapping[str, float]], data: str) -> Headline:
-    """The multiplexer's weighted Pearson r against the teacher's maps beside the reported one."""
-    weighted = scores["weighted Pearson r"]
-    interval = Interval(weighted["ci low"], weighted["ci high"], BOOTSTRAP)
-    return Headline(
-        "weighted Pearson r",
-        data,
-        {"BelugaMultiplexer": Estimate(weighted["estimate"], interval)},
-        ANCHORS[0],
-    )
+def _weighted_r(rows: Mapping[str, Mapping[str, float]]) -> Estimate:
+    """The weighted Pearson r of ``map_intervals`` rows, with its bootstrap interval."""
+    row = rows["weighted Pearson r"]
+    return Estimate(row["estimate"], Interval(row["ci low"], row["ci high"], BOOTSTRAP))
+
+
+#: The headline's name of the untrained competitor.
+TAYLOR_NAME = "Taylor estimate (untrained)"
+
+
+def headline(
+    scores: Mapping[str, Mapping[str, float]],
+    data: str,
+    taylor: Mapping[str, Mapping[str, float]] | None = None,
+) -> Headline:
+    """The multiplexer's weighted Pearson r against the teacher's maps beside the reported one.
+
+    ``scores`` and ``taylor`` (the Taylor estimate's, when measured) are ``map_intervals`` of
+    the test windows: ``{metric: {"estimate", "ci low", "ci high", ...}}``.
+    """
+    found = {"BelugaMultiplexer": scores} | ({TAYLOR_NAME: taylor} if taylor else {})
+    compared = {name: _weighted_r(rows) for name, rows in found.items()}
+    return Headline("weighted Pearson r", data, compared, ANCHORS[0])
 
 
 def _metrics(
@@ -217,7 +230,7 @@ def report(
         provenance={"genome windows": provenance, "teacher": teacher_provenance},
         metrics=metrics | taylor.metrics(),
         wall_time_s=wall_time_s,
-        headline=headline(intervals["test"], data),
+        headline=headline(intervals["test"], data, taylor.intervals.get("test")),
         anchors=ANCHORS,
         models=_models(settings, teacher, teacher_source, length, distillation),
         notes=_notes(provenance, windows, teacher_source),
