@@ -19,7 +19,7 @@ KERNEL_NAME = dl-rna-dna-course
 # where `make lab` keeps the student's copies of the chapters
 WORKSPACE ?= workspace
 CHAPTERS ?=
-# chapters (and student notebooks under nbval) run this many at once, cores // JOBS threads each
+# chapters and student notebooks (cores // JOBS threads each) and test files run this many at once
 JOBS ?= 2
 # OpenMP threads that spin while waiting slow torch by 10x when the cores are shared
 OMP_WAIT_POLICY ?= PASSIVE
@@ -113,8 +113,9 @@ browser-deps:
 	else apt-get update && apt-get install -y --no-install-recommends chromium \
 	  || echo "browser-deps: installing chromium failed; tests/test_browser.py will fail"; fi
 
+# the tests two at a time, each file in one worker (its module fixtures built once)
 test: book tiny student-check browser-deps
-	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra
+	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra -n $(JOBS) --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check course_lib course_book data_scripts tests benchmarks notebooks

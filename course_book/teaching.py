@@ -245,7 +245,8 @@ def render_plans(
         chapters_table(exercises, recorded, runs, n_questions),
         "A time marked *this build* was measured by the run that built this site; one marked "
         "*measured* with a date comes from `book/chapter_times.json` "
-        f"(`python -m course_book.run --record-times`; machine: {_machines(recorded)}). "
+        "(runs made one chapter at a time by `python -m course_book.reference record` or "
+        f"`python -m course_book.run --record-times`; machine: {_machines(recorded)}). "
         "A time is the chapter's whole run; a student reading along needs longer.\n",
     ]
     for plan in PLANS if plans is None else plans:

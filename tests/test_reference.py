@@ -180,7 +180,7 @@ def test_record_runs_the_chapters_into_their_own_folder(tmp_path, monkeypatch):
 
     def fake_run(chapters, profile, output, jobs):
         calls.append(([c.stem for c in chapters], profile, output, jobs))
-        (output / "results").mkdir(parents=True)
+        (output / "results").mkdir(parents=True, exist_ok=True)
         (output / "results" / f"{CHAPTER.stem}.json").write_text(json.dumps(_result()))
         run = {"ok": True, "profile": profile, "tiny": False, "wall_time_s": 99.0}
         (output / "run_summary.json").write_text(json.dumps({CHAPTER.stem: run}))
@@ -193,5 +193,10 @@ def test_record_runs_the_chapters_into_their_own_folder(tmp_path, monkeypatch):
     assert calls == [(["01_toy"], "laptop", root / "_build" / "reference" / "laptop", 1)]
     written = json.loads((root / "book/reference_results/laptop/01_toy.json").read_text())
     assert written["reference"]["run_wall_time_s"] == 99.0
+    times = json.loads((root / "book/chapter_times.json").read_text())
+    assert times["laptop"]["01_toy"]["wall_time_s"] == 99.0  # one at a time: the time is kept
+    assert reference.main(["record", "--profile", "laptop", "--jobs", "2", "--replace"]) == 0
+    times_after = json.loads((root / "book/chapter_times.json").read_text())
+    assert times_after == times  # two chapters at once share the cores: no time is kept
     with pytest.raises(SystemExit):  # smoke is no reference profile
         reference.main(["record", "--profile", "smoke"])
