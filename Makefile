@@ -21,9 +21,6 @@ WORKSPACE ?= workspace
 CHAPTERS ?=
 # chapters and student notebooks (cores // JOBS threads each) and test files run this many at once
 JOBS ?= 2
-# OpenMP threads that spin while waiting slow torch by 10x when the cores are shared
-OMP_WAIT_POLICY ?= PASSIVE
-export OMP_WAIT_POLICY
 
 .PHONY: book test setup data lab workspace chapters tiny student-check site lint clean browser-deps \
 	reference site-reader \
@@ -113,9 +110,10 @@ browser-deps:
 	else apt-get update && apt-get install -y --no-install-recommends chromium \
 	  || echo "browser-deps: installing chromium failed; tests/test_browser.py will fail"; fi
 
-# the tests two at a time, each file in one worker (its module fixtures built once)
+# the tests two at a time, each file in one worker (its module fixtures built once); the workers'
+# torch threads oversubscribe the cores, so OpenMP threads sleep at once instead of spinning
 test: book tiny student-check browser-deps
-	COURSE_REQUIRE_BUILD=1 $(PY) -m pytest -q -ra -n $(JOBS) --dist loadfile
+	COURSE_REQUIRE_BUILD=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -ra -n $(JOBS) --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check course_lib course_book data_scripts tests benchmarks notebooks

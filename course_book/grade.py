@@ -93,7 +93,6 @@ def execute(source: Path, target: Path, profile: str) -> None:
     from papermill.exceptions import PapermillExecutionError
 
     folder = target.parent
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the runner: shared cores
     os.environ.update(
         {
             STRICT_ENV: "1",

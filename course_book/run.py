@@ -17,6 +17,14 @@ does. Tiny runs write to ``_build/tiny/<profile>`` and never reach the book.
 small chapter is single-threaded Python, so two chapters on two cores finish sooner than one
 after the other). Chapters write disjoint results and checkpoints, so order does not matter.
 Wall times recorded with ``--record-times`` come from one chapter at a time only.
+
+The runner leaves ``OMP_WAIT_POLICY`` to OpenMP: threads spin briefly at each barrier, then
+sleep. ``PASSIVE`` (sleep at once) made the chapters' training steps 1.5-1.8x slower on two
+quiet cores (the BiLSTM of chapter 3, one pretraining step of chapter 5; see
+``benchmarks/README.md``); it pays only when other work oversubscribes the cores (two
+two-thread processes on two cores: 2.6x faster than the default), so set it yourself on a
+machine shared with other jobs. The runner never oversubscribes: ``--jobs N`` gives each kernel
+``cores // N`` threads.
 """
 
 from __future__ import annotations
@@ -258,8 +266,6 @@ def _prepare_environment(args: argparse.Namespace, root: Path) -> Path:
     os.environ.setdefault("COURSE_PROGRESS", "text")
     # the chapters run with their solutions: every exercise check must pass
     os.environ.setdefault(STRICT_ENV, "1")
-    # OpenMP threads that spin while waiting multiply run times when the cores are shared
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     return output
 
