@@ -75,6 +75,14 @@ class Interval:
                 f"({self.method}); pass the ends in order"
             )
 
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any], method: str, prefix: str = "") -> Interval:
+        """The interval in a table row's ``"<prefix>ci low"`` and ``"<prefix>ci high"`` entries.
+
+        ``row`` is a mapping or a ``pandas`` row, e.g. of a paired-bootstrap table.
+        """
+        return cls(row[f"{prefix}ci low"], row[f"{prefix}ci high"], method)
+
     def to_json(self) -> dict[str, Any]:
         """``{"low", "high", "method"}``."""
         return {"low": self.low, "high": self.high, "method": self.method}

@@ -114,6 +114,19 @@ def test_anchor_without_protocol_or_as_a_dict_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_interval_of_a_table_row_reads_its_ci_columns():
+    table = pd.DataFrame(
+        {"R2": [0.5], "R2 ci low": [0.4], "R2 ci high": [0.6], "ci low": [1], "ci high": [2]}
+    )
+    row = table.iloc[0]
+    assert Interval.of_row(row, "m", "R2 ") == Interval(0.4, 0.6, "m")
+    assert Interval.of_row({"ci low": 1, "ci high": 2}, "m") == Interval.of_row(row, "m")
+    with pytest.raises(KeyError, match="AUC ci low"):
+        Interval.of_row(row, "m", "AUC ")
+    with pytest.raises(ValueError, match="exceeds"):
+        Interval.of_row({"ci low": 3, "ci high": 2}, "m")
+
+
 def test_interval_low_above_high_is_refused():
     with pytest.raises(ValueError, match=r"Interval.low 0.9 exceeds Interval.high 0.1.*in order"):
         Interval(0.9, 0.1, BOOTSTRAP)

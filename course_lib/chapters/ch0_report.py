@@ -56,7 +56,7 @@ def headline(
 ) -> Headline:
     """The results-dashboard headline: CpG obs/exp of the windows beside the genome-wide one."""
     cpg = intervals["CpG obs/exp"]
-    interval = Interval(cpg["ci low"], cpg["ci high"], interval_method(n_windows))
+    interval = Interval.of_row(cpg, interval_method(n_windows))
     return Headline(
         "CpG observed/expected",
         f"{provenance} hg38 chr22 excerpt (300 kb), {n_windows} random {length}-bp windows",
@@ -100,7 +100,7 @@ def report(
         **{
             f"random windows: {name}": {
                 "estimate": ci["estimate"],
-                "interval": Interval(ci["ci low"], ci["ci high"], method),
+                "interval": Interval.of_row(ci, method),
                 "n_boot": ci["n_boot"],
             }
             for name, ci in intervals.items()

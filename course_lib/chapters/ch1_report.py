@@ -25,7 +25,7 @@ from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
 SAMPLE_2019 = "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019)"
 #: What the two RNA-FM anchors are: real data and the pretrained RNA-FM, figures as cited by the
 #: course's anchor list (the source tables were not opened here), not reproduced.
-DESIGN = "real data, pretrained RNA-FM; cited, not reproduced"
+RNAFM_ANCHOR_NOTE = "real data, pretrained RNA-FM; cited, not reproduced"
 
 #: How the chapter's intervals over test rows are obtained (the headline's: over Human7600).
 BOOTSTRAP = "95 % bootstrap over the test set's UTRs within length"
@@ -54,7 +54,7 @@ ANCHORS = (
         "RNA-FM embedding + ResNet head (UTR-LM benchmark notebook)",
         "R2",
         "test-selected epochs",
-        f"UTR-LM benchmark notebook (Chu et al. 2024), {DESIGN}",
+        f"UTR-LM benchmark notebook (Chu et al. 2024), {RNAFM_ANCHOR_NOTE}",
         0.816,
         0.787,
     ),
@@ -62,7 +62,7 @@ ANCHORS = (
         "RNA-FM paper, embedding alone",
         "R2",
         "test-selected epochs",
-        f"RNA-FM paper (Chen et al. 2022), {DESIGN}",
+        f"RNA-FM paper (Chen et al. 2022), {RNAFM_ANCHOR_NOTE}",
         0.876,
         0.816,
     ),
@@ -113,7 +113,7 @@ def _metrics(
     metrics |= {
         f"{row['a']} vs {row['b']} {row['test set']} (paired)": {
             "R2 a - b": row["R2 a - b"],
-            "R2 a - b interval": Interval(row["ci low"], row["ci high"], PAIRED),
+            "R2 a - b interval": Interval.of_row(row, PAIRED),
         }
         for row in paired.to_dict("records")
     }
@@ -159,9 +159,8 @@ def headline(
     model, metric, anchor = headline_pair(backbones, protocol)
     compared = {}
     for name in [model, *[m for m in models if m != model]]:
-        columns = [metric, f"{metric} ci low", f"{metric} ci high"]
-        value, low, high = scores.loc[(name, "Human7600"), columns]
-        compared[name] = Estimate(value, Interval(low, high, HUMAN_METHOD))
+        row = scores.loc[(name, "Human7600")]
+        compared[name] = Estimate(row[metric], Interval.of_row(row, HUMAN_METHOD, f"{metric} "))
     return Headline(metric, data, compared, anchor)
 
 

@@ -57,10 +57,11 @@ def _three_metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
 
 def bootstrap_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, n_bootstrap: int, seed: int = 0, r2: bool = True
-) -> dict[str, float]:
+) -> dict[str, float | int]:
     """Pearson r^2, R2 and Spearman rho with 95 % percentile bootstrap intervals over rows.
 
-    Returns keys ``<metric>``, ``<metric> low``, ``<metric> high`` (and ``n``). With
+    Returns keys ``<metric>``, ``<metric> low``, ``<metric> high`` (floats) and ``n`` (the
+    number of rows, an int). With
     ``r2=False`` (predictions on another scale than MRL) the R2 entries are ``nan``.
     """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
@@ -73,7 +74,7 @@ def bootstrap_metrics(
             for i in (rng.integers(0, len(y_true), len(y_true)) for _ in range(n_bootstrap))
         ]
     )
-    out: dict[str, float] = {"n": len(y_true)}
+    out: dict[str, float | int] = {"n": len(y_true)}
     for column, name in enumerate(names):
         low, high = np.percentile(draws[:, column], [2.5, 97.5])
         out |= {name: point[name], f"{name} low": float(low), f"{name} high": float(high)}

@@ -63,9 +63,7 @@ def _copy_metrics(copy: pd.DataFrame) -> dict[str, Any]:
             "model masked accuracy": float(row["model accuracy"]),
             "copy baseline accuracy": float(row["copy baseline accuracy"]),
             "model minus copy": float(row["model minus copy"]),
-            "model minus copy 95 % interval": Interval(
-                float(row["ci low"]), float(row["ci high"]), BOOTSTRAP_WINDOWS
-            ),
+            "model minus copy 95 % interval": Interval.of_row(row, BOOTSTRAP_WINDOWS),
             "above copy": bool(row["above copy"]),
             "scored tokens": int(row["scored tokens"]),
         }
@@ -79,13 +77,13 @@ def _efficiency_metrics(table: pd.DataFrame, comparisons: pd.DataFrame) -> dict[
         point = out.setdefault(f"{int(row['labelled sites'])} labelled sites", {})
         point[str(row["arm"])] = {
             "ROC AUC": float(row["ROC AUC"]),
-            "ROC AUC 95 % interval": Interval(row["ci low"], row["ci high"], BOOTSTRAP_ROWS),
+            "ROC AUC 95 % interval": Interval.of_row(row, BOOTSTRAP_ROWS),
         }
     reference = comparisons.index.names[1]
     for (count, other), row in comparisons.iterrows():
         out[f"{int(count)} labelled sites"][f"{reference} {other}"] = {
             "difference": float(row["difference"]),
-            "difference 95 % interval": Interval(row["ci low"], row["ci high"], PAIRED_ROWS),
+            "difference 95 % interval": Interval.of_row(row, PAIRED_ROWS),
         }
     return out
 
@@ -103,11 +101,7 @@ def _metrics(
         name: {
             "CV test folds, mean": {m: v["mean"] for m, v in result.summary().items()},
             "CV test folds, sd": {m: v["sd"] for m, v in result.summary().items()},
-            "ROC AUC corrected 95 % interval": Interval(
-                float(intervals.loc[name, "ci low"]),
-                float(intervals.loc[name, "ci high"]),
-                CORRECTED,
-            ),
+            "ROC AUC corrected 95 % interval": Interval.of_row(intervals.loc[name], CORRECTED),
         }
         for name, result in cv.items()
     }
@@ -132,7 +126,7 @@ def headline(intervals: pd.DataFrame, models: Sequence[str], data: str) -> Headl
     compared = {
         n: Estimate(
             intervals.loc[n, "mean"],
-            Interval(intervals.loc[n, "ci low"], intervals.loc[n, "ci high"], CORRECTED),
+            Interval.of_row(intervals.loc[n], CORRECTED),
         )
         for n in names
     }

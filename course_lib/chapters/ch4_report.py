@@ -49,7 +49,7 @@ TAYLOR = "first-order Taylor estimate (teacher gradient x (alt - ref))"
 def _weighted_r(rows: Mapping[str, Mapping[str, float]]) -> Estimate:
     """The weighted Pearson r of ``map_intervals`` rows, with its bootstrap interval."""
     row = rows["weighted Pearson r"]
-    return Estimate(row["estimate"], Interval(row["ci low"], row["ci high"], BOOTSTRAP))
+    return Estimate(row["estimate"], Interval.of_row(row, BOOTSTRAP))
 
 
 #: The headline's name of the untrained competitor.

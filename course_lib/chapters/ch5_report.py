@@ -60,13 +60,12 @@ def efficiency_metrics(
     for _, row in table.iterrows():
         entry = {
             "R2": row["R2"],
-            "R2 interval": Interval(row["R2 ci low"], row["R2 ci high"], method),
+            "R2 interval": Interval.of_row(row, method, "R2 "),
             "R2 fold sd": row["R2 fold sd"],
         }
         if pd.notna(row["reference - arm"]):
-            low, high = row["reference - arm ci low"], row["reference - arm ci high"]
             entry["reference - arm"] = row["reference - arm"]
-            entry["reference - arm interval"] = Interval(low, high, method)
+            entry["reference - arm interval"] = Interval.of_row(row, method, "reference - arm ")
             entry["folds with the same sign"] = f"{row['folds agreeing']:.0f} of {row['folds']}"
         rows[f"{row['arm']}, {row['labels']} labels, {row['test set']}"] = entry
     return {"curve": rows, "conclusions": list(sentences)}
@@ -84,7 +83,7 @@ def headline(table: pd.DataFrame, data: str, method: str) -> Headline:
     part = table[(table["test set"] == "Human7600") & (table["labels"] == table["labels"].max())]
     part = pd.concat([part[part["arm"] == HEADLINE_MODEL], part[part["arm"] != HEADLINE_MODEL]])
     compared = {
-        row["arm"]: Estimate(row["R2"], Interval(row["R2 ci low"], row["R2 ci high"], method))
+        row["arm"]: Estimate(row["R2"], Interval.of_row(row, method, "R2 "))
         for _, row in part.iterrows()
     }
     return Headline("R2", data, compared, ANCHORS[1])
