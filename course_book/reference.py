@@ -8,8 +8,8 @@ an existing run's ``results/`` and ``run_summary.json`` instead) and writes
 working tree had uncommitted changes), the date, the machine
 (:func:`course_book.timings.machine_description`), the runner's wall time and peak memory, and
 the chapter's code hash. A run made here one chapter at a time (``--jobs 1``, the default)
-also keeps each chapter's wall time in ``book/chapter_times.json``
-(:func:`course_book.timings.record_times`), which the setup page and the chapter maps read.
+is the runner's ``--record-times`` run: it also keeps each chapter's wall time in
+``book/chapter_times.json``, which the setup page and the chapter maps read.
 All chapters of one profile's set come from one commit: recording at another commit into a set
 that holds other chapters is refused (``--replace`` starts a new set).
 ``python -m course_book.reference status`` lists each set with what is stale.
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course_book.timings import TIMES_FILE, machine_description, record_times
+from course_book.timings import machine_description
 from course_lib.manifest import CHAPTERS, Chapter, select_chapters
 from course_lib.paths import project_root, results_dir
 from course_lib.results import read_results
@@ -338,12 +338,16 @@ def collect_run(
 
 
 def run_chapters(chapters: Sequence[Chapter], profile: str, output: Path, jobs: int) -> int:
-    """Run ``chapters`` at ``profile`` into ``output`` (results in ``output/results``)."""
+    """Run ``chapters`` at ``profile`` into ``output`` (results in ``output/results``).
+
+    One chapter at a time (``jobs == 1``), the runner also keeps the wall times
+    (``--record-times``); chapters sharing the cores give no wall time worth keeping.
+    """
     from course_book import run
 
     os.environ["COURSE_RESULTS_DIR"] = str(output / "results")
     argv = [c.stem for c in chapters] + ["--profile", profile, "--output", str(output)]
-    return run.main([*argv, "--jobs", str(jobs)])
+    return run.main([*argv, "--jobs", str(jobs), *(["--record-times"] if jobs == 1 else [])])
 
 
 def record(args: argparse.Namespace, root: Path) -> int:
@@ -370,12 +374,6 @@ def record(args: argparse.Namespace, root: Path) -> int:
     folder = root / REFERENCE_DIR / args.profile
     for path in write_reference_set(refs, folder, args.replace):
         print(f"recorded {path.relative_to(root)}")
-    if not args.from_run and args.jobs == 1:
-        kept = [
-            {"chapter": stem, "ok": True, "wall_time_s": runs[stem]["wall_time_s"]} for stem in refs
-        ]
-        record_times(root / TIMES_FILE, args.profile, kept)
-        print(f"wall times of one chapter at a time kept in {TIMES_FILE.as_posix()}")
     if state.dirty:
         print(f"note: the working tree differs from {state.commit[:12]}; the code hash records it")
     return status

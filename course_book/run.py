@@ -19,10 +19,10 @@ after the other). Chapters write disjoint results and checkpoints, so order does
 Wall times recorded with ``--record-times`` come from one chapter at a time only.
 
 The runner leaves ``OMP_WAIT_POLICY`` to OpenMP: threads spin briefly at each barrier, then
-sleep. ``PASSIVE`` (sleep at once) made the chapters' training steps 1.5-1.8x slower on two
+sleep. ``PASSIVE`` (sleep at once) made the chapters' training steps 1.4-2.2x slower on two
 quiet cores (the BiLSTM of chapter 3, one pretraining step of chapter 5; see
 ``benchmarks/README.md``); it pays only when other work oversubscribes the cores (two
-two-thread processes on two cores: 2.6x faster than the default), so set it yourself on a
+two-thread processes on two cores: 1.5-3.7x faster than the default), so set it yourself on a
 machine shared with other jobs. The runner never oversubscribes: ``--jobs N`` gives each kernel
 ``cores // N`` threads.
 """

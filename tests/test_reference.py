@@ -193,10 +193,23 @@ def test_record_runs_the_chapters_into_their_own_folder(tmp_path, monkeypatch):
     assert calls == [(["01_toy"], "laptop", root / "_build" / "reference" / "laptop", 1)]
     written = json.loads((root / "book/reference_results/laptop/01_toy.json").read_text())
     assert written["reference"]["run_wall_time_s"] == 99.0
-    times = json.loads((root / "book/chapter_times.json").read_text())
-    assert times["laptop"]["01_toy"]["wall_time_s"] == 99.0  # one at a time: the time is kept
-    assert reference.main(["record", "--profile", "laptop", "--jobs", "2", "--replace"]) == 0
-    times_after = json.loads((root / "book/chapter_times.json").read_text())
-    assert times_after == times  # two chapters at once share the cores: no time is kept
     with pytest.raises(SystemExit):  # smoke is no reference profile
         reference.main(["record", "--profile", "smoke"])
+
+
+def test_one_chapter_at_a_time_keeps_the_wall_times(tmp_path, monkeypatch):
+    from course_book import run
+
+    argvs = []
+    monkeypatch.setattr(run, "main", lambda argv: argvs.append(argv) or 0)
+    monkeypatch.delenv("COURSE_RESULTS_DIR", raising=False)
+    for jobs in (1, 2):
+        assert reference.run_chapters([CHAPTER], "laptop", tmp_path, jobs) == 0
+    one, two = argvs
+    assert one[:3] == ["01_toy", "--profile", "laptop"] and one[-3:] == [
+        "--jobs",
+        "1",
+        "--record-times",
+    ]
+    # two chapters at once share the cores: no wall time is kept
+    assert two[-2:] == ["--jobs", "2"] and "--record-times" not in two
