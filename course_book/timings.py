@@ -25,14 +25,26 @@ from course_lib.profiles import PROFILE_NAMES
 TIMES_FILE = Path("book") / "chapter_times.json"
 
 
-def machine_description() -> str:
-    """``"<n> CPU cores, <machine>, load <l>"`` for the record of a measurement.
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's name (``model name`` of ``cpuinfo`` on Linux), else the platform's."""
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    return platform.processor() or platform.machine()
 
-    The load is the 1-minute load average when the run ends: above the number of cores, other
-    work shared the machine and the time is an upper bound.
+
+def machine_description() -> str:
+    """``"<n> CPU cores of <model> (<machine>), load <l>"`` for the record of a measurement.
+
+    The processor's name says which timings can be compared: the same chapter takes 1.5-2x
+    longer on some 2-core machines than on others. The load is the 1-minute load average when
+    the run ends: above the number of cores, other work shared the machine and the time is an
+    upper bound.
     """
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} CPU cores, {platform.machine()}, load {load:.1f}"
+    return f"{os.cpu_count()} CPU cores of {cpu_model()} ({platform.machine()}), load {load:.1f}"
 
 
 def read_times(path: Path) -> dict[str, dict[str, dict[str, Any]]]:

@@ -2,7 +2,8 @@
 
 The protocol, in one place so every model of a chapter gets exactly the same treatment:
 
-1. :func:`stratified_folds` splits the data into ``n_folds`` test folds (same class balance).
+1. :func:`stratified_folds` splits the data into ``n_folds`` test folds (same class balance);
+   :func:`repeated_stratified_folds` draws that split several times, each with another seed.
 2. For each fold, :func:`inner_split` carves a validation split out of the *training* folds.
 3. A ``train_fold(fit_index, val_index, fold)`` function builds a **new** model, trains it on
    ``fit_index`` and picks epochs / hyper-parameters on ``val_index`` only; it returns a
@@ -115,6 +116,22 @@ def stratified_folds(
         raise ValueError(f"the smaller class has {smallest} rows, fewer than n_folds={n_folds}")
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(labels)), labels)]
+
+
+def repeated_stratified_folds(
+    labels: np.ndarray, n_folds: int = 5, n_repeats: int = 1, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_repeats x n_folds`` ``(train_index, test_index)`` pairs: repetition ``r`` is
+    :func:`stratified_folds` with seed ``seed + r`` (repetition 0 is the unrepeated split).
+
+    Every row is tested once per repetition. Averaging over repetitions removes part of the
+    luck of one split; the fold scores still share training rows, which the corrected interval
+    of :func:`course_lib.uncertainty.corrected_resampled_ttest` accounts for with
+    ``J = n_repeats x n_folds`` (the corrected repeated k-fold test of Bouckaert and Frank).
+    """
+    if n_repeats < 1:
+        raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    return [pair for r in range(n_repeats) for pair in stratified_folds(labels, n_folds, seed + r)]
 
 
 def inner_split(

@@ -216,7 +216,9 @@ def corrected_resampled_ttest(
 
     The variance of the mean difference over ``J`` splits is ``(1/J + n_test/n_train) s^2``
     instead of ``s^2 / J``, because training sets overlap and the fold scores correlate
-    (Nadeau & Bengio 2003, Machine Learning 52:239).
+    (Nadeau & Bengio 2003, Machine Learning 52:239). The ``J`` splits may be the folds of
+    ``r`` repetitions of k-fold cross-validation, ``J = r k`` (Bouckaert & Frank 2004, PAKDD:
+    the corrected repeated k-fold test).
 
     Parameters
     ----------

@@ -121,6 +121,15 @@ def test_check_bert_run_stops_full_on_a_cpu_only_when_long():
         ch3_models.check_bert_run(full, "cpu", 100_000, 4)
 
 
+def test_cv_design_names_the_repetitions_and_the_test_folds():
+    assert Ch3Config.resolve("smoke").cv_design == "3-fold CV"
+    laptop = Ch3Config.resolve("laptop")
+    assert laptop.cv_design == "4-fold CV repeated 2 times, 8 test folds"
+    assert Ch3Config.resolve("laptop", cv_repeats=1).cv_design == "4-fold CV"
+    with pytest.raises(ValueError, match="cv_repeats"):
+        Ch3Config.resolve("laptop", cv_repeats=0)
+
+
 def test_tuned_trainer_keeps_the_best_validation_rate_and_can_choose_once():
     calls = []
 

@@ -14,9 +14,15 @@ from course_lib.chapters.ch3_kmer_baseline import (
     kmer_fold_trainer,
     logistic_regression,
 )
-from course_lib.cross_validation import CVResult, FoldResult, TrainedFold, stratified_folds
+from course_lib.cross_validation import (
+    CVResult,
+    FoldResult,
+    TrainedFold,
+    repeated_stratified_folds,
+    stratified_folds,
+)
 from course_lib.encoding import kmer_vocabulary
-from course_lib.uncertainty import spread
+from course_lib.uncertainty import corrected_resampled_ttest, spread
 
 RNG = np.random.default_rng(0)
 
@@ -55,6 +61,22 @@ def test_fold_intervals_are_wider_than_the_naive_spread_and_clipped():
     )
     assert table.loc["b", "ci high"] <= 1.0
     assert table.loc["a", "mean"] == pytest.approx(0.82)
+
+
+def test_repeated_cv_intervals_use_every_test_fold_and_one_split_sizes():
+    labels = np.arange(120) % 2
+    folds = repeated_stratified_folds(labels, 4, n_repeats=2, seed=0)
+    aucs = [0.80, 0.84, 0.78, 0.86, 0.82, 0.81, 0.83, 0.85]
+    cv = {"a": fake_cv("a", aucs, folds)}
+    # 120 rows, 4 folds: 30 test and 90 training rows per split, however often it is redrawn
+    assert ch3._train_test_sizes(cv["a"]) == (90, 30)
+    expected = corrected_resampled_ttest(np.array(aucs), np.zeros(8), 90, 30)
+    row = ch3.fold_intervals(cv).loc["a"]
+    assert row["folds"] == 8
+    assert row["ci low"] == pytest.approx(expected["ci low"])
+    assert row["ci high"] == pytest.approx(expected["ci high"])
+    once = ch3.fold_intervals({"a": fake_cv("a", aucs[:4], folds[:4])}).loc["a"]
+    assert row["ci high"] - row["ci low"] < once["ci high"] - once["ci low"]
 
 
 def test_fold_comparisons_report_corrected_and_wilcoxon_and_refuse_other_folds():

@@ -12,6 +12,7 @@ from course_lib.cross_validation import (
     inner_split,
     neural_fold_trainer,
     paired_comparison,
+    repeated_stratified_folds,
     stratified_folds,
     stratified_subset,
     summary_table,
@@ -29,6 +30,20 @@ def test_folds_partition_and_stratify():
         assert LABELS[test].mean() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="smaller class"):
         stratified_folds(np.array([0, 0, 0, 1]), 2)
+
+
+def test_repeated_folds_test_every_row_once_per_repetition_on_new_splits():
+    folds = repeated_stratified_folds(LABELS, 4, n_repeats=3, seed=7)
+    assert len(folds) == 12
+    for r in range(3):
+        tests = np.concatenate([te for _, te in folds[4 * r : 4 * (r + 1)]])
+        assert sorted(tests.tolist()) == list(range(100))
+    first = stratified_folds(LABELS, 4, seed=7)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds[:4], first, strict=True))
+    assert not np.array_equal(folds[0][1], folds[4][1])
+    assert not np.array_equal(folds[4][1], folds[8][1])
+    with pytest.raises(ValueError, match="n_repeats"):
+        repeated_stratified_folds(LABELS, 4, n_repeats=0)
 
 
 def test_inner_split_and_subset():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from course_book.timings import (
     chapter_times,
+    cpu_model,
     format_duration,
     read_times,
     record_times,
@@ -25,6 +26,13 @@ def test_record_keeps_successful_runs_with_date_and_machine(tmp_path):
     assert recorded["laptop"]["03_pum2"]["wall_time_s"] == 1860.0
     assert "CPU cores" in recorded["laptop"]["03_pum2"]["machine"]
     assert "load" in recorded["laptop"]["03_pum2"]["machine"]
+
+
+def test_the_machine_names_its_processor(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD  EPYC 7B13\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    assert cpu_model(tmp_path / "absent")  # the platform's name where there is no cpuinfo
 
 
 def test_this_build_comes_first_then_records_then_not_measured():

@@ -19,6 +19,9 @@ class Ch3Config(ChapterConfig):
         Class-balanced subset of the binding-site data (sequences, >= 2; ``None``: all).
     n_folds
         Cross-validation folds (count, >= 2).
+    cv_repeats
+        Repetitions of the k-fold cross-validation, each on folds drawn with another seed
+        (count, >= 1); every model is scored on all ``n_folds x cv_repeats`` test folds.
     val_fraction
         Share of each fold's training rows held out to choose the epoch (fraction, 0.01-0.5).
     k
@@ -94,6 +97,7 @@ class Ch3Config(ChapterConfig):
         "smoke": {
             "n_sequences": 900,
             "n_folds": 3,
+            "cv_repeats": 1,
             "val_fraction": 0.15,
             "lstm_epochs": 6,
             "lstm_lr": 1e-2,
@@ -169,6 +173,7 @@ class Ch3Config(ChapterConfig):
         None, "class-balanced subset of the data", int, minimum=2, optional=True
     )
     n_folds: int = parameter(4, "cross-validation folds", minimum=2)
+    cv_repeats: int = parameter(2, "repetitions of the k-fold CV", minimum=1)
     val_fraction: float = parameter(
         0.1, "share of training rows held out for validation", minimum=0.01, maximum=0.5
     )
@@ -220,3 +225,11 @@ class Ch3Config(ChapterConfig):
     )
     motif: str = parameter("TGTA.ATA", "regular expression of the motif looked for")
     n_random_explained: int = parameter(50, "random held-out positives explained", minimum=1)
+
+    @property
+    def cv_design(self) -> str:
+        """The cross-validation in words, e.g. ``"4-fold CV repeated 2 times, 8 test folds"``."""
+        if self.cv_repeats == 1:
+            return f"{self.n_folds}-fold CV"
+        folds = self.n_folds * self.cv_repeats
+        return f"{self.n_folds}-fold CV repeated {self.cv_repeats} times, {folds} test folds"

@@ -74,7 +74,8 @@ EXERCISES: dict[int, Exercise | Prediction] = {
         "how much do the folds alone move a score?",
         (
             "Cross-validate the k-mer regression again on stratified_folds(labels, n_folds, "
-            "seed + 1) and average its test-fold ROC AUC.",
+            "seed + settings.cv_repeats), a split the chapter's repetitions did not use, and "
+            "average its test-fold ROC AUC.",
             "fold_shift is that mean minus the mean ROC AUC of cv['k-mer LR'] over its folds.",
             "Compare its size with the mean difference in the paired comparison table.",
         ),

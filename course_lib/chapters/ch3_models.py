@@ -419,21 +419,22 @@ def efficiency_trainers(
 def check_bert_run(settings: Ch3Config, device: Any, n_fit: int, n_arms: int) -> None:
     """Stop a ``full`` run on a CPU before pretraining and fine-tuning BERTs for hours.
 
-    The estimate: ``epochs x n_fit / batch`` fine-tuning steps per arm and fold, on the first
-    fold once per learning rate (:func:`tuned_trainer` with ``once``), plus the two
-    backbones' pretraining steps (scaled by their batch), at about 2 s per step of BERT-base
-    (768 wide) on a CPU, scaled with the width squared
+    The estimate: ``epochs x n_fit / batch`` fine-tuning steps per arm and test fold (of every
+    repetition), on the first fold once per learning rate (:func:`tuned_trainer` with
+    ``once``), plus the two backbones' pretraining steps (scaled by their batch), at about 2 s
+    per step of BERT-base (768 wide) on a CPU, scaled with the width squared
     (:func:`~course_lib.profiles.check_long_run`).
     """
     fold_steps = settings.bert_epochs * n_fit / settings.bert_batch_size
-    trainings = len(settings.lr_factors) + settings.n_folds - 1
+    trainings = len(settings.lr_factors) + settings.n_folds * settings.cv_repeats - 1
     fine_tuning = fold_steps * n_arms * trainings
     batch_ratio = settings.pretrain_batch_size / settings.bert_batch_size
     pretraining = 2 * settings.pretrain_steps * batch_ratio
     seconds = (fine_tuning + pretraining) * 2.0 * (settings.bert_hidden / 768) ** 2
     what = (
         f"pretraining 2 BERT backbones and fine-tuning {n_arms} BERT arm(s) at "
-        f"{len(settings.lr_factors)} learning rates on {settings.n_folds} folds"
+        f"{len(settings.lr_factors)} learning rates on {settings.n_folds * settings.cv_repeats} "
+        "test folds"
     )
     check_long_run(settings, device, seconds, what)
 
@@ -455,7 +456,8 @@ def cross_validate_all(
         ``[n]`` binary labels.
     folds
         ``(train_index, test_index)`` pairs from
-        :func:`~course_lib.cross_validation.stratified_folds`, shared by every model.
+        :func:`~course_lib.cross_validation.repeated_stratified_folds`, shared by every
+        model.
     val_fraction, seed
         The validation share carved out of each fold's training rows, and its seed.
 

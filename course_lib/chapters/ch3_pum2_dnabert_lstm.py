@@ -103,9 +103,13 @@ def dnabert_folder(
 
 
 def _train_test_sizes(result: CVResult) -> tuple[int, int]:
-    """Mean training and test rows per fold (for the Nadeau-Bengio correction)."""
+    """Mean training and test rows per fold (for the Nadeau-Bengio correction).
+
+    The rows cross-validated are those tested at least once, so a repeated CV (every row
+    tested once per repetition) gives the sizes of one of its k-fold splits.
+    """
     n_test = int(np.mean([len(f.test_index) for f in result.folds]))
-    n_total = int(sum(len(f.test_index) for f in result.folds))
+    n_total = int(np.unique(np.concatenate([f.test_index for f in result.folds])).size)
     return n_total - n_test, n_test
 
 

@@ -144,8 +144,9 @@ def _notes(
     """The first sentences of the results file: data and protocol, BERT, comparisons, motif."""
     tests = comparison[["mean difference", "corrected p", "Wilcoxon p"]].round(4)
     return [
-        f"data provenance: {provenance}; {n_sequences} sequences, {settings.n_folds}-fold "
-        f"stratified CV, validation fraction {settings.val_fraction} inside the training folds",
+        f"data provenance: {provenance}; {n_sequences} sequences, stratified "
+        f"{settings.cv_design}, validation fraction {settings.val_fraction} inside the "
+        "training folds",
         f"BERT: {bert_note}",
         "fold comparisons vs BiLSTM (ROC AUC): " + str(tests.to_dict("index")),
         f"model interpreted: {explained}; motif looked for: {settings.motif}",
@@ -190,7 +191,7 @@ def report(
     wall_time_s, folder
         Seconds the chapter ran; where to write (default ``results/``).
     """
-    data = f"{provenance} {data_name} ({n_sequences:,} sequences, {settings.n_folds}-fold CV)"
+    data = f"{provenance} {data_name} ({n_sequences:,} sequences, {settings.cv_design})"
     return chapter_report(
         "03_pum2_dnabert_lstm",
         profile=settings.profile,
