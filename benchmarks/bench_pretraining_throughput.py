@@ -29,6 +29,10 @@ applied once per sequence (UTR-LM's MFE head on ``<cls>``), and ``12 * L * n * T
 attention (scores and weighted sum, ``2 * 2 * n * T**2 * H`` per layer forward, times 3).
 
 ``--fused-adamw`` times both paths with ``torch.optim.AdamW(fused=True)`` instead.
+``--bf16`` also times the fused path's loss under ``torch.autocast("cpu", torch.bfloat16)``
+(bfloat16 matrix multiplies where the CPU has them, e.g. AMX or AVX512-BF16; the weights and
+the optimizer stay float32); it prints how far bfloat16 moves the outputs of one batch, since
+such a step no longer gives the float32 loss curve.
 ``--compile`` also times the fused path's loss under ``torch.compile`` (inductor; the first,
 compiling step is left out of the timing and its seconds printed) and prints how many graphs
 Dynamo made of it and where it broke them.
@@ -68,6 +72,8 @@ PROFILES = ("smoke", "laptop", "full")
 MODELS = ("utr_lm", "bert")
 #: Name of the optional third path: the fused path's loss under ``torch.compile``.
 COMPILED = "fused+compile"
+#: Name of the optional path: the fused path's loss under bfloat16 autocast.
+BF16 = "fused+bf16"
 #: Largest output difference between the two paths accepted before timing.
 TOLERANCE = 1e-4
 
@@ -234,13 +240,15 @@ def time_paths(
     min_seconds: float,
     fused_adamw: bool = False,
     compiled: bool = False,
+    bf16: bool = False,
 ) -> dict[str, tuple[float, float]]:
     """Best ``(wall, CPU)`` seconds per step of each path, rounds interleaved.
 
     ``fused_adamw``: PyTorch's fused AdamW kernel instead of its default per-tensor loop (the
     optimizer :func:`course_lib.pretraining.pretrain` builds). ``compiled``: also the path
     ``fused+compile``, the fused path's loss under ``torch.compile`` (its compiling step timed
-    apart and printed).
+    apart and printed). ``bf16``: also the path ``fused+bf16``, the fused path's loss under
+    bfloat16 autocast (:func:`bf16_loss`).
     """
     optimizer = torch.optim.AdamW(
         case.model.parameters(), lr=1e-4, weight_decay=0.01, fused=fused_adamw or None
@@ -248,6 +256,8 @@ def time_paths(
     losses = {path: case.loss for path in IMPLEMENTATIONS}
     if compiled:
         losses[COMPILED] = torch.compile(case.loss)
+    if bf16:
+        losses[BF16] = partial(bf16_loss, case.loss)
     implementation = {path: path.split("+")[0] for path in losses}
 
     def step(path: str) -> None:
@@ -273,6 +283,35 @@ def time_paths(
     return best
 
 
+def bf16_loss(loss: Callable[[nn.Module], torch.Tensor], model: nn.Module) -> torch.Tensor:
+    """``loss(model)`` computed under ``torch.autocast("cpu", torch.bfloat16)``."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return loss(model)
+
+
+def bf16_output_gap(case: Case) -> tuple[float, float]:
+    """Largest change bfloat16 autocast makes to the fused path's outputs on one batch, and the
+    outputs' largest magnitude (evaluation mode, so that dropout draws no random masks)."""
+    set_implementation(case.model, "fused")
+    case.model.eval()
+    with torch.no_grad():
+        exact = case.outputs(case.model)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = case.outputs(case.model).float()
+    case.model.train()
+    return float((low - exact).abs().max()), float(exact.abs().max())
+
+
+def matmul_peak_bf16(size: int, repeats: int = 5) -> float:
+    """Best GFLOP/s of a ``size``-square bfloat16 matrix multiply (AMX or AVX512-BF16 where
+    the CPU has them, emulated otherwise)."""
+    a = torch.randn(size, size).to(torch.bfloat16)
+    b = torch.randn(size, size).to(torch.bfloat16)
+    a @ b
+    best = min(_seconds(lambda: a @ b, 3)[0] for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
 def report(case: Case, threads: int, peak: float, best: dict[str, tuple[float, float]]) -> None:
     """One line per path: tokens/s, GFLOP/s (wall and per CPU second), share of the peak."""
     for path, (wall, cpu) in best.items():
@@ -288,6 +327,12 @@ def report(case: Case, threads: int, peak: float, best: dict[str, tuple[float, f
         f"{'':<14} speed-up fused / transformers: {old[0] / new[0]:.2f}x wall,"
         f" {old[1] / new[1]:.2f}x CPU"
     )
+    if BF16 in best:
+        low = best[BF16]
+        print(
+            f"{'':<14} speed-up {BF16} / transformers: {old[0] / low[0]:.2f}x wall,"
+            f" {old[1] / low[1]:.2f}x CPU; {BF16} / fused: {new[0] / low[0]:.2f}x wall"
+        )
     if COMPILED in best:
         compiled = best[COMPILED]
         print(
@@ -323,6 +368,9 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time the fused path under torch.compile"
     )
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time the fused path under bfloat16 autocast"
+    )
     args = parser.parse_args()
     cases = build_cases(args.profiles, args.models, args.tokens, args.bert_nt)
     for case in cases:
@@ -335,12 +383,23 @@ def main() -> None:
             raise SystemExit(f"{case.name}: the paths disagree ({diff:.2e} > {TOLERANCE:g})")
         if args.compile:
             print(f"{case.name}: torch.compile of the fused loss: {graph_breaks(case)}")
+        if args.bf16:
+            gap, scale = bf16_output_gap(case)
+            print(
+                f"{case.name}: bfloat16 autocast moves the outputs by up to {gap:.1e}"
+                f" (largest output {scale:.2f}): not the float32 loss curve"
+            )
     for threads in args.threads:
         torch.set_num_threads(threads)
         peak = matmul_peak(args.peak_size)
         print(f"\n{threads} thread(s): float32 {args.peak_size}^2 matmul peak {peak:.1f} GFLOP/s")
+        if args.bf16:
+            low = matmul_peak_bf16(args.peak_size)
+            print(f"{threads} thread(s): bfloat16 {args.peak_size}^2 matmul peak {low:.1f} GFLOP/s")
         for case in cases:
-            best = time_paths(case, args.repeats, args.min_seconds, args.fused_adamw, args.compile)
+            best = time_paths(
+                case, args.repeats, args.min_seconds, args.fused_adamw, args.compile, args.bf16
+            )
             report(case, threads, peak, best)
 
 
