@@ -71,8 +71,9 @@ def test_repeated_cv_intervals_use_every_test_fold_and_one_split_sizes():
     # 120 rows, 4 folds: 30 test and 90 training rows per split, however often it is redrawn
     assert ch3._train_test_sizes(cv["a"]) == (90, 30)
     expected = corrected_resampled_ttest(np.array(aucs), np.zeros(8), 90, 30)
-    row = ch3.fold_intervals(cv).loc["a"]
-    assert row["folds"] == 8
+    table = ch3.fold_intervals(cv)
+    row = table.loc["a"]
+    assert row["folds"] == 8 and table["folds"].dtype.kind == "i"  # printed as 8, not 8.0
     assert row["ci low"] == pytest.approx(expected["ci low"])
     assert row["ci high"] == pytest.approx(expected["ci high"])
     once = ch3.fold_intervals({"a": fake_cv("a", aucs[:4], folds[:4])}).loc["a"]
@@ -89,6 +90,7 @@ def test_fold_comparisons_report_corrected_and_wilcoxon_and_refuse_other_folds()
     table = ch3.fold_comparisons(cv, "ref")
     row = table.loc["m"]
     assert row["folds a better"] == 5 and row["Wilcoxon p"] == pytest.approx(0.0625)
+    assert table["folds a better"].dtype.kind == "i"
     assert row["corrected p"] > row["naive t-test p"]
     cv["other"] = fake_cv("other", [0.8] * 5, stratified_folds(labels, 5, 1))
     with pytest.raises(ValueError, match="same folds"):

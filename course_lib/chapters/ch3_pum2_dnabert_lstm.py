@@ -131,7 +131,7 @@ def fold_intervals(cv: dict[str, CVResult], metric: str = "ROC AUC") -> pd.DataF
             "ci high": min(test["ci high"], 1.0),
             "folds": scores.size,
         }
-    return pd.DataFrame(rows).T.rename_axis(f"{metric} over test folds")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"{metric} over test folds")
 
 
 def fold_comparisons(
@@ -158,7 +158,8 @@ def fold_comparisons(
         a = np.array([f.metrics[metric] for f in result.folds])
         b = np.array([f.metrics[metric] for f in ref.folds])
         rows[name] = fold_comparison(a, b, *_train_test_sizes(ref))
-    return pd.DataFrame(rows).T.rename_axis(f"model minus {reference} ({metric})")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table.rename_axis(f"model minus {reference} ({metric})")
 
 
 def explained_positives(
