@@ -191,9 +191,10 @@ def bert_case(profile: str, nucleotides: int, seed: int = 0) -> Case:
     return Case(f"BERT {profile}", model, loss, outputs, n, tokens, flops)
 
 
-def matmul_peak(size: int, repeats: int = 5) -> float:
-    """Best GFLOP/s of a square float32 ``size x size`` matrix multiply (``2 size^3`` FLOPs)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak(size: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best GFLOP/s of a square ``size x size`` matrix multiply (``2 size^3`` FLOPs) in ``dtype``
+    (bfloat16: AMX or AVX512-BF16 where the CPU has them, emulated otherwise)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
     a @ b  # warm-up
     best = min(_seconds(lambda: a @ b, 3)[0] for _ in range(repeats))
     return 2 * size**3 / best / 1e9
@@ -284,7 +285,7 @@ def time_paths(
 
 
 def bf16_loss(loss: Callable[[nn.Module], torch.Tensor], model: nn.Module) -> torch.Tensor:
-    """``loss(model)`` computed under ``torch.autocast("cpu", torch.bfloat16)``."""
+    """``loss(model)`` (or any output of the model) under ``torch.autocast("cpu", bfloat16)``."""
     with torch.autocast("cpu", dtype=torch.bfloat16):
         return loss(model)
 
@@ -296,20 +297,9 @@ def bf16_output_gap(case: Case) -> tuple[float, float]:
     case.model.eval()
     with torch.no_grad():
         exact = case.outputs(case.model)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = case.outputs(case.model).float()
+        low = bf16_loss(case.outputs, case.model).float()
     case.model.train()
     return float((low - exact).abs().max()), float(exact.abs().max())
-
-
-def matmul_peak_bf16(size: int, repeats: int = 5) -> float:
-    """Best GFLOP/s of a ``size``-square bfloat16 matrix multiply (AMX or AVX512-BF16 where
-    the CPU has them, emulated otherwise)."""
-    a = torch.randn(size, size).to(torch.bfloat16)
-    b = torch.randn(size, size).to(torch.bfloat16)
-    a @ b
-    best = min(_seconds(lambda: a @ b, 3)[0] for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
 
 
 def report(case: Case, threads: int, peak: float, best: dict[str, tuple[float, float]]) -> None:
@@ -394,7 +384,7 @@ def main() -> None:
         peak = matmul_peak(args.peak_size)
         print(f"\n{threads} thread(s): float32 {args.peak_size}^2 matmul peak {peak:.1f} GFLOP/s")
         if args.bf16:
-            low = matmul_peak_bf16(args.peak_size)
+            low = matmul_peak(args.peak_size, dtype=torch.bfloat16)
             print(f"{threads} thread(s): bfloat16 {args.peak_size}^2 matmul peak {low:.1f} GFLOP/s")
         for case in cases:
             best = time_paths(

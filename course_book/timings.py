@@ -38,8 +38,8 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 def machine_description() -> str:
     """``"<n> CPU cores of <model> (<machine>), load <l>"`` for the record of a measurement.
 
-    The processor's name says which timings can be compared: the same chapter takes 1.5-2x
-    longer on some 2-core machines than on others. The load is the 1-minute load average when
+    The processor's name says which timings can be compared: the same chapter took 1.8-2.7x
+    longer on one 2-core machine than on another. The load is the 1-minute load average when
     the run ends: above the number of cores, other work shared the machine and the time is an
     upper bound.
     """
