@@ -25,6 +25,7 @@ from course_lib.chapters.ch5_efficiency_stats import (
     lesson_sentence,
     published_sentence,
     reference_scores,
+    run_interval,
     verdict,
 )
 from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, parameter_groups, train_steps
@@ -94,8 +95,13 @@ def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fo
     assert len(summary) == 3 * 2 * 2
     assert summary.query("arm == 'pre'")["reference - arm"].isna().all()
     assert summary["folds agreeing"].dropna().between(0, 2).all()
+    # the interval over training runs is centred on the per-fold differences' mean
+    rivals = summary.query("arm != 'pre'")
+    centre = (rivals["reference - arm run ci low"] + rivals["reference - arm run ci high"]) / 2
+    assert np.allclose(centre, rivals["reference - arm"], atol=1e-9)
     sentences = conclusions(summary, "pre", "synthetic", "smoke")
     assert len(sentences) == 2 * 2 * 2 and all("of 2 folds" in s for s in sentences)
+    assert all("over 2 training runs" in s for s in sentences)
     metrics = fold_metrics(curve, 60, fold=1)
     assert list(metrics) == curve.arms and list(metrics["pre"]) == [
         "Random7600 fold 1",
@@ -160,14 +166,30 @@ def test_paired_interval_sees_a_real_difference_and_not_a_null_one():
     assert alone["ci low"] < alone["estimate"] < alone["ci high"]
 
 
-def test_verdicts_follow_the_interval():
-    assert verdict(0.01, 0.2, "b", "x") == "b is better"
-    assert verdict(-0.2, -0.01, "b", "x") == "x is better"
-    assert verdict(-0.1, 0.2, "b", "x").startswith("nothing can be concluded")
-    assert verdict(0.01, 0.2, "b", "x", learned=False).endswith("R2 <= 0)")
-    assert verdict(0.01, 0.2, "b", "x", folds_agree=False) == (
-        "nothing can be concluded (the folds disagree in sign)"
-    )
+def test_verdicts_follow_both_intervals():
+    runs_up, runs_down = (0.02, 0.3), (-0.3, -0.02)
+    assert verdict(0.01, 0.2, "b", "x", runs_up) == "b is better"
+    assert verdict(-0.2, -0.01, "b", "x", runs_down) == "x is better"
+    assert verdict(-0.1, 0.2, "b", "x", runs_up).startswith("nothing can be concluded")
+    assert verdict(0.01, 0.2, "b", "x", runs_up, learned=False).endswith("R2 <= 0)")
+    spans = "nothing can be concluded (the interval over training runs spans zero)"
+    assert verdict(0.01, 0.2, "b", "x", (-0.1, 0.3)) == spans
+    assert verdict(0.01, 0.2, "b", "x", runs_down) == spans  # the runs point the other way
+    one = verdict(0.01, 0.2, "b", "x", (np.nan, np.nan))
+    assert one == "nothing can be concluded (one training run cannot show how much runs differ)"
+
+
+def test_run_interval_is_the_student_t_interval_of_the_fold_differences():
+    from scipy import stats
+
+    diffs = np.array([0.10, 0.14, 0.05])
+    found = run_interval(diffs)
+    low, high = stats.t.interval(0.95, 2, loc=diffs.mean(), scale=stats.sem(diffs))
+    assert (found["ci low"], found["ci high"]) == pytest.approx((low, high))
+    # two runs that disagree in sign give an interval that spans zero
+    split = run_interval([0.175, -0.087])
+    assert split["ci low"] < 0 < split["ci high"]
+    assert np.isnan(run_interval([0.1])["ci low"]) and np.isnan(run_interval([0.1])["ci high"])
 
 
 def _lesson_table(low: float, high: float, agreeing: int = 2) -> pd.DataFrame:
@@ -182,6 +204,11 @@ def _lesson_table(low: float, high: float, agreeing: int = 2) -> pd.DataFrame:
                 row |= {"reference R2": 0.2, "folds agreeing": agreeing if varied else 2}
                 row |= {"reference - arm": (lo + hi) / 2}
                 row |= {"reference - arm ci low": lo, "reference - arm ci high": hi}
+                runs = (lo, hi) if agreeing == 2 else (-0.1, 0.2)  # runs that disagree
+                row |= {
+                    "reference - arm run ci low": runs[0],
+                    "reference - arm run ci high": runs[1],
+                }
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -196,7 +223,7 @@ def test_lesson_shows_only_when_every_rival_is_beaten_at_the_fewest_labels():
     assert "against control on Human7600 +0.040 [-0.020, +0.100]" in spans
     assert "interval spans zero" in spans
     split = lesson_sentence(_lesson_table(0.01, 0.1, agreeing=1), "pre", rivals, "real", "laptop")
-    assert "the folds disagree in sign" in split
+    assert "the interval over training runs spans zero" in split
     worse = lesson_sentence(_lesson_table(-0.2, -0.1), "pre", rivals, "real", "laptop")
     assert "control is better" in worse
     with pytest.raises(ValueError, match="no rival arm"):
@@ -306,6 +333,8 @@ def test_results_file_parts_carry_copy_control_and_efficiency_with_intervals():
                 | dict(zip(("reference - arm", "reference - arm ci low"), diff[:2], strict=True))
                 | {
                     "reference - arm ci high": diff[2],
+                    "reference - arm run ci low": diff[1] - 0.1,
+                    "reference - arm run ci high": diff[2] + 0.1,
                     "folds agreeing": 2 if arm == "ctrl" else np.nan,
                 }
             )
@@ -321,6 +350,9 @@ def test_results_file_parts_carry_copy_control_and_efficiency_with_intervals():
     assert entry["ctrl, 250 labels, Human7600"]["reference - arm interval"] == Interval(
         0.05, 0.15, entry["ctrl, 250 labels, Human7600"]["reference - arm interval"].method
     )
+    runs = entry["ctrl, 250 labels, Human7600"]["reference - arm interval over training runs"]
+    assert (runs.low, runs.high) == pytest.approx((-0.05, 0.25))
+    assert "Student-t" in runs.method
     assert isinstance(
         out["masked-token accuracy vs copy baseline, ctrl"]["model accuracy interval"], Interval
     )

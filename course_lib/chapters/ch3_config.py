@@ -227,9 +227,16 @@ class Ch3Config(ChapterConfig):
     n_random_explained: int = parameter(50, "random held-out positives explained", minimum=1)
 
     @property
+    def n_test_folds(self) -> int:
+        """Test folds every model is scored on: ``n_folds x cv_repeats`` (count)."""
+        return self.n_folds * self.cv_repeats
+
+    @property
     def cv_design(self) -> str:
         """The cross-validation in words, e.g. ``"4-fold CV repeated 2 times, 8 test folds"``."""
         if self.cv_repeats == 1:
             return f"{self.n_folds}-fold CV"
-        folds = self.n_folds * self.cv_repeats
-        return f"{self.n_folds}-fold CV repeated {self.cv_repeats} times, {folds} test folds"
+        return (
+            f"{self.n_folds}-fold CV repeated {self.cv_repeats} times, "
+            f"{self.n_test_folds} test folds"
+        )

@@ -426,14 +426,14 @@ def check_bert_run(settings: Ch3Config, device: Any, n_fit: int, n_arms: int) ->
     (:func:`~course_lib.profiles.check_long_run`).
     """
     fold_steps = settings.bert_epochs * n_fit / settings.bert_batch_size
-    trainings = len(settings.lr_factors) + settings.n_folds * settings.cv_repeats - 1
+    trainings = len(settings.lr_factors) + settings.n_test_folds - 1
     fine_tuning = fold_steps * n_arms * trainings
     batch_ratio = settings.pretrain_batch_size / settings.bert_batch_size
     pretraining = 2 * settings.pretrain_steps * batch_ratio
     seconds = (fine_tuning + pretraining) * 2.0 * (settings.bert_hidden / 768) ** 2
     what = (
         f"pretraining 2 BERT backbones and fine-tuning {n_arms} BERT arm(s) at "
-        f"{len(settings.lr_factors)} learning rates on {settings.n_folds * settings.cv_repeats} "
+        f"{len(settings.lr_factors)} learning rates on {settings.n_test_folds} "
         "test folds"
     )
     check_long_run(settings, device, seconds, what)

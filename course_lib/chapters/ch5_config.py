@@ -129,7 +129,7 @@ class Ch5Config(BackboneConfig):
         "n_projection": 200,
     }
 
-    real_folds: int = parameter(2, "Random7600 folds each arm is fine-tuned on", minimum=1)
+    real_folds: int = parameter(3, "Random7600 folds each arm is fine-tuned on", minimum=1)
     real_n_fit: int | None = parameter(
         3000, "training UTRs of Exercise 5.1", minimum=1, optional=True
     )

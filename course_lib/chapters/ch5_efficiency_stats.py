@@ -3,6 +3,9 @@
 - :func:`fold_mean_interval`: the mean over folds of single-fold-model R² (or of the R²
   difference of two arms on the same rows) with a 95 % percentile bootstrap over test rows,
   resampled within UTR length, the same resamples for both arms (paired);
+  :func:`run_interval`: the same difference with a Student-t interval over the folds' own
+  differences, one fine-tuning run per fold: the chance of training, which the bootstrap over
+  test rows does not see;
 - :func:`efficiency_table`: every arm, label count and test set, with its difference from the
   reference arm; :func:`conclusions`: one sentence per comparison, computed from the
   intervals; :func:`lesson_sentence`: whether the chapter's lesson shows at the fewest
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.chapters.ch5_efficiency import TEST_SETS, EfficiencyCurve
-from course_lib.uncertainty import bootstrap_indices
+from course_lib.uncertainty import bootstrap_indices, spread
 from course_lib.utr_protocol import BATCHED_METRICS
 
 if TYPE_CHECKING:
@@ -31,6 +34,11 @@ if TYPE_CHECKING:
 METHOD = (
     "95 % percentile bootstrap over test UTRs (within length) of the mean over folds of "
     "single-fold-model R2; differences paired (same resampled rows for both arms)"
+)
+#: How the intervals over training runs are obtained (:func:`run_interval`).
+RUN_METHOD = (
+    "95 % Student-t interval of the mean over folds of the per-fold R2 difference "
+    "(one fine-tuning run per fold; NaN with one fold)"
 )
 
 
@@ -95,8 +103,9 @@ def efficiency_table(
 ) -> pd.DataFrame:
     """One row per arm, label count and test set: fold-mean R² with its interval, the fold
     spread, ``reference`` minus the arm with its paired interval and the number of folds
-    whose own difference has the same sign (``NaN`` for the reference itself); a positive
-    difference means the reference arm is better."""
+    whose own difference has the same sign, with its interval over training runs
+    (:func:`run_interval`; ``NaN`` for the reference itself); a positive difference means the
+    reference arm is better."""
     rows = []
     for test in TEST_SETS:
         truth = [curve.truth[(f, test)][:2] for f in curve.folds]
@@ -111,27 +120,48 @@ def efficiency_table(
                 row |= {"R2 ci low": score["ci low"], "R2 ci high": score["ci high"]}
                 row |= {"R2 fold sd": float(per_fold.std()) if len(per_fold) > 1 else np.nan}
                 diff = dict.fromkeys(("estimate", "ci low", "ci high"), np.nan)
+                runs = dict.fromkeys(("ci low", "ci high"), np.nan)
                 agree = np.nan
                 if arm != reference:
                     diff = fold_mean_interval(truth, ref, pred, n_boot, seed)
-                    agree = _folds_agreeing(curve, reference, arm, n, test, diff["estimate"])
+                    per_run = fold_differences(curve, reference, arm, n, test)
+                    agree = int(np.sum(np.sign(per_run) == np.sign(diff["estimate"])))
+                    runs = run_interval(per_run)
                 row["folds agreeing"] = agree
                 row |= {
                     "reference - arm": diff["estimate"],
                     "reference - arm ci low": diff["ci low"],
                     "reference - arm ci high": diff["ci high"],
+                    "reference - arm run ci low": runs["ci low"],
+                    "reference - arm run ci high": runs["ci high"],
                 }
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _folds_agreeing(
-    curve: EfficiencyCurve, reference: str, arm: str, n: int, test: str, mean: float
-) -> int:
-    """Folds whose own R² difference (reference minus arm) has the sign of ``mean``."""
+def fold_differences(
+    curve: EfficiencyCurve, reference: str, arm: str, n: int, test: str
+) -> np.ndarray:
+    """``[folds]``: each fold's own R² of ``reference`` minus that of ``arm`` on ``test`` at
+    ``n`` labels (two fine-tuning runs on the same training rows)."""
     runs = curve.runs[curve.runs["labels"] == n].set_index(["arm", "fold"])[f"{test} R2"]
-    per_fold = [runs[(reference, f)] - runs[(arm, f)] for f in curve.folds]
-    return int(sum(np.sign(d) == np.sign(mean) for d in per_fold))
+    return np.array([runs[(reference, f)] - runs[(arm, f)] for f in curve.folds], dtype=float)
+
+
+def run_interval(differences: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """95 % Student-t interval of the mean of per-fold differences ``[folds]`` (``mean ±
+    t_{k-1} sd / sqrt(k)``, :func:`course_lib.uncertainty.spread`): how far the difference
+    moves from one training run to another. ``NaN`` bounds with a single fold.
+
+    The bootstrap of :func:`fold_mean_interval` resamples test rows with the trained models
+    held fixed; two runs of the same recipe on other rows, or from another seed, can differ by
+    far more than its width. The folds' training rows overlap, so even this interval is on the
+    narrow side (:func:`course_lib.uncertainty.corrected_resampled_ttest`).
+    """
+    x = np.asarray(differences, dtype=float)
+    if x.size < 2:
+        return {"ci low": np.nan, "ci high": np.nan}
+    return spread(x)
 
 
 def verdict(
@@ -139,32 +169,41 @@ def verdict(
     high: float,
     better: str,
     worse: str,
-    folds_agree: bool = True,
+    runs: tuple[float, float],
     learned: bool = True,
 ) -> str:
     """What an interval of ``better`` minus ``worse`` allows one to say.
 
-    The bootstrap over test rows does not see how much a fine-tuned model varies from fold
-    to fold, so a difference also has to keep its sign in every fold (``folds_agree``); and
-    a difference between two models that both do no better than predicting the mean MRL
-    (``learned`` false: both R² at most 0) says nothing about what either learned.
+    ``low``, ``high``: the paired bootstrap interval over test rows. The bootstrap does not see
+    how much a fine-tuned model changes from one training run to the next, so the interval
+    over training runs (``runs``, :func:`run_interval`; ``NaN`` with one fold) has to exclude
+    zero on the same side too; and a difference between two models that both do no better
+    than predicting the mean MRL (``learned`` false: both R² at most 0) says nothing about what
+    either learned.
     """
+    run_low, run_high = runs
     if low <= 0 <= high:
         return "nothing can be concluded (the interval spans zero)"
     if not learned:
         return "nothing can be concluded (neither model beats predicting the mean, R2 <= 0)"
-    if not folds_agree:
-        return "nothing can be concluded (the folds disagree in sign)"
+    if np.isnan(run_low) or np.isnan(run_high):
+        return "nothing can be concluded (one training run cannot show how much runs differ)"
+    if (run_low <= 0 <= run_high) or (run_low > 0) != (low > 0):
+        return "nothing can be concluded (the interval over training runs spans zero)"
     return f"{better} is better" if low > 0 else f"{worse} is better"
 
 
 def _row_verdict(row: pd.Series, better: str, worse: str) -> tuple[str, str]:
-    """A table row's paired interval as text (``"+0.120 [+0.080, +0.160]"``) and its
-    :func:`verdict` (``better``/``worse``: what to call the reference and the arm)."""
+    """A table row's paired intervals as text (``"+0.120 [+0.080, +0.160] over test UTRs,
+    [+0.010, +0.230] over 3 training runs"``) and its :func:`verdict` (``better``/``worse``:
+    what to call the reference and the arm)."""
     low, high = row["reference - arm ci low"], row["reference - arm ci high"]
-    agree = row["folds agreeing"] == row["folds"]
-    interval = f"{row['reference - arm']:+.3f} [{low:+.3f}, {high:+.3f}]"
-    return interval, verdict(low, high, better, worse, agree, _learned(row))
+    runs = row["reference - arm run ci low"], row["reference - arm run ci high"]
+    interval = (
+        f"{row['reference - arm']:+.3f} [{low:+.3f}, {high:+.3f}] over test UTRs, "
+        f"[{runs[0]:+.3f}, {runs[1]:+.3f}] over {row['folds']:.0f} training runs"
+    )
+    return interval, verdict(low, high, better, worse, runs, _learned(row))
 
 
 def conclusions(table: pd.DataFrame, reference: str, provenance: str, profile: str) -> list[str]:
@@ -193,9 +232,9 @@ def lesson_sentence(
 
     The lesson "pretraining helps when labels are few" shows only where the reference arm is
     better than each rival on both test sets at the smallest label count of ``table``
-    (:func:`efficiency_table`): a paired 95 % interval above zero, the same sign in every fold,
-    one of the two models beating the mean (:func:`verdict`). The sentence says whether it
-    shows and names each comparison that falls short, with its interval.
+    (:func:`efficiency_table`): paired 95 % intervals above zero over test rows and over
+    training runs, one of the two models beating the mean (:func:`verdict`). The sentence says
+    whether it shows and names each comparison that falls short, with its intervals.
     """
     fewest = int(table["labels"].min())
     rows = table[(table["labels"] == fewest) & table["arm"].isin(rivals)]

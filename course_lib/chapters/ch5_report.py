@@ -55,7 +55,10 @@ def efficiency_metrics(
     table: pd.DataFrame, sentences: Sequence[str], method: str
 ) -> dict[str, Any]:
     """The curve as ``{"<arm>, <labels> labels, <test set>": {R2, R2 interval, fold sd,
-    reference - arm, its interval}}`` and the computed conclusions."""
+    reference - arm, its intervals over test rows and over training runs}}`` and the computed
+    conclusions."""
+    from course_lib.chapters.ch5_efficiency_stats import RUN_METHOD
+
     rows = {}
     for _, row in table.iterrows():
         entry = {
@@ -66,6 +69,9 @@ def efficiency_metrics(
         if pd.notna(row["reference - arm"]):
             entry["reference - arm"] = row["reference - arm"]
             entry["reference - arm interval"] = Interval.of_row(row, method, "reference - arm ")
+            entry["reference - arm interval over training runs"] = Interval.of_row(
+                row, RUN_METHOD, "reference - arm run "
+            )
             entry["folds with the same sign"] = f"{row['folds agreeing']:.0f} of {row['folds']}"
         rows[f"{row['arm']}, {row['labels']} labels, {row['test set']}"] = entry
     return {"curve": rows, "conclusions": list(sentences)}
