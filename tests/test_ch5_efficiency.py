@@ -174,7 +174,8 @@ def test_verdicts_follow_both_intervals():
     assert verdict(0.01, 0.2, "b", "x", runs_up, learned=False).endswith("R2 <= 0)")
     spans = "nothing can be concluded (the interval over training runs spans zero)"
     assert verdict(0.01, 0.2, "b", "x", (-0.1, 0.3)) == spans
-    assert verdict(0.01, 0.2, "b", "x", runs_down) == spans  # the runs point the other way
+    opposite = "nothing can be concluded (the two intervals point in opposite directions)"
+    assert verdict(0.01, 0.2, "b", "x", runs_down) == opposite
     one = verdict(0.01, 0.2, "b", "x", (np.nan, np.nan))
     assert one == "nothing can be concluded (one training run cannot show how much runs differ)"
 

@@ -188,8 +188,10 @@ def verdict(
         return "nothing can be concluded (neither model beats predicting the mean, R2 <= 0)"
     if np.isnan(run_low) or np.isnan(run_high):
         return "nothing can be concluded (one training run cannot show how much runs differ)"
-    if (run_low <= 0 <= run_high) or (run_low > 0) != (low > 0):
+    if run_low <= 0 <= run_high:
         return "nothing can be concluded (the interval over training runs spans zero)"
+    if (run_low > 0) != (low > 0):
+        return "nothing can be concluded (the two intervals point in opposite directions)"
     return f"{better} is better" if low > 0 else f"{worse} is better"
 
 
