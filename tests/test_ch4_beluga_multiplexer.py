@@ -12,6 +12,7 @@ from course_lib.chapters import ch4_beluga_multiplexer as ch4
 from course_lib.chapters import ch4_exercises as ch4x
 from course_lib.chapters import ch4_map_scores as scores
 from course_lib.chapters.ch4_config import Ch4Config
+from course_lib.chapters.ch4_replicates import run_scores
 from course_lib.chapters.ch4_report import TAYLOR_NAME, TaylorBaseline, headline
 from course_lib.exercises import CheckFailed
 from course_lib.interpret.variant_mutagenesis import (
@@ -120,13 +121,20 @@ def test_compare_maps_is_paired_and_finds_the_better_predictor():
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "verdict"),
-    [(0.1, 0.3, "A beats B"), (-0.3, -0.1, "B beats A"), (-0.1, 0.2, "nothing can be concluded")],
+    ("low", "high", "runs", "verdict"),
+    [
+        (0.1, 0.3, (0.05, 0.4), "so A beats B"),
+        (-0.3, -0.1, (-0.4, -0.05), "so B beats A"),
+        (-0.1, 0.2, (0.05, 0.4), "nothing can be concluded"),
+        (0.1, 0.3, (-0.2, 0.6), "nothing can be concluded"),  # the runs disagree
+    ],
 )
-def test_comparison_sentence_follows_the_interval(low, high, verdict):
+def test_comparison_sentence_needs_both_intervals(low, high, runs, verdict):
     row = {"difference": (low + high) / 2, "ci low": low, "ci high": high}
-    sentence = scores.comparison_sentence(row, "A", "B", "Pearson r")
+    over_runs = {"mean": sum(runs) / 2, "ci low": runs[0], "ci high": runs[1], "n": 3}
+    sentence = scores.comparison_sentence(row, over_runs, "A", "B", "Pearson r")
     assert verdict in sentence and f"{low:+.3f}" in sentence
+    assert f"[{runs[0]:+.3f}, {runs[1]:+.3f}] over 3 training runs" in sentence
 
 
 def test_overlap():
@@ -141,10 +149,16 @@ def test_taylor_baseline_enters_the_results_with_intervals():
         comparison=scores.compare_maps(truth, truth, pred, n_boot=20),
         passes={"forward": 8, "backward": 24},
         seconds=0.5,
+        runs=[run_scores(s, *(torch.from_numpy(a) for a in (truth, truth, pred))) for s in (0, 1)],
     )
     metrics = taylor.metrics()
-    assert len(metrics) == 3
-    by_split, paired, cost = metrics.values()
+    assert len(metrics) == 4
+    by_split, paired, over_runs, cost = metrics.values()
+    assert list(over_runs["runs"]) == ["seed 0", "seed 1"]
+    # two runs with the same maps: the same difference, an interval of width 0 around it
+    mean = over_runs["multiplexer minus Taylor, mean over runs"][SELECTION_METRIC]
+    assert mean["interval"].low == pytest.approx(mean["estimate"])
+    assert mean["estimate"] > 0  # the truth itself beats a noisy map
     assert isinstance(by_split["test"]["Pearson r"]["interval"], Interval)
     assert paired[SELECTION_METRIC]["interval"].low > 0
     assert cost == {"forward": 8, "backward": 24, "seconds": 0.5}

@@ -93,8 +93,10 @@ def pretrain_teacher(
     lr: float = 2e-3,
     device: torch.device | str = "cpu",
     seed: int = 0,
+    show_progress: bool = True,
 ) -> FitResult:
-    """Train the teacher on the chromatin task (binary cross-entropy, Adam), with a progress bar.
+    """Train the teacher on the chromatin task (binary cross-entropy, Adam), with a progress bar
+    unless ``show_progress`` is false.
 
     The teacher is left in its best-on-validation state, in eval mode.
     """
@@ -108,6 +110,7 @@ def pretrain_teacher(
         lr=lr,
         device=device,
         description="teacher",
+        show_progress=show_progress,
     )
 
 
@@ -367,6 +370,7 @@ def chapter_teacher(
     rng: np.random.Generator,
     device: torch.device,
     seed: int = 0,
+    show_progress: bool = True,
 ) -> Teacher:
     """The published Beluga when :func:`find_beluga` finds it, else the stand-in teacher.
 
@@ -375,7 +379,8 @@ def chapter_teacher(
     validation ``regions`` of ``genome`` labelled by it, a scaled-down Beluga of the settings'
     size with its first layer seeded with the motifs (:func:`seed_first_layer`), and
     :func:`pretrain_teacher` after :func:`course_lib.profiles.check_long_run` (random draws from
-    ``rng`` in that order, as the notebook made them).
+    ``rng`` in that order, as the notebook made them; its progress bar unless
+    ``show_progress`` is false).
     """
     from course_lib.chapters.ch4_chromatin import chromatin_dataset, make_task, sample_sequences
     from course_lib.models.beluga import load_beluga, small_beluga
@@ -411,6 +416,7 @@ def chapter_teacher(
         lr=settings.teacher_lr,
         device=device,
         seed=seed,
+        show_progress=show_progress,
     )
     source = "scaled-down Beluga trained on a synthetic chromatin task"
     return Teacher(model.to(device).eval(), provenance, source, task, fit_, val_set)

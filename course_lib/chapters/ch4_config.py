@@ -60,6 +60,9 @@ class Ch4Config(ChapterConfig):
         Learning rate of the multiplexer (Adam, > 0).
     speed_windows
         Windows timed in the speed comparison (count, >= 1).
+    replicates
+        Further runs of the whole pipeline, from seeds ``seed + 1`` on, that give the
+        multiplexer-minus-Taylor comparison an interval over training runs (count, >= 1).
     """
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -128,6 +131,7 @@ class Ch4Config(ChapterConfig):
         "n_test_windows": 6,
         "ism_batch_size": 640,
         "speed_windows": 2,
+        "replicates": 1,
     }
 
     sequence_length: int = parameter(400, "bp per genome window", minimum=1)
@@ -162,3 +166,4 @@ class Ch4Config(ChapterConfig):
     ism_batch_size: int = parameter(800, "mutated sequences per teacher pass", minimum=1)
     lr: float = parameter(2e-3, "learning rate of the multiplexer", minimum=1e-8)
     speed_windows: int = parameter(4, "windows timed in the speed comparison", minimum=1)
+    replicates: int = parameter(2, "further runs of the pipeline from other seeds", minimum=1)

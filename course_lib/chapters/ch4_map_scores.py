@@ -191,21 +191,34 @@ def compare_maps(
     }
 
 
-def comparison_sentence(difference: Mapping[str, float], a: str, b: str, metric: str) -> str:
-    """One sentence saying what a paired interval of ``a`` minus ``b`` in ``metric`` shows.
+def comparison_sentence(
+    difference: Mapping[str, float],
+    over_runs: Mapping[str, float],
+    a: str,
+    b: str,
+    metric: str,
+) -> str:
+    """One sentence saying what ``a`` minus ``b`` in ``metric`` shows, from two intervals.
 
-    ``a`` is better when the whole interval lies above 0, ``b`` when below; otherwise nothing
-    can be concluded.
+    ``difference``: the paired bootstrap over test windows (:func:`compare_maps`, the trained
+    models held fixed); ``over_runs``: the interval over training runs
+    (:func:`course_lib.chapters.ch4_replicates.seed_intervals`: ``"mean"``, ``"ci low"``,
+    ``"ci high"``, ``"n"``). ``a`` beats ``b`` when both intervals lie above 0, ``b`` beats
+    ``a`` when both lie below; otherwise nothing can be concluded.
     """
     span = (
         f"{metric}, {a} minus {b}: {difference['difference']:+.3f} "
-        f"[{difference['ci low']:+.3f}, {difference['ci high']:+.3f}]"
+        f"[{difference['ci low']:+.3f}, {difference['ci high']:+.3f}] over test windows; "
+        f"{over_runs['mean']:+.3f} [{over_runs['ci low']:+.3f}, {over_runs['ci high']:+.3f}] "
+        f"over {over_runs['n']} training runs"
     )
-    if difference["ci low"] > 0:
-        return f"{span}: the interval lies above 0, so {a} beats {b} on this metric."
-    if difference["ci high"] < 0:
-        return f"{span}: the interval lies below 0, so {b} beats {a} on this metric."
-    return f"{span}: the interval includes 0, so nothing can be concluded on this metric."
+    above = difference["ci low"] > 0 and over_runs["ci low"] > 0
+    below = difference["ci high"] < 0 and over_runs["ci high"] < 0
+    if above:
+        return f"{span}: both intervals lie above 0, so {a} beats {b} on this metric."
+    if below:
+        return f"{span}: both intervals lie below 0, so {b} beats {a} on this metric."
+    return f"{span}: an interval includes 0 (or they disagree), so nothing can be concluded."
 
 
 def comparison_table(

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.chapters.ch4_config import Ch4Config
+from course_lib.chapters.ch4_replicates import RunScores, seed_metrics
 from course_lib.interpret.variant_mutagenesis import SELECTION_METRIC
 from course_lib.models.beluga import Beluga
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
@@ -43,6 +44,10 @@ ANCHORS = (
 #: What the chapter's intervals are.
 BOOTSTRAP = "95 % bootstrap over windows"
 PAIRED = "95 % paired bootstrap over windows (same resampled windows for both)"
+OVER_RUNS = (
+    "95 % Student-t interval of the mean over runs of the pipeline from different seeds "
+    "(teacher and multiplexer trained again), scored on the same test windows"
+)
 TAYLOR = "first-order Taylor estimate (teacher gradient x (alt - ref))"
 
 
@@ -121,12 +126,16 @@ class TaylorBaseline:
         minus the Taylor estimate on the test windows (``compare_maps``, paired bootstrap).
     passes, seconds
         Its forward and backward passes and its seconds on the validation and test windows.
+    runs
+        The chapter's run and its replicates from other seeds, each scored on the same test
+        windows (:func:`~course_lib.chapters.ch4_replicates.replicate_runs`).
     """
 
     intervals: Mapping[str, Mapping[str, Mapping[str, float]]]
     comparison: Mapping[str, Mapping[str, Any]]
     passes: Mapping[str, int]
     seconds: float
+    runs: Sequence[RunScores]
 
     def metrics(self) -> dict[str, Any]:
         """Its entries of the results file's ``metrics``, every interval an ``Interval``."""
@@ -138,6 +147,9 @@ class TaylorBaseline:
             "BelugaMultiplexer minus Taylor estimate, test windows (95 % ci: paired bootstrap)": {
                 name: intervals_in(row, PAIRED) for name, row in self.comparison.items()
             },
+            "BelugaMultiplexer minus Taylor estimate, test windows, over training runs": (
+                seed_metrics(self.runs, OVER_RUNS)
+            ),
             "Taylor estimate cost (validation + test windows)": {
                 **self.passes,
                 "seconds": self.seconds,
