@@ -76,11 +76,28 @@ def test_paired_sentences_follow_the_interval(scored):
     paired = cs.paired_comparisons(sets, samplers, [("good", "bad"), ("same as good", "good")])
     clear = paired[paired["a"] == "good"]
     assert (clear["ci low"] > 0).all() and clear["excludes 0"].all()
-    assert all("lies above zero: good scores higher" in t for t in clear["conclusion"])
+    assert all("lie above zero: good scores higher" in t for t in clear["conclusion"])
+    assert (clear["fold ci low"] > 0).all()
     tie = paired[paired["a"] == "same as good"]
     assert (tie["R2 a - b"] == 0).all() and not tie["excludes 0"].any()
     assert all("nothing can be concluded" in t for t in tie["conclusion"])
-    assert "below zero: b scores higher" in cs.conclusion("a", "b", "S", -0.2, -0.3, -0.1)
+    below = cs.conclusion("a", "b", "S", -0.2, (-0.3, -0.1), (-0.4, -0.05), 3)
+    assert "below zero: b scores higher" in below and "over 3 fold models" in below
+    # the test rows agree, the fold models do not: nothing can be concluded
+    split = cs.conclusion("a", "b", "S", 0.2, (0.1, 0.3), (-0.1, 0.5), 3)
+    assert "nothing can be concluded" in split
+
+
+def test_the_interval_over_fold_models_is_student_t_of_their_differences(scored):
+    from scipy import stats
+
+    _, sets, samplers = scored
+    row = cs.paired_comparisons(sets, samplers, [("good", "bad")]).iloc[0]
+    own_good = samplers[row["test set"]].scores("good", sets["good"][row["test set"]], "R2")[0]
+    own_bad = samplers[row["test set"]].scores("bad", sets["bad"][row["test set"]], "R2")[0]
+    d = own_good - own_bad
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (row["fold ci low"], row["fold ci high"]) == pytest.approx((low, high))
 
 
 def test_a_published_model_is_cut_into_the_same_fold_rows(scored):

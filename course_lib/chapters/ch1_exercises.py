@@ -153,7 +153,7 @@ def check_exercise_3(prediction: Any, paired: pd.DataFrame, one_hot: str) -> Ver
     one-hot head ``one_hot`` on Human7600, with its interval and its conclusion."""
     row = embedding_gain(paired, one_hot)
     meaning = (
-        f"The paired bootstrap reads: {row['conclusion']} A gap between your guess and this "
+        f"The paired comparison reads: {row['conclusion']} A gap between your guess and this "
         "interval is the part of your expectation the run does not support at this profile."
     )
     measured = Measured(

@@ -33,6 +33,7 @@ HUMAN_METHOD = (
     "95 % bootstrap over Human7600 UTRs within length of the mean over single fold models"
 )
 PAIRED = "95 % paired bootstrap over test UTRs of the difference of fold-model means"
+OVER_FOLDS = "95 % Student-t interval of the mean of the fold models' own differences"
 
 
 def _per_test_set(
@@ -114,6 +115,7 @@ def _metrics(
         f"{row['a']} vs {row['b']} {row['test set']} (paired)": {
             "R2 a - b": row["R2 a - b"],
             "R2 a - b interval": Interval.of_row(row, PAIRED),
+            "R2 a - b interval over fold models": Interval.of_row(row, OVER_FOLDS, "fold "),
         }
         for row in paired.to_dict("records")
     }

@@ -7,11 +7,12 @@ models** with their spread (sd, min, max), and a 95 % bootstrap interval over te
 (:func:`fold_scores_table`). A published single model (Framepool, the MTtrans peer) is scored
 on the same fold rows (:func:`peer_fold_sets`), so it sits beside the heads as a like.
 
-Heads are compared by a **paired** bootstrap: both are scored on the same resampled rows, and
-the interval of the difference decides the sentence (:func:`paired_comparisons`,
-:func:`conclusion`). The mean of the fold models' predictions on Human7600 is an **ensemble**:
-it is scored apart and named so (:func:`ensemble_predictions`), to be compared only with other
-ensembles.
+Heads are compared by a **paired** bootstrap: both are scored on the same resampled rows; and
+over the fold models, each fold training both heads again (a Student-t interval of the
+per-fold differences). The sentence names a better head only where both intervals exclude
+zero on the same side (:func:`paired_comparisons`, :func:`conclusion`). The mean of the fold
+models' predictions on Human7600 is an **ensemble**: it is scored apart and named so
+(:func:`ensemble_predictions`), to be compared only with other ensembles.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from course_lib.uncertainty import bootstrap_indices
+from course_lib.uncertainty import bootstrap_indices, spread
 from course_lib.utr_protocol import BATCHED_METRICS
 
 #: Metrics of :func:`fold_scores_table` (sklearn's R2 and the squared Pearson r).
@@ -188,14 +189,29 @@ def fold_scores_table(
     return table
 
 
-def conclusion(a: str, b: str, test: str, diff: float, low: float, high: float) -> str:
-    """The sentence a paired interval of ``a`` minus ``b`` on ``test`` allows."""
-    head = f"{a} minus {b} on {test}: {diff:+.3f} [{low:+.3f}, {high:+.3f}]"
-    if low > 0:
-        return f"{head}; the interval lies above zero: {a} scores higher on these rows."
-    if high < 0:
-        return f"{head}; the interval lies below zero: {b} scores higher on these rows."
-    return f"{head}; the interval spans zero: nothing can be concluded about which is better."
+def conclusion(
+    a: str,
+    b: str,
+    test: str,
+    diff: float,
+    interval: tuple[float, float],
+    over_folds: tuple[float, float],
+    n_folds: int,
+) -> str:
+    """The sentence two intervals of ``a`` minus ``b`` on ``test`` allow: ``interval``, the
+    paired bootstrap over test UTRs (the fold models held fixed), and ``over_folds``, the
+    Student-t interval over the ``n_folds`` fold models' own differences (each fold trains both
+    again). A model scores higher only where both lie on the same side of zero."""
+    (low, high), (fold_low, fold_high) = interval, over_folds
+    head = (
+        f"{a} minus {b} on {test}: {diff:+.3f} [{low:+.3f}, {high:+.3f}] over test UTRs, "
+        f"[{fold_low:+.3f}, {fold_high:+.3f}] over {n_folds} fold models"
+    )
+    if low > 0 and fold_low > 0:
+        return f"{head}; both intervals lie above zero: {a} scores higher."
+    if high < 0 and fold_high < 0:
+        return f"{head}; both intervals lie below zero: {b} scores higher."
+    return f"{head}; an interval spans zero: nothing can be concluded about which is better."
 
 
 def paired_comparisons(
@@ -205,8 +221,10 @@ def paired_comparisons(
     metric: str = "R2",
 ) -> pd.DataFrame:
     """Paired bootstrap of ``a`` minus ``b`` (mean over fold models of ``metric``) per pair and
-    test set: ``a``, ``b``, ``test set``, ``<metric> a - b``, ``ci low``, ``ci high``,
-    ``excludes 0`` and the ``conclusion`` sentence."""
+    test set, and the Student-t interval over the folds' own differences
+    (:func:`course_lib.uncertainty.spread`; NaN with one fold): ``a``, ``b``, ``test set``,
+    ``<metric> a - b``, ``ci low``, ``ci high``, ``excludes 0`` (the bootstrap's),
+    ``fold ci low``, ``fold ci high`` and the :func:`conclusion` sentence."""
     rows = []
     for a, b in pairs:
         for test, sampler in samplers.items():
@@ -214,6 +232,10 @@ def paired_comparisons(
             own_b, boot_b = sampler.scores(b, sets[b][test], metric)
             diff = float(own_a.mean() - own_b.mean())
             low, high = np.nanpercentile(boot_a.mean(1) - boot_b.mean(1), [2.5, 97.5])
+            folds = (
+                spread(own_a - own_b) if len(own_a) > 1 else {"ci low": np.nan, "ci high": np.nan}
+            )
+            over_folds = (folds["ci low"], folds["ci high"])
             rows.append(
                 {
                     "a": a,
@@ -223,7 +245,9 @@ def paired_comparisons(
                     "ci low": float(low),
                     "ci high": float(high),
                     "excludes 0": bool(low > 0 or high < 0),
-                    "conclusion": conclusion(a, b, test, diff, low, high),
+                    "fold ci low": over_folds[0],
+                    "fold ci high": over_folds[1],
+                    "conclusion": conclusion(a, b, test, diff, (low, high), over_folds, len(own_a)),
                 }
             )
     return pd.DataFrame(rows)
