@@ -6,6 +6,8 @@
 - :func:`paired_bootstrap`: interval of the difference between two models scored on the same
   resampled rows, and whether it excludes 0;
 - :func:`spread`: mean, sd and t-interval of a metric over folds or seeds;
+- :func:`agreed_direction` and :func:`why_undecided`: what a bootstrap interval and an
+  interval over training runs of the same difference allow one to say together;
 - :func:`corrected_resampled_ttest`: Nadeau and Bengio's (2003) correction of the paired t-test
   for k-fold or repeated train/test splits, whose training sets overlap;
   :func:`fold_comparison` reports it beside the naive paired t-test and the Wilcoxon test.
@@ -183,26 +185,79 @@ def paired_bootstrap(
 
 
 def spread(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
-    """Mean, sd and Student-t interval of a metric over ``k`` folds or seeds.
+    """Mean, sd and Student-t interval of a metric over ``k`` folds, seeds or training runs.
 
     Parameters
     ----------
     values
-        ``[k]`` scores, one per fold or seed (``k >= 2`` for an interval).
+        ``[k]`` scores, one per fold, seed or training run (``k >= 1``).
 
     Returns
     -------
     dict
         ``mean``, ``sd`` (ddof 1), ``ci low``, ``ci high`` (``mean ± t_{k-1} sd / sqrt(k)``)
-        and ``n``. With folds of one data set the interval is too narrow, since the folds
+        and ``n``. With ``k = 1`` the sd and both bounds are NaN: one run cannot show how much
+        runs differ. With folds of one data set the interval is too narrow, since the folds
         share training rows (see :func:`corrected_resampled_ttest`).
     """
     x = np.asarray(values, dtype=np.float64).ravel()
-    if x.size < 2:
-        raise ValueError(f"need at least two folds or seeds for a spread, got {x.size}")
-    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    if x.size == 0:
+        raise ValueError("no values for a spread: give one score per fold, seed or run")
+    mean = float(x.mean())
+    if x.size == 1:
+        return {"mean": mean, "sd": np.nan, "ci low": np.nan, "ci high": np.nan, "n": 1}
+    sd = float(x.std(ddof=1))
     half = stats.t.ppf((1 + level) / 2, x.size - 1) * sd / np.sqrt(x.size)
     return {"mean": mean, "sd": sd, "ci low": mean - half, "ci high": mean + half, "n": x.size}
+
+
+def agreed_direction(interval: tuple[float, float], over_runs: tuple[float, float]) -> int:
+    """Which way a difference ``a - b`` points where two intervals of it agree.
+
+    Introduced in chapter 5, used by chapters 1, 4 and 5: a paired bootstrap over test rows
+    holds the trained models fixed, so a second training run can move the difference by more
+    than that interval is wide; a direction is claimed only where the interval over training
+    runs (:func:`spread` of the per-run differences) lies on the same side of zero.
+
+    Parameters
+    ----------
+    interval
+        ``(low, high)`` of the paired bootstrap over test rows.
+    over_runs
+        ``(low, high)`` over training runs (folds or seeds); NaN with one run.
+
+    Returns
+    -------
+    int
+        ``+1`` when both lie above zero, ``-1`` when both lie below, ``0`` otherwise
+        (:func:`why_undecided` says why).
+    """
+    (low, high), (run_low, run_high) = interval, over_runs
+    if low > 0 and run_low > 0:
+        return 1
+    if high < 0 and run_high < 0:
+        return -1
+    return 0
+
+
+def why_undecided(interval: tuple[float, float], over_runs: tuple[float, float]) -> str:
+    """Why :func:`agreed_direction` of the same two intervals is 0, in words.
+
+    Raises
+    ------
+    ValueError
+        When the two intervals agree on a direction.
+    """
+    (low, high), (run_low, run_high) = interval, over_runs
+    if low <= 0 <= high:
+        return "the interval over test rows spans zero"
+    if np.isnan(run_low) or np.isnan(run_high):
+        return "one training run cannot show how much runs differ"
+    if run_low <= 0 <= run_high:
+        return "the interval over training runs spans zero"
+    if (run_low > 0) != (low > 0):
+        return "the two intervals point in opposite directions"
+    raise ValueError(f"the intervals {interval} and {over_runs} agree: nothing is undecided")
 
 
 def corrected_resampled_ttest(

@@ -89,12 +89,10 @@ def test_a_replicate_trains_a_new_teacher_and_multiplexer_on_the_same_windows(
     settings = Ch4Config.resolve("smoke", tiny=True, steps=4, eval_every=2)
     val_x = window_sampler(genome, regions["validation"], settings.sequence_length)(2, rng)
     test_x = window_sampler(genome, regions["test"], settings.sequence_length)(3, rng)
-    cpu = torch.device("cpu")
-    one = rep.replicate(1, settings, genome, regions, val_x, test_x, cpu)
-    again = rep.replicate(1, settings, genome, regions, val_x, test_x, cpu)
-    other = rep.replicate(2, settings, genome, regions, val_x, test_x, cpu)
+    inputs = rep.PipelineInputs(settings, genome, regions, val_x, test_x, torch.device("cpu"))
+    one, again, other = (rep.replicate(seed, inputs) for seed in (1, 1, 2))
     assert one == again  # a seed fixes the whole run
     assert one.multiplexer != other.multiplexer  # another seed trains other models
     assert all(np.isfinite(v) for v in one.taylor.values())
-    runs = rep.replicate_runs(one, 1, settings, genome, regions, val_x, test_x, cpu)
+    runs = rep.replicate_runs(one, 1, inputs)
     assert [r.seed for r in runs] == [1, 2] and runs[1] == other

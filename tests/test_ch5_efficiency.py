@@ -25,7 +25,6 @@ from course_lib.chapters.ch5_efficiency_stats import (
     lesson_sentence,
     published_sentence,
     reference_scores,
-    run_interval,
     verdict,
 )
 from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, parameter_groups, train_steps
@@ -180,19 +179,6 @@ def test_verdicts_follow_both_intervals():
     assert one == "nothing can be concluded (one training run cannot show how much runs differ)"
 
 
-def test_run_interval_is_the_student_t_interval_of_the_fold_differences():
-    from scipy import stats
-
-    diffs = np.array([0.10, 0.14, 0.05])
-    found = run_interval(diffs)
-    low, high = stats.t.interval(0.95, 2, loc=diffs.mean(), scale=stats.sem(diffs))
-    assert (found["ci low"], found["ci high"]) == pytest.approx((low, high))
-    # two runs that disagree in sign give an interval that spans zero
-    split = run_interval([0.175, -0.087])
-    assert split["ci low"] < 0 < split["ci high"]
-    assert np.isnan(run_interval([0.1])["ci low"]) and np.isnan(run_interval([0.1])["ci high"])
-
-
 def _lesson_table(low: float, high: float, agreeing: int = 2) -> pd.DataFrame:
     """Two rivals at 100 and 1,000 labels on two test sets; one interval at 100 is varied."""
     rows = []
@@ -222,7 +208,7 @@ def test_lesson_shows_only_when_every_rival_is_beaten_at_the_fewest_labels():
     spans = lesson_sentence(_lesson_table(-0.02, 0.1), "pre", rivals, "real", "laptop")
     assert "does not beat scratch and control" in spans and "1 of 4 comparisons" in spans
     assert "against control on Human7600 +0.040 [-0.020, +0.100]" in spans
-    assert "interval spans zero" in spans
+    assert "the interval over test rows spans zero" in spans
     split = lesson_sentence(_lesson_table(0.01, 0.1, agreeing=1), "pre", rivals, "real", "laptop")
     assert "the interval over training runs spans zero" in split
     worse = lesson_sentence(_lesson_table(-0.2, -0.1), "pre", rivals, "real", "laptop")

@@ -6,6 +6,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from course_lib.uncertainty import (
+    agreed_direction,
     batched_roc_auc,
     bootstrap_ci,
     bootstrap_indices,
@@ -14,6 +15,7 @@ from course_lib.uncertainty import (
     format_interval,
     paired_bootstrap,
     spread,
+    why_undecided,
 )
 
 
@@ -84,8 +86,32 @@ def test_spread_is_the_student_t_interval():
     low, high = stats.t.interval(0.95, 4, loc=values.mean(), scale=stats.sem(values))
     assert (out["ci low"], out["ci high"]) == pytest.approx((low, high))
     assert out["sd"] == pytest.approx(values.std(ddof=1))
-    with pytest.raises(ValueError, match="two"):
-        spread([0.9])
+    one = spread([0.9])
+    assert one["mean"] == 0.9 and one["n"] == 1
+    assert all(np.isnan(one[k]) for k in ("sd", "ci low", "ci high"))
+    with pytest.raises(ValueError, match="no values"):
+        spread([])
+
+
+@pytest.mark.parametrize(
+    ("interval", "over_runs", "direction", "reason"),
+    [
+        ((0.1, 0.2), (0.05, 0.3), 1, None),
+        ((-0.2, -0.1), (-0.3, -0.01), -1, None),
+        ((-0.1, 0.2), (0.05, 0.3), 0, "over test rows spans zero"),
+        ((0.1, 0.2), (np.nan, np.nan), 0, "one training run"),
+        ((0.1, 0.2), (-0.05, 0.3), 0, "over training runs spans zero"),
+        ((0.1, 0.2), (-0.3, -0.05), 0, "opposite directions"),
+        ((-0.2, -0.1), (0.05, 0.3), 0, "opposite directions"),
+    ],
+)
+def test_agreed_direction_needs_both_intervals_on_one_side(interval, over_runs, direction, reason):
+    assert agreed_direction(interval, over_runs) == direction
+    if reason is None:
+        with pytest.raises(ValueError, match="agree"):
+            why_undecided(interval, over_runs)
+    else:
+        assert reason in why_undecided(interval, over_runs)
 
 
 def test_corrected_ttest_known_values_and_against_the_naive_test():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from course_lib.uncertainty import bootstrap_indices, spread
+from course_lib.uncertainty import agreed_direction, bootstrap_indices, spread, why_undecided
 from course_lib.utr_protocol import BATCHED_METRICS
 
 #: Metrics of :func:`fold_scores_table` (sklearn's R2 and the squared Pearson r).
@@ -201,17 +201,20 @@ def conclusion(
     """The sentence two intervals of ``a`` minus ``b`` on ``test`` allow: ``interval``, the
     paired bootstrap over test UTRs (the fold models held fixed), and ``over_folds``, the
     Student-t interval over the ``n_folds`` fold models' own differences (each fold trains both
-    again). A model scores higher only where both lie on the same side of zero."""
+    again). A model scores higher only where both lie on the same side of zero
+    (:func:`course_lib.uncertainty.agreed_direction`)."""
     (low, high), (fold_low, fold_high) = interval, over_folds
     head = (
         f"{a} minus {b} on {test}: {diff:+.3f} [{low:+.3f}, {high:+.3f}] over test UTRs, "
         f"[{fold_low:+.3f}, {fold_high:+.3f}] over {n_folds} fold models"
     )
-    if low > 0 and fold_low > 0:
+    direction = agreed_direction(interval, over_folds)
+    if direction > 0:
         return f"{head}; both intervals lie above zero: {a} scores higher."
-    if high < 0 and fold_high < 0:
+    if direction < 0:
         return f"{head}; both intervals lie below zero: {b} scores higher."
-    return f"{head}; an interval spans zero: nothing can be concluded about which is better."
+    reason = why_undecided(interval, over_folds)
+    return f"{head}; {reason}: nothing can be concluded about which is better."
 
 
 def paired_comparisons(
@@ -232,9 +235,7 @@ def paired_comparisons(
             own_b, boot_b = sampler.scores(b, sets[b][test], metric)
             diff = float(own_a.mean() - own_b.mean())
             low, high = np.nanpercentile(boot_a.mean(1) - boot_b.mean(1), [2.5, 97.5])
-            folds = (
-                spread(own_a - own_b) if len(own_a) > 1 else {"ci low": np.nan, "ci high": np.nan}
-            )
+            folds = spread(own_a - own_b)
             over_folds = (folds["ci low"], folds["ci high"])
             rows.append(
                 {

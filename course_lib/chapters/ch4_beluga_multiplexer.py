@@ -7,7 +7,8 @@ synthetic chromatin task of
 :func:`teacher_pearson`), the teacher itself, published Beluga weights through the weights
 registry or that stand-in (:func:`find_beluga`, :func:`chapter_teacher`), distilling the
 teacher's saturation mutagenesis into a
-:class:`~course_lib.models.multiplexer.BelugaMultiplexer` (:func:`train_multiplexer`) and the
+:class:`~course_lib.models.multiplexer.BelugaMultiplexer` (:func:`train_multiplexer`, with the
+chapter's settings :func:`distil`) and the
 wall-time comparison of the two (:func:`measure_speedup`).
 """
 
@@ -25,7 +26,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.chapters.ch4_chromatin import ChromatinTask
+from course_lib.chapters.ch4_chromatin import ChromatinTask, window_sampler
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.chapters.ch4_map_scores import REPORTED_METRICS
 from course_lib.encoding import one_hot, reverse_complement
 from course_lib.fasta import Genome
@@ -189,6 +191,41 @@ def train_multiplexer(
     best.restore(multiplexer)  # no best state only if every validation score was nan
     seconds = time.perf_counter() - start
     return FitResult(pd.DataFrame(rows), best.epoch, best.value, "val_symmetric_r", False, seconds)
+
+
+def distil(
+    multiplexer: BelugaMultiplexer,
+    teacher: Beluga,
+    genome: Genome,
+    train_regions: dict[str, tuple[int, int]],
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    settings: Ch4Config,
+    seed: int,
+    device: torch.device,
+    show_progress: bool = True,
+) -> FitResult:
+    """:func:`train_multiplexer` with the chapter's ``settings``, on windows of ``genome``'s
+    ``train_regions`` of the teacher's length; ``val_x`` ``[m, 4, L]`` and its teacher maps
+    ``val_y`` ``[m, F, 4, L]`` select the best state. The notebook's distillation and every
+    run of :mod:`course_lib.chapters.ch4_replicates` call it."""
+    return train_multiplexer(
+        multiplexer,
+        teacher,
+        window_sampler(genome, train_regions, teacher.sequence_length),
+        val_x,
+        val_y,
+        steps=settings.steps,
+        fresh_windows=settings.fresh_windows,
+        batch_windows=settings.batch_windows,
+        pool_size=settings.pool_size,
+        lr=settings.lr,
+        eval_every=settings.eval_every,
+        ism_batch_size=settings.ism_batch_size,
+        seed=seed,
+        device=device,
+        show_progress=show_progress,
+    )
 
 
 def check_pool(steps: int, fresh_windows: int, batch_windows: int, pool_size: int) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.interpret.variant_mutagenesis import SELECTION_METRIC
-from course_lib.uncertainty import bootstrap_ci, paired_bootstrap
+from course_lib.uncertainty import agreed_direction, bootstrap_ci, paired_bootstrap, why_undecided
 
 #: Metrics of :func:`~course_lib.interpret.variant_mutagenesis.ism_metrics` that the chapter
 #: reports side by side, with their history column; selection uses :data:`SELECTION_METRIC`.
@@ -204,7 +204,8 @@ def comparison_sentence(
     models held fixed); ``over_runs``: the interval over training runs
     (:func:`course_lib.chapters.ch4_replicates.seed_intervals`: ``"mean"``, ``"ci low"``,
     ``"ci high"``, ``"n"``). ``a`` beats ``b`` when both intervals lie above 0, ``b`` beats
-    ``a`` when both lie below; otherwise nothing can be concluded.
+    ``a`` when both lie below (:func:`course_lib.uncertainty.agreed_direction`); otherwise
+    nothing can be concluded.
     """
     span = (
         f"{metric}, {a} minus {b}: {difference['difference']:+.3f} "
@@ -212,13 +213,14 @@ def comparison_sentence(
         f"{over_runs['mean']:+.3f} [{over_runs['ci low']:+.3f}, {over_runs['ci high']:+.3f}] "
         f"over {over_runs['n']} training runs"
     )
-    above = difference["ci low"] > 0 and over_runs["ci low"] > 0
-    below = difference["ci high"] < 0 and over_runs["ci high"] < 0
-    if above:
+    interval = (difference["ci low"], difference["ci high"])
+    runs = (over_runs["ci low"], over_runs["ci high"])
+    direction = agreed_direction(interval, runs)
+    if direction > 0:
         return f"{span}: both intervals lie above 0, so {a} beats {b} on this metric."
-    if below:
+    if direction < 0:
         return f"{span}: both intervals lie below 0, so {b} beats {a} on this metric."
-    return f"{span}: an interval includes 0 (or they disagree), so nothing can be concluded."
+    return f"{span}: {why_undecided(interval, runs)}, so nothing can be concluded."
 
 
 def comparison_table(

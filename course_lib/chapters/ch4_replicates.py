@@ -20,9 +20,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from course_lib.chapters.ch4_beluga_multiplexer import chapter_teacher, distil
+from course_lib.chapters.ch4_config import Ch4Config
 from course_lib.chapters.ch4_map_scores import REPORTED_METRICS, scores_from_moments, window_moments
 from course_lib.fasta import Genome
+from course_lib.interpret.taylor import taylor_effects
+from course_lib.interpret.variant_mutagenesis import ism_log_odds
+from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
+from course_lib.progress import progress
 from course_lib.report import Interval
+from course_lib.training import seed_everything
 from course_lib.uncertainty import spread
 
 
@@ -69,83 +76,86 @@ def run_scores(
     )
 
 
-def replicate(
-    seed: int,
-    settings: Any,
-    genome: Genome,
-    regions: dict[str, Any],
-    val_x: torch.Tensor,
-    test_x: torch.Tensor,
-    device: torch.device,
-    checkpoint: str | None = None,
-) -> RunScores:
+@dataclass(frozen=True)
+class PipelineInputs:
+    """What every run of the chapter's pipeline shares: only the seed differs between runs.
+
+    Attributes
+    ----------
+    settings
+        The chapter's resolved settings.
+    genome, regions
+        The genome and its ``"train"``/``"validation"``/``"test"`` regions.
+    val_x, test_x
+        The chapter's validation and test windows, ``[m, 4, L]`` and ``[n, 4, L]``.
+    device
+        Where to train.
+    checkpoint
+        The published Beluga's path, or ``None`` for the stand-in teacher.
+    """
+
+    settings: Ch4Config
+    genome: Genome
+    regions: dict[str, Any]
+    val_x: torch.Tensor
+    test_x: torch.Tensor
+    device: torch.device
+    checkpoint: str | None = None
+
+
+def replicate(seed: int, inputs: PipelineInputs) -> RunScores:
     """Run the chapter's pipeline from ``seed`` and score it on the chapter's windows.
 
     In the notebook's order: :func:`~course_lib.training.seed_everything`, the teacher
     (:func:`~course_lib.chapters.ch4_beluga_multiplexer.chapter_teacher` with a generator of
-    ``seed``), its ISM maps of ``val_x`` and ``test_x`` (``[m, 4, L]``, the chapter's own
+    ``seed``), its ISM maps of ``inputs.val_x`` and ``inputs.test_x`` (the chapter's own
     windows, so that only training differs), the Taylor estimate of ``test_x``, a fresh
-    multiplexer distilled with ``settings``, and its maps of ``test_x`` (no progress bars).
+    multiplexer distilled with the chapter's settings
+    (:func:`~course_lib.chapters.ch4_beluga_multiplexer.distil`), and its maps of ``test_x``
+    (no progress bars).
     """
-    from course_lib.chapters.ch4_beluga_multiplexer import chapter_teacher, train_multiplexer
-    from course_lib.chapters.ch4_chromatin import window_sampler
-    from course_lib.interpret.taylor import taylor_effects
-    from course_lib.interpret.variant_mutagenesis import ism_log_odds
-    from course_lib.models.multiplexer import BelugaMultiplexer, predict_maps
-    from course_lib.training import seed_everything
-
+    settings = inputs.settings
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     teacher = chapter_teacher(
-        checkpoint, settings, genome, regions, rng, device, seed, show_progress=False
+        inputs.checkpoint,
+        settings,
+        inputs.genome,
+        inputs.regions,
+        rng,
+        inputs.device,
+        seed,
+        show_progress=False,
     ).model
-    val_y = ism_log_odds(teacher, val_x, settings.ism_batch_size)
-    test_y = ism_log_odds(teacher, test_x, settings.ism_batch_size)
-    taylor = taylor_effects(teacher, test_x)
-    length = teacher.sequence_length
+    val_y = ism_log_odds(teacher, inputs.val_x, settings.ism_batch_size)
+    test_y = ism_log_odds(teacher, inputs.test_x, settings.ism_batch_size)
+    taylor = taylor_effects(teacher, inputs.test_x)
     multiplexer = BelugaMultiplexer(
-        length, teacher.n_features, settings.multiplexer_channels, settings.multiplexer_dilations
+        teacher.sequence_length,
+        teacher.n_features,
+        settings.multiplexer_channels,
+        settings.multiplexer_dilations,
     )
-    train_multiplexer(
+    distil(
         multiplexer,
         teacher,
-        window_sampler(genome, regions["train"], length),
-        val_x,
+        inputs.genome,
+        inputs.regions["train"],
+        inputs.val_x,
         val_y,
-        steps=settings.steps,
-        fresh_windows=settings.fresh_windows,
-        batch_windows=settings.batch_windows,
-        pool_size=settings.pool_size,
-        lr=settings.lr,
-        eval_every=settings.eval_every,
-        ism_batch_size=settings.ism_batch_size,
-        seed=seed,
-        device=device,
+        settings,
+        seed,
+        inputs.device,
         show_progress=False,
     )
-    return run_scores(seed, test_y, predict_maps(multiplexer, test_x), taylor)
+    return run_scores(seed, test_y, predict_maps(multiplexer, inputs.test_x), taylor)
 
 
-def replicate_runs(
-    first: RunScores,
-    n_more: int,
-    settings: Any,
-    genome: Genome,
-    regions: dict[str, Any],
-    val_x: torch.Tensor,
-    test_x: torch.Tensor,
-    device: torch.device,
-    checkpoint: str | None = None,
-) -> list[RunScores]:
+def replicate_runs(first: RunScores, n_more: int, inputs: PipelineInputs) -> list[RunScores]:
     """``first`` (the chapter's own run) and ``n_more`` :func:`replicate` runs from seeds
     ``first.seed + 1`` to ``first.seed + n_more``, with a progress bar."""
-    from course_lib.progress import progress
-
     seeds = range(first.seed + 1, first.seed + 1 + n_more)
-    more = [
-        replicate(s, settings, genome, regions, val_x, test_x, device, checkpoint)
-        for s in progress(seeds, desc="runs from other seeds", unit="run")
-    ]
+    more = [replicate(s, inputs) for s in progress(seeds, desc="runs from other seeds", unit="run")]
     return [first, *more]
 
 

@@ -3,9 +3,9 @@
 - :func:`fold_mean_interval`: the mean over folds of single-fold-model R² (or of the R²
   difference of two arms on the same rows) with a 95 % percentile bootstrap over test rows,
   resampled within UTR length, the same resamples for both arms (paired);
-  :func:`run_interval`: the same difference with a Student-t interval over the folds' own
-  differences, one fine-tuning run per fold: the chance of training, which the bootstrap over
-  test rows does not see;
+  :func:`fold_differences`: each fold's own difference, one fine-tuning run per fold, whose
+  Student-t interval (:func:`course_lib.uncertainty.spread`) shows the chance of training,
+  which the bootstrap over test rows does not see;
 - :func:`efficiency_table`: every arm, label count and test set, with its difference from the
   reference arm; :func:`conclusions`: one sentence per comparison, computed from the
   intervals; :func:`lesson_sentence`: whether the chapter's lesson shows at the fewest
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.chapters.ch5_efficiency import TEST_SETS, EfficiencyCurve
-from course_lib.uncertainty import bootstrap_indices, spread
+from course_lib.uncertainty import agreed_direction, bootstrap_indices, spread, why_undecided
 from course_lib.utr_protocol import BATCHED_METRICS
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ METHOD = (
     "95 % percentile bootstrap over test UTRs (within length) of the mean over folds of "
     "single-fold-model R2; differences paired (same resampled rows for both arms)"
 )
-#: How the intervals over training runs are obtained (:func:`run_interval`).
+#: How the intervals over training runs are obtained (:func:`fold_differences`).
 RUN_METHOD = (
     "95 % Student-t interval of the mean over folds of the per-fold R2 difference "
     "(one fine-tuning run per fold; NaN with one fold)"
@@ -104,7 +104,8 @@ def efficiency_table(
     """One row per arm, label count and test set: fold-mean R² with its interval, the fold
     spread, ``reference`` minus the arm with its paired interval and the number of folds
     whose own difference has the same sign, with its interval over training runs
-    (:func:`run_interval`; ``NaN`` for the reference itself); a positive difference means the
+    (:func:`course_lib.uncertainty.spread` of :func:`fold_differences`; ``NaN`` for the
+    reference itself and with one fold); a positive difference means the
     reference arm is better."""
     rows = []
     for test in TEST_SETS:
@@ -126,7 +127,7 @@ def efficiency_table(
                     diff = fold_mean_interval(truth, ref, pred, n_boot, seed)
                     per_run = fold_differences(curve, reference, arm, n, test)
                     agree = int(np.sum(np.sign(per_run) == np.sign(diff["estimate"])))
-                    runs = run_interval(per_run)
+                    runs = spread(per_run)
                 row["folds agreeing"] = agree
                 row |= {
                     "reference - arm": diff["estimate"],
@@ -148,22 +149,6 @@ def fold_differences(
     return np.array([runs[(reference, f)] - runs[(arm, f)] for f in curve.folds], dtype=float)
 
 
-def run_interval(differences: Sequence[float] | np.ndarray) -> dict[str, float]:
-    """95 % Student-t interval of the mean of per-fold differences ``[folds]`` (``mean ±
-    t_{k-1} sd / sqrt(k)``, :func:`course_lib.uncertainty.spread`): how far the difference
-    moves from one training run to another. ``NaN`` bounds with a single fold.
-
-    The bootstrap of :func:`fold_mean_interval` resamples test rows with the trained models
-    held fixed; two runs of the same recipe on other rows, or from another seed, can differ by
-    far more than its width. The folds' training rows overlap, so even this interval is on the
-    narrow side (:func:`course_lib.uncertainty.corrected_resampled_ttest`).
-    """
-    x = np.asarray(differences, dtype=float)
-    if x.size < 2:
-        return {"ci low": np.nan, "ci high": np.nan}
-    return spread(x)
-
-
 def verdict(
     low: float,
     high: float,
@@ -176,23 +161,18 @@ def verdict(
 
     ``low``, ``high``: the paired bootstrap interval over test rows. The bootstrap does not see
     how much a fine-tuned model changes from one training run to the next, so the interval
-    over training runs (``runs``, :func:`run_interval`; ``NaN`` with one fold) has to exclude
-    zero on the same side too; and a difference between two models that both do no better
-    than predicting the mean MRL (``learned`` false: both R² at most 0) says nothing about what
-    either learned.
+    over training runs (``runs``: :func:`course_lib.uncertainty.spread` of
+    :func:`fold_differences`; ``NaN`` with one fold) has to exclude zero on the same side too
+    (:func:`course_lib.uncertainty.agreed_direction`); and a difference between two models
+    that both do no better than predicting the mean MRL (``learned`` false: both R² at most 0)
+    says nothing about what either learned.
     """
-    run_low, run_high = runs
-    if low <= 0 <= high:
-        return "nothing can be concluded (the interval spans zero)"
-    if not learned:
+    direction = agreed_direction((low, high), runs)
+    if direction and not learned:
         return "nothing can be concluded (neither model beats predicting the mean, R2 <= 0)"
-    if np.isnan(run_low) or np.isnan(run_high):
-        return "nothing can be concluded (one training run cannot show how much runs differ)"
-    if run_low <= 0 <= run_high:
-        return "nothing can be concluded (the interval over training runs spans zero)"
-    if (run_low > 0) != (low > 0):
-        return "nothing can be concluded (the two intervals point in opposite directions)"
-    return f"{better} is better" if low > 0 else f"{worse} is better"
+    if direction:
+        return f"{better} is better" if direction > 0 else f"{worse} is better"
+    return f"nothing can be concluded ({why_undecided((low, high), runs)})"
 
 
 def _row_verdict(row: pd.Series, better: str, worse: str) -> tuple[str, str]:
