@@ -240,8 +240,11 @@ def agreed_direction(interval: tuple[float, float], over_runs: tuple[float, floa
     return 0
 
 
-def why_undecided(interval: tuple[float, float], over_runs: tuple[float, float]) -> str:
-    """Why :func:`agreed_direction` of the same two intervals is 0, in words.
+def why_undecided(
+    interval: tuple[float, float], over_runs: tuple[float, float], run: str = "training run"
+) -> str:
+    """Why :func:`agreed_direction` of the same two intervals is 0, in words; ``run`` names
+    what the interval over runs is over (e.g. ``"fold model"``).
 
     Raises
     ------
@@ -252,9 +255,9 @@ def why_undecided(interval: tuple[float, float], over_runs: tuple[float, float])
     if low <= 0 <= high:
         return "the interval over test rows spans zero"
     if np.isnan(run_low) or np.isnan(run_high):
-        return "one training run cannot show how much runs differ"
+        return f"a single {run} cannot show how much {run}s differ"
     if run_low <= 0 <= run_high:
-        return "the interval over training runs spans zero"
+        return f"the interval over {run}s spans zero"
     if (run_low > 0) != (low > 0):
         return "the two intervals point in opposite directions"
     raise ValueError(f"the intervals {interval} and {over_runs} agree: nothing is undecided")

@@ -85,7 +85,7 @@ def test_paired_sentences_follow_the_interval(scored):
     assert "below zero: b scores higher" in below and "over 3 fold models" in below
     # the test rows agree, the fold models do not: nothing can be concluded
     split = cs.conclusion("a", "b", "S", 0.2, (0.1, 0.3), (-0.1, 0.5), 3)
-    assert "nothing can be concluded" in split
+    assert "the interval over fold models spans zero: nothing can be concluded" in split
 
 
 def test_the_interval_over_fold_models_is_student_t_of_their_differences(scored):

@@ -99,7 +99,7 @@ def test_spread_is_the_student_t_interval():
         ((0.1, 0.2), (0.05, 0.3), 1, None),
         ((-0.2, -0.1), (-0.3, -0.01), -1, None),
         ((-0.1, 0.2), (0.05, 0.3), 0, "over test rows spans zero"),
-        ((0.1, 0.2), (np.nan, np.nan), 0, "one training run"),
+        ((0.1, 0.2), (np.nan, np.nan), 0, "a single training run cannot show"),
         ((0.1, 0.2), (-0.05, 0.3), 0, "over training runs spans zero"),
         ((0.1, 0.2), (-0.3, -0.05), 0, "opposite directions"),
         ((-0.2, -0.1), (0.05, 0.3), 0, "opposite directions"),
@@ -112,6 +112,9 @@ def test_agreed_direction_needs_both_intervals_on_one_side(interval, over_runs, 
             why_undecided(interval, over_runs)
     else:
         assert reason in why_undecided(interval, over_runs)
+    assert why_undecided((0.1, 0.2), (-0.1, 0.3), run="fold model").endswith(
+        "fold models spans zero"
+    )
 
 
 def test_corrected_ttest_known_values_and_against_the_naive_test():

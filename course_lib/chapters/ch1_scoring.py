@@ -213,7 +213,7 @@ def conclusion(
         return f"{head}; both intervals lie above zero: {a} scores higher."
     if direction < 0:
         return f"{head}; both intervals lie below zero: {b} scores higher."
-    reason = why_undecided(interval, over_folds)
+    reason = why_undecided(interval, over_folds, run="fold model")
     return f"{head}; {reason}: nothing can be concluded about which is better."
 
 
