@@ -1,12 +1,12 @@
-"""How the site writes values: three significant digits, intervals, Python literals as text.
+"""How the site writes values: three significant digits, intervals, nested values as text.
 
-The results files hold floats at full precision and the chapters' notes sometimes hold a
-Python dict (fold sizes, split sizes); the site's pages show neither as such.
+The results files hold floats at full precision and nested mappings (fold sizes, per-model
+values); the site's pages show neither as such. The chapters' notes are sentences already
+(:func:`course_lib.report.chapter_report` refuses a Python dict in one).
 """
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -89,30 +89,3 @@ def literal_text(value: Any) -> str:
             return f"{format_value(value[0])}\u2013{format_value(value[1])}"
         return ", ".join(literal_text(v) for v in value)
     return format_value(value)
-
-
-def _literal_end(text: str, start: int) -> int:
-    """The index after the brace that closes the ``{`` at ``start`` (``-1`` if none does)."""
-    depth = 0
-    for index in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
-        if depth == 0:
-            return index + 1
-    return -1
-
-
-def readable_note(note: str) -> str:
-    """``note`` with every Python dict literal in it (``{'fit': 3420}``) written as text."""
-    out, index = [], 0
-    while (start := note.find("{", index)) >= 0:
-        end = _literal_end(note, start)
-        if end < 0:
-            break
-        try:
-            value = ast.literal_eval(note[start:end])
-        except (ValueError, SyntaxError):
-            value = None
-        text = literal_text(value) if isinstance(value, Mapping) else note[start:end]
-        out.append(note[index:start] + text)
-        index = end
-    return "".join(out) + note[index:]

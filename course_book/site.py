@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from course_book.concepts import stage_concepts
-from course_book.formatting import format_value, is_interval, readable_note
+from course_book.formatting import format_value, is_interval
 from course_book.reference import (
     REFERENCE_DIR,
     REFERENCE_PROFILES,
@@ -370,7 +370,7 @@ def _chapter_section(
     methods = record.get("uncertainty", [])
     out.append("".join(f"\n- interval: {m}" for m in methods) + "\n" if methods else "")
     out += ["\n**Published anchors**\n", anchors_table(record["anchors"]), ":::\n"]
-    out += [f"\n- {readable_note(note)}" for note in record.get("notes", [])]
+    out += [f"\n- {note}" for note in record.get("notes", [])]
     out.append("\n")
     return out
 

@@ -20,6 +20,7 @@ import json
 import math
 import numbers
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -312,6 +313,23 @@ def _check_anchors(anchors: Sequence[Anchor]) -> None:
         seen.add((anchor.name, anchor.metric))
 
 
+#: A Python dict or set literal in a sentence: ``{'fit': 3420}``, ``{0: ...}``, ``{"a": 1}``.
+_PYTHON_LITERAL = re.compile(r"\{\s*['\"\d(]")
+
+
+def _check_notes(notes: Sequence[str]) -> None:
+    """Refuse a note that is not a string or that prints a Python dict: the results file is
+    read by people (and the site shows its notes as they are)."""
+    for i, note in enumerate(notes):
+        if not isinstance(note, str):
+            raise ValueError(f"notes[{i}] is a {type(note).__name__}; give sentences (str)")
+        if match := _PYTHON_LITERAL.search(note):
+            raise ValueError(
+                f"notes[{i}] prints a Python dict ({note[match.start() : match.start() + 40]!r}"
+                "...): write mappings as text with course_lib.text.as_text"
+            )
+
+
 def _check(
     chapter: str,
     profile: str,
@@ -378,6 +396,7 @@ def chapter_report(
         Naming the field and the fix (see :func:`_check`); nothing is written then.
     """
     title = _check(chapter, profile, provenance, metrics, anchors, headline, wall_time_s)
+    _check_notes(notes)
     record = {
         "chapter": chapter,
         "title": title,

@@ -17,6 +17,7 @@ from course_lib.chapters.ch4_chromatin import (
     encode_windows,
     make_task,
     plant_motifs,
+    regions_text,
     sample_sequences,
     site_mismatches,
     split_regions,
@@ -122,6 +123,9 @@ def test_split_regions_by_coordinates_are_disjoint():
     }
     with pytest.raises(ValueError, match="fractions"):
         split_regions({"chr22": 100}, fractions=(0.5, 0.5, 0.5))
+    assert regions_text(regions) == (
+        "train chr22:0-210,000; validation chr22:210,000-255,000; test chr22:255,000-300,000"
+    )
 
 
 def test_split_regions_by_chromosome_on_a_whole_genome():

@@ -159,6 +159,10 @@ def test_other_mistakes_name_the_field(tmp_path):
         chapter_report(
             "09_x", profile="smoke", provenance="real", metrics={}, wall_time_s=1, anchors=[]
         )
+    with pytest.raises(ValueError, match=r"notes\[1\] prints a Python dict .*as_text"):
+        write(tmp_path, notes=["fine", f"fold sizes: { ({0: {'fit': 3420}}) }"])
+    with pytest.raises(ValueError, match=r"notes\[0\] is a dict; give sentences"):
+        write(tmp_path, notes=[{"fit": 3420}])
     with pytest.raises(ValueError, match=r"Headline.compared\['m'\] must be an Estimate"):
         Headline("R2", "d", {"m": (1, 0, 2)})  # type: ignore[dict-item]
     assert list(tmp_path.iterdir()) == []

@@ -211,8 +211,8 @@ def test_headline_figure_fits_its_column_with_title_and_legend_inside(tmp_path: 
         assert any("laptop reference (STALE)" in t for t in labels)
 
 
-def test_values_have_three_significant_digits_and_notes_no_python_dicts() -> None:
-    from course_book.formatting import format_value, readable_note, significant
+def test_values_have_three_significant_digits_and_nested_values_no_python_dicts() -> None:
+    from course_book.formatting import format_value, significant
 
     assert [significant(v) for v in (0.80612, -0.048357, 3420.4, 0.0, 12.345)] == [
         "0.806",
@@ -231,13 +231,8 @@ def test_values_have_three_significant_digits_and_notes_no_python_dicts() -> Non
     ]
     assert format_value({"low": 0.79123, "high": 0.99511, "method": "m"}) == "[0.791, 0.995]"
     folds = {k: {"fit": 3420, "val": 380} for k in range(2)}
-    note = readable_note(f"fold sizes: {folds}; splits {{'train': {{'chr22': (0, 210000)}}}}")
-    assert (
-        note == "fold sizes: each of 0, 1: fit 3,420, val 380; splits train (chr22 0\u2013210,000)"
-    )
-    assert (
-        readable_note("a set {not python} and {'a': 0.12345}") == "a set {not python} and a 0.123"
-    )
+    assert format_value(folds) == "each of 0, 1: fit 3,420, val 380"
+    assert format_value({"train": {"chr22": (0, 210000)}}) == "train (chr22 0\u2013210,000)"
 
 
 def test_data_scripts_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

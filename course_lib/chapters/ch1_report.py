@@ -20,6 +20,7 @@ from course_lib.chapters.ch1_scoring import METHOD
 from course_lib.chapters.ch1_utr_rnafm import FoldHead, interval_text, model_name
 from course_lib.models.published import published_mrl
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
+from course_lib.text import as_text
 from course_lib.utr_protocol import PAPER_TRAINING_SIZE, table_metrics
 
 SAMPLE_2019 = "Sample PJ et al., Nat Biotechnol 37, 803-809 (2019)"
@@ -179,7 +180,7 @@ def _notes(
     cv = settings.protocol == "cv"
     return [
         f"heads ({provenance['heads']} data): protocol {settings.protocol!r}, {how}",
-        f"{'fold' if cv else 'split'} sizes: {dict(sizes)}",
+        f"{'fold' if cv else 'split'} sizes: {as_text(_fold_names(sizes))}",
         "epoch selection on the (inner) validation split; label scaler fitted on the training "
         "rows of each fold; Human7600 never trained or selected on",
         "every test set scored the same way: the mean over single fold models with its spread; "
@@ -193,13 +194,13 @@ def _notes(
         f"layer {choice[1]}",
         f"learning curve: the paper's {PAPER_TRAINING_SIZE:,} training UTRs lie beyond the "
         "data; no value is extrapolated",
-        *([f"R2 noise ceiling (synthetic): {_rounded(ceilings)}"] if ceilings else []),
+        *([f"R2 noise ceiling (synthetic): {as_text(ceilings)}"] if ceilings else []),
     ]
 
 
-def _rounded(values: Mapping[str, float]) -> dict[str, float]:
-    """``values`` to 3 decimals, for a sentence."""
-    return {name: round(value, 3) for name, value in values.items()}
+def _fold_names(sizes: Mapping[Any, Any]) -> dict[str, Any]:
+    """``{0: {...}}`` -> ``{"fold 0": {...}}`` (other keys as they are), for a sentence."""
+    return {f"fold {k}" if isinstance(k, int) else str(k): v for k, v in sizes.items()}
 
 
 def report(

@@ -18,6 +18,7 @@ from course_lib.chapters.ch2_optimus_attention import TRAINING_ROWS
 from course_lib.datasets.egfp import EgfpSplit
 from course_lib.models.published import published_mrl
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report, intervals_in
+from course_lib.text import as_text
 from course_lib.training import FitResult
 
 #: The published figures on the 50-nt eGFP library.
@@ -99,13 +100,14 @@ def _notes(
 ) -> list[str]:
     """The sentences of the results file: data, split, training rows, AUG effect by frame."""
     frame_summary = {name: frame_effect.loc[name].to_dict() for name in frame_effect.index}
+    training_rows = "; ".join(f"{name}: {rows}" for name, rows in TRAINING_ROWS.items())
     return [
         f"planted-rule experiment data: {next(iter(provenance.values()))}; "
-        f"split sizes {split.sizes()}",
-        f"published models scored on {dict(test_sizes)} UTRs",
-        f"training rows of the published models: {TRAINING_ROWS}",
+        f"split sizes {as_text(split.sizes())}",
+        f"published models scored on {as_text(test_sizes, 'UTRs')}",
+        f"training rows of the published models: {training_rows}",
         "label scaler fitted on training MRL only (the original fitted one on the test set)",
-        f"mean predicted MRL change of an inserted AUG by frame: {frame_summary}",
+        f"mean predicted MRL change of an inserted AUG by frame: {as_text(frame_summary)}",
         *split.notes,
     ]
 

@@ -16,6 +16,7 @@ import pandas as pd
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.cross_validation import CVResult
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report
+from course_lib.text import as_text
 
 SEED_SOURCE = (
     "original course notebook: 3,101/3,101 PUM2 course set, one split, the model picked on the "
@@ -148,7 +149,7 @@ def _notes(
         f"{settings.cv_design}, validation fraction {settings.val_fraction} inside the "
         "training folds",
         f"BERT: {bert_note}",
-        "fold comparisons vs BiLSTM (ROC AUC): " + str(tests.to_dict("index")),
+        "fold comparisons vs BiLSTM (ROC AUC): " + as_text(tests.to_dict("index")),
         f"model interpreted: {explained}; motif looked for: {settings.motif}",
     ]
 
@@ -202,7 +203,7 @@ def report(
         headline=headline(intervals, list(cv), data),
         models=_models(cv),
         notes=_notes(settings, provenance, n_sequences, bert_note, comparison, explained)
-        + [*conclusions, f"interpretation of {explained}: consensus {dict(consensus)}"],
+        + [*conclusions, f"interpretation of {explained}: consensus {as_text(consensus)}"],
         folder=folder,
     )
 

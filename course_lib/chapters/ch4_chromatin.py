@@ -179,6 +179,15 @@ def split_regions(
     return out
 
 
+def regions_text(regions: dict[str, dict[str, tuple[int, int]]]) -> str:
+    """:func:`split_regions`' output as a sentence: ``"train chr22:0-210,000; validation
+    chr22:210,000-255,000; test chr22:255,000-300,000"``."""
+    return "; ".join(
+        f"{split} " + ", ".join(f"{chrom}:{start:,}-{end:,}" for chrom, (start, end) in r.items())
+        for split, r in regions.items()
+    )
+
+
 def window_sampler(
     genome: Genome, regions: dict[str, tuple[int, int]], length: int, max_n: int = 10
 ) -> Callable[[int, np.random.Generator], torch.Tensor]:

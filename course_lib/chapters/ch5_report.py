@@ -17,6 +17,7 @@ from course_lib.chapters.ch5_config import Ch5Config
 from course_lib.chapters.ch5_structure_check import LabelAgreement
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report
 from course_lib.structure import vienna_version
+from course_lib.text import as_text
 from course_lib.training import FitResult
 from course_lib.utr_protocol import RealUTRProtocol
 
@@ -145,8 +146,8 @@ def _notes(
 ) -> list[str]:
     """The sentences of the results file: data, corpus, encoder, fine-tuning, labels, probes."""
     return [
-        f"data provenance: {provenance}; Random7600 folds (fit/val/test) and Human7600: "
-        f"{protocol.summary().to_dict(orient='index')}",
+        f"data provenance: {provenance}; rows of each Random7600 fold and of Human7600: "
+        + as_text({f"fold {k}": v for k, v in protocol.summary().to_dict(orient="index").items()}),
         f"pretraining corpus ({corpus['provenance']}): {corpus['description']}; none shares "
         "25 nt with a test UTR",
         f"ESM-2-style encoder: {settings.num_layers} layers, {settings.num_heads} heads, "
