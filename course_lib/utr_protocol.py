@@ -230,6 +230,11 @@ class RealUTRProtocol:
         rows = [{"fold": f.fold, **f.sizes(), "Human7600": len(self.human)} for f in self.folds]
         return pd.DataFrame(rows).set_index("fold")
 
+    def fold_sizes(self) -> dict[str, dict[str, int]]:
+        """``{"fold 0": {"fit": ..., "val": ..., "test": ..., "Human7600": ...}, ...}``: the rows
+        of :meth:`summary` named for a sentence (``course_lib.text.as_text``)."""
+        return {f"fold {k}": v for k, v in self.summary().to_dict(orient="index").items()}
+
 
 def read_varying_testsets(path: str | Path, verbose: bool = True) -> pd.DataFrame:
     """Random7600 and Human7600 from ``utr_testsets/stride11133m_MPA_V_pred.csv``.

@@ -23,6 +23,7 @@ from course_lib.chapters.ch5_efficiency_stats import (
     fold_mean_interval,
     fold_metrics,
     lesson_sentence,
+    lr_choice_sentence,
     published_sentence,
     reference_scores,
     verdict,
@@ -58,6 +59,32 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+def test_lr_choice_sentence_names_every_choice_at_the_edge_of_the_grid():
+    tried = {
+        ("a", 100): (0.1, 0.3, 0.2),  # inside
+        ("b", 100): (0.1, 0.2, 0.4),  # the largest
+        ("b", 1000): (0.5, 0.5, 0.4),  # a tie: the first tried, as the curve keeps it
+    }
+    grid = pd.DataFrame(
+        [
+            (arm, labels, lr, r2)
+            for (arm, labels), scores in tried.items()
+            for lr, r2 in zip((1e-3, 3e-3, 1e-2), scores, strict=True)
+        ],
+        columns=["arm", "labels", "lr", "val R2"],
+    )
+    sentence = lr_choice_sentence(grid)
+    assert sentence.startswith(
+        "1 of 3 learning rates chosen on validation lie inside the grid (0.001 to 0.01); at its"
+    )
+    assert sentence.endswith(
+        "b at 100 labels (0.01, the largest); b at 1,000 labels (0.001, the smallest)"
+    )
+    assert lr_choice_sentence(grid[grid["arm"] == "a"]).endswith("the grid brackets every choice")
+    assert "none was chosen" in lr_choice_sentence(grid[grid["lr"] == 1e-3])
+    assert "no grid was searched" in lr_choice_sentence(grid.iloc[:0])
+
+
 def _protocol():
     from course_lib.utr_protocol import real_utr_protocol
 
@@ -82,6 +109,7 @@ def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fo
         lrs = curve.runs.query("arm == @row.arm and labels == @row.labels")["lr"]
         assert (lrs == row["lr"]).all()
     assert set(curve.lr_grid["arm"]) == {"pre", "scratch", "one-hot"}
+    assert "of 6 learning rates chosen on validation" in lr_choice_sentence(curve.lr_grid)
     # Human7600 rows are the same for every fold; fold test rows differ
     human = [curve.truth[(f, "Human7600")][2] for f in curve.folds]
     random = [curve.truth[(f, "Random7600 fold")][2] for f in curve.folds]

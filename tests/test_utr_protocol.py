@@ -8,6 +8,7 @@ import pytest
 from toy_utrs import toy_varying_table
 
 from course_lib.metrics import regression_metrics
+from course_lib.text import as_text
 from course_lib.utr_protocol import (
     PAPER_TRAINING_SIZE,
     FoldSplit,
@@ -52,6 +53,19 @@ def test_folds_disjoint_and_stratified_by_length(protocol):
         val_lengths = np.unique(lengths[f.val])
         assert len(val_lengths) > 60  # the inner validation split covers (nearly) all lengths
     assert protocol.summary()["Human7600"].unique().tolist() == [len(protocol.human)]
+
+
+def test_fold_sizes_name_each_fold_for_a_sentence(protocol):
+    sizes = protocol.fold_sizes()
+    assert list(sizes) == [f"fold {f.fold}" for f in protocol.folds]
+    first = protocol.folds[0]
+    assert sizes["fold 0"] == {
+        "fit": len(first.fit),
+        "val": len(first.val),
+        "test": len(first.test),
+        "Human7600": len(protocol.human),
+    }
+    assert as_text(sizes).startswith(f"fold 0 (fit {len(first.fit):,}, val ")
 
 
 def test_human_is_external(protocol):

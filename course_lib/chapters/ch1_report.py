@@ -180,7 +180,7 @@ def _notes(
     cv = settings.protocol == "cv"
     return [
         f"heads ({provenance['heads']} data): protocol {settings.protocol!r}, {how}",
-        f"{'fold' if cv else 'split'} sizes: {as_text(_fold_names(sizes))}",
+        f"{'fold' if cv else 'split'} sizes: {as_text(sizes)}",
         "epoch selection on the (inner) validation split; label scaler fitted on the training "
         "rows of each fold; Human7600 never trained or selected on",
         "every test set scored the same way: the mean over single fold models with its spread; "
@@ -196,11 +196,6 @@ def _notes(
         "data; no value is extrapolated",
         *([f"R2 noise ceiling (synthetic): {as_text(ceilings)}"] if ceilings else []),
     ]
-
-
-def _fold_names(sizes: Mapping[Any, Any]) -> dict[str, Any]:
-    """``{0: {...}}`` -> ``{"fold 0": {...}}`` (other keys as they are), for a sentence."""
-    return {f"fold {k}" if isinstance(k, int) else str(k): v for k, v in sizes.items()}
 
 
 def report(
@@ -243,7 +238,7 @@ def report(
         Every head on every fold; the headline's models besides :func:`headline_pair`'s
         (first); what the headline was measured on (:func:`headline_data`).
     how, sizes
-        How the heads were trained; the folds' (or the split's) sizes.
+        How the heads were trained; ``RealUTRProtocol.fold_sizes()`` or the split's sizes.
     backbones, ceilings
         ``{name: backbone}`` of :func:`~course_lib.chapters.ch1_backbones.load_backbones`;
         the synthetic data's R2 noise ceilings (empty when not computed).

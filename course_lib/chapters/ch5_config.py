@@ -156,7 +156,7 @@ class Ch5Config(BackboneConfig):
     )
     frozen_steps: int = parameter(25, "first steps with the backbone frozen", minimum=0)
     lr_grid: tuple[float, ...] = parameter(
-        (1e-3, 3e-3),
+        (3e-4, 1e-3, 3e-3, 1e-2),
         "learning rates every curve arm chooses from",
         item=Rule("a learning rate", float, minimum=1e-8),
     )

@@ -103,7 +103,8 @@ class EfficiencyCurve:
     truth
         ``{(fold, test set): (y [m], lengths [m], utrs [m])}``.
     lr_grid
-        One row per from-scratch arm, label count and learning rate: fold 0's ``val R2``.
+        One row per network arm, label count and learning rate tried on the first fold, in
+        the order tried: ``arm``, ``labels``, ``lr``, ``val R2`` (empty when no grid ran).
     fits
         ``{(arm, labels, fold): FitResult}``.
     """

@@ -9,7 +9,8 @@
 - :func:`efficiency_table`: every arm, label count and test set, with its difference from the
   reference arm; :func:`conclusions`: one sentence per comparison, computed from the
   intervals; :func:`lesson_sentence`: whether the chapter's lesson shows at the fewest
-  labels; :func:`plot_efficiency`: R² against label count (log x) with intervals;
+  labels; :func:`lr_choice_sentence`: whether the learning-rate grid brackets every
+  arm's choice; :func:`plot_efficiency`: R² against label count (log x) with intervals;
 - :func:`reference_scores`: a published model's R² on the same test rows.
 
 The curve itself is :mod:`course_lib.chapters.ch5_efficiency`.
@@ -238,6 +239,40 @@ def lesson_sentence(
         f"{where}, {reference} does not beat {against}: the lesson does not show in this run "
         f"({len(short)} of {len(rows)} comparisons fall short: {'; '.join(short)})."
     )
+
+
+def lr_choice_sentence(lr_grid: pd.DataFrame) -> str:
+    """Where the learning rates chosen on validation lie in the grid, in one sentence.
+
+    A rate chosen at the grid's smallest or largest value may be beaten by one beyond the
+    grid: that arm may be trained less carefully than the others, and the sentence names it.
+
+    Parameters
+    ----------
+    lr_grid
+        :attr:`EfficiencyCurve.lr_grid`: one row per arm, label count and learning rate tried
+        (``arm``, ``labels``, ``lr``, ``val R2``), in the order tried; the first best on
+        validation is the one chosen, as in the curve.
+    """
+    if lr_grid.empty:
+        return "no learning rate was chosen on validation in this run (no grid was searched)"
+    grid = np.sort(lr_grid["lr"].unique())
+    if len(grid) == 1:
+        return f"one learning rate in the grid ({grid[0]:g}): none was chosen on validation"
+    best = lr_grid.groupby(["arm", "labels"], sort=False)["val R2"].idxmax()
+    chosen = lr_grid.loc[best.to_numpy()]
+    edge = chosen[chosen["lr"].isin([grid[0], grid[-1]])]
+    inside = (
+        f"{len(chosen) - len(edge)} of {len(chosen)} learning rates chosen on validation lie "
+        f"inside the grid ({grid[0]:g} to {grid[-1]:g})"
+    )
+    if edge.empty:
+        return f"{inside}: the grid brackets every choice"
+    where = "; ".join(
+        f"{arm} at {labels:,} labels ({lr:g}, the {'smallest' if lr == grid[0] else 'largest'})"
+        for arm, labels, lr in edge[["arm", "labels", "lr"]].itertuples(index=False)
+    )
+    return f"{inside}; at its edge, where a rate beyond it might do better (widen lr_grid): {where}"
 
 
 def summary_sentence(table: pd.DataFrame, reference: str, arm: str, test: str) -> str:

@@ -143,11 +143,15 @@ def _notes(
     protocol: RealUTRProtocol,
     corpus: Mapping[str, Any],
     probes: Mapping[str, float],
+    lr_grid: pd.DataFrame,
 ) -> list[str]:
-    """The sentences of the results file: data, corpus, encoder, fine-tuning, labels, probes."""
+    """The sentences of the results file: data, corpus, encoder, fine-tuning and its
+    learning-rate choices, labels, probes."""
+    from course_lib.chapters.ch5_efficiency_stats import lr_choice_sentence
+
     return [
         f"data provenance: {provenance}; rows of each Random7600 fold and of Human7600: "
-        + as_text({f"fold {k}": v for k, v in protocol.summary().to_dict(orient="index").items()}),
+        + as_text(protocol.fold_sizes()),
         f"pretraining corpus ({corpus['provenance']}): {corpus['description']}; none shares "
         "25 nt with a test UTR",
         f"ESM-2-style encoder: {settings.num_layers} layers, {settings.num_heads} heads, "
@@ -159,6 +163,7 @@ def _notes(
         f"backbones at {settings.backbone_lr_factor}x the head's learning rate after "
         f"{settings.frozen_steps} frozen steps; every arm chooses its (head) learning rate "
         f"from {list(settings.lr_grid)} on validation; selection on validation R2",
+        lr_choice_sentence(lr_grid),
         f"test rows: {settings.test_per_length or 'all'} UTRs per length of each test set",
         f"structure labels: ViennaRNA {vienna_version()} RNA.fold",
         "linear probe R2 of frozen embeddings (val UTRs): "
@@ -201,6 +206,7 @@ def report(
     variants: Mapping[str, Sequence[str]],
     checkpoints: Mapping[str, Path],
     runs: pd.DataFrame,
+    lr_grid: pd.DataFrame,
     control_arm: str,
     protocol: RealUTRProtocol,
     corpus: Mapping[str, Any],
@@ -221,8 +227,9 @@ def report(
         ``{name: control}`` of :mod:`course_lib.chapters.ch5_controls` (masked tokens against
         the copy baseline per backbone, the negative control's among them; the folding heads);
         the curve's table and conclusions (:mod:`course_lib.chapters.ch5_efficiency_stats`).
-    pretraining, variants, checkpoints, runs, control_arm
-        The pretraining runs, objectives and checkpoints by arm; the curve's runs; the
+    pretraining, variants, checkpoints, runs, lr_grid, control_arm
+        The pretraining runs, objectives and checkpoints by arm; the curve's runs and its
+        learning-rate grid (:class:`~course_lib.chapters.ch5_efficiency.EfficiencyCurve`); the
         negative control's arm name.
     protocol, corpus, probes, wall_time_s, folder
         The folds, the corpus's ``{"provenance", "description"}``, the linear probes' R2,
@@ -241,6 +248,6 @@ def report(
         anchors=ANCHORS,
         headline=headline(efficiency, data, METHOD),
         models=_models(pretraining, variants, checkpoints, runs),
-        notes=_notes(settings, provenance, protocol, corpus, probes),
+        notes=_notes(settings, provenance, protocol, corpus, probes, lr_grid),
         folder=folder,
     )
