@@ -81,6 +81,8 @@ Training, evaluation and interpretation
 - :mod:`course_lib.launch` -- ``python -m course_lib.launch pretrain|finetune``: a chapter's
   backbones or fine-tuning runs on one process, several GPUs or machines (``torchrun``)
 - :mod:`course_lib.cross_validation` -- stratified k-fold CV with a fresh model per fold
+- :mod:`course_lib.grids` -- whether each value chosen on validation lies inside its grid
+  (chapters 3 and 5's learning rates)
 - :mod:`course_lib.metrics` -- exactly named regression and classification metrics
 - :mod:`course_lib.uncertainty` -- bootstrap intervals, spread over folds, corrected t-tests
 - :mod:`course_lib.atomic` -- writes that are whole or absent (results, caches, stamps)

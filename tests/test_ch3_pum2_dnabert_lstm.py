@@ -224,3 +224,35 @@ def test_anchor_protocols_and_exercises():
         0.941,
     ]
     assert len(ch3x.EXERCISES) == 6
+
+
+def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
+    from types import SimpleNamespace
+
+    from course_lib.chapters.ch3_config import Ch3Config
+
+    settings = Ch3Config.resolve("laptop", bert_lr=1e-3, lstm_lr=2e-3, lr_factors=(0.5, 2.0, 8.0))
+
+    def result(lr):
+        return SimpleNamespace(folds=[SimpleNamespace(trained=SimpleNamespace(info={"lr": lr}))])
+
+    cv = {
+        "CNN": result(None),
+        "BERT (no pretraining)": result(2e-3),
+        "BERT (genome MLM)": result(8e-3),
+    }
+    curve = pd.DataFrame(
+        {
+            "labelled sites": [100, 100, 1000],
+            "arm": ["BERT (genome MLM)", "BiLSTM", "BiLSTM"],
+            "lr": [5e-4, 4e-3, 1.6e-2],  # BiLSTM: 2x and 8x its own base rate
+        }
+    )
+    in_cv, in_curve = ch3_report.lr_choice_sentences(settings, cv, curve)
+    assert in_cv.startswith("cross-validation: 1 of 2 learning rates (multiples of the arm's")
+    assert in_cv.endswith("BERT (genome MLM) (8, the largest)")
+    assert in_curve.startswith("sample-efficiency curve: 1 of 3 learning rates")
+    assert (
+        "BERT (genome MLM) at 100 sites (0.5, the smallest); BiLSTM at 1,000 sites (8" in in_curve
+    )
+    assert len(ch3_report.lr_choice_sentences(settings, cv, None)) == 1

@@ -73,16 +73,14 @@ def test_lr_choice_sentence_names_every_choice_at_the_edge_of_the_grid():
         ],
         columns=["arm", "labels", "lr", "val R2"],
     )
-    sentence = lr_choice_sentence(grid)
-    assert sentence.startswith(
-        "1 of 3 learning rates chosen on validation lie inside the grid (0.001 to 0.01); at its"
-    )
-    assert sentence.endswith(
-        "b at 100 labels (0.01, the largest); b at 1,000 labels (0.001, the smallest)"
+    assert lr_choice_sentence(grid) == (
+        "1 of 3 learning rates chosen on validation lie inside the grid (0.001 to 0.01); at its "
+        "edge, where a value beyond it might do better (widen lr_grid): b at 100 labels (0.01, "
+        "the largest); b at 1,000 labels (0.001, the smallest)"
     )
     assert lr_choice_sentence(grid[grid["arm"] == "a"]).endswith("the grid brackets every choice")
     assert "none was chosen" in lr_choice_sentence(grid[grid["lr"] == 1e-3])
-    assert "no grid was searched" in lr_choice_sentence(grid.iloc[:0])
+    assert "no learning rates were chosen" in lr_choice_sentence(grid.iloc[:0])
 
 
 def _protocol():
@@ -109,7 +107,7 @@ def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fo
         lrs = curve.runs.query("arm == @row.arm and labels == @row.labels")["lr"]
         assert (lrs == row["lr"]).all()
     assert set(curve.lr_grid["arm"]) == {"pre", "scratch", "one-hot"}
-    assert "of 6 learning rates chosen on validation" in lr_choice_sentence(curve.lr_grid)
+    assert "each of the 6 chosen on validation sits at an edge" in lr_choice_sentence(curve.lr_grid)
     # Human7600 rows are the same for every fold; fold test rows differ
     human = [curve.truth[(f, "Human7600")][2] for f in curve.folds]
     random = [curve.truth[(f, "Random7600 fold")][2] for f in curve.folds]

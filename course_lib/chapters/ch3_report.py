@@ -15,6 +15,7 @@ import pandas as pd
 
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.cross_validation import CVResult
+from course_lib.grids import edge_sentence
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report
 from course_lib.text import as_text
 
@@ -134,6 +135,36 @@ def headline(intervals: pd.DataFrame, models: Sequence[str], data: str) -> Headl
     return Headline("ROC AUC", data, compared, ANCHORS[1])
 
 
+def lr_choice_sentences(
+    settings: Ch3Config, cv: Mapping[str, CVResult], efficiency: pd.DataFrame | None
+) -> list[str]:
+    """Whether ``settings.lr_factors`` brackets every learning rate chosen on validation.
+
+    Each choice is written as a multiple of its arm's base rate (``lstm_lr`` for the BiLSTM,
+    ``bert_lr`` for the BERT arms) and set against the factors
+    (:func:`course_lib.grids.edge_sentence`): one sentence for the cross-validation (the BERT
+    arms, chosen on the first fold), one for the sample-efficiency curve when ``efficiency``
+    (its table: ``labelled sites``, ``arm``, ``lr``) is given (chosen at every count).
+    """
+
+    def factor(arm: str, lr: float) -> float:
+        return lr / (settings.lstm_lr if arm == "BiLSTM" else settings.bert_lr)
+
+    what = "learning rates (multiples of the arm's base rate)"
+    in_cv = {
+        arm: factor(arm, result.folds[0].trained.info["lr"])
+        for arm, result in cv.items()
+        if result.folds[0].trained.info.get("lr") is not None
+    }
+    out = ["cross-validation: " + edge_sentence(in_cv, settings.lr_factors, what, "lr_factors")]
+    if efficiency is not None:
+        rows = efficiency.dropna(subset=["lr"])[["labelled sites", "arm", "lr"]]
+        curve = {f"{arm} at {n:,} sites": factor(arm, lr) for n, arm, lr in rows.values}
+        line = edge_sentence(curve, settings.lr_factors, what, "lr_factors")
+        out.append("sample-efficiency curve: " + line)
+    return out
+
+
 def _notes(
     settings: Ch3Config,
     provenance: str,
@@ -203,6 +234,7 @@ def report(
         headline=headline(intervals, list(cv), data),
         models=_models(cv),
         notes=_notes(settings, provenance, n_sequences, bert_note, comparison, explained)
+        + lr_choice_sentences(settings, cv, None if efficiency is None else efficiency[0])
         + [*conclusions, f"interpretation of {explained}: consensus {as_text(consensus)}"],
         folder=folder,
     )

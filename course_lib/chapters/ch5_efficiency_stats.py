@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.chapters.ch5_efficiency import TEST_SETS, EfficiencyCurve
+from course_lib.grids import edge_sentence
 from course_lib.uncertainty import agreed_direction, bootstrap_indices, spread, why_undecided
 from course_lib.utr_protocol import BATCHED_METRICS
 
@@ -242,10 +243,8 @@ def lesson_sentence(
 
 
 def lr_choice_sentence(lr_grid: pd.DataFrame) -> str:
-    """Where the learning rates chosen on validation lie in the grid, in one sentence.
-
-    A rate chosen at the grid's smallest or largest value may be beaten by one beyond the
-    grid: that arm may be trained less carefully than the others, and the sentence names it.
+    """Whether the learning-rate grid brackets every arm's choice, in one sentence
+    (:func:`course_lib.grids.edge_sentence`: each choice at the grid's edge is named).
 
     Parameters
     ----------
@@ -255,24 +254,10 @@ def lr_choice_sentence(lr_grid: pd.DataFrame) -> str:
         validation is the one chosen, as in the curve.
     """
     if lr_grid.empty:
-        return "no learning rate was chosen on validation in this run (no grid was searched)"
-    grid = np.sort(lr_grid["lr"].unique())
-    if len(grid) == 1:
-        return f"one learning rate in the grid ({grid[0]:g}): none was chosen on validation"
-    best = lr_grid.groupby(["arm", "labels"], sort=False)["val R2"].idxmax()
-    chosen = lr_grid.loc[best.to_numpy()]
-    edge = chosen[chosen["lr"].isin([grid[0], grid[-1]])]
-    inside = (
-        f"{len(chosen) - len(edge)} of {len(chosen)} learning rates chosen on validation lie "
-        f"inside the grid ({grid[0]:g} to {grid[-1]:g})"
-    )
-    if edge.empty:
-        return f"{inside}: the grid brackets every choice"
-    where = "; ".join(
-        f"{arm} at {labels:,} labels ({lr:g}, the {'smallest' if lr == grid[0] else 'largest'})"
-        for arm, labels, lr in edge[["arm", "labels", "lr"]].itertuples(index=False)
-    )
-    return f"{inside}; at its edge, where a rate beyond it might do better (widen lr_grid): {where}"
+        return edge_sentence({}, ())
+    best = lr_grid.loc[lr_grid.groupby(["arm", "labels"], sort=False)["val R2"].idxmax()]
+    chosen = {f"{arm} at {n:,} labels": lr for arm, n, lr in best[["arm", "labels", "lr"]].values}
+    return edge_sentence(chosen, lr_grid["lr"].unique(), parameter="lr_grid")
 
 
 def summary_sentence(table: pd.DataFrame, reference: str, arm: str, test: str) -> str:
