@@ -59,6 +59,17 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+def test_a_rate_of_the_grid_trains_the_same_model_whatever_was_tried_before_it():
+    _, protocol = _protocol()
+    arms = [Arm("scratch", _config(), True), Arm("one-hot", None, True)]
+    one_fold = {**SETTINGS, "real_folds": 1, "efficiency_counts": (30,)}
+    alone = efficiency_curve(arms, protocol, {**one_fold, "lr_grid": (3e-3,)})
+    after = efficiency_curve(arms, protocol, {**one_fold, "lr_grid": (1e-3, 3e-3)})
+    # the same shuffles, so the same validation R2 at 3e-3 for every arm
+    later = after.lr_grid[after.lr_grid["lr"] == 3e-3].set_index("arm")["val R2"]
+    pd.testing.assert_series_equal(later, alone.lr_grid.set_index("arm")["val R2"])
+
+
 def test_lr_choice_sentence_names_every_choice_at_the_edge_of_the_grid():
     tried = {
         ("a", 100): (0.1, 0.3, 0.2),  # inside

@@ -332,17 +332,19 @@ def _one_run(
     if isinstance(arm.source, KmerRidge):
         rows.append(_ridge_run(curve, arm, n, where))
         return []
-    scaler, loaders = fold_curve_loaders(
-        protocol, split, subset, tests, arm.source is None, settings, seed
-    )
     key = (arm.name, n)
     grid_lrs = settings["lr_grid"] if key not in chosen else ()
     lrs = grid_lrs or (chosen[key],)
     tried = []
     for lr in lrs:
+        # fresh loaders per rate: the same shuffles whatever the grid tried before
+        scaler, loaders = fold_curve_loaders(
+            protocol, split, subset, tests, arm.source is None, settings, seed
+        )
         label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}"
-        tried.append((lr, *fit_arm(arm, lr, loaders, settings, device, seed + split.fold, label)))
-    lr, model, fit_ = max(tried, key=lambda t: t[2].best_value)
+        model, fit_ = fit_arm(arm, lr, loaders, settings, device, seed + split.fold, label)
+        tried.append((lr, model, fit_, loaders))
+    lr, model, fit_, loaders = max(tried, key=lambda t: t[2].best_value)
     chosen[key] = lr
     best_step = int(fit_.history["step"].iloc[fit_.best_epoch - 1])
     out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": lr}
