@@ -10,6 +10,9 @@ The protocol, in one place so every model of a chapter gets exactly the same tre
    :class:`TrainedFold` whose ``predict(index)`` scores any rows.
 4. :func:`cross_validate` scores the test fold once, after training: the test rows are never
    given to ``train_fold``.
+5. A choice made once and reused by every fold (a learning rate chosen on
+   :func:`first_validation_rows`) has seen rows that other folds test: :func:`withholding`
+   leaves them out of every test fold, :func:`check_withheld` refuses folds that do not.
 
 :func:`neural_fold_trainer` is that ``train_fold`` for a PyTorch model trained with
 :func:`course_lib.training.fit`; :func:`paired_comparison` compares two models fold by fold.
@@ -147,6 +150,47 @@ def inner_split(
         random_state=seed,
     )
     return np.sort(fit_index), np.sort(val_index)
+
+
+def first_validation_rows(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+) -> np.ndarray:
+    """The validation rows :func:`cross_validate` carves out of the first fold's training rows
+    (sorted ``[m]``): where a choice made once for every fold (a learning rate) is made."""
+    return inner_split(folds[0][0], labels, val_fraction, seed)[1]
+
+
+def withholding(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]], rows: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` with ``rows`` left out of every test fold; training rows are unchanged.
+
+    A choice made on some rows and reused by every fold (e.g. a learning rate chosen on
+    :func:`first_validation_rows`) has looked at them; a fold that tested them would score a
+    model on rows that chose it. Withheld rows are tested by no fold.
+    """
+    return [(train, np.setdiff1d(test, rows)) for train, test in folds]
+
+
+def check_withheld(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    rows: np.ndarray,
+    choice: str,
+    fix: str = "withholding(folds, rows)",
+) -> None:
+    """Raise ``ValueError`` where a test fold holds any of ``rows``, on which ``choice`` is made
+    once for every fold; the message names the folds and ``fix`` (:func:`withholding`)."""
+    seen = {k: np.intersect1d(test, rows).size for k, (_, test) in enumerate(folds)}
+    seen = {k: n for k, n in seen.items() if n}
+    if seen:
+        raise ValueError(
+            f"{choice} is reused by every fold, but "
+            + ", ".join(f"test fold {k} holds {n} of its rows" for k, n in seen.items())
+            + f": score only rows no choice has seen with {fix}"
+        )
 
 
 def stratified_subset(labels: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:

@@ -28,9 +28,19 @@ def edge_choices(chosen: Mapping[str, float], grid: Sequence[float]) -> dict[str
     ValueError
         ``grid`` is empty, or a chosen value is not in it (it was not chosen from this grid).
     """
+    return _ends(chosen, _sorted_grid(grid))
+
+
+def _sorted_grid(grid: Sequence[float]) -> np.ndarray:
+    """``grid`` as sorted floats ``[g]``; ``ValueError`` when it is empty."""
     values = np.sort(np.asarray(grid, dtype=float))
     if values.size == 0:
         raise ValueError("the grid is empty: pass the values that were tried")
+    return values
+
+
+def _ends(chosen: Mapping[str, float], values: np.ndarray) -> dict[str, str]:
+    """:func:`edge_choices` on the sorted grid ``values`` ``[g]``."""
     outside = {name: v for name, v in chosen.items() if not np.isclose(values, v).any()}
     if outside:
         raise ValueError(
@@ -65,8 +75,8 @@ def edge_sentence(
     """
     if not chosen:
         return f"no {what} were chosen on validation in this run"
-    values = np.sort(np.asarray(grid, dtype=float))
-    ends = edge_choices(chosen, grid)
+    values = _sorted_grid(grid)
+    ends = _ends(chosen, values)
     if values.size == 1:
         return f"one value in the grid of {what} ({values[0]:g}): none was chosen on validation"
     if values.size == 2:

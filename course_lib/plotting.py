@@ -60,9 +60,12 @@ def plot_scatter(
     max_points: int = 5000,
     seed: int = 0,
 ) -> Axes:
-    """Predicted versus measured with the identity line and Pearson r in the legend."""
+    """Predicted versus measured with the identity line and Pearson r in the legend; pairs
+    with a NaN (a row no model predicted) are left out."""
     ax = _axes(ax)
-    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    y_true, y_pred = np.asarray(y_true, float).ravel(), np.asarray(y_pred, float).ravel()
+    kept = np.isfinite(y_true) & np.isfinite(y_pred)
+    y_true, y_pred = y_true[kept], y_pred[kept]
     idx = np.arange(y_true.size)
     if y_true.size > max_points:
         idx = np.random.default_rng(seed).choice(idx, max_points, replace=False)

@@ -27,7 +27,7 @@ mean ribosome load) and keeps Human7600 whole as an external test:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,8 @@ class FoldSplit:
         Fold number, from 0.
     fit, val, test
         Sorted ``int64`` arrays: training rows, the inner validation rows (model selection)
-        and the held-out fold. The three are disjoint and together cover every row.
+        and the held-out fold. The three are disjoint and together cover every row, less the
+        rows :meth:`RealUTRProtocol.withholding` leaves out of the test rows.
     """
 
     fold: int
@@ -220,14 +221,46 @@ class RealUTRProtocol:
     human: pd.DataFrame
     folds: list[FoldSplit]
     sizes: list[int]
+    withheld: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def withholding(self, rows: Iterable[int]) -> RealUTRProtocol:
+        """The protocol with Random7600 ``rows`` left out of every fold's test rows.
+
+        A choice made once and reused by every fold (chapter 5's learning rates, chosen on
+        fold 0's validation rows; chapter 1's layer, chosen on every fold's) has looked at
+        those rows, and a fold that tests them would score a model on rows that chose it.
+        Training and validation rows are unchanged; ``withheld`` is the union of every call's
+        ``rows`` (sorted ``int64``).
+        """
+        withheld = np.union1d(self.withheld, np.asarray(list(rows), dtype=np.int64))
+        folds = [replace(f, test=np.setdiff1d(f.test, withheld)) for f in self.folds]
+        return replace(self, folds=folds, withheld=withheld)
+
+    def check_withheld(self, rows: np.ndarray, choice: str) -> None:
+        """Raise ``ValueError`` where a fold's test rows hold any of ``rows``, the rows on
+        which ``choice`` (e.g. "the learning rate, chosen on fold 0's validation rows,") is
+        made once for every fold (:func:`course_lib.cross_validation.check_withheld`)."""
+        from course_lib.cross_validation import check_withheld
+
+        folds = [(np.concatenate([f.fit, f.val]), f.test) for f in self.folds]
+        check_withheld(folds, rows, choice, "protocol.withholding(rows)")
 
     def learning_curve(self, fold: int, seed: int = 0) -> dict[int, np.ndarray]:
         """Training rows per size for one fold (:func:`learning_curve_subsets`)."""
         return learning_curve_subsets(self.folds[fold], self.random["len"], self.sizes, seed)
 
     def summary(self) -> pd.DataFrame:
-        """One row per fold: fit, val and test sizes, and the external test's size."""
-        rows = [{"fold": f.fold, **f.sizes(), "Human7600": len(self.human)} for f in self.folds]
+        """One row per fold: fit, val and test sizes, the test rows withheld
+        (:meth:`withholding`) and the external test's size."""
+        rows = [
+            {
+                "fold": f.fold,
+                **f.sizes(),
+                "withheld": np.setdiff1d(self.withheld, np.concatenate([f.fit, f.val])).size,
+                "Human7600": len(self.human),
+            }
+            for f in self.folds
+        ]
         return pd.DataFrame(rows).set_index("fold")
 
     def fold_sizes(self) -> dict[str, dict[str, int]]:
@@ -438,6 +471,7 @@ def comparisons(
 def combine_predictions(
     fold_predictions: Iterable[tuple[str, Mapping[str, np.ndarray], Mapping[str, np.ndarray]]],
     sizes: Mapping[str, int],
+    withheld: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """``{model: {test set: [n]}}``: each row's predictions averaged over the folds that
     predicted it (out of fold on Random7600: one each; Human7600: the mean of the fold models).
@@ -449,11 +483,14 @@ def combine_predictions(
         into that test set's whole table and ``predictions[test set]`` ``[m]`` values.
     sizes
         ``{test set: n rows}``.
+    withheld
+        ``{test set: rows}`` withheld from every fold's test (:meth:`RealUTRProtocol.withholding`):
+        NaN where no fold predicted them.
 
     Raises
     ------
     ValueError
-        A row of a test set was never predicted by a model.
+        A row of a test set, not withheld, was never predicted by a model.
     """
     sums: dict[tuple[str, str], np.ndarray] = {}
     counts: dict[tuple[str, str], np.ndarray] = {}
@@ -466,10 +503,12 @@ def combine_predictions(
             np.add.at(counts[key], rows[name], 1)
     out: dict[str, dict[str, np.ndarray]] = {}
     for (model, name), total in sums.items():
-        missing = int((counts[(model, name)] == 0).sum())
+        unseen = counts[(model, name)] == 0
+        missing = int(np.delete(unseen, (withheld or {}).get(name, [])).sum())
         if missing:
             raise ValueError(f"{model}: {missing} rows of {name} were never predicted")
-        out.setdefault(model, {})[name] = total / counts[(model, name)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.setdefault(model, {})[name] = total / counts[(model, name)]
     return out
 
 

@@ -3,6 +3,7 @@ embedding folds of a chosen layer, the comparison pairs, and the findings senten
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -89,6 +90,22 @@ def test_embedding_folds_cut_one_cache_of_the_chosen_layer_into_the_cv_folds(
     assert len(fold.caches["Human7600"]) == len(protocol.human)
     last, _ = cb.embedding_folds({"x": LayerBackbone(stand_in[0], 1)}, "cv", *args)
     assert next(iter(last.values())).path != cache.path  # each layer has its own file
+
+
+def test_the_probe_reads_validation_rows_that_no_fold_then_tests():
+    from course_lib.utr_protocol import real_utr_protocol
+
+    plain = real_utr_protocol(toy_varying_table(4, gc_label), n_folds=3, smallest=10)
+    with pytest.raises(ValueError, match=r"the layer, chosen on every fold's validation rows"):
+        cb.probe_inputs("cv", plain, {})
+    protocol = cb.probe_protocol(plain)
+    utrs, y, splits, dataset = cb.probe_inputs("cv", protocol, {})
+    assert dataset == "utr_testsets/Random7600" and len(utrs) == len(y) == len(plain.random)
+    chose = np.concatenate([val for _, val in splits])
+    tested = np.concatenate([split.test for split in protocol.folds])
+    assert chose.size and not np.isin(tested, chose).any()
+    # only those rows left the tests: the rest of Random7600 is still tested once
+    assert np.array_equal(np.sort(np.concatenate([tested, np.unique(chose)])), np.arange(len(y)))
 
 
 def test_comparison_pairs_set_each_pretrained_head_against_its_random_twin():

@@ -179,6 +179,15 @@ def test_combine_predictions_refuses_gaps():
         {"S": 3},
     )
     np.testing.assert_allclose(both["m"]["S"], [1.0, 3.0, 6.0])
+    # a row withheld from every test may stay unpredicted (NaN); any other gap still fails
+    gap = combine_predictions(
+        [("m", rows, {"S": np.array([1.0, 2.0])})], {"S": 3}, {"S": np.array([2])}
+    )
+    np.testing.assert_array_equal(gap["m"]["S"], [1.0, 2.0, np.nan])
+    with pytest.raises(ValueError, match="1 rows of S were never predicted"):
+        combine_predictions(
+            [("m", {"S": np.array([0])}, {"S": np.array([1.0])})], {"S": 3}, {"S": np.array([2])}
+        )
 
 
 def test_heads_learn_the_planted_rule_and_scores_have_intervals(protocol, trained):

@@ -71,6 +71,18 @@ def test_resamples_stay_within_each_fold_and_length(scored):
         cs.FoldResampler.build(np.zeros(4), np.full(4, 30), [np.arange(3), np.arange(1, 4)], 5, 0)
 
 
+def test_rows_withheld_from_every_fold_are_never_resampled():
+    y, lengths = np.arange(12, dtype=float), np.repeat([30, 40], 6)
+    rows = [np.array([0, 1, 6, 7]), np.array([2, 3, 8, 9])]  # 4, 5, 10, 11 withheld
+    sampler = cs.FoldResampler.build(y, lengths, rows, 50, 0)
+    assert sampler.index.shape == (50, 8)
+    assert not np.isin(sampler.index, [4, 5, 10, 11]).any()
+    for fold_rows, cols in zip(rows, sampler.columns, strict=True):
+        assert np.isin(sampler.index[:, cols], fold_rows).all() and len(cols) == 4
+    with pytest.raises(ValueError, match="not all empty"):
+        cs.FoldResampler.build(y, lengths, [np.array([], int), np.array([], int)], 5, 0)
+
+
 def test_paired_sentences_follow_the_interval(scored):
     _, sets, samplers = scored
     paired = cs.paired_comparisons(sets, samplers, [("good", "bad"), ("same as good", "good")])

@@ -112,6 +112,29 @@ def test_chapter_trainers_in_the_chapter_order_and_one_loop():
         assert np.array_equal(result.folds[0].test_index, folds[0][1])
 
 
+def test_chapter_folds_withhold_the_rows_that_choose_the_shared_learning_rates():
+    from course_lib.cross_validation import (
+        first_validation_rows,
+        inner_split,
+        repeated_stratified_folds,
+    )
+
+    settings = Ch3Config.resolve("laptop", tiny=True)
+    plain = repeated_stratified_folds(LABELS, settings.n_folds, settings.cv_repeats, 0)
+    folds = ch3_models.chapter_folds(LABELS, settings, 0)
+    chose = first_validation_rows(plain, LABELS, settings.val_fraction, 0)
+    # the rows cross_validate validates fold 0 on, tested by no fold; training rows unchanged
+    assert np.array_equal(chose, inner_split(plain[0][0], LABELS, settings.val_fraction, 0)[1])
+    assert chose.size and not np.isin(np.concatenate([t for _, t in folds]), chose).any()
+    for (train, test), (train0, test0) in zip(folds, plain, strict=True):
+        assert np.array_equal(train, train0)
+        assert np.array_equal(test, np.setdiff1d(test0, chose))
+    assert np.array_equal(folds[0][1], plain[0][1])  # fold 0 never tested them anyway
+    trainers = {"k-mer LR": ch3_models.kmer_trainer(SEQS, LABELS, settings, 0)}
+    with pytest.raises(ValueError, match=r"test fold 1 holds \d+ of its rows.*withholding"):
+        ch3_models.cross_validate_all(trainers, LABELS, plain, settings.val_fraction, 0)
+
+
 def test_check_bert_run_stops_full_on_a_cpu_only_when_long():
     from course_lib.profiles import LongCPURunError
 

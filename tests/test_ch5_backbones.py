@@ -58,12 +58,15 @@ def test_label_checks_agree_with_the_stand_ins_and_name_their_provenance(tmp_dat
 
 def test_backbones_pretrain_each_arm_and_keep_the_chosen_weight(tmp_data_dir, monkeypatch):
     from course_lib import registry
+    from course_lib.chapters.ch5_efficiency import curve_protocol
     from course_lib.models.utr_lm import utr_vocabulary
     from course_lib.utr_lm_backbone import pretraining_config, pretraining_corpus, pretraining_folds
     from course_lib.utr_protocol import real_utr_protocol
 
     settings = Ch5Config.resolve("smoke", **TINY, aux_weights=(0.25, 1.0))
-    protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
+    protocol = curve_protocol(
+        real_utr_protocol(registry.load("utr_testsets").data.varying_length())
+    )
     corpus = pretraining_corpus(protocol, settings, seed=0)
     folds = pretraining_folds(corpus, 1, show_progress=False)
     vocab = utr_vocabulary()

@@ -14,6 +14,7 @@ from course_lib.chapters.ch5_efficiency import (
     arm_recipe,
     choose_by_validation,
     curve_plan,
+    curve_protocol,
     efficiency_curve,
     per_length_subset,
 )
@@ -98,7 +99,7 @@ def _protocol():
     from course_lib.utr_protocol import real_utr_protocol
 
     table = toy_varying_table(8, lambda utr, rng: 3 + utr.count("G") / len(utr), 0)
-    return table, real_utr_protocol(table, n_folds=3)
+    return table, curve_protocol(real_utr_protocol(table, n_folds=3))
 
 
 def _config():
@@ -124,6 +125,9 @@ def test_curve_runs_every_arm_count_and_fold_and_tunes_every_arm_on_the_first_fo
     random = [curve.truth[(f, "Random7600 fold")][2] for f in curve.folds]
     assert human[0] == human[1] and not set(random[0]) & set(random[1])
     assert len(human[0]) == len(protocol.human)
+    # the rows that chose the learning rates (fold 0's validation) are scored by no fold
+    chose = set(table.iloc[protocol.folds[0].val]["utr"])
+    assert chose and not chose & (set(random[0]) | set(random[1]))
     truth = dict(zip(table["utr"], table["rl"], strict=True))
     oracle = reference_scores(lambda utrs: np.array([truth[u] for u in utrs]), curve, n_boot=50)
     assert oracle["Human7600"]["estimate"] == pytest.approx(1.0)
@@ -382,3 +386,22 @@ def test_results_file_parts_carry_copy_control_and_efficiency_with_intervals():
         out["masked-token accuracy vs copy baseline, ctrl"]["model accuracy interval"], Interval
     )
     assert list(headline(table, "real", "m").compared) == ["(b) MLM, natural UTRs", "ctrl"]
+
+
+def test_a_curve_refuses_folds_that_would_test_the_rows_its_choices_were_made_on():
+    from course_lib.utr_protocol import real_utr_protocol
+
+    table, withheld = _protocol()
+    plain = real_utr_protocol(table, n_folds=3)
+    arms = [Arm("one-hot", None, True)]
+    with pytest.raises(ValueError, match=r"test fold 1 holds \d+ of its rows.*withholding"):
+        efficiency_curve(arms, plain, SETTINGS)
+    with pytest.raises(ValueError, match="fold 0's validation rows"):
+        choose_by_validation({"a": arms[0]}, plain, SETTINGS)
+    # withholding removes exactly those rows from the other folds' tests, and nothing else
+    val0 = plain.folds[0].val
+    for before, after in zip(plain.folds, withheld.folds, strict=True):
+        assert np.array_equal(after.test, np.setdiff1d(before.test, val0))
+        assert np.array_equal(after.fit, before.fit) and np.array_equal(after.val, before.val)
+    summary = withheld.summary()
+    assert summary.loc[0, "withheld"] == 0 and summary["withheld"].sum() == len(val0)

@@ -60,6 +60,14 @@ def test_scatter_reports_pearson_and_subsamples():
     assert list(identity.get_xdata()) == [0.0, 198.0] and ax.get_title() == "fit"
 
 
+def test_scatter_leaves_out_rows_without_a_prediction():
+    y = np.arange(10.0)
+    pred = np.where(y < 3, np.nan, 3 * y)  # three rows no model predicted
+    ax = plot_scatter(y, pred)
+    assert ax.collections[0].get_offsets().shape == (7, 2)
+    assert ax.collections[0].get_label() == "Pearson r = 1.000"
+
+
 def test_roc_labels_carry_auc():
     y, scores = [0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9]
     ax = plot_roc({"model": (y, scores), "perfect": (y, [0, 0, 1, 1])}, title="ROC test")

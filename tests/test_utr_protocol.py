@@ -63,6 +63,7 @@ def test_fold_sizes_name_each_fold_for_a_sentence(protocol):
         "fit": len(first.fit),
         "val": len(first.val),
         "test": len(first.test),
+        "withheld": 0,
         "Human7600": len(protocol.human),
     }
     assert as_text(sizes).startswith(f"fold 0 (fit {len(first.fit):,}, val ")
@@ -182,6 +183,7 @@ def test_real_random7600_human7600_protocol(shared_data):
         "fit": 5472,
         "val": 608,
         "test": 1520,
+        "withheld": 0,
         "Human7600": 7600,
     }
     for split in protocol.folds:
@@ -221,3 +223,21 @@ def test_mttrans_peer_row_with_intervals(shared_data):
         assert round(pearson["estimate"], 3) == r2
         assert pearson["ci low"] < r2 < pearson["ci high"]
         assert pearson["ci high"] - pearson["ci low"] < 0.03
+
+
+def test_withholding_leaves_rows_out_of_every_test_and_names_folds_that_still_hold_them(
+    protocol,
+):
+    val0, val1 = protocol.folds[0].val, protocol.folds[1].val
+    with pytest.raises(ValueError, match=r"the layer is reused by every fold.*test fold 1 holds"):
+        protocol.check_withheld(val0, "the layer")
+    once = protocol.withholding(val0)
+    once.check_withheld(val0, "the layer")  # no fold tests them now
+    twice = once.withholding(val1)  # calls accumulate; repeating one changes nothing
+    assert np.array_equal(twice.withheld, np.union1d(val0, val1))
+    assert np.array_equal(twice.withholding(val0).withheld, twice.withheld)
+    for before, after in zip(protocol.folds, twice.folds, strict=True):
+        assert np.array_equal(after.test, np.setdiff1d(before.test, twice.withheld))
+    summary = twice.summary()
+    assert (summary["test"] + summary["withheld"]).equals(protocol.summary()["test"])
+    assert protocol.summary()["withheld"].eq(0).all()

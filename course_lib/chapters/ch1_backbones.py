@@ -210,6 +210,17 @@ def embedding_folds(
     return caches, folds
 
 
+def probe_protocol(real_cv: RealUTRProtocol) -> RealUTRProtocol:
+    """``real_cv`` with every fold's validation rows withheld from every fold's test rows.
+
+    The layer probe chooses each backbone's layer, and the chapter's (backbone, layer), on the
+    mean validation $R^2$ over the folds, and every fold's heads read that layer; a fold's
+    test rows hold other folds' validation rows, which chose it, so no fold scores them
+    (:meth:`~course_lib.utr_protocol.RealUTRProtocol.withholding`).
+    """
+    return real_cv.withholding(np.concatenate([split.val for split in real_cv.folds]))
+
+
 def probe_inputs(
     protocol: str, real_cv: RealUTRProtocol, parts: Mapping[str, pd.DataFrame]
 ) -> tuple[list[str], np.ndarray, list[tuple[np.ndarray, np.ndarray]], str]:
@@ -221,10 +232,19 @@ def probe_inputs(
         ``(UTRs [n], measured MRL [n], [(training rows, validation rows)] per fold, data set)``:
         under ``"cv"`` Random7600 and each fold's training and inner validation rows (never
         its test rows); under ``"original"`` the GEO split's training then validation rows.
+
+    Raises
+    ------
+    ValueError
+        Under ``"cv"``, a fold's test rows hold validation rows (:func:`probe_protocol`).
     """
     if protocol == "cv":
         table = real_cv.random
         splits = [(split.fit, split.val) for split in real_cv.folds]
+        real_cv.check_withheld(
+            np.concatenate([val for _, val in splits]),
+            "the layer, chosen on every fold's validation rows,",
+        )
         return table["utr"].tolist(), table["rl"].to_numpy(float), splits, "utr_testsets/Random7600"
     train, val = parts["train"], parts["val"]
     table = pd.concat([train, val], ignore_index=True)

@@ -182,7 +182,13 @@ def _notes(
         f"heads ({provenance['heads']} data): protocol {settings.protocol!r}, {how}",
         f"{'fold' if cv else 'split'} sizes: {as_text(sizes)}",
         "epoch selection on the (inner) validation split; label scaler fitted on the training "
-        "rows of each fold; Human7600 never trained or selected on",
+        "rows of each fold; Human7600 never trained or selected on"
+        + (
+            "; every fold's validation rows, where the layer probe chooses the layer all folds "
+            "use, are withheld from every fold's test rows"
+            if cv
+            else ""
+        ),
         "every test set scored the same way: the mean over single fold models with its spread; "
         "the mean of the fold models' predictions is an ensemble, reported apart",
         f"GEO varying-length table ({provenance['utr_varying_length']}): first look, noise "

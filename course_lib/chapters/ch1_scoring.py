@@ -84,8 +84,9 @@ def peer_fold_sets(
 class FoldResampler:
     """The bootstrap of one test set, shared by every model scored on it (paired).
 
-    Fold rows are either disjoint (Random7600: each row in one fold's test part) or identical
-    (Human7600: every fold model predicts all rows). Rows are resampled within UTR length and
+    Fold rows are either disjoint (Random7600: each row in one fold's test part, the rows
+    withheld from every test left out) or identical (Human7600: every fold model predicts all
+    rows). Rows are resampled within UTR length and
     within fold, so each fold keeps its size in every resample.
 
     Attributes
@@ -116,11 +117,12 @@ class FoldResampler:
         for f, r in enumerate(rows):
             member[f, r] = True
         shared, disjoint = (member == member[0]).all(), (member.sum(0) <= 1).all()
-        if not (shared or disjoint) or not member.any(0).all():
-            raise ValueError("fold rows must be disjoint or identical and cover every row")
+        tested = np.flatnonzero(member.any(0))  # rows withheld from every fold are not scored
+        if not (shared or disjoint) or not tested.size:
+            raise ValueError("fold rows must be disjoint or identical, and not all empty")
         fold_of = member.argmax(0)  # the fold that holds each row (0 when shared)
         strata = fold_of * (int(np.max(lengths)) + 1) + np.asarray(lengths)
-        index = bootstrap_indices(n, n_boot, seed, strata)
+        index = tested[bootstrap_indices(tested.size, n_boot, seed, strata[tested])]
         columns = tuple(np.flatnonzero(m[index[0]]) for m in member)
         return cls(y, tuple(np.asarray(r) for r in rows), index, columns)
 

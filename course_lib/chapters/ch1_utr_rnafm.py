@@ -133,8 +133,10 @@ def train_head(
 
 
 def error_by_length(lengths: np.ndarray, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """Per UTR length: ``n``, ``MAE`` and ``MSE`` of predictions ``p`` against ``y``."""
+    """Per UTR length: ``n``, ``MAE`` and ``MSE`` of predictions ``p`` against ``y`` (all
+    ``[n]``), rows without a prediction (NaN: withheld from every test) left out."""
     frame = pd.DataFrame({"len": np.asarray(lengths), "err": np.asarray(p) - np.asarray(y)})
+    frame = frame.dropna()
     grouped = frame.groupby("len")["err"]
     return pd.DataFrame(
         {
@@ -347,15 +349,19 @@ def model_name(head: str, protocol: str) -> str:
 
 
 def head_predictions(
-    fold_heads: Sequence[FoldHead], tables: Mapping[str, pd.DataFrame], protocol: str
+    fold_heads: Sequence[FoldHead],
+    tables: Mapping[str, pd.DataFrame],
+    protocol: str,
+    withheld: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """``{model name: {test set: [n] MRL}}`` over the whole test tables, for plots: out of
     fold on Random7600 under CV (single models), the mean of the fold models (an ensemble) on
-    Human7600
+    Human7600, NaN on the rows ``withheld`` from every test
     (:func:`course_lib.utr_protocol.combine_predictions`)."""
     return combine_predictions(
         ((model_name(fh.name, protocol), fh.rows, fh.predictions) for fh in fold_heads),
         {name: len(table) for name, table in tables.items()},
+        withheld,
     )
 
 

@@ -33,7 +33,16 @@ from torch import nn
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.chapters.ch3_efficiency import epochs_for_steps
 from course_lib.chapters.ch3_kmer_baseline import kmer_count_features, kmer_fold_trainer
-from course_lib.cross_validation import CVResult, TrainedFold, cross_validate, neural_fold_trainer
+from course_lib.cross_validation import (
+    CVResult,
+    TrainedFold,
+    check_withheld,
+    cross_validate,
+    first_validation_rows,
+    neural_fold_trainer,
+    repeated_stratified_folds,
+    withholding,
+)
 from course_lib.encoding import one_hot
 from course_lib.models.bert import (
     bert_classifier,
@@ -182,7 +191,7 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
     once
         Choose on the first fold trained only and reuse that learning rate for the other
         folds (saves ``len(trainers) - 1`` trainings per later fold); the choice still looks
-        at validation rows only.
+        at validation rows only, which :func:`chapter_folds` withholds from every test fold.
 
     Returns
     -------
@@ -439,6 +448,18 @@ def check_bert_run(settings: Ch3Config, device: Any, n_fit: int, n_arms: int) ->
     check_long_run(settings, device, seconds, what)
 
 
+def chapter_folds(
+    labels: np.ndarray, settings: Ch3Config, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The chapter's ``n_folds x cv_repeats`` test folds
+    (:func:`~course_lib.cross_validation.repeated_stratified_folds`), with the first fold's
+    validation rows withheld from every test fold: the BiLSTM and the BERT arms choose their
+    learning rate there once and reuse it on every fold (:func:`tuned_trainer`), so no fold
+    scores a model on rows that chose it."""
+    folds = repeated_stratified_folds(labels, settings.n_folds, settings.cv_repeats, seed)
+    return withholding(folds, first_validation_rows(folds, labels, settings.val_fraction, seed))
+
+
 def cross_validate_all(
     trainers: Mapping[str, FoldTrainer],
     labels: np.ndarray,
@@ -465,7 +486,16 @@ def cross_validate_all(
     -------
     dict
         ``{name: CVResult}``: a fresh model per fold, each test fold scored once.
+
+    Raises
+    ------
+    ValueError
+        A test fold holds rows of the first fold's validation split, where the neural arms
+        choose the learning rate they reuse on every fold (:func:`chapter_folds` withholds
+        them).
     """
+    rows = first_validation_rows(folds, labels, val_fraction, seed)
+    check_withheld(folds, rows, "the learning rate, chosen on the first fold's validation rows,")
     return {
         name: cross_validate(name, trainer, labels, folds, val_fraction, seed)
         for name, trainer in trainers.items()

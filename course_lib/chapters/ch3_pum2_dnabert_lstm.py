@@ -106,7 +106,9 @@ def _train_test_sizes(result: CVResult) -> tuple[int, int]:
     """Mean training and test rows per fold (for the Nadeau-Bengio correction).
 
     The rows cross-validated are those tested at least once, so a repeated CV (every row
-    tested once per repetition) gives the sizes of one of its k-fold splits.
+    tested once per repetition) gives the sizes of one of its k-fold splits. Rows withheld from
+    every test fold (:func:`~course_lib.chapters.ch3_models.chapter_folds`) count in neither,
+    which shrinks ``n_train`` a little more than ``n_test``: the interval errs wide.
     """
     n_test = int(np.mean([len(f.test_index) for f in result.folds]))
     n_total = int(np.unique(np.concatenate([f.test_index for f in result.folds])).size)

@@ -178,7 +178,8 @@ def _notes(
     return [
         f"data provenance: {provenance}; {n_sequences} sequences, stratified "
         f"{settings.cv_design}, validation fraction {settings.val_fraction} inside the "
-        "training folds",
+        "training folds; the first fold's validation rows, where the BiLSTM and the BERT arms "
+        "choose the learning rate they reuse on every fold, are withheld from every test fold",
         f"BERT: {bert_note}",
         "fold comparisons vs BiLSTM (ROC AUC): " + as_text(tests.to_dict("index")),
         f"model interpreted: {explained}; motif looked for: {settings.motif}",

@@ -131,6 +131,24 @@ class EfficiencyCurve:
         return sorted(set(self.runs["fold"]))
 
 
+def curve_protocol(protocol: RealUTRProtocol) -> RealUTRProtocol:
+    """``protocol`` with fold 0's validation rows withheld from every fold's test rows.
+
+    The curve chooses each arm's learning rate (and :func:`choose_by_validation` a
+    pretraining loss weight) once, on fold 0's validation rows, and reuses the choice on every
+    fold; those rows are test rows of the other folds, so they are scored nowhere
+    (:meth:`~course_lib.utr_protocol.RealUTRProtocol.withholding`).
+    """
+    return protocol.withholding(protocol.folds[0].val)
+
+
+def _check_curve_protocol(protocol: RealUTRProtocol) -> None:
+    """Refuse test rows that include fold 0's validation rows (:func:`curve_protocol`)."""
+    protocol.check_withheld(
+        protocol.folds[0].val, "the learning rate, chosen on fold 0's validation rows,"
+    )
+
+
 def per_length_subset(lengths: np.ndarray, per_length: int | None, seed: int) -> np.ndarray:
     """Sorted positions of at most ``per_length`` rows of each length (``None``: all)."""
     lengths = np.asarray(lengths)
@@ -291,10 +309,12 @@ def efficiency_curve(
     Every arm tries every learning rate of ``settings["lr_grid"]`` (a pretrained arm's head
     rate; its backbone learns at ``backbone_lr_factor`` times it) on the first fold at each
     label count and keeps the best on that fold's validation R² for every fold, so no arm is
-    tuned more carefully than another.
+    tuned more carefully than another; ``protocol`` must withhold those validation rows from
+    every test (:func:`curve_protocol`, else ``ValueError``).
     """
     from course_lib.utr_protocol import learning_curve_subsets
 
+    _check_curve_protocol(protocol)
     curve = EfficiencyCurve(pd.DataFrame(), {}, {}, pd.DataFrame())
     rows, grid_rows, chosen = [], [], {}
     counts = sorted(settings["efficiency_counts"])
@@ -412,6 +432,7 @@ def choose_by_validation(
     validation R² on fold 0 at the smallest label count, and each candidate's R²."""
     from course_lib.utr_protocol import learning_curve_subsets
 
+    _check_curve_protocol(protocol)
     split, n = protocol.folds[0], min(settings["efficiency_counts"])
     rows = learning_curve_subsets(split, protocol.random["len"], [n], seed)[n]
     tests = test_tables(protocol, split, settings["test_per_length"], seed)

@@ -45,10 +45,13 @@ def _protocol_and_corpus(settings: Ch5Config, seed: int) -> tuple[Any, Any]:
     """The real-UTR protocol and the pretraining corpus at ``settings``, built once per
     process (a job's listing, preparation and build all need them)."""
     from course_lib import registry
+    from course_lib.chapters.ch5_efficiency import curve_protocol
     from course_lib.utr_lm_backbone import pretraining_corpus
     from course_lib.utr_protocol import real_utr_protocol
 
-    protocol = real_utr_protocol(registry.load("utr_testsets").data.varying_length())
+    protocol = curve_protocol(
+        real_utr_protocol(registry.load("utr_testsets").data.varying_length())
+    )
     return protocol, pretraining_corpus(protocol, settings, seed)
 
 

@@ -151,7 +151,9 @@ def _notes(
 
     return [
         f"data provenance: {provenance}; rows of each Random7600 fold and of Human7600: "
-        + as_text(protocol.fold_sizes()),
+        + as_text(protocol.fold_sizes())
+        + "; fold 0's validation rows, where every learning rate is chosen for all folds, are "
+        "withheld from the other folds' test rows",
         f"pretraining corpus ({corpus['provenance']}): {corpus['description']}; none shares "
         "25 nt with a test UTR",
         f"ESM-2-style encoder: {settings.num_layers} layers, {settings.num_heads} heads, "
