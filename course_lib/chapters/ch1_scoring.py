@@ -86,8 +86,8 @@ class FoldResampler:
 
     Fold rows are either disjoint (Random7600: each row in one fold's test part, the rows
     withheld from every test left out) or identical (Human7600: every fold model predicts all
-    rows). Rows are resampled within UTR length and
-    within fold, so each fold keeps its size in every resample.
+    rows). Rows are resampled within UTR length and within fold, so each fold keeps its size in
+    every resample.
 
     Attributes
     ----------
