@@ -115,6 +115,6 @@ def test_the_launcher_runs_the_chapter_s_training_and_the_notebook_finds_it(tmp_
     recipe = store.curve_recipe(settings, 0, registry.load("utr_testsets").provenance)
     curve, where = store.saved_curve(recipe)
     assert where == folder and curve is not None
-    assert set(curve.arms) >= {"(b) MLM, natural UTRs", "(a) no pretraining (tuned lr)"}
+    assert set(curve.arms) >= {"(b) MLM, natural UTRs", "(a) no pretraining: random weights"}
     assert curve.counts == sorted(settings.efficiency_counts)
     assert launch.train_chapter(5, "smoke", tiny=True, command="finetune") == [folder]

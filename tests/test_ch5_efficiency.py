@@ -10,13 +10,17 @@ from toy_utrs import toy_varying_table
 
 from course_lib.chapters.ch5_efficiency import (
     KMER_RIDGE,
+    RUN_SEED_STRIDE,
+    TEST_SETS,
     Arm,
     arm_recipe,
     choose_by_validation,
     curve_plan,
     curve_protocol,
     efficiency_curve,
+    fit_arm,
     per_length_subset,
+    reads_states,
 )
 from course_lib.chapters.ch5_efficiency_stats import (
     conclusions,
@@ -49,6 +53,7 @@ SETTINGS = {
     "pooling": "mean",
     "head_channels": 4,
     "freeze_backbone": False,
+    "lr_seeds": 1,
 }
 
 
@@ -69,6 +74,75 @@ def test_a_rate_of_the_grid_trains_the_same_model_whatever_was_tried_before_it()
     # the same shuffles, so the same validation R2 at 3e-3 for every arm
     later = after.lr_grid[after.lr_grid["lr"] == 3e-3].set_index("arm")["val R2"]
     pd.testing.assert_series_equal(later, alone.lr_grid.set_index("arm")["val R2"])
+
+
+def test_the_grid_chooses_the_rate_with_the_best_mean_over_its_runs(monkeypatch):
+    """1e-3 wins its first run by luck; 3e-3 wins on the mean of two runs and is chosen, and
+    fold 0 is scored by the chosen rate's first run."""
+    from types import SimpleNamespace
+
+    from course_lib.chapters import ch5_efficiency
+
+    scores = {(1e-3, 0): 0.9, (1e-3, RUN_SEED_STRIDE): 0.0}
+    scores |= {(3e-3, 0): 0.6, (3e-3, RUN_SEED_STRIDE): 0.4}
+    fitted = []
+
+    def fake_fit(arm, lr, loaders, settings, device, seed, description):
+        fitted.append((lr, seed))
+        fit_ = SimpleNamespace(best_value=scores[(lr, seed)], best_epoch=1)
+        return (lr, seed), SimpleNamespace(**vars(fit_), history=pd.DataFrame({"step": [4]}))
+
+    def fake_predict(model, loaders, scaler, device):
+        return {name: np.zeros(len(loaders[name].loader.dataset)) for name in TEST_SETS}
+
+    monkeypatch.setattr(ch5_efficiency, "fit_arm", fake_fit)
+    monkeypatch.setattr(ch5_efficiency, "predict_tests", fake_predict)
+    _, protocol = _protocol()
+    settings = {**SETTINGS, "real_folds": 1, "efficiency_counts": (30,), "lr_seeds": 2}
+    curve = efficiency_curve([Arm("one-hot", None, True)], protocol, settings)
+    assert fitted == [(1e-3, 0), (1e-3, RUN_SEED_STRIDE), (3e-3, 0), (3e-3, RUN_SEED_STRIDE)]
+    grid = curve.lr_grid.set_index("lr")
+    assert grid["val R2"].tolist() == pytest.approx([0.45, 0.5])
+    assert grid["val R2 spread"].tolist() == pytest.approx([0.9, 0.2])
+    assert grid["runs"].tolist() == [2, 2]
+    assert curve.runs[["lr", "val R2"]].values.tolist() == [[3e-3, 0.6]]
+    # the sentence reads the means too: the chosen rate is the larger one
+    worse = pd.DataFrame({"arm": ["one-hot"], "labels": [30], "lr": [1e-2], "val R2": [0.1]})
+    grid_of_three = pd.concat([curve.lr_grid, worse])
+    assert lr_choice_sentence(grid_of_three).endswith("the grid brackets every choice")
+
+
+def test_a_frozen_arm_trains_its_head_on_states_computed_once(monkeypatch):
+    from course_lib.chapters import ch5_efficiency
+
+    computed = []
+    compute = ch5_efficiency.FrozenStates.compute
+
+    def counting(model, utrs, *args, **kwargs):
+        computed.append(len(utrs))
+        return compute(model, utrs, *args, **kwargs)
+
+    monkeypatch.setattr(ch5_efficiency.FrozenStates, "compute", counting)
+    _, protocol = _protocol()
+    frozen = {**SETTINGS, "freeze_backbone": True}
+    arm = Arm("pre", _config())
+    assert reads_states(arm, frozen) and not reads_states(arm, SETTINGS)
+    assert not reads_states(Arm("one-hot", None, True), frozen)
+    curve = efficiency_curve([arm], protocol, frozen)
+    # one computation for 2 folds x 2 label counts, on every UTR of the protocol
+    assert computed == [len(protocol.random) + len(protocol.human)]
+    assert len(curve.runs) == 4 and curve.runs["val R2"].notna().all()
+    model, _ = fit_arm(arm, 1e-3, _state_loaders(protocol, frozen), frozen, "cpu", 0, "x")
+    assert model.__class__.__name__ == "Human5PrimeUTRPredictor"  # the head alone trained
+
+
+def _state_loaders(protocol, settings):
+    from course_lib.chapters.ch5_efficiency import arm_inputs, fold_curve_loaders, test_tables
+
+    split = protocol.folds[0]
+    inputs = arm_inputs(Arm("pre", _config()), settings, protocol, "cpu", {})
+    tests = test_tables(protocol, split, 2, 0)
+    return fold_curve_loaders(protocol, split, split.fit[:30], tests, inputs, settings, 0)[1]
 
 
 def test_lr_choice_sentence_names_every_choice_at_the_edge_of_the_grid():
@@ -280,7 +354,7 @@ def test_frozen_warmup_leaves_the_backbone_alone_then_it_learns_at_its_own_rate(
 
     split = protocol.folds[0]
     tests = test_tables(protocol, split, 2, 0)
-    _, loaders = fold_curve_loaders(protocol, split, split.fit[:40], tests, False, SETTINGS, 0)
+    _, loaders = fold_curve_loaders(protocol, split, split.fit[:40], tests, "tokens", SETTINGS, 0)
     before = {k: v.clone() for k, v in model.esm.state_dict().items()}
     recipe = FinetuneRecipe(lr=1e-2, frozen_steps=3, steps=3, eval_every=3)
     train_steps(model, loaders["train"], loaders["val"], recipe, "cpu", False)

@@ -88,6 +88,46 @@ def test_resnet_head_round_trips_and_loads_a_pretraining_backbone(tmp_path):
     torch.testing.assert_close(predict(model, seqs), predict(again, seqs))
 
 
+def _head_is_initialised_as_the_one_hot_resnet(model: UTRLMForMRL) -> None:
+    """Kaiming-normal convolutions (std sqrt(2 / fan_in), not Hugging Face's 0.02), the
+    reduction N(0, 0.001), batch-norm statistics reset."""
+    conv = model.head.predictor[0].weight  # [channels, channels, 3]
+    expected = (2 / (conv.shape[1] * conv.shape[2])) ** 0.5
+    assert conv.std().item() == pytest.approx(expected, rel=0.25)
+    assert model.head.reduction.weight.std().item() == pytest.approx(0.001, rel=0.25)
+    norm = model.head.predictor[1].body[0]
+    assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
+    assert torch.equal(norm.running_var, torch.ones_like(norm.running_var))
+
+
+def test_resnet_head_starts_as_the_one_hot_resnet_from_a_config_and_from_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(hidden_size=64)
+    _head_is_initialised_as_the_one_hot_resnet(mrl_model(config, head="resnet"))
+    folder = save_checkpoint(UTRLMForPretraining(config), tmp_path / "pretrained", VOCAB)
+    loaded = mrl_model(folder, head="resnet")
+    _head_is_initialised_as_the_one_hot_resnet(loaded)
+    # the backbone keeps Hugging Face's initialisation
+    assert mrl_model(config).esm.embeddings.word_embeddings.weight.std().item() == pytest.approx(
+        0.02, rel=0.1
+    )
+
+
+def test_head_inputs_are_what_the_resnet_head_reads():
+    torch.manual_seed(0)
+    model = mrl_model(tiny_config(), head="resnet", head_channels=8).eval()
+    seqs = random_utrs(3)
+    tokens = encode_utrs(seqs, VOCAB)
+    ids, mask = torch.from_numpy(tokens.input_ids), torch.from_numpy(tokens.attention_mask)
+    with torch.no_grad():
+        states = model.head_inputs(ids, mask)
+        torch.testing.assert_close(model.head(emb=states), model(ids, mask))
+    assert states.shape == (3, model.config.max_position_embeddings - 2, 16)
+    for row, seq in enumerate(seqs):  # nucleotides first, zeros after
+        assert states[row, : len(seq)].abs().sum(-1).gt(0).all()
+        assert states[row, len(seq) :].eq(0).all()
+
+
 def test_bad_heads_and_too_long_inputs_are_refused():
     with pytest.raises(ValueError, match=r"head must be one of \('mlp', 'resnet'\)"):
         mrl_model(tiny_config(), head="cnn")

@@ -51,9 +51,10 @@ from course_lib.utr_protocol import RealUTRProtocol
 NAME_B = "(b) MLM, natural UTRs"
 NAME_C = "(c) MLM + MFE + structure"
 NAME_CONTROL = "negative control: MLM on random sequence"
-#: The curve's arms without pretraining: a transformer from random weights, the one-hot ResNet.
-NAME_SCRATCH = "(a) no pretraining (tuned lr)"
-NAME_ONEHOT = "one-hot ResNet (tuned lr)"
+#: The curve's arms without pretraining: the transformer with random weights (the pretrained
+#: arms' recipe, only the weights differ) and the one-hot ResNet.
+NAME_SCRATCH = "(a) no pretraining: random weights"
+NAME_ONEHOT = "one-hot ResNet"
 #: The shallow reference: no network, a ridge on k-mer frequencies.
 NAME_KMER = "k-mer ridge (no network)"
 
@@ -223,15 +224,16 @@ def curve_arms(
     checkpoints: Mapping[str, Path], config: EsmConfig, settings: Mapping[str, Any]
 ) -> list[Arm]:
     """The arms of the sample-efficiency curve: (b), the negative control, (c) when
-    ``settings["curve_with_c"]``, the transformer of ``config`` from random weights, the
-    one-hot ResNet (these two choose their learning rate on validation) and the ridge on k-mer
-    frequencies (:data:`~course_lib.chapters.ch5_efficiency.KMER_RIDGE`)."""
+    ``settings["curve_with_c"]``, the transformer of ``config`` with random weights (the same
+    recipe as the pretrained arms: frozen with ``freeze_backbone``), the one-hot ResNet (one
+    learning rate for all weights) and the ridge on k-mer frequencies
+    (:data:`~course_lib.chapters.ch5_efficiency.KMER_RIDGE`)."""
     with_c = [Arm(NAME_C, checkpoints[NAME_C])] if settings["curve_with_c"] else []
     return [
         Arm(NAME_B, checkpoints[NAME_B]),
         Arm(NAME_CONTROL, checkpoints[NAME_CONTROL]),
         *with_c,
-        Arm(NAME_SCRATCH, config, from_scratch=True),
+        Arm(NAME_SCRATCH, config),
         Arm(NAME_ONEHOT, None, from_scratch=True),
         Arm(NAME_KMER, KMER_RIDGE),
     ]

@@ -25,6 +25,7 @@ _OWN_PROFILES: dict[str, dict[str, Any]] = {
         "frozen_steps": 10,
         "finetune_lr": 2e-3,
         "lr_grid": (2e-3,),
+        "lr_seeds": 1,
         "patience": None,
         "projection": "pca",
         "n_projection": 500,
@@ -40,6 +41,7 @@ _OWN_PROFILES: dict[str, dict[str, Any]] = {
         "frozen_steps": 200,
         "finetune_lr": 3e-4,
         "lr_grid": (1e-4, 3e-4, 1e-3),
+        "freeze_backbone": False,
         "curve_with_c": True,
         "head_channels": 64,
         "patience": 8,
@@ -89,7 +91,10 @@ class Ch5Config(BackboneConfig):
         First fine-tuning steps with a pretrained backbone frozen (count, >= 0).
     lr_grid
         Learning rates every arm of the sample-efficiency curve chooses from on validation
-        (a pretrained arm's head rate; each > 0).
+        (a transformer arm's head rate; each > 0).
+    lr_seeds
+        Runs per learning rate on fold 0, each from its own seed (initialisation and
+        shuffles); the rate with the best mean validation R² is chosen (count, >= 1).
     curve_with_c
         Whether variant (c) is an arm of the curve (``False``: (b), the controls, scratch).
     head
@@ -100,7 +105,9 @@ class Ch5Config(BackboneConfig):
     loss
         Fine-tuning loss: ``"huber"`` or ``"mse"``.
     freeze_backbone
-        ``True``: the pretrained arms fine-tune only the head.
+        ``True``: the transformer arms (pretrained, control, random weights) train only the
+        head, on the backbone's states computed once; ``False``: the backbone is fine-tuned
+        too, at ``backbone_lr_factor`` times the head's rate after ``frozen_steps``.
     patience
         Validations without a better validation R² before stopping (count, >= 1; ``None``:
         never).
@@ -156,15 +163,16 @@ class Ch5Config(BackboneConfig):
     )
     frozen_steps: int = parameter(25, "first steps with the backbone frozen", minimum=0)
     lr_grid: tuple[float, ...] = parameter(
-        (3e-4, 1e-3, 3e-3, 1e-2),
+        (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
         "learning rates every curve arm chooses from",
         item=Rule("a learning rate", float, minimum=1e-8),
     )
+    lr_seeds: int = parameter(2, "runs per learning rate on fold 0", minimum=1)
     curve_with_c: bool = parameter(False, "whether variant (c) is an arm of the curve")
     head: str = parameter("resnet", "the fine-tuning head", choices=HEADS)
     head_channels: int = parameter(32, "width of the resnet heads", minimum=1)
     loss: str = parameter("huber", "the fine-tuning loss", choices=LOSSES)
-    freeze_backbone: bool = parameter(False, "whether pretrained arms fine-tune only the head")
+    freeze_backbone: bool = parameter(True, "whether transformer arms train only the head")
     patience: int | None = parameter(
         2, "validations without improvement before stopping", minimum=1, optional=True
     )

@@ -5,13 +5,15 @@ fold's training rows (:func:`course_lib.utr_protocol.learning_curve_subsets`), s
 fold's validation rows and scored on the fold's held-out rows and on Human7600
 (:func:`efficiency_curve`). The arms (:class:`Arm`): pretrained backbones (natural-sequence
 MLM, optionally MLM + MFE + structure), the negative control pretrained identically on
-composition-matched i.i.d. sequence, a transformer from random weights, and the one-hot ResNet
-of chapter 1 (:class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`, no
+composition-matched i.i.d. sequence, the same transformer with random weights, and the one-hot
+ResNet of chapter 1 (:class:`~course_lib.models.utr_resnet.Human5PrimeUTRPredictor`, no
 transformer) and, as the shallow reference every deep arm is read against, a ridge
 regression on k-mer frequencies (:data:`KMER_RIDGE`, chapter 1's probe features: no network,
-its penalty chosen by leave-one-out on the training rows). Arms trained from scratch pick
-their learning rate from a grid on fold 0's validation rows at each label count; pretrained
-arms share one recipe (a lower backbone learning rate, a frozen warm-up).
+its penalty chosen by leave-one-out on the training rows). Every network arm picks its
+learning rate from a grid on fold 0's validation rows at each label count (the best mean over
+``lr_seeds`` runs); the transformer arms share one recipe: a frozen backbone whose states are
+computed once (:class:`FrozenStates`), or a fine-tuned one at a lower rate after a frozen
+warm-up (``freeze_backbone``).
 
 Single fold models are scored; :func:`fold_mean_interval` gives the fold mean of R² (or of
 a difference between two arms) with a percentile bootstrap over test rows, paired (the same
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from course_lib.chapters.ch5_frozen_states import FrozenStates
 from course_lib.chapters.ch5_mrl_finetuning import FinetuneRecipe, train_steps
 from course_lib.training import FitResult
 from course_lib.utr_protocol import FoldSplit, RealUTRProtocol
@@ -40,6 +43,10 @@ from course_lib.utr_protocol import FoldSplit, RealUTRProtocol
 TEST_SETS = ("Random7600 fold", "Human7600")
 #: UTRs per forward pass when predicting.
 EVAL_BATCH = 256
+#: What an arm's loaders hold: ``"tokens"``, ``"onehot"`` or a frozen backbone's states.
+Inputs = str | FrozenStates
+#: Seed offset between the repeated runs of one learning rate on fold 0 (``lr_seeds``).
+RUN_SEED_STRIDE = 1000
 
 
 @dataclass(frozen=True)
@@ -174,32 +181,39 @@ def test_tables(
     }
 
 
-def _loader(utrs: Sequence[str], y: np.ndarray, onehot: bool, batch: int, shuffle: bool, seed: int):
-    """Token batches (transformer arms) or one-hot ``{"seq": [b, 100, 4]}`` batches."""
+def _loader(
+    utrs: Sequence[str], y: np.ndarray, inputs: Inputs, batch: int, shuffle: bool, seed: int
+):
+    """Token batches (``"tokens"``), one-hot ``{"seq": [b, 100, 4]}`` batches (``"onehot"``) or
+    a frozen backbone's ``{"emb": [b, W, H]}`` (a :class:`FrozenStates`)."""
     from course_lib.models.utr_lm import MAX_TOKENS, encode_utrs, utr_vocabulary
     from course_lib.token_batches import mrl_loader
 
-    if not onehot:
+    if inputs == "tokens":
         tokens = encode_utrs(list(utrs), utr_vocabulary(), MAX_TOKENS)
         return mrl_loader(tokens, y, batch, shuffle=shuffle, seed=seed)
-    from course_lib.encoding import one_hot
+    if isinstance(inputs, FrozenStates):
+        x, key = inputs(list(utrs)), "emb"
+    else:
+        from course_lib.encoding import one_hot
 
-    x = torch.from_numpy(one_hot(list(utrs), length=MAX_TOKENS - 2, padding="right"))
+        x = torch.from_numpy(one_hot(list(utrs), length=MAX_TOKENS - 2, padding="right"))
+        key = "seq"
     generator = torch.Generator().manual_seed(seed)
     dataset = TensorDataset(x, torch.from_numpy(np.asarray(y, dtype=np.float32)))
     loader = DataLoader(dataset, batch, shuffle=shuffle, generator=generator)
-    return _SeqBatches(loader)
+    return _NamedBatches(loader, key)
 
 
-class _SeqBatches:
-    """A loader of ``(x, y)`` seen as ``({"seq": x}, y)`` batches."""
+class _NamedBatches:
+    """A loader of ``(x, y)`` seen as ``({key: x}, y)`` batches."""
 
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader = loader
+    def __init__(self, loader: DataLoader, key: str) -> None:
+        self.loader, self.key = loader, key
 
     def __iter__(self):
         for x, y in self.loader:
-            yield {"seq": x}, y
+            yield {self.key: x}, y
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -210,11 +224,13 @@ def fold_curve_loaders(
     split: FoldSplit,
     rows: np.ndarray,
     tests: Mapping[str, pd.DataFrame],
-    onehot: bool,
+    inputs: Inputs,
     settings: Mapping[str, Any],
     seed: int,
+    names: Sequence[str] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The scaler (fitted on ``rows``) and loaders ``train``, ``val`` and one per test set."""
+    """The scaler (fitted on ``rows``) and loaders ``train`` (shuffled with ``seed``), ``val``
+    and one per test set (only ``names`` when given), reading ``inputs`` (:func:`arm_inputs`)."""
     from course_lib.datasets.utr import scale_labels
     from course_lib.utr_protocol import fold_tables
 
@@ -224,14 +240,42 @@ def fold_curve_loaders(
         name: _loader(
             table["utr"].tolist(),
             scale_labels(table, parts.scaler),
-            onehot,
+            inputs,
             settings["finetune_batch_size"] if name == "train" else EVAL_BATCH,
             name == "train",
             seed,
         )
         for name, table in tables.items()
+        if names is None or name in names
     }
     return parts.scaler, loaders
+
+
+def reads_states(arm: Arm, settings: Mapping[str, Any]) -> bool:
+    """Whether ``arm`` trains only a head on a frozen transformer (``freeze_backbone``): it is
+    then trained on :class:`FrozenStates`, computed once, instead of on tokens."""
+    transformer = arm.source is not None and not isinstance(arm.source, KmerRidge)
+    return transformer and not arm.from_scratch and settings["freeze_backbone"]
+
+
+def arm_inputs(
+    arm: Arm,
+    settings: Mapping[str, Any],
+    protocol: RealUTRProtocol,
+    device: torch.device | str,
+    states: dict[str, FrozenStates],
+) -> Inputs:
+    """What ``arm``'s loaders hold: ``"onehot"``, ``"tokens"`` or its :class:`FrozenStates` on
+    every UTR of ``protocol`` (computed on first use, kept in ``states`` under its name)."""
+    if arm.source is None:
+        return "onehot"
+    if not reads_states(arm, settings):
+        return "tokens"
+    if arm.name not in states:
+        utrs = [*protocol.random["utr"], *protocol.human["utr"]]
+        model = build_model(arm, settings)
+        states[arm.name] = FrozenStates.compute(model, utrs, device, True, f"{arm.name}: states")
+    return states[arm.name]
 
 
 def build_model(arm: Arm, settings: Mapping[str, Any]) -> nn.Module:
@@ -251,9 +295,10 @@ def build_model(arm: Arm, settings: Mapping[str, Any]) -> nn.Module:
 
 
 def arm_recipe(arm: Arm, settings: Mapping[str, Any], lr: float) -> FinetuneRecipe:
-    """From-scratch arms: one learning rate ``lr`` for all weights, no frozen warm-up;
-    pretrained arms: ``settings["backbone_lr_factor"]`` and ``settings["frozen_steps"]`` (all
-    steps with ``settings["freeze_backbone"]``)."""
+    """From-scratch arms (the one-hot ResNet): one learning rate ``lr`` for all weights, no
+    frozen warm-up; transformer arms, pretrained or with random weights:
+    ``settings["backbone_lr_factor"]`` and ``settings["frozen_steps"]`` (all steps with
+    ``settings["freeze_backbone"]``)."""
     pretrained = not arm.from_scratch
     frozen = settings["finetune_steps"] if settings["freeze_backbone"] else settings["frozen_steps"]
     return FinetuneRecipe(
@@ -276,14 +321,16 @@ def fit_arm(
     seed: int,
     description: str,
 ) -> tuple[nn.Module, FitResult]:
-    """Seed, build and fine-tune one model of ``arm`` at learning rate ``lr``."""
+    """Seed, build and fine-tune one model of ``arm`` at learning rate ``lr``; the module that
+    reads ``loaders``' batches (the head alone when the arm :func:`reads_states`) and its fit."""
     from course_lib.training import seed_everything
 
     seed_everything(seed)
     model = build_model(arm, settings)
+    trained = model.head if reads_states(arm, settings) else model
     recipe = arm_recipe(arm, settings, lr)
-    fit_ = train_steps(model, loaders["train"], loaders["val"], recipe, device, True, description)
-    return model, fit_
+    fit_ = train_steps(trained, loaders["train"], loaders["val"], recipe, device, True, description)
+    return trained, fit_
 
 
 def predict_tests(
@@ -306,17 +353,20 @@ def efficiency_curve(
     """Fine-tune every arm at every label count of ``settings["efficiency_counts"]`` on the
     first ``settings["real_folds"]`` folds; score :data:`TEST_SETS` (``test_per_length``).
 
-    Every arm tries every learning rate of ``settings["lr_grid"]`` (a pretrained arm's head
-    rate; its backbone learns at ``backbone_lr_factor`` times it) on the first fold at each
-    label count and keeps the best on that fold's validation R² for every fold, so no arm is
-    tuned more carefully than another; ``protocol`` must withhold those validation rows from
-    every test (:func:`curve_protocol`, else ``ValueError``).
+    Every arm tries every learning rate of ``settings["lr_grid"]`` (a transformer arm's head
+    rate; its backbone learns at ``backbone_lr_factor`` times it, or not at all with
+    ``freeze_backbone``) on the first fold at each label count, ``settings["lr_seeds"]`` runs
+    each, and keeps the rate with the best mean validation R² for every fold, so no arm is
+    tuned more carefully than another; fold 0 is scored by that rate's first run, as every
+    other fold by its one run. ``protocol`` must withhold those validation rows from every
+    test (:func:`curve_protocol`, else ``ValueError``). A frozen backbone's states are
+    computed once per arm (:class:`FrozenStates`).
     """
     from course_lib.utr_protocol import learning_curve_subsets
 
     _check_curve_protocol(protocol)
     curve = EfficiencyCurve(pd.DataFrame(), {}, {}, pd.DataFrame())
-    rows, grid_rows, chosen = [], [], {}
+    rows, grid_rows, chosen, states = [], [], {}, {}
     counts = sorted(settings["efficiency_counts"])
     for split in protocol.folds[: settings["real_folds"]]:
         subsets = learning_curve_subsets(split, protocol.random["len"], counts, seed)
@@ -327,7 +377,8 @@ def efficiency_curve(
         for n in counts:
             for arm in arms:
                 where = (protocol, split, subsets[n], tests)
-                grid = _one_run(curve, arm, n, where, settings, device, seed, chosen, rows)
+                inputs = arm_inputs(arm, settings, protocol, device, states)
+                grid = _one_run(curve, arm, n, where, inputs, settings, device, seed, chosen, rows)
                 grid_rows += [{"arm": arm.name, "labels": n, **g} for g in grid]
     curve.runs, curve.lr_grid = pd.DataFrame(rows), pd.DataFrame(grid_rows)
     return curve
@@ -338,6 +389,7 @@ def _one_run(
     arm: Arm,
     n: int,
     where: tuple[RealUTRProtocol, FoldSplit, np.ndarray, Mapping[str, pd.DataFrame]],
+    inputs: Inputs,
     settings: Mapping[str, Any],
     device: torch.device | str,
     seed: int,
@@ -345,8 +397,9 @@ def _one_run(
     rows: list[dict[str, Any]],
 ) -> list[dict[str, float]]:
     """Fine-tune ``arm`` on ``n`` rows of one fold (the first fold tries the learning-rate grid,
-    the rate chosen recorded in ``chosen``), store its predictions and its runs row in
-    ``rows``; return the grid's ``{"lr", "val R2"}`` rows (empty when no grid ran)."""
+    ``settings["lr_seeds"]`` runs per rate, the rate chosen recorded in ``chosen``), store its
+    predictions and its runs row in ``rows``; return the grid's ``{"lr", "val R2", "runs",
+    "val R2 spread"}`` rows (empty when no grid ran)."""
 
     protocol, split, subset, tests = where
     if isinstance(arm.source, KmerRidge):
@@ -354,17 +407,26 @@ def _one_run(
         return []
     key = (arm.name, n)
     grid_lrs = settings["lr_grid"] if key not in chosen else ()
-    lrs = grid_lrs or (chosen[key],)
-    tried = []
-    for lr in lrs:
-        # fresh loaders per rate: the same shuffles whatever the grid tried before
-        scaler, loaders = fold_curve_loaders(
-            protocol, split, subset, tests, arm.source is None, settings, seed
-        )
-        label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}"
-        model, fit_ = fit_arm(arm, lr, loaders, settings, device, seed + split.fold, label)
-        tried.append((lr, model, fit_, loaders))
-    lr, model, fit_, loaders = max(tried, key=lambda t: t[2].best_value)
+    repeats = settings["lr_seeds"] if grid_lrs else 1
+    scaler, loaders = fold_curve_loaders(protocol, split, subset, tests, inputs, settings, seed)
+    best, grid = None, []
+    for lr in grid_lrs or (chosen[key],):
+        scores, first = [], None
+        for repeat in range(repeats):
+            run_seed = seed + split.fold + RUN_SEED_STRIDE * repeat
+            # a fresh training loader per run: the same shuffles whatever ran before
+            train = fold_curve_loaders(
+                protocol, split, subset, tests, inputs, settings, run_seed, ("train",)
+            )[1]
+            label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}, run {repeat + 1}"
+            model, fit_ = fit_arm(arm, lr, loaders | train, settings, device, run_seed, label)
+            scores.append(fit_.best_value)
+            first = first or (model, fit_)
+        grid.append({"lr": lr, "val R2": float(np.mean(scores)), "runs": repeats})
+        grid[-1]["val R2 spread"] = float(np.ptp(scores))
+        if best is None or grid[-1]["val R2"] > best[0]:
+            best = (grid[-1]["val R2"], lr, *first)
+    _, lr, model, fit_ = best
     chosen[key] = lr
     best_step = int(fit_.history["step"].iloc[fit_.best_epoch - 1])
     out = {"arm": arm.name, "labels": n, "fold": split.fold, "lr": lr}
@@ -374,7 +436,7 @@ def _one_run(
     )
     curve.fits[(arm.name, n, split.fold)] = fit_
     rows.append(out)
-    return [{"lr": t[0], "val R2": t[2].best_value} for t in tried] if grid_lrs else []
+    return grid if grid_lrs else []
 
 
 def _ridge_run(
@@ -436,9 +498,10 @@ def choose_by_validation(
     split, n = protocol.folds[0], min(settings["efficiency_counts"])
     rows = learning_curve_subsets(split, protocol.random["len"], [n], seed)[n]
     tests = test_tables(protocol, split, settings["test_per_length"], seed)
-    _, loaders = fold_curve_loaders(protocol, split, rows, tests, False, settings, seed)
     scores = {}
     for key, arm in candidates.items():
+        inputs = arm_inputs(arm, settings, protocol, device, {})
+        _, loaders = fold_curve_loaders(protocol, split, rows, tests, inputs, settings, seed)
         label = f"{arm.name}: candidate {key} on validation"
         fit_ = fit_arm(arm, settings["finetune_lr"], loaders, settings, device, seed, label)[1]
         scores[key] = fit_.best_value

@@ -144,10 +144,20 @@ def _notes(
     corpus: Mapping[str, Any],
     probes: Mapping[str, float],
     lr_grid: pd.DataFrame,
+    recipe: pd.DataFrame,
 ) -> list[str]:
-    """The sentences of the results file: data, corpus, encoder, fine-tuning and its
-    learning-rate choices, labels, probes."""
+    """The sentences of the results file: data, corpus, encoder, fine-tuning, its
+    learning-rate choices and its recipe check, labels, probes."""
     from course_lib.chapters.ch5_efficiency_stats import lr_choice_sentence
+    from course_lib.chapters.ch5_recipe_check import recipe_sentence
+
+    if settings.freeze_backbone:
+        backbone = "transformer backbones (pretrained or random) frozen, their head trained"
+    else:
+        backbone = (
+            f"transformer backbones at {settings.backbone_lr_factor}x the head's learning rate "
+            f"after {settings.frozen_steps} frozen steps"
+        )
 
     return [
         f"data provenance: {provenance}; rows of each Random7600 fold and of Human7600: "
@@ -161,11 +171,11 @@ def _notes(
         f"{settings.pretrain_steps} pretraining steps of {settings.batch_size} UTRs, validated "
         f"every {settings.pretrain_eval_every}",
         f"fine-tuning: {settings.head} head, {settings.loss} loss, at most "
-        f"{settings.finetune_steps} steps of {settings.finetune_batch_size} UTRs, pretrained "
-        f"backbones at {settings.backbone_lr_factor}x the head's learning rate after "
-        f"{settings.frozen_steps} frozen steps; every arm chooses its (head) learning rate "
-        f"from {list(settings.lr_grid)} on validation; selection on validation R2",
+        f"{settings.finetune_steps} steps of {settings.finetune_batch_size} UTRs, {backbone}; "
+        f"every arm chooses its (head) learning rate from {list(settings.lr_grid)} on the mean "
+        f"validation R2 of {settings.lr_seeds} run(s) per rate; selection on validation R2",
         lr_choice_sentence(lr_grid),
+        recipe_sentence(recipe, settings),
         f"test rows: {settings.test_per_length or 'all'} UTRs per length of each test set",
         f"structure labels: ViennaRNA {vienna_version()} RNA.fold",
         "linear probe R2 of frozen embeddings (val UTRs): "
@@ -194,6 +204,14 @@ def _control_metrics(
     }
 
 
+def _recipe_metrics(recipe: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{"<recipe>, lr <lr>": {"val R2", "runs"}}`` of the recipe check."""
+    return {
+        f"{r.recipe}, lr {r.lr:g}": {"val R2": r["val R2"], "runs": int(r.runs)}
+        for _, r in recipe.iterrows()
+    }
+
+
 def report(
     settings: Ch5Config,
     provenance: str,
@@ -209,6 +227,7 @@ def report(
     checkpoints: Mapping[str, Path],
     runs: pd.DataFrame,
     lr_grid: pd.DataFrame,
+    recipe: pd.DataFrame,
     control_arm: str,
     protocol: RealUTRProtocol,
     corpus: Mapping[str, Any],
@@ -229,18 +248,18 @@ def report(
         ``{name: control}`` of :mod:`course_lib.chapters.ch5_controls` (masked tokens against
         the copy baseline per backbone, the negative control's among them; the folding heads);
         the curve's table and conclusions (:mod:`course_lib.chapters.ch5_efficiency_stats`).
-    pretraining, variants, checkpoints, runs, lr_grid, control_arm
-        The pretraining runs, objectives and checkpoints by arm; the curve's runs and its
-        learning-rate grid (:class:`~course_lib.chapters.ch5_efficiency.EfficiencyCurve`); the
-        negative control's arm name.
+    pretraining, variants, checkpoints, runs, lr_grid, recipe, control_arm
+        Pretraining runs, objectives and checkpoints by arm; the curve's runs and learning-rate
+        grid; the recipe check (:mod:`~course_lib.chapters.ch5_recipe_check`); the control arm.
     protocol, corpus, probes, wall_time_s, folder
-        The folds, the corpus's ``{"provenance", "description"}``, the linear probes' R2,
-        the chapter's seconds, where to write (default ``results/``).
+        The folds, the corpus's ``{"provenance", "description"}``, the linear probes' R2, the
+        chapter's seconds, where to write (default ``results/``).
     """
     from course_lib.chapters.ch5_efficiency_stats import METHOD
 
     data = f"{provenance} Human7600, single-fold models fine-tuned on Random7600 folds"
     own = {**metrics, "mfe label check": _label_checks(*label_checks, label_provenance)}
+    own |= {"recipe check": _recipe_metrics(recipe)}
     return chapter_report(
         "05_utr_lm",
         profile=settings.profile,
@@ -250,6 +269,6 @@ def report(
         anchors=ANCHORS,
         headline=headline(efficiency, data, METHOD),
         models=_models(pretraining, variants, checkpoints, runs),
-        notes=_notes(settings, provenance, protocol, corpus, probes, lr_grid),
+        notes=_notes(settings, provenance, protocol, corpus, probes, lr_grid, recipe),
         folder=folder,
     )

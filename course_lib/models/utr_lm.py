@@ -421,6 +421,10 @@ class UTRLMForMRL(EsmPreTrainedModel):
 
     The head comes from the config (``head``, ``pooling``, ``head_hidden``, ``head_channels``,
     ``head_dropout``); :func:`mrl_model` sets them. ``forward`` returns ``[n]`` predictions.
+    The ``"resnet"`` head is initialised as the one-hot ResNet it shares its code with
+    (:func:`~course_lib.models.utr_resnet.tutorial_weights_init`, Kaiming-normal convolutions),
+    also when :meth:`from_pretrained` fills in a head the checkpoint lacks: Hugging Face's
+    N(0, 0.02) for every convolution leaves it barely trainable (chapter 5).
     """
 
     def __init__(self, config: EsmConfig):
@@ -448,6 +452,17 @@ class UTRLMForMRL(EsmPreTrainedModel):
         self.backbone_frozen = False
         self.post_init()
 
+    def _init_weights(self, module: nn.Module) -> None:
+        """Hugging Face's initialisation (weights and buffers, e.g. batch-norm statistics); the
+        ``"resnet"`` head's own layers then get the one-hot ResNet's weights."""
+        super()._init_weights(module)
+        head = self.__dict__.get("_modules", {}).get("head")
+        if self.config.head == "resnet" and head is not None:
+            if any(module is m for m in head.modules()):
+                from course_lib.models.utr_resnet import tutorial_weights_init
+
+                tutorial_weights_init(module)
+
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled sequence embeddings ``[n, H]``."""
         hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -456,17 +471,22 @@ class UTRLMForMRL(EsmPreTrainedModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (scaled) MRL ``[n]`` of ``input_ids`` ``[n, T]``."""
         if self.config.head == "resnet":
-            hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            states = nucleotide_states(hidden, input_ids, attention_mask, self.config)
-            # a fixed width, so that the ResNet's average over positions never depends on the
-            # longest UTR in the batch (batches are trimmed to it)
-            width = self.config.max_position_embeddings - 2
-            if states.shape[1] > width:
-                raise ValueError(
-                    f"{states.shape[1]} nucleotide positions but the head reads at most {width}"
-                )
-            return self.head(emb=nn.functional.pad(states, (0, 0, 0, width - states.shape[1])))
+            return self.head(emb=self.head_inputs(input_ids, attention_mask))
         return self.head(self.embed(input_ids, attention_mask)).squeeze(-1)
+
+    def head_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What the ``"resnet"`` head reads: every nucleotide's last-layer state, right-padded
+        with zeros to ``max_position_embeddings - 2`` positions, ``[n, W, H]``. A fixed width,
+        so that the ResNet's average over positions never depends on the longest UTR in the
+        batch (batches are trimmed to it); a frozen backbone's are computed once (chapter 5)."""
+        hidden = self.esm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        states = nucleotide_states(hidden, input_ids, attention_mask, self.config)
+        width = self.config.max_position_embeddings - 2
+        if states.shape[1] > width:
+            raise ValueError(
+                f"{states.shape[1]} nucleotide positions but the head reads at most {width}"
+            )
+        return nn.functional.pad(states, (0, 0, 0, width - states.shape[1]))
 
     def freeze_backbone(self, frozen: bool = True) -> UTRLMForMRL:
         """Stop (or restart) gradient updates of the backbone; a frozen one stays in eval mode
