@@ -128,6 +128,11 @@ def test_a_frozen_arm_trains_its_head_on_states_computed_once(monkeypatch):
     arm = Arm("pre", _config())
     assert reads_states(arm, frozen) and not reads_states(arm, SETTINGS)
     assert not reads_states(Arm("one-hot", None, True), frozen)
+    pooled = {**frozen, "head": "mlp"}  # a frozen backbone under an MLP head reads tokens
+    assert not reads_states(arm, pooled)
+    assert (
+        efficiency_curve([arm], protocol, {**pooled, "real_folds": 1}).runs["val R2"].notna().all()
+    )
     curve = efficiency_curve([arm], protocol, frozen)
     # one computation for 2 folds x 2 label counts, on every UTR of the protocol
     assert computed == [len(protocol.random) + len(protocol.human)]

@@ -252,10 +252,12 @@ def fold_curve_loaders(
 
 
 def reads_states(arm: Arm, settings: Mapping[str, Any]) -> bool:
-    """Whether ``arm`` trains only a head on a frozen transformer (``freeze_backbone``): it is
-    then trained on :class:`FrozenStates`, computed once, instead of on tokens."""
+    """Whether ``arm`` trains only a ``"resnet"`` head on a frozen transformer
+    (``freeze_backbone``): it is then trained on :class:`FrozenStates`, computed once, instead
+    of on tokens (an ``"mlp"`` head on a frozen backbone still reads tokens)."""
     transformer = arm.source is not None and not isinstance(arm.source, KmerRidge)
-    return transformer and not arm.from_scratch and settings["freeze_backbone"]
+    frozen = settings["freeze_backbone"] and settings["head"] == "resnet"
+    return transformer and not arm.from_scratch and frozen
 
 
 def arm_inputs(
