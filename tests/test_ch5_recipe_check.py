@@ -26,13 +26,14 @@ def test_the_check_trains_the_other_recipe_at_every_rate_beside_the_curve_s_grid
     assert check["val R2"].notna().all()
 
 
-def _check(frozen_r2: float, tuned_r2: float) -> pd.DataFrame:
+def _check(frozen_r2: float, tuned_r2: float, spread: float = 0.01, runs: int = 2) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "recipe": ["frozen backbone", "frozen backbone", "fine-tuned backbone"],
             "lr": [1e-2, 3e-2, 1e-3],
             "val R2": [frozen_r2, frozen_r2 - 0.1, tuned_r2],
-            "runs": [2, 2, 1],
+            "runs": [runs, runs, 1],
+            "val R2 spread": [spread, 0.5, float("nan")],
             "arm": "(b)",
             "labels": 3000,
         }
@@ -51,3 +52,18 @@ def test_the_sentence_says_which_recipe_won_and_how_to_switch():
     lost = recipe_sentence(_check(0.3, 0.5), frozen)
     assert "the other recipe (fine-tuned backbone) would have been the better one" in lost
     assert "rerun with freeze_backbone=False" in lost
+
+
+def test_a_difference_within_the_spread_of_the_curve_s_runs_is_a_tie():
+    frozen = {"freeze_backbone": True}
+    tie = recipe_sentence(_check(0.481, 0.486, spread=0.02), frozen)
+    assert (
+        "the recipes tie: their difference (0.005) is within the spread of the curve's 2 runs"
+        in tie
+    )
+    assert "at lr 0.01 (0.020)" in tie
+    assert "rerun" not in tie
+    # the spread of another rate (0.5) does not count, and one run measures no spread
+    assert "would have been the better one" in recipe_sentence(_check(0.481, 0.5), frozen)
+    one_run = recipe_sentence(_check(0.481, 0.486, spread=0.0, runs=1), frozen)
+    assert "would have been the better one" in one_run

@@ -335,6 +335,25 @@ def fit_arm(
     return trained, fit_
 
 
+def fit_run(
+    arm: Arm,
+    lr: float,
+    where: tuple[RealUTRProtocol, FoldSplit, np.ndarray, Mapping[str, pd.DataFrame]],
+    inputs: Inputs,
+    shared: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    device: torch.device | str,
+    run_seed: int,
+    description: str,
+) -> tuple[nn.Module, FitResult]:
+    """One run of :func:`fit_arm` on the rows of ``where`` (protocol, fold split, training
+    rows, test tables) with a fresh training loader shuffled by ``run_seed`` (the same
+    shuffles whatever ran before) beside the ``shared`` validation loader."""
+    protocol, split, rows, tests = where
+    train = fold_curve_loaders(protocol, split, rows, tests, inputs, settings, run_seed, ("train",))
+    return fit_arm(arm, lr, {**shared, **train[1]}, settings, device, run_seed, description)
+
+
 def predict_tests(
     model: nn.Module, loaders: Mapping[str, Any], scaler: Any, device: torch.device | str
 ) -> dict[str, np.ndarray]:
@@ -410,18 +429,18 @@ def _one_run(
     key = (arm.name, n)
     grid_lrs = settings["lr_grid"] if key not in chosen else ()
     repeats = settings["lr_seeds"] if grid_lrs else 1
-    scaler, loaders = fold_curve_loaders(protocol, split, subset, tests, inputs, settings, seed)
+    scaler, loaders = fold_curve_loaders(
+        protocol, split, subset, tests, inputs, settings, seed, ("val", *tests)
+    )
     best, grid = None, []
     for lr in grid_lrs or (chosen[key],):
         scores, first = [], None
         for repeat in range(repeats):
             run_seed = seed + split.fold + RUN_SEED_STRIDE * repeat
-            # a fresh training loader per run: the same shuffles whatever ran before
-            train = fold_curve_loaders(
-                protocol, split, subset, tests, inputs, settings, run_seed, ("train",)
-            )[1]
             label = f"{arm.name}, {n} labels, fold {split.fold}, lr {lr:g}, run {repeat + 1}"
-            model, fit_ = fit_arm(arm, lr, loaders | train, settings, device, run_seed, label)
+            model, fit_ = fit_run(
+                arm, lr, where, inputs, loaders, settings, device, run_seed, label
+            )
             scores.append(fit_.best_value)
             first = first or (model, fit_)
         grid.append({"lr": lr, "val R2": float(np.mean(scores)), "runs": repeats})

@@ -5,8 +5,9 @@ a trained head (``freeze_backbone=True``, ``smoke``/``laptop``) or the whole mod
 with a lower backbone rate after a frozen warm-up (``full``, as UTR-LM). :func:`recipe_check`
 trains one arm with the *other* recipe on the curve's largest label count of fold 0, at every
 learning rate of the grid (one run each), and sets its validation R² beside the curve's own
-grid there; :func:`recipe_sentence` says which recipe won in this run. The validation rows
-are fold 0's, which the curve's protocol already withholds from every test.
+grid there; :func:`recipe_sentence` says which recipe won in this run, or that they tie
+within the spread of the curve's runs. The validation rows are fold 0's, which the curve's
+protocol already withholds from every test.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from course_lib.chapters.ch5_efficiency import (
     Arm,
     EfficiencyCurve,
     arm_inputs,
-    fit_arm,
+    fit_run,
     fold_curve_loaders,
     test_tables,
 )
@@ -54,38 +55,48 @@ def recipe_check(
     other = {**settings, "freeze_backbone": not settings["freeze_backbone"]}
     rows = learning_curve_subsets(split, protocol.random["len"], [n], seed)[n]
     tests = test_tables(protocol, split, settings["test_per_length"], seed)
+    where = (protocol, split, rows, tests)
     inputs = arm_inputs(arm, other, protocol, device, {})
-    _, loaders = fold_curve_loaders(protocol, split, rows, tests, inputs, other, seed)
-    out = []
+    _, val = fold_curve_loaders(*where, inputs, other, seed, ("val",))
+    run_seed, out = seed + split.fold, []  # the seed of the curve's first run there
     for lr in settings["lr_grid"]:
-        run_seed = seed + split.fold
-        train = fold_curve_loaders(
-            protocol, split, rows, tests, inputs, other, run_seed, ("train",)
-        )
         label = f"{arm.name}, {recipe_name(other)}, {n} labels, lr {lr:g}"
-        fit_ = fit_arm(arm, lr, loaders | train[1], other, device, run_seed, label)[1]
+        fit_ = fit_run(arm, lr, where, inputs, val, other, device, run_seed, label)[1]
         out.append({"recipe": recipe_name(other), "lr": lr, "val R2": fit_.best_value, "runs": 1})
     grid = curve.lr_grid[(curve.lr_grid["arm"] == arm.name) & (curve.lr_grid["labels"] == n)]
-    own = grid[["lr", "val R2", "runs"]].assign(recipe=recipe_name(settings))
+    own = grid[["lr", "val R2", "runs", "val R2 spread"]].assign(recipe=recipe_name(settings))
     return pd.concat([own, pd.DataFrame(out)], ignore_index=True).assign(arm=arm.name, labels=n)
 
 
 def recipe_sentence(check: pd.DataFrame, settings: Mapping[str, Any]) -> str:
     """Which recipe reached the better validation R² in :func:`recipe_check`, in one sentence
-    (each recipe at its best learning rate)."""
+    (each recipe at its best learning rate).
+
+    A difference no larger than the ``val R2 spread`` of the curve's runs at its best rate
+    (over ``lr_seeds`` runs) is called a tie: one run cannot be told from another there.
+    """
     best = check.loc[check.groupby("recipe", sort=False)["val R2"].idxmax()]
     arm, n = check["arm"].iloc[0], int(check["labels"].iloc[0])
     parts = [
         f"{r.recipe} {r['val R2']:.3f} (lr {r.lr:g}, {_runs(r.runs)})" for _, r in best.iterrows()
     ]
-    winner = best.loc[best["val R2"].idxmax(), "recipe"]
     used = recipe_name(settings)
-    verdict = (
-        f"the curve's recipe ({used}) is the better one in this run"
-        if winner == used
-        else f"the other recipe ({winner}) would have been the better one in this run: "
-        f"rerun with freeze_backbone={not settings['freeze_backbone']}"
-    )
+    own = best[best["recipe"] == used].iloc[0]
+    gap = float(best["val R2"].max() - best["val R2"].min())
+    spread = float(own.get("val R2 spread", float("nan"))) if own.runs > 1 else float("nan")
+    winner = best.loc[best["val R2"].idxmax(), "recipe"]
+    if gap <= spread:
+        verdict = (
+            f"the recipes tie: their difference ({gap:.3f}) is within the spread of the "
+            f"curve's {int(own.runs)} runs at lr {own.lr:g} ({spread:.3f})"
+        )
+    elif winner == used:
+        verdict = f"the curve's recipe ({used}) is the better one in this run"
+    else:
+        verdict = (
+            f"the other recipe ({winner}) would have been the better one in this run: "
+            f"rerun with freeze_backbone={not settings['freeze_backbone']}"
+        )
     return (
         f"Recipe check, {arm} at {n:,} labels on fold 0's validation UTRs: "
         f"{'; '.join(parts)}; {verdict} (one fold, few runs: a check, not a test)."
