@@ -348,7 +348,8 @@ def fit_run(
 ) -> tuple[nn.Module, FitResult]:
     """One run of :func:`fit_arm` on the rows of ``where`` (protocol, fold split, training
     rows, test tables) with a fresh training loader shuffled by ``run_seed`` (the same
-    shuffles whatever ran before) beside the ``shared`` validation loader."""
+    shuffles whatever ran before) beside the ``shared`` loaders (``val``, and the tests where
+    the run's model is scored)."""
     protocol, split, rows, tests = where
     train = fold_curve_loaders(protocol, split, rows, tests, inputs, settings, run_seed, ("train",))
     return fit_arm(arm, lr, {**shared, **train[1]}, settings, device, run_seed, description)
