@@ -34,6 +34,8 @@ from data_scripts.prepare import prepare_all
 ROOT = Path(__file__).resolve().parents[1]
 #: The GEO training tables: read only at ``full``, so never downloaded for ``laptop``.
 FULL_ONLY = ("egfp_unmod_1", "utr_varying_length")
+#: Seconds JupyterLab may take to answer one request (starting a kernel on a busy machine).
+SLOW = 120
 
 
 def point_sources_at(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
@@ -157,7 +159,7 @@ def http_json(url: str, method: str = "GET", body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=SLOW) as response:
         text = response.read()
     return json.loads(text) if text else {}
 
@@ -218,7 +220,7 @@ def first_code_cells(notebook: Path, n: int) -> list[str]:
 
 @pytest.mark.notebook
 def test_make_lab_starts_jupyterlab_and_a_chapter_runs_through_its_kernel(tmp_path):
-    websocket = pytest.importorskip("websocket")
+    pytest.importorskip("websocket")
     if not (ROOT / ".venv" / "bin" / "jupyter-lab").exists():
         pytest.skip("no .venv with JupyterLab: run `make setup` first")
     port, token = unused_port(), uuid.uuid4().hex
@@ -233,34 +235,9 @@ def test_make_lab_starts_jupyterlab_and_a_chapter_runs_through_its_kernel(tmp_pa
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_server(f"{base}/api/status?token={token}", process)
-        with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=30) as page:
-            assert page.status == 200 and b"JupyterLab" in page.read()
-        listing = http_json(f"{base}/api/contents?token={token}")
-        names = {item["name"] for item in listing["content"]}
-        assert "00_sequences.ipynb" in names and len(names) >= 6
-
-        session = http_json(
-            f"{base}/api/sessions?token={token}",
-            "POST",
-            {"path": "00_sequences.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
-        )
-        kernel = session["kernel"]["id"]
-        ws = websocket.create_connection(
-            f"ws://127.0.0.1:{port}/api/kernels/{kernel}/channels?token={token}", timeout=180
-        )
-        try:
-            for code in first_code_cells(workspace / "00_sequences.ipynb", 3):
-                status, output = execute(ws, code)
-                assert status == "ok", (code, output)
-            status, output = execute(ws, "print(profile, settings.profile, course_lib.__file__)")
-            assert status == "ok", output
-            profile, resolved, package = "".join(output).split()
-            assert profile == resolved == "smoke"  # LAB_PROFILE reached the kernel
-            assert Path(package).is_relative_to(ROOT)  # the course's own package
-        finally:
-            ws.close()
-        http_json(f"{base}/api/sessions/{session['id']}?token={token}", "DELETE")
+        use_lab(base, token, workspace, process)
+    except (AssertionError, OSError, ValueError) as error:  # keep what JupyterLab said
+        raise AssertionError(f"{error}\n--- `make lab` log ---\n{log_tail(tmp_path)}") from error
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -269,3 +246,42 @@ def test_make_lab_starts_jupyterlab_and_a_chapter_runs_through_its_kernel(tmp_pa
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
     assert "your copies of the chapters" in (tmp_path / "lab.log").read_text()
+
+
+def log_tail(folder: Path, lines: int = 60) -> str:
+    """The last ``lines`` lines of ``folder / "lab.log"`` (what ``make lab`` printed)."""
+    return "\n".join((folder / "lab.log").read_text().splitlines()[-lines:])
+
+
+def use_lab(base: str, token: str, workspace: Path, process: subprocess.Popen) -> None:
+    """What a student does first, on the JupyterLab that ``process`` serves at ``base``: open
+    it, see the chapters, run chapter 0's first cells in a kernel and check that the kernel
+    runs the course's package at the chosen profile."""
+    import websocket
+
+    wait_for_server(f"{base}/api/status?token={token}", process)
+    with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=SLOW) as page:
+        assert page.status == 200 and b"JupyterLab" in page.read()
+    listing = http_json(f"{base}/api/contents?token={token}")
+    names = {item["name"] for item in listing["content"]}
+    assert "00_sequences.ipynb" in names and len(names) >= 6
+    session = http_json(
+        f"{base}/api/sessions?token={token}",
+        "POST",
+        {"path": "00_sequences.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+    )
+    kernel = session["kernel"]["id"]
+    address = f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?token={token}"
+    ws = websocket.create_connection(address, timeout=180)
+    try:
+        for code in first_code_cells(workspace / "00_sequences.ipynb", 3):
+            status, output = execute(ws, code)
+            assert status == "ok", (code, output)
+        status, output = execute(ws, "print(profile, settings.profile, course_lib.__file__)")
+        assert status == "ok", output
+        profile, resolved, package = "".join(output).split()
+        assert profile == resolved == "smoke"  # LAB_PROFILE reached the kernel
+        assert Path(package).is_relative_to(ROOT)  # the course's own package
+    finally:
+        ws.close()
+    http_json(f"{base}/api/sessions/{session['id']}?token={token}", "DELETE")
