@@ -15,7 +15,7 @@ from course_lib.chapters import ch3_efficiency as eff
 from course_lib.chapters import ch3_pretraining as pre
 from course_lib.chapters import ch3_report
 from course_lib.chapters.ch3_config import Ch3Config
-from course_lib.cross_validation import TrainedFold, stratified_folds
+from course_lib.cross_validation import TrainedFold, first_validation_rows, stratified_folds
 from course_lib.kmer_pretraining import accuracy_against_copy, masked_hits, pretrain_masked_kmers
 from course_lib.models.bert import small_bert_config
 from course_lib.tokenization import build_vocabulary
@@ -173,16 +173,37 @@ def test_accuracy_equal_to_copy_cannot_be_claimed():
     assert found["model minus copy"] == 0 and not found["above copy"]
 
 
-def test_labelled_rows_are_balanced_draws_of_the_training_rows():
+def test_labelled_rows_are_balanced_draws_of_the_fitting_rows():
     labels = np.arange(200) % 2
     train, _ = stratified_folds(labels, 4, 0)[0]
-    fit, val = eff.labelled_rows(train, labels, 60, seed=0)
-    assert len(fit) + len(val) == 60 and set(fit) | set(val) <= set(train)
-    assert labels[np.concatenate([fit, val])].sum() == 30
-    assert len(val) == 15
+    fit = eff.labelled_rows(train, labels, 60, seed=0)
+    assert len(fit) == 60 and set(fit) <= set(train) and labels[fit].sum() == 30
+    assert np.all(np.diff(fit) > 0)
     with pytest.raises(ValueError, match="lower efficiency_counts"):
         eff.labelled_rows(train, labels, 1000)
     assert eff.epochs_for_steps(100, 75, 64) == 50 and eff.epochs_for_steps(1, 500, 64) == 1
+
+
+def test_every_count_chooses_on_the_first_fold_s_validation_rows():
+    """The rows every arm selects on are those cross-validation selects on in fold 0, the
+    same at every count; the fitting rows grow with the count and never touch them."""
+    labels = np.arange(400) % 2
+    folds = stratified_folds(labels, 2, 0)
+    seen = []
+
+    def make(n_fit: int):
+        def train(fit, val, fold):
+            seen.append((n_fit, fit, val))
+            return TrainedFold(lambda rows: np.zeros(len(rows)), info={"lr": 1e-3})
+
+        return {"arm": train}
+
+    eff.sample_efficiency(make, labels, folds[0], (40, 80), 0.1, 0, 50)
+    expected = first_validation_rows(folds, labels, 0.1, 0)
+    for n_fit, fit, val in seen:
+        assert np.array_equal(val, expected) and len(fit) == n_fit
+        assert not set(fit) & set(val) and not set(fit) & set(folds[0][1])
+    assert [n for n, _, _ in seen] == [40, 80]
 
 
 def fake_trainers(quality: dict[str, float], labels: np.ndarray):
@@ -206,7 +227,8 @@ def fake_curve() -> tuple[eff.EfficiencyResult, pd.DataFrame]:
     labels = np.arange(400) % 2
     fold = stratified_folds(labels, 2, 0)[0]
     quality = {"BERT (genome MLM)": 0.9, "BERT (no pretraining)": 0.0, "BiLSTM": 0.9}
-    result = eff.sample_efficiency(fake_trainers(quality, labels), labels, fold, (40, 80), 0, 200)
+    make = fake_trainers(quality, labels)
+    result = eff.sample_efficiency(make, labels, fold, (40, 80), 0.1, 0, 200)
     return result, eff.efficiency_comparisons(result, "BERT (genome MLM)", 0, 200)
 
 
