@@ -33,6 +33,7 @@ SETTINGS = Ch3Config.resolve(
     bert_epochs=1,
     pretrain_steps=2,
     efficiency_steps=4,
+    efficiency_epochs=1,
     lr_factors=(0.5, 2.0),
     batch_size=16,
     bert_batch_size=16,

@@ -78,7 +78,10 @@ class Ch3Config(ChapterConfig):
     efficiency_counts
         Labelled sites of the sample-efficiency curve (counts, >= 20 each, increasing).
     efficiency_steps
-        Fine-tuning steps of every arm at each labelled-site count (count, >= 1).
+        Fine-tuning steps of every arm at each labelled-site count, at least (count, >= 1).
+    efficiency_epochs
+        Passes over each labelled draw, at least (count, >= 1): with a fixed number of steps
+        the largest draw would get only a few, too few for a pretrained backbone to adapt.
     patience
         Epochs without a better validation loss before stopping (count, >= 1; ``None``: never).
     logreg_c_grid
@@ -119,6 +122,7 @@ class Ch3Config(ChapterConfig):
             "pretrain_stride": 20,
             "efficiency_counts": (60, 150, 400),
             "efficiency_steps": 25,
+            "efficiency_epochs": 1,
             "n_interpret": 40,
             "n_random_explained": 20,
         },
@@ -165,6 +169,7 @@ class Ch3Config(ChapterConfig):
         "pretrain_stride": 200,
         "efficiency_counts": (40, 80, 120),
         "efficiency_steps": 4,
+        "efficiency_epochs": 1,
         "n_interpret": 10,
         "n_random_explained": 10,
     }
@@ -210,7 +215,12 @@ class Ch3Config(ChapterConfig):
         "labelled sites of the sample-efficiency curve",
         item=Rule("a labelled-site count", int, minimum=20),
     )
-    efficiency_steps: int = parameter(60, "fine-tuning steps per labelled-site count", minimum=1)
+    efficiency_steps: int = parameter(
+        60, "fine-tuning steps per labelled-site count, at least", minimum=1
+    )
+    efficiency_epochs: int = parameter(
+        15, "passes over each labelled draw of the curve, at least", minimum=1
+    )
     patience: int | None = parameter(
         None, "epochs without improvement before stopping", int, minimum=1, optional=True
     )

@@ -398,13 +398,14 @@ def efficiency_trainers(
 ) -> dict[str, FoldTrainer]:
     """The arms of the sample-efficiency curve for ``n_fit`` fitting rows.
 
-    The BERT arms of :func:`bert_fold_trainers` and the BiLSTM, each trained for about
-    ``settings.efficiency_steps`` optimizer steps, its learning rate chosen from its base rate
-    (``bert_lr``, ``lstm_lr``) times ``settings.lr_factors`` on validation.
+    The BERT arms of :func:`bert_fold_trainers` and the BiLSTM, each trained for at least
+    ``settings.efficiency_steps`` optimizer steps and at least ``settings.efficiency_epochs``
+    passes over the ``n_fit`` rows, its learning rate chosen from its base rate (``bert_lr``,
+    ``lstm_lr``) times ``settings.lr_factors`` on validation.
     """
-    steps = settings.efficiency_steps
-    bert_epochs = epochs_for_steps(steps, n_fit, settings.bert_batch_size)
-    lstm_epochs = epochs_for_steps(steps, n_fit, settings.batch_size)
+    steps, passes = settings.efficiency_steps, settings.efficiency_epochs
+    bert_epochs = max(passes, epochs_for_steps(steps, n_fit, settings.bert_batch_size))
+    lstm_epochs = max(passes, epochs_for_steps(steps, n_fit, settings.batch_size))
     options = {"device": device, "seed": seed, "show_progress": False}
     trainers = bert_fold_trainers(
         tokens,
