@@ -200,7 +200,7 @@ class Ch3Config(ChapterConfig):
     )
     bert_lr: float = parameter(1e-3, "base fine-tuning learning rate", minimum=1e-8)
     lr_factors: tuple[float, ...] = parameter(
-        (0.5, 2.0),
+        (0.5, 2.0, 8.0),
         "multiples of the base learning rate tried by every arm",
         item=Rule("a learning-rate multiple", float, minimum=1e-6),
     )
