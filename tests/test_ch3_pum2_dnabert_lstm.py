@@ -256,3 +256,13 @@ def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
         "BERT (genome MLM) at 100 sites (0.5, the smallest); BiLSTM at 1,000 sites (8" in in_curve
     )
     assert len(ch3_report.lr_choice_sentences(settings, cv, None)) == 1
+
+
+def test_grids_past_smoke_can_bracket_a_chosen_rate():
+    from course_lib.chapters.ch3_config import Ch3Config
+
+    for profile in ("laptop", "full"):
+        factors = Ch3Config.resolve(profile).lr_factors
+        # two values put every choice at an edge; the middle of three has neighbours both sides
+        assert len(factors) >= 3, profile
+        assert list(factors) == sorted(set(factors)), profile
