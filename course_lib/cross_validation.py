@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from course_lib.metrics import classification_metrics, summarize_folds
+from course_lib.metrics import auc_standard_error, classification_metrics, summarize_folds
 from course_lib.training import Forward, default_forward, fit, predict, seed_everything
 
 Inputs = torch.Tensor | Mapping[str, torch.Tensor]
@@ -370,7 +370,8 @@ def neural_fold_trainer(
     inputs)`` gives ``[n]`` logits; ``inputs`` is the whole data set, pre-encoded (a tensor
     ``[n, ...]`` or a dict of tensors). ``epochs, batch_size, lr, patience, grad_clip`` go to
     :func:`course_lib.training.fit`; the epoch kept is the one with the best validation ROC
-    AUC. ``optimizer_factory(model, total_steps) -> (optimizer, per-batch scheduler or None)``
+    AUC (``info``: ``best_val_auc``, its standard error ``best_val_auc_se``).
+    ``optimizer_factory(model, total_steps) -> (optimizer, per-batch scheduler or None)``
     replaces the default Adam(lr). ``prepare(model, fit_index, fold) -> info`` runs before
     fine-tuning (e.g. masked-language-model pretraining on the fold's training rows only).
     """
@@ -386,9 +387,8 @@ def neural_fold_trainer(
         train_loader = make_loader(inputs, labels, fit_index, batch_size, True, seed + fold)
         val_loader = make_loader(inputs, labels, val_index, 256, False)
         steps = epochs * len(train_loader)
-        optimizer, scheduler = (
-            optimizer_factory(model, steps) if optimizer_factory else (None, None)
-        )
+        made = optimizer_factory(model, steps) if optimizer_factory else (None, None)
+        optimizer, scheduler = made
         result = fit(
             model,
             train_loader,
@@ -400,9 +400,9 @@ def neural_fold_trainer(
             description=f"{name} fold {fold}",
             **options,
         )
-
         predict_rows = partial(predict_probabilities, model, inputs, labels, device, forward)
-        info.update(seconds=result.seconds, best_val_auc=result.best_value)
+        se = auc_standard_error(labels[val_index], predict_rows(val_index))
+        info.update(seconds=result.seconds, best_val_auc=result.best_value, best_val_auc_se=se)
         return TrainedFold(predict_rows, result.best_epoch, result.history, info, model)
 
     return train_fold

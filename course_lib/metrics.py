@@ -59,6 +59,34 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def auc_standard_error(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Standard error of the ROC AUC of ``scores`` for binary ``y_true`` (both ``[n]``), by
+    DeLong, DeLong and Clarke-Pearson (1988, Biometrics 44: 837-845): the AUC is a mean over
+    (positive, negative) pairs; its variance is read off each row's share of it (midranks,
+    ties count one half).
+
+    Used by chapter 3's one-standard-error rule (:func:`course_lib.chapters.ch3_models.
+    tuned_trainer`); ``tests/test_metrics.py`` checks it against a bootstrap of sklearn's
+    ``roc_auc_score``.
+    """
+    y = np.asarray(y_true).ravel()
+    s = np.asarray(scores, dtype=float).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.size} rows but scores has {s.size}")
+    positive, negative = s[y == 1], s[y == 0]
+    if positive.size < 2 or negative.size < 2:
+        raise ValueError(
+            f"a ROC AUC's standard error needs two rows of each class, got {positive.size} "
+            f"positive and {negative.size} negative"
+        )
+    ranks = stats.rankdata(np.r_[positive, negative])
+    above = ranks[: positive.size] - stats.rankdata(positive)  # negatives below each positive
+    below = positive.size - (ranks[positive.size :] - stats.rankdata(negative))
+    v10, v01 = above / negative.size, below / positive.size
+    variance = v10.var(ddof=1) / positive.size + v01.var(ddof=1) / negative.size
+    return float(np.sqrt(variance))
+
+
 def classification_metrics(
     y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:

@@ -159,10 +159,11 @@ def test_cv_design_names_the_repetitions_and_the_test_folds():
 def test_tuned_trainer_keeps_the_best_validation_rate_and_can_choose_once():
     calls = []
 
-    def fake(lr: float, val_auc: float):
+    def fake(lr: float, val_auc: float, se: float = 0.01):
         def train(fit, val, fold):
             calls.append((lr, fold))
-            return TrainedFold(lambda rows: np.full(len(rows), lr), info={"best_val_auc": val_auc})
+            info = {"best_val_auc": val_auc, "best_val_auc_se": se}
+            return TrainedFold(lambda rows: np.full(len(rows), lr), info=info)
 
         return train
 
@@ -170,12 +171,27 @@ def test_tuned_trainer_keeps_the_best_validation_rate_and_can_choose_once():
     once = ch3_models.tuned_trainer(grid, once=True)
     first = once(FIT, VAL, 0)
     assert first.info["lr"] == 1.0 and first.info["val ROC AUC by lr"][0.1] == 0.6
+    assert first.info["best val ROC AUC"] == (0.9, 0.01)
     assert once(FIT, VAL, 1).info["lr"] == 1.0
     assert calls == [(0.1, 0), (1.0, 0), (10.0, 0), (1.0, 1)]  # fold 1: the chosen rate only
     calls.clear()
     every = ch3_models.tuned_trainer(grid)
     every(FIT, VAL, 0), every(FIT, VAL, 1)
     assert len(calls) == 6
+
+
+def test_tuned_trainer_keeps_the_smallest_rate_within_one_standard_error_of_the_best():
+    def fake(val_auc: float, se: float):
+        info = {"best_val_auc": val_auc, "best_val_auc_se": se}
+        return lambda fit, val, fold: TrainedFold(lambda rows: rows, info=dict(info))
+
+    # chapter 3's fold 0 at laptop: the genome arm's 8e-3 led 2e-3 by 0.0024 (error ~0.01)
+    close = {5e-4: fake(0.925, 0.013), 2e-3: fake(0.9575, 0.0098), 8e-3: fake(0.9599, 0.0095)}
+    assert ch3_models.tuned_trainer(close)(FIT, VAL, 0).info["lr"] == 2e-3
+    clear = {5e-4: fake(0.925, 0.013), 2e-3: fake(0.9475, 0.0098), 8e-3: fake(0.9599, 0.0095)}
+    assert ch3_models.tuned_trainer(clear)(FIT, VAL, 0).info["lr"] == 8e-3
+    level = {5e-4: fake(0.955, 0.01), 2e-3: fake(0.9575, 0.0098), 8e-3: fake(0.9599, 0.0095)}
+    assert ch3_models.tuned_trainer(level)(FIT, VAL, 0).info["lr"] == 5e-4
 
 
 def test_pretrained_arm_starts_from_the_backbone_encoder():

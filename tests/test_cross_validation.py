@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from course_lib.cross_validation import (
@@ -17,6 +18,7 @@ from course_lib.cross_validation import (
     stratified_subset,
     summary_table,
 )
+from course_lib.metrics import auc_standard_error
 
 LABELS = np.array([0, 1] * 50)
 
@@ -130,3 +132,8 @@ def test_neural_fold_trainer_fresh_model_per_fold_and_learns():
     assert result.summary()["ROC AUC"]["mean"] > 0.97
     assert all(1 <= f.trained.best_epoch <= 15 for f in result.folds)
     assert "val ROC AUC" in result.folds[0].trained.history.columns
+    # the kept model is the best epoch's: its validation AUC is the recorded one, with its error
+    fit_rows, val_rows = inner_split(stratified_folds(y, 3)[0][0], y, 0.1, 0)
+    first = result.folds[0].trained
+    assert roc_auc_score(y[val_rows], first.predict(val_rows)) == first.info["best_val_auc"]
+    assert first.info["best_val_auc_se"] == auc_standard_error(y[val_rows], first.predict(val_rows))

@@ -10,6 +10,7 @@ import pytest
 from course_lib.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
+    auc_standard_error,
     classification_metrics,
     pearson_r,
     r2,
@@ -92,3 +93,24 @@ def test_summarize_folds():
     assert summarize_folds([{"R2": 0.5}])["R2"] == {"mean": 0.5, "sd": 0.0}
     with pytest.raises(ValueError, match="no folds"):
         summarize_folds([])
+
+
+def test_auc_standard_error_matches_a_bootstrap_of_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(120), np.zeros(330)]
+    scores = np.round(rng.normal(1.6 * y, 1.0), 1)  # AUC near 0.87, with ties
+    boot = []
+    for _ in range(2000):
+        rows = np.r_[rng.choice(120, 120), 120 + rng.choice(330, 330)]  # classes kept apart
+        boot.append(roc_auc_score(y[rows], scores[rows]))
+    se = auc_standard_error(y, scores)
+    assert se == pytest.approx(np.std(boot), rel=0.1)
+    order = rng.permutation(450)
+    assert auc_standard_error(y[order], scores[order]) == pytest.approx(se)
+    assert auc_standard_error(y, 2 * scores + 5) == pytest.approx(se)  # ranks only
+    with pytest.raises(ValueError, match="two rows of each class"):
+        auc_standard_error(np.r_[1, 0, 0], np.r_[0.3, 0.2, 0.1])
+    with pytest.raises(ValueError, match="rows"):
+        auc_standard_error(y, scores[:-1])

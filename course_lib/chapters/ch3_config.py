@@ -60,7 +60,8 @@ class Ch3Config(ChapterConfig):
         its own from ``bert_lr x lr_factors`` on validation.
     lr_factors
         Multiples of the base learning rate tried by every fine-tuned arm (each > 0); the
-        one with the best validation ROC AUC is kept, per arm and fold.
+        smallest whose validation ROC AUC lies within one standard error of the best is kept
+        (:func:`course_lib.chapters.ch3_models.tuned_trainer`).
     bert_batch_size
         Sequences per fine-tuning step of the transformers (count, >= 1).
     bert_epochs

@@ -12,7 +12,8 @@ builds a fresh model per fold:
 - :func:`bert_fold_trainers`: the BERT arms (a small BERT from random weights and from each
   backbone pretrained once per profile by :mod:`course_lib.chapters.ch3_pretraining`,
   :func:`bert_arm`; the real DNABERT-3 when its folder is there, :func:`dnabert_trainer`),
-  each with its learning rate chosen on validation (:func:`tuned_trainer`).
+  each with its learning rate chosen on validation by the one-standard-error rule
+  (:func:`tuned_trainer`).
 
 :func:`chapter_trainers` lists them in the chapter's order and :func:`cross_validate_all`
 scores every one on the same folds, so that they can be compared fold by fold.
@@ -181,13 +182,21 @@ def bilstm_trainer(
 
 
 def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> FoldTrainer:
-    """A ``train_fold`` that trains one model per learning rate and keeps the best on validation.
+    """A ``train_fold`` that trains one model per learning rate and keeps one by the
+    one-standard-error rule on validation.
+
+    Among the rates whose validation ROC AUC lies within one standard error of the best one's
+    (Hastie, Tibshirani and Friedman, *Elements of Statistical Learning*, section 7.10; the
+    error from :func:`course_lib.metrics.auc_standard_error`), the smallest is kept: the
+    validation rows cannot tell those rates apart, and the smallest is the least likely to make
+    training diverge on another fold, where a rate chosen ``once`` is reused.
 
     Parameters
     ----------
     trainers
-        ``{learning rate: train_fold}``; each must record ``best_val_auc`` in its ``info``
-        (:func:`~course_lib.cross_validation.neural_fold_trainer` does).
+        ``{learning rate: train_fold}``; each must record ``best_val_auc`` and
+        ``best_val_auc_se`` in its ``info`` (:func:`~course_lib.cross_validation.
+        neural_fold_trainer` does).
     once
         Choose on the first fold trained only and reuse that learning rate for the other
         folds (saves ``len(trainers) - 1`` trainings per later fold); the choice still looks
@@ -197,7 +206,8 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
     -------
     FoldTrainer
         Its :class:`~course_lib.cross_validation.TrainedFold` is the chosen one, with
-        ``info["lr"]`` and ``info["val ROC AUC by lr"]``; the test rows are never looked at.
+        ``info["lr"]``, ``info["val ROC AUC by lr"]`` and ``info["best val ROC AUC"]`` (the
+        best rate's AUC and standard error); the test rows are never looked at.
     """
     chosen: list[float] = []
 
@@ -206,9 +216,13 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
         trained = {lr: trainers[lr](fit_index, val_index, fold) for lr in grid}
         by_lr = {lr: float(t.info["best_val_auc"]) for lr, t in trained.items()}
         best = max(by_lr, key=by_lr.get)
-        chosen[:] = [best]
-        trained[best].info.update({"lr": best, "val ROC AUC by lr": by_lr})
-        return trained[best]
+        se = float(trained[best].info["best_val_auc_se"])
+        kept = min(lr for lr, auc in by_lr.items() if auc >= by_lr[best] - se)
+        chosen[:] = [kept]
+        trained[kept].info.update(
+            {"lr": kept, "val ROC AUC by lr": by_lr, "best val ROC AUC": (by_lr[best], se)}
+        )
+        return trained[kept]
 
     return train_fold
 
