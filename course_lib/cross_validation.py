@@ -387,8 +387,7 @@ def neural_fold_trainer(
         train_loader = make_loader(inputs, labels, fit_index, batch_size, True, seed + fold)
         val_loader = make_loader(inputs, labels, val_index, 256, False)
         steps = epochs * len(train_loader)
-        made = optimizer_factory(model, steps) if optimizer_factory else (None, None)
-        optimizer, scheduler = made
+        optimizer, scheduler = (optimizer_factory or default_optimizer)(model, steps)
         result = fit(
             model,
             train_loader,
@@ -406,6 +405,11 @@ def neural_fold_trainer(
         return TrainedFold(predict_rows, result.best_epoch, result.history, info, model)
 
     return train_fold
+
+
+def default_optimizer(model: nn.Module, total_steps: int) -> tuple[None, None]:
+    """No optimizer and no scheduler: :func:`course_lib.training.fit` then uses Adam(lr)."""
+    return None, None
 
 
 def predict_probabilities(

@@ -233,13 +233,15 @@ def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
 
     settings = Ch3Config.resolve("laptop", bert_lr=1e-3, lstm_lr=2e-3, lr_factors=(0.5, 2.0, 8.0))
 
-    def result(lr):
-        return SimpleNamespace(folds=[SimpleNamespace(trained=SimpleNamespace(info={"lr": lr}))])
+    def result(lr, best=None):
+        info = {"lr": lr, "best lr": best}
+        return SimpleNamespace(folds=[SimpleNamespace(trained=SimpleNamespace(info=info))])
 
     cv = {
         "CNN": result(None),
-        "BERT (no pretraining)": result(2e-3),
-        "BERT (genome MLM)": result(8e-3),
+        "BERT (no pretraining)": result(2e-3, 2e-3),
+        "BERT (genome MLM)": result(8e-3, 8e-3),
+        "BERT (random-sequence control)": result(5e-4, 2e-3),  # kept by the rule
     }
     curve = pd.DataFrame(
         {
@@ -249,12 +251,16 @@ def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
         }
     )
     in_cv, in_curve = ch3_report.lr_choice_sentences(settings, cv, curve)
-    assert in_cv.startswith("cross-validation: 1 of 2 learning rates (multiples of the arm's")
-    assert in_cv.endswith("BERT (genome MLM) (8, the largest)")
+    assert in_cv.startswith("cross-validation: 1 of 3 learning rates (multiples of the arm's")
+    assert "(widen lr_factors): BERT (genome MLM) (8, the largest); at the smallest" in in_cv
+    assert in_cv.endswith("BERT (random-sequence control) (0.5; best 2)")
     assert in_curve.startswith("sample-efficiency curve: 1 of 3 learning rates")
     assert (
         "BERT (genome MLM) at 100 sites (0.5, the smallest); BiLSTM at 1,000 sites (8" in in_curve
     )
+    curve["best lr"] = [2e-3, 4e-3, 1.6e-2]  # the genome arm at 100 sites: kept by the rule
+    in_curve = ch3_report.lr_choice_sentences(settings, cv, curve)[1]
+    assert in_curve.endswith("tell them apart: BERT (genome MLM) at 100 sites (0.5; best 2)")
     assert len(ch3_report.lr_choice_sentences(settings, cv, None)) == 1
 
 

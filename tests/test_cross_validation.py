@@ -133,7 +133,7 @@ def test_neural_fold_trainer_fresh_model_per_fold_and_learns():
     assert all(1 <= f.trained.best_epoch <= 15 for f in result.folds)
     assert "val ROC AUC" in result.folds[0].trained.history.columns
     # the kept model is the best epoch's: its validation AUC is the recorded one, with its error
-    fit_rows, val_rows = inner_split(stratified_folds(y, 3)[0][0], y, 0.1, 0)
+    _, val_rows = inner_split(stratified_folds(y, 3)[0][0], y, 0.1, 0)
     first = result.folds[0].trained
     assert roc_auc_score(y[val_rows], first.predict(val_rows)) == first.info["best_val_auc"]
     assert first.info["best_val_auc_se"] == auc_standard_error(y[val_rows], first.predict(val_rows))

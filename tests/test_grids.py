@@ -43,6 +43,25 @@ def test_edge_sentence_counts_the_choices_inside_and_names_those_at_the_edge():
     assert edge_sentence({}, GRID) == "no learning rates were chosen on validation in this run"
 
 
+def test_a_smallest_choice_kept_by_the_one_standard_error_rule_is_named_apart():
+    chosen = {"a": 1e-3, "b": 1e-2, "c": 1e-3}
+    best = {"a": 3e-3, "b": 1e-2, "c": 1e-3}  # a: the rule; b, c: the best at an edge
+    sentence = edge_sentence(chosen, GRID, parameter="lr_grid", best=best)
+    assert sentence == (
+        "0 of 3 learning rates chosen on validation lie inside the grid (0.001 to 0.01); at its "
+        "edge, where a value beyond it might do better (widen lr_grid): b (0.01, the largest); "
+        "c (0.001, the smallest); at the smallest value by the one-standard-error rule, the best "
+        "on validation (in brackets) being less than one error ahead, so the validation rows "
+        "could not tell them apart: a (0.001; best 0.003)"
+    )
+    only_rule = edge_sentence({"a": 1e-3, "d": 3e-3}, GRID, best={"a": 1e-2, "d": 3e-3})
+    assert "widen" not in only_rule
+    assert only_rule.startswith("1 of 2 learning rates chosen on validation lie inside")
+    assert only_rule.endswith("tell them apart: a (0.001; best 0.01)")
+    unknown = edge_sentence({"c": 1e-3}, GRID, best={"c": None})  # an untuned arm's best
+    assert unknown == edge_sentence({"c": 1e-3}, GRID)
+
+
 @pytest.mark.parametrize(
     ("chosen", "grid", "message"),
     [({"a": 5e-3}, GRID, "not in the grid"), ({"a": 1e-3}, (), "the grid is empty")],

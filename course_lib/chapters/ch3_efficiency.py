@@ -126,7 +126,8 @@ def curve_row(
 ) -> dict[str, float]:
     """One arm's point of the curve: test ``ROC AUC`` of ``scores`` ``[n_test]`` against
     ``y_test`` with its bootstrap ``ci low`` / ``ci high`` (resampling within each class), the
-    chosen ``lr`` and the ``val ROC AUC`` it was chosen with."""
+    chosen ``lr``, the ``val ROC AUC`` it was chosen with and the ``best lr`` on validation
+    (:func:`~course_lib.chapters.ch3_models.tuned_trainer`; ``None`` for an untuned arm)."""
     ci = bootstrap_ci(
         batched_roc_auc, y_test, scores, n_boot=n_boot, seed=seed, strata=y_test, batched=True
     )
@@ -136,6 +137,7 @@ def curve_row(
         "ci high": ci["ci high"],
         "lr": trained.info.get("lr"),
         "val ROC AUC": trained.info.get("best_val_auc"),
+        "best lr": trained.info.get("best lr"),
     }
 
 

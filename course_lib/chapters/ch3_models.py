@@ -206,8 +206,9 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
     -------
     FoldTrainer
         Its :class:`~course_lib.cross_validation.TrainedFold` is the chosen one, with
-        ``info["lr"]``, ``info["val ROC AUC by lr"]`` and ``info["best val ROC AUC"]`` (the
-        best rate's AUC and standard error); the test rows are never looked at.
+        ``info["lr"]``, ``info["val ROC AUC by lr"]``, ``info["best lr"]`` (the rate with the
+        best validation AUC) and ``info["best val ROC AUC"]`` (its AUC and standard error); the
+        test rows are never looked at.
     """
     chosen: list[float] = []
 
@@ -220,7 +221,12 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
         kept = min(lr for lr, auc in by_lr.items() if auc >= by_lr[best] - se)
         chosen[:] = [kept]
         trained[kept].info.update(
-            {"lr": kept, "val ROC AUC by lr": by_lr, "best val ROC AUC": (by_lr[best], se)}
+            {
+                "lr": kept,
+                "val ROC AUC by lr": by_lr,
+                "best lr": best,
+                "best val ROC AUC": (by_lr[best], se),
+            }
         )
         return trained[kept]
 

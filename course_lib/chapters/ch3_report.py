@@ -142,25 +142,36 @@ def lr_choice_sentences(
 
     Each choice is written as a multiple of its arm's base rate (``lstm_lr`` for the BiLSTM,
     ``bert_lr`` for the BERT arms) and set against the factors
-    (:func:`course_lib.grids.edge_sentence`): one sentence for the cross-validation (the BERT
-    arms, chosen on the first fold), one for the sample-efficiency curve when ``efficiency``
-    (its table: ``labelled sites``, ``arm``, ``lr``) is given (chosen at every count).
+    (:func:`course_lib.grids.edge_sentence`, with the best rate on validation of each choice,
+    since :func:`~course_lib.chapters.ch3_models.tuned_trainer` keeps one by the
+    one-standard-error rule): one sentence for the cross-validation (the BERT arms, chosen on
+    the first fold), one for the sample-efficiency curve when ``efficiency`` (its table:
+    ``labelled sites``, ``arm``, ``lr`` and, where recorded, ``best lr``) is given (chosen at
+    every count).
     """
 
-    def factor(arm: str, lr: float) -> float:
+    def factor(arm: str, lr: float | None) -> float | None:
+        if lr is None or pd.isna(lr):
+            return None
         return lr / (settings.lstm_lr if arm == "BiLSTM" else settings.bert_lr)
 
     what = "learning rates (multiples of the arm's base rate)"
-    in_cv = {
-        arm: factor(arm, result.folds[0].trained.info["lr"])
-        for arm, result in cv.items()
-        if result.folds[0].trained.info.get("lr") is not None
-    }
-    out = ["cross-validation: " + edge_sentence(in_cv, settings.lr_factors, what, "lr_factors")]
+    infos = {arm: result.folds[0].trained.info for arm, result in cv.items()}
+    tuned = {arm: info for arm, info in infos.items() if info.get("lr") is not None}
+    in_cv = {arm: factor(arm, info["lr"]) for arm, info in tuned.items()}
+    best_cv = {arm: factor(arm, info.get("best lr")) for arm, info in tuned.items()}
+    line = edge_sentence(in_cv, settings.lr_factors, what, "lr_factors", best_cv)
+    out = ["cross-validation: " + line]
     if efficiency is not None:
-        rows = efficiency.dropna(subset=["lr"])[["labelled sites", "arm", "lr"]]
-        curve = {f"{arm} at {n:,} sites": factor(arm, lr) for n, arm, lr in rows.values}
-        line = edge_sentence(curve, settings.lr_factors, what, "lr_factors")
+        rows = efficiency.dropna(subset=["lr"])
+        best = rows["best lr"] if "best lr" in rows else [None] * len(rows)
+        curve, best_curve = {}, {}
+        for n, arm, lr, top in zip(
+            rows["labelled sites"], rows["arm"], rows["lr"], best, strict=True
+        ):
+            name = f"{arm} at {n:,} sites"
+            curve[name], best_curve[name] = factor(arm, lr), factor(arm, top)
+        line = edge_sentence(curve, settings.lr_factors, what, "lr_factors", best_curve)
         out.append("sample-efficiency curve: " + line)
     return out
 
