@@ -11,15 +11,12 @@ arm costs the same per step), each measurement a fresh child process,
 - **alone**: one child with as many torch threads as the machine has cores;
 - **side by side**: one child per core at once, one thread each, each on other folds.
 
-It prints seconds per fold and the folds per hour of each way, their ratio, and what the chapter's
-cross-validation at ``laptop`` (every arm on every test fold, the BERT arms' learning rate grid on
-the first fold) would take either way at ``cv_repeats`` 1 and 2, from these per-fold times (side by
-side assumes the folds pack perfectly onto the cores). ``--pool`` also trains one fold per core
-through :class:`course_lib.chapters.ch3_training_pool.TrainingPool`, the mechanism a chapter would
-use (sending the trainer and pickling the folds' models back included; starting and warming up the
-workers timed apart). Run it on a quiet machine: ``PYTHONPATH=. python
-benchmarks/bench_fold_parallelism.py``; without the PUM2 files in the data cache it runs on the
-synthetic stand-in and says so.
+It prints seconds per fold and the folds per hour of each way, their ratio, and what the
+chapter's cross-validation at ``laptop`` (every arm on every test fold, the BERT arms' learning
+rate grid on the first fold) would take either way at ``cv_repeats`` 1 and 2, from these
+per-fold times (side by side assumes the folds pack perfectly onto the cores). Run it on a quiet
+machine: ``PYTHONPATH=. python benchmarks/bench_fold_parallelism.py``; without the PUM2 files in
+the data cache it runs on the synthetic stand-in and says so.
 """
 
 from __future__ import annotations
@@ -90,26 +87,6 @@ def child(arm: str, threads: int, folds: list[int]) -> None:
     print(json.dumps({"seconds": seconds, "provenance": provenance}))
 
 
-def through_pool(arm: str, workers: int) -> tuple[float, float]:
-    """``(seconds per fold, seconds to start)`` of ``arm`` trained on ``workers`` folds by a
-    :class:`course_lib.chapters.ch3_training_pool.TrainingPool` of ``workers`` one-thread workers:
-    the wall time of the map over the folds (sending the trainer, pickling the models back) per
-    fold, after a first map that starts the workers and warms them up on a twentieth of fold 0
-    (timed apart: a chapter starts them once)."""
-    from course_lib.chapters.ch3_training_pool import TrainingPool
-
-    train_fold, splits, _ = chapter_folds_of(arm)
-    folds = [1 + i % 7 for i in range(workers)]
-    with TrainingPool(workers, threads=1) as pool:
-        start = time.perf_counter()
-        fit, val = splits[0]  # warm-up, as in each child: imports, first allocations
-        pool.map(lambda _: train_fold(fit[::20], val[::4], 0), range(workers), desc="warm-up")
-        started = time.perf_counter() - start
-        start = time.perf_counter()
-        pool.map(lambda fold: train_fold(*splits[fold], fold), folds, desc=f"{arm} folds")
-    return (time.perf_counter() - start) / len(folds), started
-
-
 def measure(arm: str, threads: int, fold_sets: list[list[int]]) -> tuple[float, str]:
     """Mean seconds per fold over children started together, one per entry of ``fold_sets``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -148,9 +125,6 @@ def chapter_fits(cv_repeats: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
-    parser.add_argument(
-        "--pool", action="store_true", help="also train the folds through course_lib's TrainingPool"
-    )
     parser.add_argument("--folds", type=int, nargs="+", default=[1], help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
@@ -170,13 +144,6 @@ def main() -> None:
             f"{cores} side by side, 1 thread each: {side[arm]:6.1f} s per fold each; "
             f"folds per hour side by side / alone: {ratio:.2f}x"
         )
-        if args.pool:
-            pooled, started = through_pool(arm, cores)
-            print(
-                f"{arm:9s} {cores} folds through TrainingPool({cores}, threads=1) (workers "
-                f"started and warmed up in {started:.1f} s before): {pooled:6.1f} s per fold, "
-                f"{alone[arm] / pooled:.2f}x the folds per hour of alone"
-            )
     for repeats in (1, 2):
         fits = chapter_fits(repeats)
         one = sum(fits[a] * alone[a] for a in args.arms)
