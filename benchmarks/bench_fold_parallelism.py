@@ -27,12 +27,26 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from course_lib.chapters.ch3_config import Ch3Config
+    from course_lib.tokenization import KmerVocabulary
 
 #: The arms timed, in the chapter's order.
 ARMS = ("k-mer LR", "CNN", "BiLSTM", "BERT")
 
 
-def _trainer(arm: str, settings, seqs, labels, vocab):
+def _trainer(
+    arm: str,
+    settings: Ch3Config,
+    seqs: Sequence[str],
+    labels: np.ndarray,
+    vocab: KmerVocabulary,
+) -> Callable:
     """The chapter's ``train_fold`` of ``arm`` for ``settings`` (the BERT: no pretraining)."""
     from course_lib.chapters import ch3_models
 
@@ -49,7 +63,7 @@ def _trainer(arm: str, settings, seqs, labels, vocab):
     return trainers["BERT (no pretraining)"]
 
 
-def chapter_folds_of(arm: str):
+def chapter_folds_of(arm: str) -> tuple[Callable, list[tuple[np.ndarray, np.ndarray]], str]:
     """``(train_fold, [(fit, val)] per fold, provenance)`` of ``arm`` on the chapter's laptop
     split (folds as ``cross_validate`` splits them: validation seeded ``seed + fold``)."""
     from course_lib.chapters.ch3_config import Ch3Config
