@@ -69,6 +69,8 @@ Training, evaluation and interpretation
 
 - :mod:`course_lib.training` -- the fit/predict loop, a model as a predictor of sequences,
   devices, seeds, warm-up schedules
+- :mod:`course_lib.training_pool` -- independent trainings (folds, curve points) side by side
+  in one-thread worker processes
 - :mod:`course_lib.updates` -- the one optimizer update every loop ends with (check the loss,
   clip, step)
 - :mod:`course_lib.ridge` -- the shallow reference: a ridge regression on k-mer frequencies

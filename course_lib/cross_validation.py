@@ -232,17 +232,39 @@ def cross_validate(
         Probability threshold for accuracy, F1 and MCC.
     """
     labels = np.asarray(labels)
-    results = []
-    for fold, (train_index, test_index) in enumerate(folds):
-        if np.intersect1d(train_index, test_index).size:
-            raise ValueError(f"fold {fold}: training and test rows overlap")
-        fit_index, val_index = inner_split(train_index, labels, val_fraction, seed + fold)
-        trained = train_fold(fit_index, val_index, fold)
-        scores = np.asarray(trained.predict(test_index), dtype=float).ravel()
-        y_true = labels[test_index]
-        metrics = classification_metrics(y_true, scores, threshold)
-        results.append(FoldResult(fold, test_index, y_true, scores, metrics, trained))
+    results = [
+        score_fold(train_fold, labels, fold, split, val_fraction, seed, threshold)
+        for fold, split in enumerate(folds)
+    ]
     return CVResult(name, results)
+
+
+def score_fold(
+    train_fold: Callable[[np.ndarray, np.ndarray, int], TrainedFold],
+    labels: np.ndarray,
+    fold: int,
+    split: tuple[np.ndarray, np.ndarray],
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    threshold: float = 0.5,
+) -> FoldResult:
+    """Train a fresh model on test fold ``fold`` (``split``: its ``(train_index, test_index)``)
+    and score its test rows once: one step of :func:`cross_validate`, arguments as there.
+
+    The fit and validation rows come from ``inner_split(train_index, labels, val_fraction,
+    seed + fold)``, so a fold gives the same result wherever it runs (e.g. in a worker of
+    :class:`course_lib.training_pool.TrainingPool`). Raises ``ValueError`` when training and
+    test rows overlap.
+    """
+    train_index, test_index = split
+    if np.intersect1d(train_index, test_index).size:
+        raise ValueError(f"fold {fold}: training and test rows overlap")
+    fit_index, val_index = inner_split(train_index, labels, val_fraction, seed + fold)
+    trained = train_fold(fit_index, val_index, fold)
+    scores = np.asarray(trained.predict(test_index), dtype=float).ravel()
+    y_true = labels[test_index]
+    metrics = classification_metrics(y_true, scores, threshold)
+    return FoldResult(fold, test_index, y_true, scores, metrics, trained)
 
 
 def summary_table(results: Mapping[str, CVResult], provenance: str) -> pd.DataFrame:

@@ -14,12 +14,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformers import BertForMaskedLM
+from transformers import BertModel
 from transformers.models.esm.modeling_esm import EsmModel
 
-from course_lib.models.bert import small_bert_config
+from course_lib.models.bert import bert_classifier, masked_lm, small_bert_config
 from course_lib.models.fused_encoder import (
     ATTENTION_NAME,
+    FusedBertModel,
     FusedEsmModel,
     attention,
     dropout,
@@ -28,7 +29,7 @@ from course_lib.models.fused_encoder import (
 )
 from course_lib.models.utr_lm import UTRLMForPretraining, utr_lm_config, utr_vocabulary
 from course_lib.pretraining import OBJECTIVES, pretraining_losses
-from course_lib.tokenization import build_vocabulary, mask_tokens
+from course_lib.tokenization import KmerVocabulary, build_vocabulary, mask_tokens
 
 #: Relative agreement of the two paths' losses after every step (float32 rounding only).
 LOSS_RTOL = 1e-5
@@ -126,16 +127,24 @@ def test_fused_esm_gives_the_same_loss_curve():
     np.testing.assert_allclose(curves["fused"], curves["transformers"], rtol=LOSS_RTOL)
 
 
-def test_fused_bert_gives_the_same_outputs_and_loss_curve():
+def bert_batch() -> tuple[KmerVocabulary, dict[str, torch.Tensor]]:
+    """3-mer tokens of 10 random DNA sequences of 12-39 nt (padded)."""
     vocab = build_vocabulary(3)
     rng = np.random.default_rng(1)
     seqs = ["".join(rng.choice(list("ACGT"), size)) for size in rng.integers(12, 40, 10)]
-    batch = vocab.encode(seqs).to_torch()
+    return vocab, vocab.encode(seqs).to_torch()
+
+
+def test_fused_bert_gives_the_same_outputs_and_loss_curve():
+    vocab, batch = bert_batch()
     ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert (mask == 0).any(), "the batch must hold padding"
     corrupted, labels = mask_tokens(ids, vocab, generator=torch.Generator().manual_seed(1))
     config = small_bert_config(vocab, 32, 2, 4, 64, ids.shape[1], dropout=0.0)
     torch.manual_seed(0)
-    model = BertForMaskedLM(config).eval()
+    model = masked_lm(config).eval()
+    assert isinstance(model.bert, FusedBertModel)
+    assert model.bert.state_dict().keys() == BertModel(config, False).state_dict().keys()
     with torch.no_grad():
         logits = [
             set_implementation(model, path)(corrupted, mask).logits[mask.bool()]
@@ -149,7 +158,30 @@ def test_fused_bert_gives_the_same_outputs_and_loss_curve():
         )
         for path in ("transformers", "fused")
     }
+    assert curves["fused"][-1] < curves["fused"][0], "the loss must move for the test to mean much"
     np.testing.assert_allclose(curves["fused"], curves["transformers"], rtol=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("kernel", [0, 5])
+def test_fused_bert_classifier_gives_the_same_logits(kernel):
+    """The pooled first token through the classification head, with and without the local
+    convolution, on a padded batch, with token types given or not."""
+    vocab, batch = bert_batch()
+    config = small_bert_config(vocab, 32, 2, 4, 64, batch["input_ids"].shape[1], 0.0, 2, kernel)
+    torch.manual_seed(0)
+    model = bert_classifier(config).eval()
+    types = {
+        "token_type_ids": (torch.arange(batch["input_ids"].shape[1]) % 2).expand_as(
+            batch["input_ids"]
+        )
+    }
+    for extra in ({}, types):
+        with torch.no_grad():
+            logits = [
+                set_implementation(model, path)(**batch, **extra).logits
+                for path in ("transformers", "fused")
+            ]
+        torch.testing.assert_close(logits[1], logits[0], rtol=0, atol=STATE_ATOL)
 
 
 def test_attention_dropout_drops_attention_weights_and_keeps_masked_keys_out():
@@ -191,4 +223,9 @@ def test_unusual_calls_fall_back_to_transformers():
     batch = utr_batch(n=3)
     with torch.no_grad():
         out = model.esm(batch["input_ids"], batch["attention_mask"], output_hidden_states=True)
+    assert out.hidden_states is not None and len(out.hidden_states) == 3
+    vocab, tokens = bert_batch()
+    bert = masked_lm(small_bert_config(vocab, 32, 2, 4, 64, tokens["input_ids"].shape[1])).eval()
+    with torch.no_grad():
+        out = bert.bert(**tokens, output_hidden_states=True)
     assert out.hidden_states is not None and len(out.hidden_states) == 3

@@ -113,6 +113,49 @@ def test_chapter_trainers_in_the_chapter_order_and_one_loop():
         assert np.array_equal(result.folds[0].test_index, folds[0][1])
 
 
+def test_cross_validation_in_worker_processes_gives_this_process_s_results():
+    """Fold 0 chooses the BiLSTM's learning rate in a worker; the trainer comes back with the
+    choice and every later fold reuses it, as in this process on one thread."""
+    from course_lib.training_pool import TrainingPool
+
+    rng = np.random.default_rng(2)
+    seqs = ["".join(rng.choice(list("ACGT"), 24)) for _ in range(120)]
+    labels = np.arange(120) % 2
+    settings = SETTINGS
+
+    def trainers():
+        return {
+            "k-mer LR": ch3_models.kmer_trainer(seqs, labels, settings, 0),
+            "BiLSTM": ch3_models.tuned_trainer(
+                {
+                    lr: ch3_models.bilstm_trainer(seqs, labels, settings, "cpu", 0, lr=lr)
+                    for lr in (1e-3, 1e-2)
+                },
+                once=True,
+            ),
+        }
+
+    folds = ch3_models.chapter_folds(labels, settings, 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = ch3_models.cross_validate_all(trainers(), labels, folds, settings.val_fraction, 0)
+    finally:
+        torch.set_num_threads(threads)
+    with TrainingPool(workers=2) as pool:
+        there = ch3_models.cross_validate_all(
+            trainers(), labels, folds, settings.val_fraction, 0, pool
+        )
+    assert list(there) == ["k-mer LR", "BiLSTM"]
+    for name in there:
+        assert [f.fold for f in there[name].folds] == list(range(len(folds)))
+        for a, b in zip(here[name].folds, there[name].folds, strict=True):
+            np.testing.assert_allclose(b.scores, a.scores, atol=1e-6)
+    infos = [f.trained.info for f in there["BiLSTM"].folds]
+    assert len(infos[0]["val ROC AUC by lr"]) == 2
+    assert all(list(i["val ROC AUC by lr"]) == [infos[0]["lr"]] for i in infos[1:])
+
+
 def test_chapter_folds_withhold_the_rows_that_choose_the_shared_learning_rates():
     from course_lib.cross_validation import (
         first_validation_rows,

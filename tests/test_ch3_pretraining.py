@@ -232,6 +232,22 @@ def fake_curve() -> tuple[eff.EfficiencyResult, pd.DataFrame]:
     return result, eff.efficiency_comparisons(result, "BERT (genome MLM)", 0, 200)
 
 
+def test_sample_efficiency_in_worker_processes_gives_this_process_s_curve():
+    from course_lib.training_pool import TrainingPool
+
+    labels = np.arange(400) % 2
+    fold = stratified_folds(labels, 2, 0)[0]
+    make = fake_trainers({"BERT (genome MLM)": 0.9, "BiLSTM": 0.5}, labels)
+    here = eff.sample_efficiency(make, labels, fold, (40, 80), 0.1, 0, 100)
+    with TrainingPool(workers=2) as pool:
+        there = eff.sample_efficiency(make, labels, fold, (40, 80), 0.1, 0, 100, pool)
+    pd.testing.assert_frame_equal(there.table, here.table)
+    assert list(there.table["arm"]) == ["BERT (genome MLM)", "BiLSTM"] * 2
+    for count in (40, 80):
+        for arm, scores in here.scores[count].items():
+            np.testing.assert_array_equal(there.scores[count][arm], scores)
+
+
 def test_sample_efficiency_curve_comparisons_and_sentences():
     result, vs = fake_curve()
     assert result.table.shape[0] == 6

@@ -272,3 +272,10 @@ def test_grids_past_smoke_can_bracket_a_chosen_rate():
         # two values put every choice at an edge; the middle of three has neighbours both sides
         assert len(factors) >= 3, profile
         assert list(factors) == sorted(set(factors)), profile
+
+
+def test_the_results_say_where_the_trainings_ran():
+    from course_lib.chapters.ch3_report import trainings_note
+
+    assert "in the kernel" in trainings_note(1)
+    assert "side by side in 4 worker processes of one torch thread" in trainings_note(4)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
 from course_lib.cross_validation import TrainedFold, inner_split, stratified_subset
-from course_lib.progress import progress
+from course_lib.training_pool import TrainingPool
 from course_lib.uncertainty import batched_roc_auc, bootstrap_ci, paired_bootstrap
 
 #: ``make_trainers(n_fit) -> {arm: train_fold}`` for ``n_fit`` fitting rows.
@@ -83,6 +84,7 @@ def sample_efficiency(
     val_fraction: float,
     seed: int = 0,
     n_boot: int = 1000,
+    pool: TrainingPool | None = None,
 ) -> EfficiencyResult:
     """Train every arm at every labelled-site count of ``counts`` and score the test fold.
 
@@ -104,21 +106,53 @@ def sample_efficiency(
         Share of the training rows held out for validation (the chapter's ``val_fraction``).
     seed, n_boot
         Seed of the split, the draws and the bootstrap; resamples of each interval.
+    pool
+        Where the ``len(counts) x arms`` trainings run (default: this process, in order);
+        each is independent, so a pool with workers runs them side by side.
     """
     labels = np.asarray(labels)
     train_index, test_index = fold
-    pool, val = inner_split(train_index, labels, val_fraction, seed)
-    y_test = labels[test_index]
-    rows, scores = [], {}
-    for count in progress(counts, desc="sample-efficiency curve", unit="count"):
-        fit = labelled_rows(pool, labels, count, seed)
-        scores[count] = {}
-        for arm, train in make_trainers(len(fit)).items():
-            trained = train(fit, val, 0)
-            scores[count][arm] = np.asarray(trained.predict(test_index), dtype=float).ravel()
-            row = curve_row(trained, scores[count][arm], y_test, seed, n_boot)
-            rows.append({"labelled sites": count, "arm": arm, **row, "fit rows": len(fit)})
-    return EfficiencyResult(pd.DataFrame(rows), scores, y_test, np.asarray(test_index))
+    candidates, val = inner_split(train_index, labels, val_fraction, seed)
+    draws = {count: labelled_rows(candidates, labels, count, seed) for count in counts}
+    tasks = [
+        (count, arm, train)
+        for count, fit in draws.items()
+        for arm, train in make_trainers(len(fit)).items()
+    ]
+    point = partial(
+        curve_point,
+        labels=labels,
+        draws=draws,
+        val=val,
+        test_index=test_index,
+        seed=seed,
+        n_boot=n_boot,
+    )
+    sizes = [count for count, _, _ in tasks]  # more labelled sites, more steps
+    points = (pool or TrainingPool()).map(point, tasks, "sample-efficiency curve", sizes)
+    rows, scores = [], {count: {} for count in counts}
+    for (count, arm, _), (arm_scores, row) in zip(tasks, points, strict=True):
+        scores[count][arm] = arm_scores
+        rows.append({"labelled sites": count, "arm": arm, **row, "fit rows": len(draws[count])})
+    return EfficiencyResult(pd.DataFrame(rows), scores, labels[test_index], np.asarray(test_index))
+
+
+def curve_point(
+    task: tuple[int, str, Callable[[np.ndarray, np.ndarray, int], TrainedFold]],
+    labels: np.ndarray,
+    draws: Mapping[int, np.ndarray],
+    val: np.ndarray,
+    test_index: np.ndarray,
+    seed: int,
+    n_boot: int,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Train one arm at one count (``task``: ``(count, arm, train_fold)``) on ``draws[count]``,
+    choosing on ``val``, and score ``test_index``: its ``[n_test]`` probabilities and its
+    :func:`curve_row` (one task of :func:`sample_efficiency`, run wherever its pool puts it)."""
+    count, _, train = task
+    trained = train(draws[count], val, 0)
+    scores = np.asarray(trained.predict(test_index), dtype=float).ravel()
+    return scores, curve_row(trained, scores, labels[test_index], seed, n_boot)
 
 
 def curve_row(

@@ -36,12 +36,13 @@ from course_lib.chapters.ch3_efficiency import epochs_for_steps
 from course_lib.chapters.ch3_kmer_baseline import kmer_count_features, kmer_fold_trainer
 from course_lib.cross_validation import (
     CVResult,
+    FoldResult,
     TrainedFold,
     check_withheld,
-    cross_validate,
     first_validation_rows,
     neural_fold_trainer,
     repeated_stratified_folds,
+    score_fold,
     withholding,
 )
 from course_lib.encoding import one_hot
@@ -57,6 +58,7 @@ from course_lib.models.cnn_classifier import OneHotCNN
 from course_lib.profiles import check_long_run
 from course_lib.tokenization import KmerVocabulary
 from course_lib.training import dnabert_optimizer
+from course_lib.training_pool import TrainingPool
 
 if TYPE_CHECKING:
     from transformers import BertConfig
@@ -487,8 +489,9 @@ def cross_validate_all(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     val_fraction: float,
     seed: int = 0,
+    pool: TrainingPool | None = None,
 ) -> dict[str, CVResult]:
-    """Cross-validate every trainer on the same ``folds``, in the order of ``trainers``.
+    """Cross-validate every trainer on the same ``folds``: fold 0 of every model, then the others.
 
     Parameters
     ----------
@@ -502,11 +505,17 @@ def cross_validate_all(
         model.
     val_fraction, seed
         The validation share carved out of each fold's training rows, and its seed.
+    pool
+        Where the trainings run (default: this process, in order). Fold 0 of every model runs
+        first, since a tuned model chooses its learning rate there (:func:`tuned_trainer`
+        with ``once``); each trainer comes back with its choice and trains the other folds,
+        side by side when the pool has workers.
 
     Returns
     -------
     dict
-        ``{name: CVResult}``: a fresh model per fold, each test fold scored once.
+        ``{name: CVResult}`` in the order of ``trainers``: a fresh model per fold, each test
+        fold scored once (:func:`~course_lib.cross_validation.score_fold`).
 
     Raises
     ------
@@ -517,7 +526,29 @@ def cross_validate_all(
     """
     rows = first_validation_rows(folds, labels, val_fraction, seed)
     check_withheld(folds, rows, "the learning rate, chosen on the first fold's validation rows,")
-    return {
-        name: cross_validate(name, trainer, labels, folds, val_fraction, seed)
-        for name, trainer in trainers.items()
-    }
+    pool = pool or TrainingPool()
+    task = partial(
+        _scored_fold, labels=np.asarray(labels), folds=folds, val_fraction=val_fraction, seed=seed
+    )
+    names = list(trainers)
+    first = pool.map(task, [(trainers[n], 0) for n in names], desc="fold 0 of every model")
+    tuned = {name: trainer for name, (trainer, _) in zip(names, first, strict=True)}
+    later = [(name, fold) for name in names for fold in range(1, len(folds))]
+    rest = pool.map(task, [(tuned[n], fold) for n, fold in later], desc="the other folds")
+    results = {name: [result] for name, (_, result) in zip(names, first, strict=True)}
+    for (name, _), (_, result) in zip(later, rest, strict=True):
+        results[name].append(result)
+    return {name: CVResult(name, results[name]) for name in names}
+
+
+def _scored_fold(
+    task: tuple[FoldTrainer, int],
+    labels: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    val_fraction: float,
+    seed: int,
+) -> tuple[FoldTrainer, FoldResult]:
+    """``task`` = ``(train_fold, fold)``: the trainer (with any choice it made) and its
+    :func:`~course_lib.cross_validation.score_fold` result, from wherever the task ran."""
+    train_fold, fold = task
+    return train_fold, score_fold(train_fold, labels, fold, folds[fold], val_fraction, seed)

@@ -416,7 +416,9 @@ def chapter_backbones(
     """Both backbones (:data:`CORPORA`) of ``settings``, read or built; empty without steps.
 
     Prints, per backbone, whether it was read from its recipe folder or built, and how long
-    building took.
+    building took. They are built one after the other on all of this process's threads: on 2
+    cores, side by side in one-thread workers (:mod:`course_lib.training_pool`) took no less
+    time (241 s against 203 s at ``laptop``, measured once).
     """
     if settings.pretrain_steps == 0:
         return {}

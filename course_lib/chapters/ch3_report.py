@@ -213,6 +213,7 @@ def report(
     explained: str,
     consensus: Mapping[str, Any],
     wall_time_s: float,
+    workers: int = 1,
     folder: str | Path | None = None,
 ) -> Path:
     """Write ``results/03_pum2_dnabert_lstm.json`` and return its path.
@@ -232,8 +233,10 @@ def report(
     data_name, n_sequences, bert_note, comparison, explained, consensus
         The data's name and size, the BERT backbone, fold comparisons against the BiLSTM,
         the model interpreted and its consensus motifs.
-    wall_time_s, folder
-        Seconds the chapter ran; where to write (default ``results/``).
+    wall_time_s, workers, folder
+        Seconds the chapter ran; the worker processes its trainings ran in side by side (1:
+        in the kernel; :class:`~course_lib.training_pool.TrainingPool`); where to write
+        (default ``results/``).
     """
     data = f"{provenance} {data_name} ({n_sequences:,} sequences, {settings.cv_design})"
     return chapter_report(
@@ -247,9 +250,17 @@ def report(
         models=_models(cv),
         notes=_notes(settings, provenance, n_sequences, bert_note, comparison, explained)
         + lr_choice_sentences(settings, cv, None if efficiency is None else efficiency[0])
-        + [*conclusions, f"interpretation of {explained}: consensus {as_text(consensus)}"],
+        + [*conclusions, f"interpretation of {explained}: consensus {as_text(consensus)}"]
+        + [trainings_note(workers)],
         folder=folder,
     )
+
+
+def trainings_note(workers: int) -> str:
+    """Where the chapter's trainings ran, for the results' notes (the float rounding differs)."""
+    if workers == 1:
+        return "trainings: one after the other in the kernel, on all its torch threads"
+    return f"trainings: side by side in {workers} worker processes of one torch thread each"
 
 
 def _models(cv: Mapping[str, CVResult]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from course_lib.models.checkpoint import checkpoint_error, first_line
-from course_lib.models.fused_encoder import ATTENTION_NAME
+from course_lib.models.fused_encoder import ATTENTION_NAME, fuse_bert
 from course_lib.tokenization import KmerVocabulary, read_vocabulary
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -71,10 +71,11 @@ def with_local_context(model: nn.Module) -> nn.Module:
 
 
 def masked_lm(config) -> nn.Module:
-    """A fresh ``BertForMaskedLM`` of ``config`` (with its local-context convolution, if any)."""
+    """A fresh ``BertForMaskedLM`` of ``config`` (with its local-context convolution, if any),
+    whose encoder runs :class:`~course_lib.models.fused_encoder.FusedBertModel`'s ``forward``."""
     from transformers import BertForMaskedLM
 
-    return with_local_context(BertForMaskedLM(config))
+    return fuse_bert(with_local_context(BertForMaskedLM(config)))
 
 
 def load_masked_lm(folder: str | Path) -> nn.Module:
@@ -149,10 +150,11 @@ def small_bert_config(
 
 def bert_classifier(config) -> nn.Module:
     """A fresh ``BertForSequenceClassification`` (two labels, as DNABERT fine-tunes), with the
-    local-context convolution when ``config`` asks for it."""
+    local-context convolution when ``config`` asks for it, whose encoder runs
+    :class:`~course_lib.models.fused_encoder.FusedBertModel`'s ``forward``."""
     from transformers import BertForSequenceClassification
 
-    return with_local_context(BertForSequenceClassification(config))
+    return fuse_bert(with_local_context(BertForSequenceClassification(config)))
 
 
 def bert_logit(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -248,4 +250,4 @@ def load_dnabert(folder: str | Path | None, num_labels: int = 2):
             f"{len(vocab)} tokens",
             how,
         )
-    return model, vocab
+    return fuse_bert(model), vocab

@@ -22,8 +22,13 @@ module does the same arithmetic with fewer passes (elsewhere it uses PyTorch's o
   ``torch.nn.functional.gelu`` for ESM's erf GELU; :func:`esm_lm_logits` does the same for the
   masked-nucleotide head. ``implementation = "transformers"`` (:func:`set_implementation`)
   runs the original code;
+- :class:`FusedBertModel`: Hugging Face's ``BertModel`` (chapter 3's small BERTs) likewise:
+  :func:`bert_hidden_states` runs the post-layer-norm blocks with one matrix multiply for the
+  query, key and value projections, :func:`attention`, and its dropouts drawn by
+  :func:`dropout` and added to the residual by :func:`add_dropout`;
 - :data:`ATTENTION_NAME`: :func:`attention` registered with Hugging Face's attention interface,
-  for BERT (``attn_implementation`` of :func:`course_lib.models.bert.small_bert_config`).
+  for the BERT calls :class:`FusedBertModel` hands to ``BertModel.forward``
+  (``attn_implementation`` of :func:`course_lib.models.bert.small_bert_config`).
 
 Both paths compute the same function: ``tests/test_attention_speed.py`` checks outputs on padded
 batches and loss curves without dropout, and the statistics of :func:`dropout`;
@@ -40,9 +45,11 @@ from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions
+from transformers.models.bert.modeling_bert import BertLayer, BertModel
 from transformers.models.esm.modeling_esm import EsmLayer, EsmLMHead, EsmModel
+from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY
 
-#: The two code paths of :class:`FusedEsmModel` (and of BERT through :data:`ATTENTION_NAME`).
+#: The two code paths of :class:`FusedEsmModel` and :class:`FusedBertModel`.
 IMPLEMENTATIONS = ("fused", "transformers")
 #: Name of :func:`hf_attention` in Hugging Face's attention and mask interfaces.
 ATTENTION_NAME = "course_fused"
@@ -227,6 +234,67 @@ def esm_lm_logits(head: EsmLMHead, hidden: torch.Tensor) -> torch.Tensor:
     return F.linear(x, head.decoder.weight, head.bias)
 
 
+def bert_layer(
+    layer: BertLayer, x: torch.Tensor, mask: torch.Tensor | None, training: bool
+) -> torch.Tensor:
+    """One post-layer-norm BERT block on ``x`` ``[n, T, H]`` with its own parameters.
+
+    ``mask``: key-padding mask ``[n, 1, 1, T]`` (bool) or ``None``. Returns ``[n, T, H]``.
+    """
+    block = layer.attention.self
+    n, length, _ = x.shape
+    heads, d = block.num_attention_heads, block.attention_head_size
+    weight = torch.cat((block.query.weight, block.key.weight, block.value.weight))
+    bias = torch.cat((block.query.bias, block.key.bias, block.value.bias))
+    qkv = F.linear(x, weight, bias).view(n, length, 3, heads, d).permute(2, 0, 3, 1, 4)
+    context = attention(*qkv.unbind(0), mask, block.dropout.p if training else 0.0)
+    out = layer.attention.output
+    x = out.LayerNorm(add_dropout(x, out.dense(context), out.dropout.p, training))
+    hidden_states = F.gelu(layer.intermediate.dense(x))
+    out = layer.output
+    return out.LayerNorm(add_dropout(x, out.dense(hidden_states), out.dropout.p, training))
+
+
+def bert_hidden_states(
+    model: BertModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    token_type_ids: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Last hidden states ``[n, T, H]`` of ``model`` for ``input_ids`` ``[n, T]``, and the
+    pooled first token ``[n, H]`` (``None`` without a pooler).
+
+    The same function as ``BertModel.forward`` for the configurations
+    :func:`supports_fused_bert` accepts: token, absolute position and token-type embeddings
+    (type 0 when ``token_type_ids`` is ``None``), layer norm and dropout, the blocks, the
+    pooler's ``tanh`` layer.
+    """
+    embeddings = model.embeddings
+    training = model.training
+    length = input_ids.shape[1]
+    types = embeddings.token_type_embeddings
+    x = embeddings.word_embeddings(input_ids) + embeddings.position_embeddings.weight[:length]
+    x = x + (types.weight[0] if token_type_ids is None else types(token_type_ids))
+    x = dropout(embeddings.LayerNorm(x), embeddings.dropout.p, training)
+    keys = None if attention_mask is None else attention_mask.bool()
+    mask = None if keys is None or bool(keys.all()) else keys[:, None, None, :]
+    for layer in model.encoder.layer:
+        x = bert_layer(layer, x, mask, training)
+    pooled = None if model.pooler is None else model.pooler(x)
+    return x, pooled
+
+
+def supports_fused_bert(config) -> bool:
+    """Whether :func:`bert_hidden_states` computes what ``BertModel.forward`` does for
+    ``config``."""
+    return (
+        getattr(config, "position_embedding_type", "absolute") == "absolute"
+        and config.hidden_act == "gelu"
+        and not config.is_decoder
+        and not getattr(config, "add_cross_attention", False)
+    )
+
+
 def supports_fused(config) -> bool:
     """Whether :func:`esm_hidden_states` computes what ``EsmModel.forward`` does for ``config``."""
     return (
@@ -267,17 +335,71 @@ class FusedEsmModel(EsmModel):
         return BaseModelOutputWithPoolingAndCrossAttentions(last_hidden_state=hidden)
 
 
-def set_implementation(model: nn.Module, implementation: str) -> nn.Module:
-    """Switch every :class:`FusedEsmModel` and every Hugging Face config inside ``model`` to
-    ``implementation`` (``"fused"`` or ``"transformers"``); returns ``model``.
+class FusedBertModel(BertModel):
+    """``BertModel`` (same parameters, state-dict keys and outputs) with a faster ``forward``.
 
-    For BERT, ``"fused"`` selects :data:`ATTENTION_NAME` and ``"transformers"`` PyTorch's
-    ``"sdpa"`` (Hugging Face's default on a CPU).
+    ``implementation``: ``"fused"`` (default; :func:`bert_hidden_states`) or ``"transformers"``
+    (``BertModel.forward``). Calls the fused path does not cover (``inputs_embeds``,
+    ``position_ids``, attentions or hidden states of every layer, a cache, cross-attention, or
+    a configuration :func:`supports_fused_bert` rejects) run ``BertModel.forward``.
+    :func:`fuse_bert` gives a Hugging Face BERT model this ``forward``.
+    """
+
+    implementation: str = "fused"
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        """Hidden states of ``input_ids`` ``[n, T]`` (``last_hidden_state`` ``[n, T, H]``,
+        ``pooler_output`` ``[n, H]``)."""
+        asked = {k for k, v in kwargs.items() if v not in (None, False)} - {"return_dict"}
+        if (
+            self.implementation == "transformers"
+            or input_ids is None
+            or asked
+            or not supports_fused_bert(self.config)
+        ):
+            return super().forward(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                **kwargs,
+            )
+        hidden, pooled = bert_hidden_states(self, input_ids, attention_mask, token_type_ids)
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=hidden, pooler_output=pooled
+        )
+
+
+def fuse_bert(model: nn.Module) -> nn.Module:
+    """Give ``model``'s ``BertModel`` (``model.bert``, e.g. of ``BertForMaskedLM`` or
+    ``BertForSequenceClassification``) the ``forward`` of :class:`FusedBertModel`, in place;
+    its parameters, and the random draws that initialised them, stay as they are. Returns
+    ``model``."""
+    if type(model.bert) is BertModel:
+        model.bert.__class__ = FusedBertModel
+        # transformers registers what a model class can record (hidden states, attentions)
+        # by class name when an instance is built; this one was built as a BertModel
+        _CAN_RECORD_REGISTRY[model.bert] = model.bert._can_record_outputs
+    return model
+
+
+def set_implementation(model: nn.Module, implementation: str) -> nn.Module:
+    """Switch every :class:`FusedEsmModel`, :class:`FusedBertModel` and Hugging Face BERT
+    config inside ``model`` to ``implementation`` (``"fused"`` or ``"transformers"``); returns
+    ``model``.
+
+    For a BERT config, ``"fused"`` selects :data:`ATTENTION_NAME` and ``"transformers"``
+    PyTorch's ``"sdpa"`` (Hugging Face's default on a CPU).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     for module in model.modules():
-        if isinstance(module, FusedEsmModel):
+        if isinstance(module, FusedEsmModel | FusedBertModel):
             module.implementation = implementation
         elif hasattr(module, "config") and getattr(module.config, "model_type", "") == "bert":
             module.config._attn_implementation = (
