@@ -28,8 +28,10 @@ interleave with the others', so every worker runs with ``COURSE_PROGRESS=off``
 the pool shows one bar over finished tasks.
 
 :meth:`TrainingPool.for_device` sizes a pool for a run: on a CPU one one-thread worker per
-core this process may use (at most :data:`MOST_WORKERS`), so that every training runs on one
-thread whatever the machine; on a GPU one, in this process.
+thread this process may use (its torch threads, at most its cores and :data:`MOST_WORKERS`), so
+that every training runs on one thread whatever the machine and chapters run side by side by
+``course_book.run --jobs`` do not start more workers than their share of the cores; on a GPU
+one, in this process.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def thread_budget() -> int:
+    """Threads this process may keep busy: its torch threads (which ``OMP_NUM_THREADS`` sets,
+    e.g. ``cores // jobs`` when ``course_book.run --jobs`` shares the cores between
+    chapters), at most :func:`usable_cores`."""
+    import torch
+
+    return max(1, min(usable_cores(), torch.get_num_threads()))
+
+
 def _run_task(function: bytes, item: bytes) -> bytes:
     """``function(item)`` in a worker; arguments and result cloudpickled."""
     return cloudpickle.dumps(cloudpickle.loads(function)(cloudpickle.loads(item)))
@@ -101,14 +112,15 @@ class TrainingPool:
     def for_device(cls, device: Any, workers: int | None = None) -> TrainingPool:
         """A pool for trainings on ``device`` (``torch.device`` or its name).
 
-        ``workers``: worker processes of one thread each; ``None`` chooses one per usable core
-        (:func:`usable_cores`, at most :data:`MOST_WORKERS`) on a CPU and ``1`` (this process)
-        on a GPU, whose trainings would otherwise queue on the one device. Raises
+        ``workers``: worker processes of one thread each; ``None`` chooses one per thread of
+        this process's budget (:func:`thread_budget`, at most :data:`MOST_WORKERS`; a kernel
+        given one thread trains in this process) on a CPU and ``1`` (this process) on a GPU,
+        whose trainings would otherwise queue on the one device. Raises
         ``ValueError`` for ``workers`` < 1 or for several workers on a GPU.
         """
         on_cpu = str(device).split(":")[0] == "cpu"
         if workers is None:
-            workers = min(usable_cores(), MOST_WORKERS) if on_cpu else 1
+            workers = min(thread_budget(), MOST_WORKERS) if on_cpu else 1
         if workers > 1 and not on_cpu:
             raise ValueError(
                 f"{workers} workers on {device}: side-by-side trainings are for a CPU; "

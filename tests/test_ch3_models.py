@@ -191,10 +191,10 @@ def test_check_bert_run_stops_full_on_a_cpu_only_when_long():
 def test_cv_design_names_the_repetitions_and_the_test_folds():
     assert Ch3Config.resolve("smoke").cv_design == "3-fold CV"
     laptop = Ch3Config.resolve("laptop")
-    assert laptop.cv_design == "4-fold CV repeated 2 times, 8 test folds"
-    assert laptop.n_test_folds == 8
+    assert laptop.cv_design == "3-fold CV repeated 2 times, 6 test folds"
+    assert laptop.n_test_folds == 6
     assert Ch3Config.resolve("laptop", cv_repeats=3, n_folds=5).n_test_folds == 15
-    assert Ch3Config.resolve("laptop", cv_repeats=1).cv_design == "4-fold CV"
+    assert Ch3Config.resolve("laptop", cv_repeats=1).cv_design == "3-fold CV"
     with pytest.raises(ValueError, match="cv_repeats"):
         Ch3Config.resolve("laptop", cv_repeats=0)
 

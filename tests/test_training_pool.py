@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from course_lib.training_pool import MOST_WORKERS, TrainingPool, usable_cores
+from course_lib.training_pool import MOST_WORKERS, TrainingPool, thread_budget, usable_cores
 
 
 def _tiny_training(data: torch.Tensor):
@@ -84,11 +84,24 @@ def test_bad_sizes_are_refused(options):
 
 def test_a_pool_for_a_device_has_one_thread_per_worker_and_one_worker_on_a_gpu():
     on_cpu = TrainingPool.for_device("cpu")
-    assert on_cpu.workers == min(usable_cores(), MOST_WORKERS) and on_cpu.threads == 1
+    assert on_cpu.workers == min(thread_budget(), MOST_WORKERS) and on_cpu.threads == 1
     assert TrainingPool.for_device(torch.device("cpu"), 3).workers == 3
     assert TrainingPool.for_device("cuda").workers == 1
     with pytest.raises(ValueError, match="pass workers=1"):
         TrainingPool.for_device("cuda:0", 2)
+
+
+def test_a_kernel_given_one_thread_trains_in_this_process():
+    # course_book.run --jobs 2 on 2 cores gives each chapter OMP_NUM_THREADS=1
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert thread_budget() == 1
+        assert TrainingPool.for_device("cpu").workers == 1
+        torch.set_num_threads(usable_cores() + 3)
+        assert thread_budget() == usable_cores()  # never more workers than cores
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_workers_show_no_progress_bars():
