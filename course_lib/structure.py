@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import os
 import sys
 import warnings
 import zipfile
@@ -27,6 +26,7 @@ from course_lib.atomic import atomic_path
 from course_lib.encoding import to_rna
 from course_lib.paths import data_dir
 from course_lib.progress import progress
+from course_lib.training_pool import thread_budget
 
 #: Per-nucleotide classes, in label order: paired with a partner to the right, paired with a
 #: partner to the left, unpaired.
@@ -128,7 +128,9 @@ def fold_sequences(
     seqs
         ``n`` DNA or RNA sequences (T is read as U).
     processes
-        Worker processes; ``1`` (or fewer than :data:`MIN_PARALLEL` sequences) folds in-process.
+        Worker processes, at most :func:`~course_lib.training_pool.thread_budget` (this
+        process's threads, which ``course_book.run --jobs`` lowers when chapters share the
+        cores); ``1`` (or fewer than :data:`MIN_PARALLEL` sequences) folds in-process.
     chunksize
         Sequences handed to a worker at a time.
     show_progress
@@ -147,7 +149,7 @@ def fold_sequences(
         folded = list(progress(map(fold_one, rna), disable=not show_progress, **bar_kwargs))
     else:
         context = mp.get_context(_start_method())
-        with context.Pool(min(processes, os.cpu_count() or 1)) as pool:
+        with context.Pool(min(processes, thread_budget())) as pool:
             results = pool.imap(fold_one, rna, chunksize=chunksize)
             folded = list(progress(results, disable=not show_progress, **bar_kwargs))
     structures = [s for s, _ in folded]

@@ -239,6 +239,43 @@ def test_tuned_trainer_keeps_the_smallest_rate_within_one_standard_error_of_the_
     assert ch3_models.tuned_trainer(level)(FIT, VAL, 0).info["lr"] == 5e-4
 
 
+def test_tuned_trainer_passes_over_a_rate_still_rising_at_its_last_epoch():
+    import pandas as pd
+
+    def fake(val_auc: float, kept_epoch: int, epochs: int = 4):
+        info = {"best_val_auc": val_auc, "best_val_auc_se": 0.011}
+        history = pd.DataFrame({"val ROC AUC": np.linspace(0.5, val_auc, epochs)})
+        return lambda fit, val, fold: TrainedFold(lambda r: r, kept_epoch, history, dict(info))
+
+    # chapter 3's fold 0 at laptop (stop 50): 0.5x kept epoch 4 of 4, 2x the best
+    rising = {5e-4: fake(0.938, 4), 2e-3: fake(0.947, 2), 8e-3: fake(0.940, 1)}
+    kept = ch3_models.tuned_trainer(rising)(FIT, VAL, 0).info
+    assert kept["lr"] == 2e-3 and kept["still rising by lr"] == {
+        5e-4: True,
+        2e-3: False,
+        8e-3: False,
+    }
+    # the smallest settled rate within the error, not the best
+    settled = {5e-4: fake(0.938, 4), 2e-3: fake(0.945, 3), 8e-3: fake(0.947, 2)}
+    assert ch3_models.tuned_trainer(settled)(FIT, VAL, 0).info["lr"] == 2e-3
+    # every rate within the error still rising: the best; a settled rate beyond it is ignored
+    all_rising = {5e-4: fake(0.938, 4), 2e-3: fake(0.947, 4), 8e-3: fake(0.90, 2)}
+    assert ch3_models.tuned_trainer(all_rising)(FIT, VAL, 0).info["lr"] == 2e-3
+    # one epoch says nothing about rising: the plain one-standard-error rule
+    single = {5e-4: fake(0.938, 1, 1), 2e-3: fake(0.947, 1, 1)}
+    assert ch3_models.tuned_trainer(single)(FIT, VAL, 0).info["lr"] == 5e-4
+
+
+def test_still_rising_needs_the_last_of_several_epochs():
+    import pandas as pd
+
+    history = pd.DataFrame({"val ROC AUC": [0.6, 0.7, 0.8]})
+    assert ch3_models.still_rising(TrainedFold(lambda r: r, 3, history))
+    assert not ch3_models.still_rising(TrainedFold(lambda r: r, 2, history))
+    assert not ch3_models.still_rising(TrainedFold(lambda r: r, 1, history.iloc[:1]))
+    assert not ch3_models.still_rising(TrainedFold(lambda r: r))  # not iterative
+
+
 def test_pretrained_arm_starts_from_the_backbone_encoder():
     vocab = build_vocabulary(SETTINGS.k)
     tokens = vocab.encode(SEQS).to_torch()

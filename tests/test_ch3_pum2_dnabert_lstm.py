@@ -262,6 +262,14 @@ def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
     in_curve = ch3_report.lr_choice_sentences(settings, cv, curve)[1]
     assert in_curve.endswith("tell them apart: BERT (genome MLM) at 100 sites (0.5; best 2)")
     assert len(ch3_report.lr_choice_sentences(settings, cv, None)) == 1
+    assert "still improving" not in in_cv
+    rising = {5e-4: True, 2e-3: False, 8e-3: True}
+    cv["BERT (no pretraining)"].folds[0].trained.info["still rising by lr"] = rising
+    in_cv = ch3_report.lr_choice_sentences(settings, cv, None)[0]
+    assert in_cv.endswith(
+        "passed over where a rate within one error had stopped improving: "
+        "BERT (no pretraining) (0.5, 8)"
+    )
 
 
 def test_grids_past_smoke_can_bracket_a_chosen_rate():

@@ -73,6 +73,32 @@ def test_parallel_equals_serial(monkeypatch):
     np.testing.assert_array_equal(parallel.mfe, serial.mfe)
 
 
+def test_fold_sequences_starts_no_more_processes_than_the_kernel_s_threads(monkeypatch):
+    """Under ``course_book.run --jobs 2`` a kernel has one thread: it folds on one process."""
+    import torch
+
+    started = []
+    real = structure.mp.get_context
+
+    class Context:
+        def __init__(self, method: str) -> None:
+            self.context = real(method)
+
+        def Pool(self, processes: int):  # noqa: N802 (multiprocessing's name)
+            started.append(processes)
+            return self.context.Pool(processes)
+
+    monkeypatch.setattr(structure, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(structure.mp, "get_context", Context)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        folded = fold_sequences(_random_utrs(8), processes=2, show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert started == [1] and len(folded.structures) == 8
+
+
 def test_cache_key_ignores_order_duplicates_and_alphabet():
     seqs = _random_utrs(5)
     key = sequence_set_key(seqs)

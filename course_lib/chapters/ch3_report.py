@@ -145,7 +145,8 @@ def lr_choice_sentences(
     (:func:`course_lib.grids.edge_sentence`, with the best rate on validation of each choice,
     since :func:`~course_lib.chapters.ch3_models.tuned_trainer` keeps one by the
     one-standard-error rule): one sentence for the cross-validation (the BERT arms, chosen on
-    the first fold), one for the sample-efficiency curve when ``efficiency`` (its table:
+    the first fold, naming the rates still improving at their last epoch there), one for the
+    sample-efficiency curve when ``efficiency`` (its table:
     ``labelled sites``, ``arm``, ``lr`` and, where recorded, ``best lr``) is given (chosen at
     every count).
     """
@@ -161,6 +162,20 @@ def lr_choice_sentences(
     in_cv = {arm: factor(arm, info["lr"]) for arm, info in tuned.items()}
     best_cv = {arm: factor(arm, info.get("best lr")) for arm, info in tuned.items()}
     line = edge_sentence(in_cv, settings.lr_factors, what, "lr_factors", best_cv)
+    rising = {
+        arm: [factor(arm, lr) for lr, up in info.get("still rising by lr", {}).items() if up]
+        for arm, info in tuned.items()
+    }
+    if any(rising.values()):
+        line += (
+            "; still improving at their last epoch on the first fold, so passed over where a "
+            "rate within one error had stopped improving: "
+            + "; ".join(
+                f"{arm} ({', '.join(f'{f:g}' for f in factors)})"
+                for arm, factors in rising.items()
+                if factors
+            )
+        )
     out = ["cross-validation: " + line]
     if efficiency is not None:
         rows = efficiency.dropna(subset=["lr"])
@@ -189,8 +204,8 @@ def _notes(
     return [
         f"data provenance: {provenance}; {n_sequences} sequences, stratified "
         f"{settings.cv_design}, validation fraction {settings.val_fraction} inside the "
-        "training folds; the first fold's validation rows, where the BiLSTM and the BERT arms "
-        "choose the learning rate they reuse on every fold, are withheld from every test fold",
+        "training folds; the first fold's validation rows, where the BERT arms choose the "
+        "learning rate they reuse on every fold, are withheld from every test fold",
         f"BERT: {bert_note}",
         "fold comparisons vs BiLSTM (ROC AUC): " + as_text(tests.to_dict("index")),
         f"model interpreted: {explained}; motif looked for: {settings.motif}",

@@ -17,7 +17,6 @@ difference would be explained.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ import pandas as pd
 from course_lib.metrics import pearson_r
 from course_lib.progress import progress
 from course_lib.structure import FoldedRNA, fold_sequences
+from course_lib.training_pool import thread_budget
 
 #: ViennaRNA energy parameter sets :func:`fold_variant` can load (Turner 2004 is the default).
 PARAMETER_SETS = ("turner2004", "turner1999", "andronescu2007", "langdon2018")
@@ -256,6 +256,8 @@ def fold_variant(
     flank5, flank3
         Constant sequences folded with every UTR (e.g. the reporter's CDS start); the result
         holds the MFE and structure of the whole molecule, flanks included.
+    processes
+        Worker processes, at most :func:`~course_lib.training_pool.thread_budget`.
 
     Returns
     -------
@@ -272,7 +274,7 @@ def fold_variant(
     }
     if parameters not in PARAMETER_SETS:
         raise ValueError(f"parameters must be one of {PARAMETER_SETS}, got {parameters!r}")
-    workers = 1 if len(rna) < _MIN_PARALLEL else max(1, min(processes, os.cpu_count() or 1))
+    workers = 1 if len(rna) < _MIN_PARALLEL else max(1, min(processes, thread_budget()))
     context = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     bar = {"total": len(rna), "desc": "ViennaRNA folding (variant)", "unit": "seq"}
     with context.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
