@@ -203,8 +203,7 @@ def tuned_trainer(trainers: Mapping[float, FoldTrainer], once: bool = False) -> 
     has stopped improving: its score reflects the epoch budget more than the rate, and reused
     on other folds it under-trains (chapter 3's genome arm at ``laptop``: 0.5x the base rate
     kept epoch 4 of 4 on every fold and scored 0.90-0.94 test ROC AUC, 2x 0.95 on the two folds
-    checked). When every
-    rate within the error is still rising, the best is kept.
+    checked). When every rate within the error is still rising, the best is kept.
 
     Parameters
     ----------
