@@ -178,7 +178,10 @@ def wait_for_server(url: str, process: subprocess.Popen, seconds: float = 240) -
 
 
 def execute(ws, code: str, timeout: float = 180) -> tuple[str, list[str]]:
-    """Run ``code`` on the kernel behind websocket ``ws``; return (status, stream text)."""
+    """Run ``code`` on the kernel behind websocket ``ws``; return (status, stream text).
+
+    Waits for the shell's ``execute_reply`` and for iopub's ``idle`` status: the two channels
+    are not ordered, so a cell's printed output can arrive after its reply."""
     msg_id = uuid.uuid4().hex
     ws.send(
         json.dumps(
@@ -198,6 +201,7 @@ def execute(ws, code: str, timeout: float = 180) -> tuple[str, list[str]]:
         )
     )
     streams, errors = [], []
+    status, idle = None, False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = json.loads(ws.recv())
@@ -209,7 +213,11 @@ def execute(ws, code: str, timeout: float = 180) -> tuple[str, list[str]]:
         elif kind == "error":
             errors.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
         elif kind == "execute_reply":
-            return msg["content"]["status"], streams + errors
+            status = msg["content"]["status"]
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+        if status is not None and idle:
+            return status, streams + errors
     raise AssertionError(f"no execute_reply within {timeout} s for:\n{code}")
 
 
