@@ -333,3 +333,33 @@ def accuracy_against_copy(
         "scored tokens": int(scored.sum()),
         "sequences": int(len(scored)),
     }
+
+
+def accuracy_difference(
+    hits_a: pd.DataFrame, hits_b: pd.DataFrame, where: str = "", n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Masked-token accuracy of model a minus model b on the same corruptions, with a paired
+    interval.
+
+    Parameters
+    ----------
+    hits_a, hits_b
+        :func:`masked_hits` of the same held-out sequences with the same ``seed`` (so the same
+        tokens are scored), ``[n]`` rows each.
+    where, n_boot, seed
+        As in :func:`accuracy_against_copy`.
+
+    Returns
+    -------
+    dict
+        ``difference`` with ``ci low`` and ``ci high`` (95 %, paired bootstrap over sequences).
+    """
+    scored = hits_a[f"scored{where}"].to_numpy()
+    if not np.array_equal(scored, hits_b[f"scored{where}"].to_numpy()):
+        raise ValueError(
+            "the two models were scored on different tokens: compute both masked_hits on the "
+            "same sequences with the same seed"
+        )
+    a, b = hits_a[f"model hits{where}"].to_numpy(), hits_b[f"model hits{where}"].to_numpy()
+    paired = paired_bootstrap(_ratio, scored, a, b, n_boot=n_boot, seed=seed, batched=True)
+    return {key: paired[key] for key in ("difference", "ci low", "ci high")}

@@ -16,7 +16,12 @@ from course_lib.chapters import ch3_pretraining as pre
 from course_lib.chapters import ch3_report
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.cross_validation import TrainedFold, first_validation_rows, stratified_folds
-from course_lib.kmer_pretraining import accuracy_against_copy, masked_hits, pretrain_masked_kmers
+from course_lib.kmer_pretraining import (
+    accuracy_against_copy,
+    accuracy_difference,
+    masked_hits,
+    pretrain_masked_kmers,
+)
 from course_lib.models.bert import small_bert_config
 from course_lib.tokenization import build_vocabulary
 
@@ -121,8 +126,16 @@ def test_backbones_are_built_once_then_read_from_their_recipe_folder(tmp_path, m
         "BERT (random-sequence control)",
         "BERT (random-sequence control)",
     ]
+    genome = table.loc["BERT (genome MLM)"]
+    control = table.loc["BERT (random-sequence control)"]
+    margin = (genome["model accuracy"] - control["model accuracy"]).astype(float)
+    np.testing.assert_allclose(genome["minus control"].astype(float), margin)
+    assert control["minus control"].isna().all()
     lines = pre.copy_sentences(table, "synthetic")
-    assert len(lines) == 4 and "copy baseline" in lines[0]
+    assert len(lines) == 6 and "copy baseline" in lines[0]
+    assert lines[1].startswith("BERT (genome MLM) minus BERT (random-sequence control), all")
+    alone = pre.copy_comparison({"genome": built["genome"]}, corpus, VOCAB, 0, "cpu")
+    assert "minus control" not in alone and len(pre.copy_sentences(alone, "synthetic")) == 2
 
 
 def test_pretraining_counts_steps_and_learns_repeated_patterns_beyond_copying():
@@ -163,6 +176,35 @@ def test_masked_hits_score_the_copy_baseline_on_the_same_corruptions():
     assert found["model accuracy"] == 0 and found["ci high"] < 0 and not found["above copy"]
     at_mask = accuracy_against_copy(hits, " at [MASK]")
     assert at_mask["copy baseline accuracy"] == pytest.approx(direct["copy accuracy at [MASK]"])
+
+
+def test_accuracy_difference_is_paired_over_sequences_and_needs_the_same_tokens():
+    scored = np.full(200, 10.0)
+    better = pd.DataFrame({"scored": scored, "model hits": np.full(200, 6.0)})
+    noisy = pd.DataFrame({"scored": scored, "model hits": RNG.uniform(2, 6, 200)})
+    found = accuracy_difference(better, noisy)
+    assert found["difference"] == pytest.approx(0.6 - noisy["model hits"].sum() / 2000)
+    assert 0 < found["ci low"] < found["difference"] < found["ci high"]
+    assert accuracy_difference(noisy, noisy) == {"difference": 0, "ci low": 0, "ci high": 0}
+    other = noisy.assign(scored=np.full(200, 9.0))
+    with pytest.raises(ValueError, match="scored on different tokens"):
+        accuracy_difference(better, other)
+
+
+def test_the_control_sentence_reads_its_verdict_off_the_interval():
+    for low, high, verdict in (
+        (0.02, 0.08, "learned more than its nucleotide composition"),
+        (-0.08, -0.02, "less than composition alone"),
+        (-0.01, 0.08, "nothing can be concluded"),
+    ):
+        row = pd.Series(
+            {
+                "minus control": (low + high) / 2,
+                "minus control ci low": low,
+                "minus control ci high": high,
+            }
+        )
+        assert verdict in pre.control_sentence(row, "all scored tokens")
 
 
 def test_accuracy_equal_to_copy_cannot_be_claimed():

@@ -211,6 +211,9 @@ def test_prediction_6_reads_the_smallest_count(monkeypatch):
     verdict = ch3x.check_exercise_6(0.5, table, "real")
     assert verdict.status == "recorded" and "0.1 [95 % interval 0.02, 0.2]" in verdict.message
     assert "pretraining helps" in verdict.message and "above the run" in verdict.message
+    assert "every count: 40 sites +0.100 [+0.020, +0.200], 120 sites +0.010 [-0.050, +0.060]" in (
+        verdict.message
+    )
     assert ch3x.check_exercise_6(0.0, None, "real").status == "recorded"  # nothing to compare
 
 
@@ -267,9 +270,55 @@ def test_lr_choice_sentences_set_each_choice_against_its_arms_base_rate():
     cv["BERT (no pretraining)"].folds[0].trained.info["still rising by lr"] = rising
     in_cv = ch3_report.lr_choice_sentences(settings, cv, None)[0]
     assert in_cv.endswith(
-        "passed over where a rate within one error had stopped improving: "
+        "still improving at their last epoch on the first fold, not kept: "
         "BERT (no pretraining) (0.5, 8)"
     )
+    # every rate within one error still rising: the rule keeps the best, and says so
+    cv["BERT (genome MLM)"].folds[0].trained.info["still rising by lr"] = {
+        2e-3: True,
+        8e-3: True,
+    }
+    in_cv = ch3_report.lr_choice_sentences(settings, cv, None)[0]
+    assert in_cv.endswith(
+        "not kept: BERT (no pretraining) (0.5, 8); BERT (genome MLM) (2); kept although still "
+        "improving at its last epoch on the first fold (no rate within one error had stopped "
+        "improving): BERT (genome MLM) (8)"
+    )
+
+
+def test_the_last_epoch_sentence_counts_folds_still_improving_per_arm():
+    from types import SimpleNamespace
+
+    from course_lib.chapters.ch3_config import Ch3Config
+
+    settings = Ch3Config.resolve("laptop")
+
+    def result(best_epochs, epochs=4):
+        folds = [
+            SimpleNamespace(
+                trained=SimpleNamespace(
+                    history=None if best is None else pd.DataFrame({"epoch": range(epochs)}),
+                    best_epoch=best,
+                )
+            )
+            for best in best_epochs
+        ]
+        return SimpleNamespace(folds=folds)
+
+    cv = {
+        "k-mer LR": result([None, None]),
+        "BiLSTM": result([2, 4]),
+        "BERT (genome MLM)": result([4, 4]),
+    }
+    line = ch3_report.last_epoch_sentence(settings, cv)
+    assert line.startswith(
+        "test folds whose kept epoch is the last one trained (still improving): BiLSTM 1 of 2, "
+        "BERT (genome MLM) 2 of 2; on every fold for BERT (genome MLM) (`bert_epochs` "
+        f"{settings.bert_epochs})"
+    )
+    assert "k-mer" not in line
+    cv["BERT (genome MLM)"] = result([3, 4])
+    assert ch3_report.last_epoch_sentence(settings, cv).endswith("BERT (genome MLM) 1 of 2.")
 
 
 def test_grids_past_smoke_can_bracket_a_chosen_rate():

@@ -215,21 +215,26 @@ def check_exercise_5(
 
 def scarce_label_measurement(comparisons: pd.DataFrame | None, provenance: str) -> Measured:
     """The genome BERT minus :data:`SCRATCH_ARM` at the smallest count of ``comparisons``
-    (:func:`course_lib.chapters.ch3_efficiency.efficiency_comparisons`), with its meaning."""
+    (:func:`course_lib.chapters.ch3_efficiency.efficiency_comparisons`), with its meaning and
+    the difference at every count."""
     if comparisons is None:
         return Measured(float("nan"), meaning="This run pretrained no backbone.")
     rows = comparisons.xs(SCRATCH_ARM, level=1)
     count = int(rows.index.min())
-    row, largest = rows.loc[count], rows.loc[rows.index.max()]
+    row = rows.loc[count]
     low, high = float(row["ci low"]), float(row["ci high"])
     if low > 0 or high < 0:
         verdict = "the interval excludes 0: " + ("pretraining helps" if low > 0 else "it hurts")
     else:
         verdict = "the interval spans 0: this run cannot tell the two arms apart"
+    every = ", ".join(
+        f"{int(n):,} sites {float(r['difference']):+.3f} "
+        f"[{float(r['ci low']):+.3f}, {float(r['ci high']):+.3f}]"
+        for n, r in rows.sort_index().iterrows()
+    )
     meaning = (
-        f"At {count:,} labelled sites ({provenance} data), {verdict}. At "
-        f"{int(rows.index.max()):,} sites the difference is {float(largest['difference']):+.3f}: "
-        "the curve says whether the gain shrinks as labels grow."
+        f"At {count:,} labelled sites ({provenance} data), {verdict}. At every count: {every} "
+        "(the sentences under the curve say what each interval allows)."
     )
     return Measured(float(row["difference"]), low, high, meaning)
 

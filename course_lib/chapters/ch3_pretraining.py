@@ -33,7 +33,12 @@ from torch import nn
 from course_lib.atomic import build_lock
 from course_lib.chapters.ch3_config import Ch3Config
 from course_lib.distributed import is_main
-from course_lib.kmer_pretraining import accuracy_against_copy, masked_hits, pretrain_masked_kmers
+from course_lib.kmer_pretraining import (
+    accuracy_against_copy,
+    accuracy_difference,
+    masked_hits,
+    pretrain_masked_kmers,
+)
 from course_lib.tokenization import KmerVocabulary
 
 #: Windows sharing a stretch this long (nt, either strand) with a PUM2 sequence are removed.
@@ -52,6 +57,9 @@ MASK_PROBABILITY = 0.15
 CORPORA = ("genome", "random")
 #: Display name of each backbone's fine-tuned arm.
 ARM_NAMES = {"genome": "BERT (genome MLM)", "random": "BERT (random-sequence control)"}
+#: The token sets the held-out accuracy is scored on, and their column suffix in
+#: :func:`course_lib.kmer_pretraining.masked_hits`.
+TOKEN_SETS = (("all scored tokens", ""), ("tokens shown as [MASK]", " at [MASK]"))
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
@@ -446,17 +454,19 @@ def copy_comparison(
     seed: int = 0,
     device: str | torch.device = "auto",
 ) -> pd.DataFrame:
-    """Each backbone's masked 3-mer accuracy on the held-out windows against the copy baseline.
+    """Each backbone's masked 3-mer accuracy on the held-out windows against the copy baseline,
+    and the genome backbone's against the random-sequence control.
 
     Rows ``(backbone, tokens)`` with tokens ``"all scored tokens"`` or ``"tokens shown as
-    [MASK]"``; columns
-    of :func:`course_lib.kmer_pretraining.accuracy_against_copy` (paired bootstrap over
-    windows), the same corruptions for every backbone.
+    [MASK]"``; columns of :func:`course_lib.kmer_pretraining.accuracy_against_copy` (paired
+    bootstrap over windows), the same corruptions for every backbone; with both backbones, the
+    genome rows also hold ``minus control`` with ``minus control ci low`` and ``high``
+    (:func:`~course_lib.kmer_pretraining.accuracy_difference`; NaN in the other rows).
     """
     held = vocab.encode(corpus.held_out).to_torch()
-    rows = {}
+    rows, hits = {}, {}
     for name, found in backbones.items():
-        hits = masked_hits(
+        hits[name] = masked_hits(
             found.model,
             held["input_ids"],
             held["attention_mask"],
@@ -465,14 +475,23 @@ def copy_comparison(
             seed=seed,
             device=device,
         )
-        for label, where in (("all scored tokens", ""), ("tokens shown as [MASK]", " at [MASK]")):
-            rows[(ARM_NAMES[name], label)] = accuracy_against_copy(hits, where, seed=seed)
+        for label, where in TOKEN_SETS:
+            rows[(ARM_NAMES[name], label)] = accuracy_against_copy(hits[name], where, seed=seed)
+    if set(CORPORA) <= set(hits):
+        for label, where in TOKEN_SETS:
+            margin = accuracy_difference(hits["genome"], hits["random"], where, seed=seed)
+            rows[(ARM_NAMES["genome"], label)] |= {
+                "minus control": margin["difference"],
+                "minus control ci low": margin["ci low"],
+                "minus control ci high": margin["ci high"],
+            }
     return pd.DataFrame(rows).T.rename_axis(["backbone", "tokens"])
 
 
 def copy_sentences(copy: pd.DataFrame, provenance: str) -> list[str]:
     """Per backbone and token set of :func:`copy_comparison`: accuracy, copy baseline, the
-    paired interval of the difference and what it allows one to claim (read off the interval)."""
+    paired interval of the difference and what it allows one to claim (read off the interval);
+    where the genome backbone is set against the random-sequence control, that margin too."""
     lines = []
     for (name, tokens), row in copy.iterrows():
         low, high = float(row["ci low"]), float(row["ci high"])
@@ -488,4 +507,29 @@ def copy_sentences(copy: pd.DataFrame, provenance: str) -> list[str]:
             f"{float(row['copy baseline accuracy']):.3f}, difference "
             f"{float(row['model minus copy']):+.3f} [{low:+.3f}, {high:+.3f}]: {verdict}."
         )
+        if pd.notna(row.get("minus control")):
+            lines.append(control_sentence(row, tokens))
     return lines
+
+
+def control_sentence(row: pd.Series, tokens: str) -> str:
+    """The genome backbone's masked accuracy minus the random-sequence control's on ``tokens``
+    (a genome row of :func:`copy_comparison`) and what its paired interval allows one to say."""
+    low, high = float(row["minus control ci low"]), float(row["minus control ci high"])
+    if low > 0:
+        verdict = (
+            "above the control: pretraining on the genome learned more than its nucleotide "
+            "composition"
+        )
+    elif high < 0:
+        verdict = "below the control: the genome taught it less than composition alone"
+    else:
+        verdict = (
+            "nothing can be concluded (the interval spans 0): no evidence that it learned "
+            "more than the composition"
+        )
+    return (
+        f"{ARM_NAMES['genome']} minus {ARM_NAMES['random']}, {tokens}: masked 3-mer accuracy "
+        f"{float(row['minus control']):+.3f} [{low:+.3f}, {high:+.3f}] (paired over windows): "
+        f"{verdict}."
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from course_lib.chapters.ch3_config import Ch3Config
+from course_lib.chapters.ch3_models import still_rising
 from course_lib.cross_validation import CVResult
 from course_lib.grids import edge_sentence
 from course_lib.report import Anchor, Estimate, Headline, Interval, chapter_report
@@ -58,7 +59,8 @@ def anchor_table() -> pd.DataFrame:
 
 
 def _copy_metrics(copy: pd.DataFrame) -> dict[str, Any]:
-    """Per backbone and token set: masked accuracy, copy baseline, their paired interval."""
+    """Per backbone and token set: masked accuracy, copy baseline, their paired interval (and
+    the genome backbone's margin over the random-sequence control, where the run has both)."""
     out: dict[str, Any] = {}
     for (backbone, tokens), row in copy.iterrows():
         out.setdefault(backbone, {})[tokens] = {
@@ -69,6 +71,13 @@ def _copy_metrics(copy: pd.DataFrame) -> dict[str, Any]:
             "above copy": bool(row["above copy"]),
             "scored tokens": int(row["scored tokens"]),
         }
+        if pd.notna(row.get("minus control")):
+            out[backbone][tokens] |= {
+                "model minus random-sequence control": float(row["minus control"]),
+                "model minus random-sequence control 95 % interval": Interval.of_row(
+                    row, BOOTSTRAP_WINDOWS, "minus control "
+                ),
+            }
     return out
 
 
@@ -145,7 +154,8 @@ def lr_choice_sentences(
     (:func:`course_lib.grids.edge_sentence`, with the best rate on validation of each choice,
     since :func:`~course_lib.chapters.ch3_models.tuned_trainer` keeps one by the
     one-standard-error rule): one sentence for the cross-validation (the BERT arms, chosen on
-    the first fold, naming the rates still improving at their last epoch there), one for the
+    the first fold, naming the rates still improving at their last epoch there: those passed
+    over, and a kept one when no rate within one error had stopped), one for the
     sample-efficiency curve when ``efficiency`` (its table:
     ``labelled sites``, ``arm``, ``lr`` and, where recorded, ``best lr``) is given (chosen at
     every count).
@@ -162,20 +172,7 @@ def lr_choice_sentences(
     in_cv = {arm: factor(arm, info["lr"]) for arm, info in tuned.items()}
     best_cv = {arm: factor(arm, info.get("best lr")) for arm, info in tuned.items()}
     line = edge_sentence(in_cv, settings.lr_factors, what, "lr_factors", best_cv)
-    rising = {
-        arm: [factor(arm, lr) for lr, up in info.get("still rising by lr", {}).items() if up]
-        for arm, info in tuned.items()
-    }
-    if any(rising.values()):
-        line += (
-            "; still improving at their last epoch on the first fold, so passed over where a "
-            "rate within one error had stopped improving: "
-            + "; ".join(
-                f"{arm} ({', '.join(f'{f:g}' for f in factors)})"
-                for arm, factors in rising.items()
-                if factors
-            )
-        )
+    line += _rising_clauses(tuned, in_cv, factor)
     out = ["cross-validation: " + line]
     if efficiency is not None:
         rows = efficiency.dropna(subset=["lr"])
@@ -189,6 +186,66 @@ def lr_choice_sentences(
         line = edge_sentence(curve, settings.lr_factors, what, "lr_factors", best_curve)
         out.append("sample-efficiency curve: " + line)
     return out
+
+
+def _rising_clauses(
+    tuned: Mapping[str, Mapping[str, Any]],
+    kept_factor: Mapping[str, float | None],
+    factor: Any,
+) -> str:
+    """The clauses of :func:`lr_choice_sentences` naming, per arm (``tuned``: its first
+    fold's ``info``), the rates still improving at their last epoch that were not kept, and the
+    kept one when it was still improving (every rate within one error was); ``""`` if none."""
+    rising = {arm: info.get("still rising by lr", {}) for arm, info in tuned.items()}
+    passed = {
+        arm: [factor(arm, lr) for lr, up in by_lr.items() if up and lr != tuned[arm]["lr"]]
+        for arm, by_lr in rising.items()
+    }
+    kept = {arm: [kept_factor[arm]] for arm, by_lr in rising.items() if by_lr.get(tuned[arm]["lr"])}
+    out = ""
+    for what_happened, factors_by_arm in (
+        ("still improving at their last epoch on the first fold, not kept", passed),
+        (
+            "kept although still improving at its last epoch on the first fold (no rate "
+            "within one error had stopped improving)",
+            kept,
+        ),
+    ):
+        if any(factors_by_arm.values()):
+            out += f"; {what_happened}: " + "; ".join(
+                f"{arm} ({', '.join(f'{f:g}' for f in factors)})"
+                for arm, factors in factors_by_arm.items()
+                if factors
+            )
+    return out
+
+
+def last_epoch_sentence(settings: Ch3Config, cv: Mapping[str, CVResult]) -> str:
+    """How many test folds of each trained arm kept their last epoch
+    (:func:`~course_lib.chapters.ch3_models.still_rising`: the validation score still improving
+    when training stopped), and what it means when every fold did."""
+    budgets = {"CNN": "cnn_epochs", "BiLSTM": "lstm_epochs"}
+    counts, everywhere = [], []
+    for arm, result in cv.items():
+        histories = [fold.trained for fold in result.folds if fold.trained.history is not None]
+        if not histories:
+            continue
+        last = sum(still_rising(trained) for trained in histories)
+        counts.append(f"{arm} {last} of {len(histories)}")
+        if last == len(histories):
+            name = budgets.get(arm, "bert_epochs")
+            everywhere.append(f"{arm} (`{name}` {getattr(settings, name)})")
+    line = "test folds whose kept epoch is the last one trained (still improving): " + ", ".join(
+        counts
+    )
+    if everywhere:
+        line += (
+            "; on every fold for "
+            + ", ".join(everywhere)
+            + ": those arms stopped while still improving, so their scores are what this "
+            "epoch budget allows, not what the model can reach"
+        )
+    return line + "."
 
 
 def _notes(
@@ -265,6 +322,7 @@ def report(
         models=_models(cv),
         notes=_notes(settings, provenance, n_sequences, bert_note, comparison, explained)
         + lr_choice_sentences(settings, cv, None if efficiency is None else efficiency[0])
+        + [last_epoch_sentence(settings, cv)]
         + [*conclusions, f"interpretation of {explained}: consensus {as_text(consensus)}"]
         + [trainings_note(workers)],
         folder=folder,
