@@ -471,6 +471,11 @@ def evaluate_pretraining(
 ) -> dict[str, float]:
     """Mean loss per objective, weighted total (``"loss"``) and accuracies on ``loader``.
 
+    Each objective's loss is the mean over the items it scores (masked tokens, labelled
+    UTRs, labelled nucleotides; :func:`scored_counts`): batches where it scores nothing, such
+    as random-library rows that masked modelling never scores, do not dilute it (``0.0`` when
+    it scores nothing at all).
+
     Masks come from a generator seeded with ``seed`` so that repeated calls are comparable.
     ``mlm_accuracy`` is the fraction of masked nucleotides recovered; ``structure_accuracy``
     the fraction of nucleotides whose ``(``/``)``/``.`` class is right.
@@ -481,16 +486,18 @@ def evaluate_pretraining(
     model.to(device).eval()
     generator = torch.Generator().manual_seed(seed + 1)
     sums = dict.fromkeys(objectives, 0.0)
+    items = dict.fromkeys(objectives, 0)
     hits = {"mlm": [0, 0], "structure": [0, 0]}
     count = 0
     for raw in loader:
         batch, out, losses = masked_forward(
             model, raw, vocab, objectives, mask_probability, generator, device
         )
-        n = len(batch["input_ids"])
-        count += n
-        for o in objectives:
-            sums[o] += losses[o].item() * n
+        count += len(batch["input_ids"])
+        for o, k in scored_counts(batch, objectives).items():
+            if k:  # a batch with nothing to score for o (say no masked rows) does not count
+                sums[o] += losses[o].item() * k
+                items[o] += k
         for name, logits, key in (
             ("mlm", out.mlm_logits, "mlm_labels"),
             ("structure", out.structure_logits, "structure"),
@@ -502,7 +509,7 @@ def evaluate_pretraining(
                 hits[name][1] += int(scored.sum())
     if count == 0:
         raise ValueError("the validation loader is empty")
-    scores = {o: sums[o] / count for o in objectives}
+    scores = {o: sums[o] / max(items[o], 1) for o in objectives}
     scores["loss"] = sum(weights[o] * scores[o] for o in objectives)
     for name in ("mlm", "structure"):
         if name in objectives:

@@ -65,5 +65,34 @@ def test_a_difference_within_the_spread_of_the_curve_s_runs_is_a_tie():
     assert "rerun" not in tie
     # the spread of another rate (0.5) does not count, and one run measures no spread
     assert "would have been the better one" in recipe_sentence(_check(0.481, 0.5), frozen)
-    one_run = recipe_sentence(_check(0.481, 0.486, spread=0.0, runs=1), frozen)
-    assert "would have been the better one" in one_run
+
+
+def test_one_run_each_cannot_tell_the_recipes_apart():
+    frozen = {"freeze_backbone": True}
+    for frozen_r2, tuned_r2 in [(0.481, 0.486), (0.3, 0.5), (0.5, 0.3)]:
+        one_run = recipe_sentence(_check(frozen_r2, tuned_r2, spread=0.0, runs=1), frozen)
+        assert (
+            "; the recipes cannot be told apart (one run each, no estimate of run-to-run "
+            "noise) (one fold" in one_run
+        )
+        assert "better one" not in one_run and "rerun" not in one_run
+
+
+def test_a_recipe_at_or_below_zero_r2_does_not_beat_predicting_the_mean():
+    frozen = {"freeze_backbone": True}
+    both = recipe_sentence(_check(-0.2, 0.0), frozen)
+    assert "the recipes cannot be told apart; frozen backbone does not beat predicting the " in both
+    assert "mean (val R2 -0.200 <= 0); fine-tuned backbone does not beat predicting" in both
+    assert "better one" not in both and "tie" not in both
+    one = recipe_sentence(_check(0.4, -0.1), frozen)
+    assert (
+        "the curve's recipe (frozen backbone) is the better one in this run; fine-tuned "
+        "backbone does not beat predicting the mean (val R2 -0.100 <= 0) (one fold" in one
+    )
+    assert "frozen backbone does not beat" not in one
+    lost = recipe_sentence(_check(-0.1, 0.4), frozen)
+    assert "would have been the better one" in lost
+    assert "frozen backbone does not beat predicting the mean" in lost
+    no_run = recipe_sentence(_check(-0.1, 0.4, runs=1), frozen)
+    assert "cannot be told apart (one run each" in no_run
+    assert "frozen backbone does not beat predicting the mean" in no_run

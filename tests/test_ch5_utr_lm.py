@@ -158,3 +158,30 @@ def test_pretraining_counts_steps_and_scores_masked_modelling_on_natural_rows_on
     assert pretraining_losses(out, masked, ("mlm",), config)["mlm"].item() == 0.0
     with pytest.raises(ValueError, match="mlm_rows"):
         PretrainingData.from_sequences(seqs, utr_vocabulary(), mlm_rows=np.ones(3, bool))
+
+
+def test_validation_losses_average_over_scored_items_not_rows():
+    """Batches where masked modelling scores nothing (random-library rows) do not dilute it."""
+    import torch
+
+    from course_lib.models.utr_lm import UTRLMForPretraining, utr_lm_config
+    from course_lib.pretraining import PretrainingData, evaluate_pretraining, pretraining_loaders
+
+    vocab = utr_vocabulary()
+    seqs = ["".join(np.random.default_rng(i).choice(list("ACGT"), 30)) for i in range(40)]
+    natural = np.arange(40) < 20  # ordered batches of 10: two scored, then two unscored
+    mixed = PretrainingData.from_sequences(seqs, vocab, mlm_rows=natural)
+    scored = PretrainingData.from_sequences(seqs[:20], vocab)
+    torch.manual_seed(0)
+    config = utr_lm_config(vocab, hidden_size=8, num_layers=1, num_heads=2)
+    model = UTRLMForPretraining(config)
+
+    def scores(data: PretrainingData) -> dict[str, float]:
+        loader = pretraining_loaders(data, data, 10, 0)[1]
+        return evaluate_pretraining(model, vocab, loader, ("mlm",), device="cpu")
+
+    both, alone = scores(mixed), scores(scored)
+    assert alone["mlm"] > 0.5
+    assert both["mlm"] == pytest.approx(alone["mlm"], rel=1e-6)
+    assert both["loss"] == pytest.approx(alone["loss"], rel=1e-6)
+    assert both["mlm_accuracy"] == pytest.approx(alone["mlm_accuracy"])

@@ -67,7 +67,8 @@ class Ch5Config(BackboneConfig):
     real_folds
         Random7600 folds each arm of the sample-efficiency curve is fine-tuned on (count, >= 1).
     real_n_fit
-        Training UTRs of fold 0 in Exercise 5.1 (count, >= 1; ``None``: all of the fold's).
+        Training UTRs of fold 0 in the chapter's first loaders and token example (count, >= 1;
+        ``None``: all of the fold's).
     efficiency_counts
         Label counts of the sample-efficiency curve: training UTRs per fold (each >= 10).
     test_per_length
@@ -114,7 +115,8 @@ class Ch5Config(BackboneConfig):
     projection
         How embeddings are drawn in two dimensions: ``"pca"`` or ``"umap"``.
     n_projection
-        Validation UTRs in the projection (count, >= 1).
+        Validation UTRs in the projection, at most (count, >= 1): fold 0's validation rows
+        cap it.
     """
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -138,7 +140,7 @@ class Ch5Config(BackboneConfig):
 
     real_folds: int = parameter(3, "Random7600 folds each arm is fine-tuned on", minimum=1)
     real_n_fit: int | None = parameter(
-        3000, "training UTRs of Exercise 5.1", minimum=1, optional=True
+        3000, "fold-0 training UTRs of the first loaders", minimum=1, optional=True
     )
     efficiency_counts: tuple[int, ...] = parameter(
         (250, 1000, 3000),
@@ -177,4 +179,4 @@ class Ch5Config(BackboneConfig):
         2, "validations without improvement before stopping", minimum=1, optional=True
     )
     projection: str = parameter("umap", "the 2-D projection", choices=("pca", "umap"))
-    n_projection: int = parameter(2000, "validation UTRs in the projection", minimum=1)
+    n_projection: int = parameter(2000, "validation UTRs in the projection (at most)", minimum=1)

@@ -5,13 +5,15 @@ a trained head (``freeze_backbone=True``, ``smoke``/``laptop``) or the whole mod
 with a lower backbone rate after a frozen warm-up (``full``, as UTR-LM). :func:`recipe_check`
 trains one arm with the *other* recipe on the curve's largest label count of fold 0, at every
 learning rate of the grid (one run each), and sets its validation R² beside the curve's own
-grid there; :func:`recipe_sentence` says which recipe won in this run, or that they tie
-within the spread of the curve's runs. The validation rows are fold 0's, which the curve's
+grid there; :func:`recipe_sentence` says which recipe won in this run, that they tie
+within the spread of the curve's runs, or that they cannot be told apart (one run each, or
+neither beating the mean). The validation rows are fold 0's, which the curve's
 protocol already withholds from every test.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,7 +75,9 @@ def recipe_sentence(check: pd.DataFrame, settings: Mapping[str, Any]) -> str:
     (each recipe at its best learning rate).
 
     A difference no larger than the ``val R2 spread`` of the curve's runs at its best rate
-    (over ``lr_seeds`` runs) is called a tie: one run cannot be told from another there.
+    (over ``lr_seeds`` runs) is called a tie: one run cannot be told from another there. With
+    one run each (``lr_seeds=1``: no spread) or neither R² above 0, no recipe is called the
+    better one; a recipe whose best R² is not above 0 is said not to beat predicting the mean.
     """
     best = check.loc[check.groupby("recipe", sort=False)["val R2"].idxmax()]
     arm, n = check["arm"].iloc[0], int(check["labels"].iloc[0])
@@ -85,7 +89,16 @@ def recipe_sentence(check: pd.DataFrame, settings: Mapping[str, Any]) -> str:
     gap = float(best["val R2"].max() - best["val R2"].min())
     spread = float(own.get("val R2 spread", float("nan"))) if own.runs > 1 else float("nan")
     winner = best.loc[best["val R2"].idxmax(), "recipe"]
-    if gap <= spread:
+    no_skill = [
+        f"{r.recipe} does not beat predicting the mean (val R2 {r['val R2']:.3f} <= 0)"
+        for _, r in best.iterrows()
+        if not r["val R2"] > 0
+    ]
+    if math.isnan(spread):
+        verdict = "the recipes cannot be told apart (one run each, no estimate of run-to-run noise)"
+    elif len(no_skill) == len(best):
+        verdict = "the recipes cannot be told apart"
+    elif gap <= spread:
         verdict = (
             f"the recipes tie: their difference ({gap:.3f}) is within the spread of the "
             f"curve's {int(own.runs)} runs at lr {own.lr:g} ({spread:.3f})"
@@ -97,6 +110,7 @@ def recipe_sentence(check: pd.DataFrame, settings: Mapping[str, Any]) -> str:
             f"the other recipe ({winner}) would have been the better one in this run: "
             f"rerun with freeze_backbone={not settings['freeze_backbone']}"
         )
+    verdict = "; ".join([verdict, *no_skill])
     return (
         f"Recipe check, {arm} at {n:,} labels on fold 0's validation UTRs: "
         f"{'; '.join(parts)}; {verdict} (one fold, few runs: a check, not a test)."
