@@ -98,6 +98,13 @@ def test_paired_sentences_follow_the_interval(scored):
     # the test rows agree, the fold models do not: nothing can be concluded
     split = cs.conclusion("a", "b", "S", 0.2, (0.1, 0.3), (-0.1, 0.5), 3)
     assert "the interval over fold models spans zero: nothing can be concluded" in split
+    both = cs.conclusion("a", "b", "S", 0.0, (-0.1, 0.1), (-0.2, 0.3), 3)
+    assert "both intervals span zero: nothing can be concluded" in both
+    # a bound that three decimals would show as +0.000 keeps its sign visible
+    near = cs.conclusion("a", "b", "S", 0.05, (0.0000123, 0.109), (0.01, 0.2), 3)
+    assert "[+0.0000123, +0.109] over test UTRs" in near and "above zero" in near
+    tiny_low = cs.conclusion("a", "b", "S", 0.05, (-0.0004, 0.1), (0.01, 0.2), 3)
+    assert "[-0.000400, +0.100]" in tiny_low and "test rows spans zero" in tiny_low
 
 
 def test_the_interval_over_fold_models_is_student_t_of_their_differences(scored):

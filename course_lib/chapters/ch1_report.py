@@ -3,8 +3,10 @@
 :data:`ANCHORS` are the published figures on the real Random7600 and Human7600 (one
 :class:`~course_lib.report.Anchor` per figure and test set); :func:`report` writes
 ``results/01_utr_rnafm.json`` through :func:`course_lib.report.chapter_report`. The headline
-pairs like with like (:func:`headline_pair`): the one-hot head with Optimus 5-Prime, an
-RNA-FM-embedding head with the RNA-FM anchors.
+sets each head beside the published model of its own input (:func:`headline_pair`): the
+one-hot head beside Optimus 5-Prime, an RNA-FM-embedding head beside the RNA-FM anchors. The
+anchors were trained on the paper's training set, so they set the scale; they are not a
+comparison under this chapter's protocol.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def _metrics(
 
 
 def headline_pair(backbones: Mapping[str, Any], protocol: str) -> tuple[str, str, Anchor]:
-    """The headline model, its metric and its anchor, like with like: with the real RNA-FM
+    """The headline model, its metric and its anchor (the published model of the same input,
+    a scale, not a comparison under this protocol): with the real RNA-FM
     weights, the RNA-FM-embedding head beside the RNA-FM + ResNet anchor ($R^2$); otherwise
     the one-hot head beside Optimus 5-Prime, a CNN on one-hot UTRs (squared Pearson $r$, its
     published metric)."""

@@ -191,6 +191,14 @@ def fold_scores_table(
     return table
 
 
+def _bound(x: float) -> str:
+    """An interval bound with its sign: three decimals, or three significant digits where
+    three decimals would round it to +0.000 or -0.000."""
+    if x != 0 and abs(x) < 0.0005:
+        return np.format_float_positional(x, precision=3, unique=False, fractional=False, sign=True)
+    return f"{x:+.3f}"
+
+
 def conclusion(
     a: str,
     b: str,
@@ -206,16 +214,20 @@ def conclusion(
     again). A model scores higher only where both lie on the same side of zero
     (:func:`course_lib.uncertainty.agreed_direction`)."""
     (low, high), (fold_low, fold_high) = interval, over_folds
+    bounds = [_bound(x) for x in (low, high, fold_low, fold_high)]
     head = (
-        f"{a} minus {b} on {test}: {diff:+.3f} [{low:+.3f}, {high:+.3f}] over test UTRs, "
-        f"[{fold_low:+.3f}, {fold_high:+.3f}] over {n_folds} fold models"
+        f"{a} minus {b} on {test}: {diff:+.3f} [{bounds[0]}, {bounds[1]}] over test UTRs, "
+        f"[{bounds[2]}, {bounds[3]}] over {n_folds} fold models"
     )
     direction = agreed_direction(interval, over_folds)
     if direction > 0:
         return f"{head}; both intervals lie above zero: {a} scores higher."
     if direction < 0:
         return f"{head}; both intervals lie below zero: {b} scores higher."
-    reason = why_undecided(interval, over_folds, run="fold model")
+    if low <= 0 <= high and fold_low <= 0 <= fold_high:
+        reason = "both intervals span zero"
+    else:
+        reason = why_undecided(interval, over_folds, run="fold model")
     return f"{head}; {reason}: nothing can be concluded about which is better."
 
 
