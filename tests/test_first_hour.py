@@ -218,7 +218,8 @@ def execute(ws, code: str, timeout: float = 180) -> tuple[str, list[str]]:
             idle = True
         if status is not None and idle:
             return status, streams + errors
-    raise AssertionError(f"no execute_reply within {timeout} s for:\n{code}")
+    missing = [name for name, got in (("execute_reply", status), ("idle status", idle)) if not got]
+    raise AssertionError(f"no {' and no '.join(missing)} within {timeout} s for:\n{code}")
 
 
 def first_code_cells(notebook: Path, n: int) -> list[str]:
