@@ -13,8 +13,10 @@ with ``g = log((prob + e) / (1 - prob + e))``, the transform of the Multiplexer 
 ISM map are on the same scale and in the same layout ``[F, 4, L]`` (bases A, G, C, T; zero at
 the reference base). It is exact when ``g`` is linear in the one-hot input (a logistic
 regression on the one-hot window) and an approximation otherwise: a variant that completes or
-breaks a motif moves the model far from ``x``, and where the sigmoid saturates the gradient
-vanishes while the log-odds change does not.
+breaks a motif moves the model far from ``x``, and where a ReLU inside the model is off (a
+near-match below its filter's threshold) the gradient is zero although the substitution that
+completes the motif changes the log-odds a lot. (A final sigmoid does not flatten the gradient:
+``g`` undoes it, away from ``e``.)
 
 Cost per window: one forward pass and one backward pass per feature (``F`` of them; both run on
 batches of windows), against ``3L + 1`` forward passes for ISM: cheap when ``F`` is small, and
